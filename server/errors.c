@@ -1,0 +1,2 @@
+/* errors.c - placeholder */
+typedef int llmgate_placeholder_errors;

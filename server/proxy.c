@@ -1,0 +1,2 @@
+/* proxy.c - placeholder */
+typedef int llmgate_placeholder_proxy;

@@ -1,0 +1,2 @@
+/* rewrite.c - placeholder */
+typedef int llmgate_placeholder_rewrite;

@@ -1,0 +1,2 @@
+/* route.c - placeholder */
+typedef int llmgate_placeholder_route;

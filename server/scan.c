@@ -1,0 +1,2 @@
+/* scan.c - placeholder */
+typedef int llmgate_placeholder_scan;

@@ -1,0 +1,2 @@
+/* tls.c - placeholder */
+typedef int llmgate_placeholder_tls;

@@ -1,0 +1,2 @@
+/* upstream.c - placeholder */
+typedef int llmgate_placeholder_upstream;

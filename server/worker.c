@@ -1,0 +1,2 @@
+/* worker.c - placeholder */
+typedef int llmgate_placeholder_worker;
