@@ -44,13 +44,13 @@ typedef struct cfg_header_s {
 } cfg_header_t;
 
 typedef struct cfg_key_s {
-    char *name;        /* unique across all providers; how the store, logs and CLI know it */
-    char *secret_env;  /* name of the environment variable that holds the secret, or NULL */
-    char *secret_file; /* path of a file that holds the secret, or NULL */
-    char *secret;      /* resolved at load; NEVER logged, stored or printed */
-    uint32_t rpm;      /* requests per rolling minute, 0 = unlimited */
-    uint32_t rpd;      /* requests per day, 0 = unlimited */
-    uint32_t tpm;      /* tokens per rolling minute, 0 = unlimited */
+    char *name;            /* unique across all providers; how the store, logs and CLI know it */
+    char *secret_env;      /* name of the environment variable that holds the secret, or NULL */
+    char *secret_file;     /* path of a file that holds the secret, or NULL */
+    char *secret;          /* resolved at load; NEVER logged, stored or printed */
+    uint32_t rpm;          /* requests per rolling minute, 0 = unlimited */
+    uint32_t rpd;          /* requests per day, 0 = unlimited */
+    uint32_t tpm;          /* tokens per rolling minute, 0 = unlimited */
     uint32_t max_inflight; /* concurrent requests, 0 = unlimited */
     uint32_t weight;       /* default 1 */
     char fingerprint[13];  /* first 12 hex digits of SHA-256(secret): safe to show */
@@ -60,15 +60,15 @@ typedef struct cfg_provider_s {
     char *name;     /* unique */
     char *base_url; /* as written: http(s)://host[:port][/path] */
     /* parsed from base_url at load */
-    int tls;         /* 1 for https */
-    char *host;      /* without brackets for IPv6 literals */
-    uint16_t port;   /* defaulted from the scheme */
-    char *base_path; /* "" or "/v1" etc., never a trailing slash */
+    int tls;           /* 1 for https */
+    char *host;        /* without brackets for IPv6 literals */
+    uint16_t port;     /* defaulted from the scheme */
+    char *base_path;   /* "" or "/v1" etc., never a trailing slash */
     char *host_header; /* value for the Host header: host or host:port */
 
     enum cfg_auth_style auth;
-    char *auth_header; /* header name for CFG_AUTH_HEADER */
-    char *ca_file;     /* PEM bundle to verify the provider; NULL = system bundle */
+    char *auth_header;              /* header name for CFG_AUTH_HEADER */
+    char *ca_file;                  /* PEM bundle to verify the provider; NULL = system bundle */
     uint32_t connect_timeout_ms;    /* default 5000 */
     uint32_t first_byte_timeout_ms; /* default 60000 */
     uint32_t idle_timeout_ms;       /* between body bytes, default 30000 */
@@ -80,10 +80,10 @@ typedef struct cfg_provider_s {
 } cfg_provider_t;
 
 typedef struct cfg_deployment_s {
-    char *provider; /* provider name as written */
-    char *model;    /* upstream model name */
-    uint32_t weight;   /* default 1 */
-    uint32_t priority; /* tier, 1 = first (default) */
+    char *provider;               /* provider name as written */
+    char *model;                  /* upstream model name */
+    uint32_t weight;              /* default 1 */
+    uint32_t priority;            /* tier, 1 = first (default) */
     cfg_provider_t *provider_ref; /* resolved at load */
 } cfg_deployment_t;
 
@@ -96,8 +96,8 @@ typedef struct cfg_model_s {
     char **fallbacks; /* other client-facing model names, tried in order */
     unsigned fallbacks_count;
     struct cfg_model_s **fallback_refs; /* resolved at load, fallbacks_count entries */
-    double input_price_per_m;  /* USD per million prompt tokens, default 0 */
-    double output_price_per_m; /* USD per million completion tokens, default 0 */
+    double input_price_per_m;           /* USD per million prompt tokens, default 0 */
+    double output_price_per_m;          /* USD per million completion tokens, default 0 */
 } cfg_model_t;
 
 typedef struct cfg_limits_s {
@@ -112,18 +112,18 @@ typedef struct cfg_limits_s {
 } cfg_limits_t;
 
 typedef struct cfg_policy_s {
-    enum cfg_strategy strategy; /* default round_robin */
-    uint32_t max_retries;       /* retries of transient errors, default 2 */
+    enum cfg_strategy strategy;  /* default round_robin */
+    uint32_t max_retries;        /* retries of transient errors, default 2 */
     uint32_t request_timeout_ms; /* overall deadline for one client request, default 300000 */
     uint32_t cooldown_ms;        /* default cooldown after a 429 without Retry-After, 60000 */
 } cfg_policy_t;
 
 typedef struct cfg_s {
-    char *path;   /* the file it was loaded from */
+    char *path;    /* the file it was loaded from */
     char **listen; /* "host:port" / "[v6]:port", at least one */
     unsigned listen_count;
-    uint32_t workers; /* 0 in YAML = one per core; resolved at load to >= 1 */
-    char *state_dir;  /* default "./llmgate-state" */
+    uint32_t workers;             /* 0 in YAML = one per core; resolved at load to >= 1 */
+    char *state_dir;              /* default "./llmgate-state" */
     uint32_t shutdown_timeout_ms; /* graceful drain on SIGTERM/SIGINT, default 10000 */
     int allow_inline_secrets;     /* keys may carry `secret:` in the file; default false */
     cfg_limits_t limits;
@@ -144,6 +144,17 @@ int cfg_load(const char *path, cfg_t **out, char *err, size_t errlen);
 int cfg_load_string(const char *yaml, size_t len, const char *name, cfg_t **out, char *err,
                     size_t errlen);
 
+/* Flags of cfg_load_ex(). CFG_LOAD_NO_SECRETS: read no secret - secret_env and secret_file
+ * are neither read nor checked, an inline secret is wiped; every key's secret is NULL and its
+ * fingerprint "". For tools that need only the layout (llmgatectl), run where the key
+ * variables are unset. */
+#define CFG_LOAD_NO_SECRETS 1u
+
+/* cfg_load / cfg_load_string with flags (0 = the same as without _ex). */
+int cfg_load_ex(const char *path, unsigned flags, cfg_t **out, char *err, size_t errlen);
+int cfg_load_string_ex(const char *yaml, size_t len, const char *name, unsigned flags, cfg_t **out,
+                       char *err, size_t errlen);
+
 void cfg_free(cfg_t *cfg);
 
 /* The model whose name or one of whose aliases equals name[0..len), or NULL. */
@@ -151,5 +162,10 @@ const cfg_model_t *cfg_model_find(const cfg_t *cfg, const char *name, size_t len
 
 /* The key called name across all providers (and its provider through *prov), or NULL. */
 const cfg_key_t *cfg_key_find(const cfg_t *cfg, const char *name, const cfg_provider_t **prov);
+
+/* Splits a listen address as the loader accepted it ("host:port", "[v6]:port"; port 0 =
+ * any free port) into host (without brackets, NUL terminated, hostlen bytes at most) and
+ * port. Returns 0, or -1 if s is not such an address or host does not fit. Any thread. */
+int cfg_listen_parse(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 #endif

@@ -1,0 +1,740 @@
+/* config_test.c - unit tests of config/: defaults, URL parsing, every validation rule with
+ * its path and line, libcyaml's errors in our form, secrets (never in a message), and the
+ * two shipped configurations.
+ *
+ * Most cases edit one line of a valid base configuration, so the expected line number of a
+ * message is the number of the edited line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "t.h"
+
+static char err[16384];
+
+/* The base configuration, one entry per line (line N is base[N - 1]). */
+static const char *const base[] = {
+    /*  1 */ "listen: [\"127.0.0.1:8080\"]",
+    /*  2 */ "providers:",
+    /*  3 */ "  - name: p1",
+    /*  4 */ "    base_url: https://api.example.com/v1/",
+    /*  5 */ "    keys:",
+    /*  6 */ "      - name: k1",
+    /*  7 */ "        secret_env: T_KEY_1",
+    /*  8 */ "        rpm: 10",
+    /*  9 */ "  - name: p2",
+    /* 10 */ "    base_url: http://[::1]:8081",
+    /* 11 */ "    auth: header",
+    /* 12 */ "    auth_header: api-key",
+    /* 13 */ "    keys:",
+    /* 14 */ "      - name: k2",
+    /* 15 */ "        secret_env: T_KEY_2",
+    /* 16 */ "models:",
+    /* 17 */ "  - name: m1",
+    /* 18 */ "    aliases: [one, uno]",
+    /* 19 */ "    deployments:",
+    /* 20 */ "      - {provider: p1, model: up-m1}",
+    /* 21 */ "      - {provider: p2, model: up-m1, weight: 3, priority: 2}",
+    /* 22 */ "    fallbacks: [m2]",
+    /* 23 */ "    input_price_per_m: 0.5",
+    /* 24 */ "  - name: m2",
+    /* 25 */ "    deployments:",
+    /* 26 */ "      - {provider: p2, model: up-m2}",
+};
+#define NBASE (sizeof(base) / sizeof(base[0]))
+
+/* Loads the base with edits: pairs (line, text) ended by line 0; line -1 appends text as a
+ * new line after the base. */
+static int load_edit(cfg_t **out, ...)
+{
+    const char *lines[NBASE + 8];
+    size_t n = NBASE, len = 0;
+    char *yaml;
+    va_list ap;
+    int line, rc;
+
+    memcpy(lines, base, sizeof(base));
+    va_start(ap, out);
+    while ((line = va_arg(ap, int)) != 0) {
+        const char *text = va_arg(ap, const char *);
+        if (line < 0 && n < NBASE + 8)
+            lines[n++] = text;
+        else if (line > 0 && (size_t)line <= NBASE)
+            lines[line - 1] = text;
+    }
+    va_end(ap);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(lines[i]) + 1;
+    yaml = malloc(len + 1);
+    len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(yaml + len, "%s\n", lines[i]);
+    rc = cfg_load_string(yaml, len, "t.yaml", out, err, sizeof(err));
+    free(yaml);
+    return rc;
+}
+
+static void show_err(void)
+{
+    const char *p = err;
+
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        printf("#   | %.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
+/* One test point: the load failed and err holds needle. */
+static void expect_err(int rc, const char *needle, const char *what)
+{
+    int ok = rc == -1 && strstr(err, needle) != NULL;
+
+    T_OK(ok, "%s", what);
+    if (!ok) {
+        printf("#   rc %d, want substring: %s\n", rc, needle);
+        show_err();
+    }
+}
+
+/* Loads the base with one edited line and expects needle. */
+static void expect_edit(int line, const char *text, const char *needle, const char *what)
+{
+    cfg_t *c = NULL;
+    int rc = load_edit(&c, line, text, 0);
+
+    expect_err(rc, needle, what);
+    cfg_free(c);
+}
+
+static void test_valid_base(void)
+{
+    cfg_t *c = NULL;
+    const cfg_provider_t *prov = NULL;
+    const cfg_key_t *k;
+    const cfg_model_t *m;
+    int rc = load_edit(&c, 0);
+
+    T_EQ_INT(rc, 0, "the base configuration loads");
+    if (rc) {
+        show_err();
+        return;
+    }
+    T_EQ_STR(err, "", "no message on success");
+    T_EQ_STR(c->path, "t.yaml", "path is the name given");
+    T_EQ_INT(c->listen_count, 1, "one listen address");
+    T_EQ_STR(c->listen[0], "127.0.0.1:8080", "listen address as written");
+    T_OK(c->workers >= 1, "workers: 0 resolved to the core count (%u)", c->workers);
+    T_EQ_STR(c->state_dir, "./llmgate-state", "state_dir default");
+    T_EQ_INT(c->shutdown_timeout_ms, 10000, "shutdown_timeout_ms default");
+    T_EQ_INT(c->allow_inline_secrets, 0, "allow_inline_secrets default false");
+    T_EQ_INT(c->limits.max_header_bytes, 16384, "limits.max_header_bytes default");
+    T_EQ_INT(c->limits.max_headers, 100, "limits.max_headers default");
+    T_EQ_INT(c->limits.max_body_bytes, 4u << 20, "limits.max_body_bytes default");
+    T_EQ_INT(c->limits.max_url_bytes, 8192, "limits.max_url_bytes default");
+    T_EQ_INT(c->limits.header_timeout_ms, 10000, "limits.header_timeout_ms default");
+    T_EQ_INT(c->limits.body_timeout_ms, 30000, "limits.body_timeout_ms default");
+    T_EQ_INT(c->limits.idle_timeout_ms, 75000, "limits.idle_timeout_ms default");
+    T_EQ_INT(c->limits.max_connections, 20000, "limits.max_connections default");
+    T_EQ_INT(c->policy.strategy, CFG_STRATEGY_ROUND_ROBIN, "policy.strategy default");
+    T_EQ_INT(c->policy.max_retries, 2, "policy.max_retries default");
+    T_EQ_INT(c->policy.request_timeout_ms, 300000, "policy.request_timeout_ms default");
+    T_EQ_INT(c->policy.cooldown_ms, 60000, "policy.cooldown_ms default");
+
+    T_EQ_INT(c->providers_count, 2, "two providers");
+    T_EQ_INT(c->providers[0].tls, 1, "https -> tls");
+    T_EQ_STR(c->providers[0].host, "api.example.com", "host parsed");
+    T_EQ_INT(c->providers[0].port, 443, "https default port");
+    T_EQ_STR(c->providers[0].base_path, "/v1", "base_path without trailing slash");
+    T_EQ_STR(c->providers[0].host_header, "api.example.com", "Host header without default port");
+    T_EQ_INT(c->providers[0].auth, CFG_AUTH_BEARER, "auth default bearer");
+    T_OK(c->providers[0].auth_header == NULL && c->providers[0].ca_file == NULL,
+         "no auth_header, no ca_file");
+    T_EQ_INT(c->providers[0].connect_timeout_ms, 5000, "connect_timeout_ms default");
+    T_EQ_INT(c->providers[0].first_byte_timeout_ms, 60000, "first_byte_timeout_ms default");
+    T_EQ_INT(c->providers[0].idle_timeout_ms, 30000, "provider idle_timeout_ms default");
+    T_EQ_INT(c->providers[0].pool_max_idle, 64, "pool_max_idle default");
+    T_EQ_INT(c->providers[1].tls, 0, "http -> no tls");
+    T_EQ_STR(c->providers[1].host, "::1", "IPv6 host without brackets");
+    T_EQ_INT(c->providers[1].port, 8081, "explicit port");
+    T_EQ_STR(c->providers[1].base_path, "", "empty base_path");
+    T_EQ_STR(c->providers[1].host_header, "[::1]:8081", "Host header with brackets and port");
+    T_EQ_INT(c->providers[1].auth, CFG_AUTH_HEADER, "auth: header");
+    T_EQ_STR(c->providers[1].auth_header, "api-key", "auth_header");
+
+    k = &c->providers[0].keys[0];
+    T_EQ_STR(k->secret, "sk-test-key-1", "secret resolved from the environment");
+    T_EQ_STR(k->fingerprint, "c1fa602237f8", "fingerprint = 12 hex digits of SHA-256");
+    T_EQ_INT(k->rpm, 10, "rpm as written");
+    T_EQ_INT(k->rpd + k->tpm + k->max_inflight, 0, "absent limits are 0 (unlimited)");
+    T_EQ_INT(k->weight, 1, "key weight default 1");
+
+    T_EQ_INT(c->models_count, 2, "two models");
+    m = &c->models[0];
+    T_EQ_INT(m->deployments[0].weight, 1, "deployment weight default 1");
+    T_EQ_INT(m->deployments[0].priority, 1, "deployment priority default 1");
+    T_EQ_INT(m->deployments[1].weight, 3, "deployment weight as written");
+    T_EQ_INT(m->deployments[1].priority, 2, "deployment priority as written");
+    T_OK(m->deployments[0].provider_ref == &c->providers[0] &&
+             m->deployments[1].provider_ref == &c->providers[1],
+         "provider_ref resolved");
+    T_OK(m->fallbacks_count == 1 && m->fallback_refs[0] == &c->models[1], "fallback_refs resolved");
+    T_OK(m->input_price_per_m == 0.5 && m->output_price_per_m == 0.0, "prices, default 0");
+
+    T_OK(cfg_model_find(c, "m1", 2) == m, "model found by name");
+    T_OK(cfg_model_find(c, "uno", 3) == m, "model found by alias");
+    T_OK(cfg_model_find(c, "unos", 3) == m, "length bounds the name");
+    T_OK(cfg_model_find(c, "M1", 2) == NULL, "names are case-sensitive");
+    T_OK(cfg_model_find(c, "m", 1) == NULL, "no prefix match");
+    T_OK(cfg_key_find(c, "k2", &prov) == &c->providers[1].keys[0] && prov == &c->providers[1],
+         "key found with its provider");
+    T_OK(cfg_key_find(c, "k3", &prov) == NULL && prov == NULL, "unknown key -> NULL");
+    cfg_free(c);
+}
+
+static void test_explicit_values(void)
+{
+    cfg_t *c = NULL;
+    int rc = load_edit(&c, 1, "listen: \"[::1]:0\"", 2,
+                       "workers: 3\nstate_dir: /tmp/x\nallow_inline_secrets: true\n"
+                       "limits: {max_body_bytes: 1000, max_connections: 0}\n"
+                       "policy: {strategy: least_inflight, max_retries: 0}\nproviders:",
+                       0);
+
+    T_EQ_INT(rc, 0, "explicit values load");
+    if (rc) {
+        show_err();
+        return;
+    }
+    T_OK(c->listen_count == 1 && strcmp(c->listen[0], "[::1]:0") == 0,
+         "listen as a single string, port 0 allowed");
+    T_EQ_INT(c->workers, 3, "workers as written");
+    T_EQ_STR(c->state_dir, "/tmp/x", "state_dir as written");
+    T_EQ_INT(c->allow_inline_secrets, 1, "allow_inline_secrets: true");
+    T_EQ_INT(c->limits.max_body_bytes, 1000, "limits value as written");
+    T_EQ_INT(c->limits.max_connections, 0, "max_connections 0 = unlimited");
+    T_EQ_INT(c->limits.max_headers, 100, "other limits keep their defaults");
+    T_EQ_INT(c->policy.strategy, CFG_STRATEGY_LEAST_INFLIGHT, "strategy parsed");
+    T_EQ_INT(c->policy.max_retries, 0, "max_retries 0 allowed");
+    cfg_free(c);
+}
+
+static void test_cyaml_errors(void)
+{
+    expect_edit(8, "        rpm: ten",
+                "config: t.yaml:8: providers[0].keys[0].rpm: must be a non-negative integer, "
+                "0 = unlimited (got \"ten\")",
+                "wrong type for an integer: path, line, allowed, got");
+    expect_edit(8, "        rpn: 10", ":8: providers[0].keys[0].rpn: unknown key (allowed: name,",
+                "unknown key: path and line, allowed keys listed");
+    expect_edit(-1, "bogus: 1", ":27: bogus: unknown key (allowed: listen, workers",
+                "unknown top-level key");
+    expect_edit(18, "    aliases: one", ":18: models[0].aliases: must be a list (got \"one\")",
+                "scalar where a list belongs");
+    expect_edit(-1, "limits: 5", ":27: limits: must be a mapping of keys to values (got \"5\")",
+                "scalar where a mapping belongs");
+    expect_edit(4, "    # no url", ":3: providers[0].base_url: is required but missing",
+                "missing required key: path of the key, line of its mapping");
+    expect_edit(20, "      - {model: up-m1}",
+                ":20: models[0].deployments[0].provider: is required but missing",
+                "missing required key in a flow mapping");
+    expect_edit(-1, "policy: {strategy: fastest}",
+                ":27: policy.strategy: must be one of round_robin, weighted, latency, "
+                "least_inflight (got \"fastest\")",
+                "unknown enum value lists the allowed ones");
+    expect_edit(11, "    auth: basic", ":11: providers[1].auth: must be one of bearer, x-api-key",
+                "unknown auth style");
+    expect_edit(8, "        name: k9",
+                ":8: providers[0].keys[0].name: appears twice (first on line 6",
+                "duplicate key in a mapping");
+    expect_edit(1, "listen: [\"127.0.0.1:8080\"", ":2: listen: YAML syntax error",
+                "syntax error: line and the innermost path");
+    expect_edit(22, "    fallbacks: *m2", ":22: models[0].fallbacks: YAML aliases",
+                "aliases refused");
+}
+
+static void test_scalar_rules(void)
+{
+    expect_edit(-1, "workers: 1.5",
+                ":27: workers: must be an integer from 0 to 1024, 0 = one per CPU core (got "
+                "\"1.5\")",
+                "an integer with a fraction is refused (libcyaml would truncate it)");
+    expect_edit(8, "        rpm: 0x10", ":8: providers[0].keys[0].rpm: must be a non-negative",
+                "hex integers refused");
+    expect_edit(-1, "allow_inline_secrets: maybe",
+                ":27: allow_inline_secrets: must be true or false (got \"maybe\")",
+                "boolean other than true/false/yes/no refused");
+    expect_edit(8, "        weight: 0",
+                ":8: providers[0].keys[0].weight: must be an integer from 1 to 1000000 (got "
+                "\"0\")",
+                "key weight 0 refused");
+    expect_edit(21, "      - {provider: p2, model: up-m1, priority: 0}",
+                ":21: models[0].deployments[1].priority: must be an integer from 1 to 1000",
+                "priority 0 refused");
+    expect_edit(21, "      - {provider: p2, model: up-m1, weight: 0}",
+                ":21: models[0].deployments[1].weight: must be an integer from 1",
+                "deployment weight 0 refused");
+    expect_edit(-1, "limits: {max_body_bytes: 0}",
+                ":27: limits.max_body_bytes: must be a positive integer (got \"0\")",
+                "max_body_bytes 0 refused");
+    expect_edit(-1, "limits:\n  max_header_bytes: 0",
+                ":28: limits.max_header_bytes: must be a positive integer",
+                "max_header_bytes 0 refused");
+    expect_edit(-1, "policy: {request_timeout_ms: 0}",
+                ":27: policy.request_timeout_ms: must be a positive integer",
+                "request_timeout_ms 0 refused");
+    expect_edit(23, "    input_price_per_m: -0.5",
+                ":23: models[0].input_price_per_m: must be a number >= 0 (got \"-0.5\")",
+                "negative price refused");
+    expect_edit(23, "    input_price_per_m: .nan", ":23: models[0].input_price_per_m: must be",
+                "NaN price refused");
+    expect_edit(14, "      - name:", ":14: providers[1].keys[0].name: has no value",
+                "empty value refused");
+}
+
+static void test_semantic_rules(void)
+{
+    const char *no_providers = "listen: \"127.0.0.1:1\"\nproviders: []\n"
+                               "models: [{name: m, deployments: [{provider: p, model: m}]}]\n";
+    cfg_t *c = NULL;
+    int rc;
+
+    expect_edit(1, "# no listen", ":2: listen: is required (at least one address",
+                "listen is required (line of the top-level mapping)");
+    expect_edit(1, "listen: []", ":1: listen: needs at least one address", "empty listen list");
+    expect_edit(1, "listen: [\"127.0.0.1\"]", ":1: listen[0]: needs a port (host:port) (got",
+                "listen without port");
+    expect_edit(1, "listen: [\"127.0.0.1:8080\", \"127.0.0.1:65536\"]",
+                ":1: listen[1]: has an invalid port", "listen port out of range");
+    expect_edit(1, "listen: [\"::1:80\"]", ":1: listen[0]: has an IPv6 address without brackets",
+                "unbracketed IPv6 listen");
+    expect_edit(1, "listen: [\":80\"]", ":1: listen[0]: needs a host name", "listen without host");
+
+    expect_edit(4, "    base_url: ftp://api.example.com",
+                ":4: providers[0].base_url: must start with http:// or https://",
+                "base_url scheme");
+    expect_edit(4, "    base_url: https://api.example.com/v1?x=1",
+                ":4: providers[0].base_url: must not have a query", "base_url query refused");
+    expect_edit(4, "    base_url: https://api.example.com/v1#f",
+                ":4: providers[0].base_url: must not have a query or fragment",
+                "base_url fragment refused");
+    expect_edit(4, "    base_url: https://user:pw@api.example.com/v1",
+                ":4: providers[0].base_url: must not contain user:password@",
+                "base_url userinfo refused");
+    T_OK(strstr(err, "user:pw") == NULL, "the URL's credentials are not echoed");
+    expect_edit(4, "    base_url: https:///v1", ":4: providers[0].base_url: has no host",
+                "base_url without host");
+    expect_edit(4, "    base_url: https://api.example.com:0/v1",
+                ":4: providers[0].base_url: has an invalid port", "base_url port 0");
+    expect_edit(4, "    base_url: https://api.example.com:x/v1",
+                ":4: providers[0].base_url: has an invalid port", "base_url port not a number");
+
+    expect_edit(12, "    # no auth_header",
+                ":9: providers[1].auth_header: is required with auth: header",
+                "auth: header needs auth_header");
+    expect_edit(11, "    auth: bearer", ":12: providers[1].auth_header: is only used with auth",
+                "auth_header without auth: header");
+    expect_edit(12, "    auth_header: \"bad header\"",
+                ":12: providers[1].auth_header: must be an HTTP header name",
+                "auth_header must be a token");
+    expect_edit(4, "    base_url: http://api.example.com\n    ca_file: /etc/hostname",
+                ":5: providers[0].ca_file: only applies to https://", "ca_file with http");
+    expect_edit(4, "    base_url: https://api.example.com\n    ca_file: /nonexistent/ca.pem",
+                ":5: providers[0].ca_file: cannot read \"/nonexistent/ca.pem\"",
+                "unreadable ca_file names the path");
+    expect_edit(4, "    base_url: https://h\n    headers: [{name: Content-Length, value: \"1\"}]",
+                ":5: providers[0].headers[0].name: \"Content-Length\" is set by llmgate itself",
+                "extra header may not replace a framing header");
+    expect_edit(4, "    base_url: https://h\n    headers: [{name: Authorization, value: x}]",
+                ":5: providers[0].headers[0].name: \"Authorization\" is set by llmgate itself",
+                "extra header may not replace the credential");
+    expect_edit(4, "    base_url: https://h\n    headers: [{name: X-A, value: \"a\\nb\"}]",
+                ":5: providers[0].headers[0].value: contains a control character",
+                "header value without line breaks");
+
+    expect_edit(3, "  - name: \"\"", ":3: providers[0].name: must not be empty",
+                "empty provider name");
+    expect_edit(9, "  - name: p1",
+                ":9: providers[1].name: provider name \"p1\" is already used by providers[0] "
+                "(line 3)",
+                "duplicate provider name");
+    expect_edit(14, "      - name: k1",
+                ":14: providers[1].keys[0].name: key name \"k1\" is already used by "
+                "providers[0].keys[0] (line 6)",
+                "key names unique across providers");
+    expect_edit(6, "      - name: \"k 1\"",
+                ":6: providers[0].keys[0].name: may contain only letters, digits, '.', '_' and "
+                "'-' (got \"k 1\")",
+                "key name characters");
+    expect_edit(6, "      - name: \"k:1\"", ":6: providers[0].keys[0].name: may contain only",
+                "key name without ':'");
+    rc = load_edit(&c, 5, "    keys: []", 6, "", 7, "", 8, "", 0);
+    expect_err(rc, ":5: providers[0].keys: provider \"p1\" needs at least one key",
+               "a provider needs a key");
+    cfg_free(c);
+    rc = cfg_load_string(no_providers, strlen(no_providers), "t.yaml", &c, err, sizeof(err));
+    expect_err(rc, ":2: providers: at least one provider is required", "at least one provider");
+    T_OK(strstr(err, ":3: models[0].deployments[0].provider: unknown provider \"p\" (known: "
+                     "none)") != NULL,
+         "  ... and the deployment's provider is unknown");
+
+    rc = load_edit(&c, 19, "    deployments: []", 20, "", 21, "", 0);
+    expect_err(rc, ":19: models[0].deployments: model \"m1\" needs at least one deployment",
+               "a model needs a deployment");
+    cfg_free(c);
+    expect_edit(20, "      - {provider: nope, model: up-m1}",
+                ":20: models[0].deployments[0].provider: unknown provider \"nope\" (known: p1, "
+                "p2)",
+                "deployment references an unknown provider");
+    expect_edit(20, "      - {provider: p1, model: \"\"}",
+                ":20: models[0].deployments[0].model: must not be empty",
+                "upstream model name not empty");
+    expect_edit(22, "    fallbacks: [zzz]", ":22: models[0].fallbacks[0]: unknown model \"zzz\"",
+                "fallback references an unknown model");
+    expect_edit(22, "    fallbacks: [uno]",
+                ":22: models[0].fallbacks[0]: model \"uno\" cannot fall back to itself",
+                "fallback to itself (through an alias)");
+    expect_edit(22, "    fallbacks: [m2, m2]",
+                ":22: models[0].fallbacks[1]: \"m2\" is already listed as fallbacks[0]",
+                "fallback listed twice");
+    expect_edit(24, "  - name: uno",
+                ":24: models[1].name: \"uno\" is already used by models[0].aliases[1] (line 18)",
+                "model names and aliases unique together");
+    expect_edit(18, "    aliases: [m1]",
+                ":18: models[0].aliases[0]: \"m1\" is already used by models[0].name (line 17)",
+                "alias equal to the own name");
+    expect_edit(17, "  - name: \"m 1\"", ":17: models[0].name: may contain only printable ASCII",
+                "model name without spaces");
+    expect_edit(-1, "state_dir: \"\"", ":27: state_dir: must not be empty", "empty state_dir");
+
+    /* a cycle of fallbacks is allowed: the router visits each model once */
+    rc = load_edit(&c, 26, "      - {provider: p2, model: up-m2}\n    fallbacks: [m1]", 0);
+    T_EQ_INT(rc, 0, "fallback cycle m1 -> m2 -> m1 is accepted");
+    cfg_free(c);
+}
+
+static void test_many_problems(void)
+{
+    cfg_t *c = NULL;
+    char small[120];
+    int rc = load_edit(&c, 8, "        weight: 0", 20, "      - {provider: nope, model: up-m1}", 22,
+                       "    fallbacks: [zzz]", 4, "    base_url: ftp://x", 0);
+    const char *a, *b, *d, *e;
+    const char *many = "listen: []\nproviders: []\nmodels: []\nstate_dir: ''\n";
+
+    a = strstr(err, ":4: providers[0].base_url:");
+    b = strstr(err, ":8: providers[0].keys[0].weight:");
+    d = strstr(err, ":20: models[0].deployments[0].provider:");
+    e = strstr(err, ":22: models[0].fallbacks[0]:");
+    T_OK(rc == -1 && a && b && d && e, "all problems reported, not only the first");
+    T_OK(a < b && b < d && d < e, "one per line, ordered by line");
+    T_OK(c == NULL, "no configuration on failure");
+
+    rc = cfg_load_string("bogus: 1\n", strlen("bogus: 1\n"), "t.yaml", &c, small, sizeof(small));
+    T_OK(rc == -1 && strlen(small) < sizeof(small), "a short buffer is never overrun");
+    rc = cfg_load_string(many, strlen(many), "t.yaml", &c, small, 90);
+    T_OK(rc == -1 && strstr(small, "more problem(s) not shown") != NULL && strlen(small) < 90,
+         "what does not fit is counted");
+}
+
+static void test_empty_and_files(void)
+{
+    cfg_t *c = NULL;
+    int rc;
+
+    rc = cfg_load_string("", 0, "e.yaml", &c, err, sizeof(err));
+    expect_err(rc, "config: e.yaml:1: (top level): the file is empty", "empty input");
+    rc = cfg_load_string("# only a comment\n", strlen("# only a comment\n"), "e.yaml", &c, err,
+                         sizeof(err));
+    expect_err(rc, "the file is empty", "comments only");
+    rc = cfg_load_string("- a\n", strlen("- a\n"), "e.yaml", &c, err, sizeof(err));
+    expect_err(rc, ":1: (top level): must be a mapping of keys to values (got a list)",
+               "top level must be a mapping");
+    rc = cfg_load_string("a: 1\n---\nb: 2\n", strlen("a: 1\n---\nb: 2\n"), "e.yaml", &c, err,
+                         sizeof(err));
+    expect_err(rc, ":2: (top level): only one YAML document is allowed", "one document only");
+    rc = cfg_load("/nonexistent/llmgate.yaml", &c, err, sizeof(err));
+    expect_err(rc, "config: /nonexistent/llmgate.yaml: cannot read the configuration: No such",
+               "missing file named");
+}
+
+/* ---- secrets ------------------------------------------------------------------------- */
+
+/* Loads the base with T_KEY_1 = value and expects needle, and never the value. */
+static void expect_env_secret(const char *value, const char *needle, const char *what)
+{
+    cfg_t *c = NULL;
+    int rc;
+
+    setenv("T_KEY_1", value, 1);
+    rc = load_edit(&c, 0);
+    expect_err(rc, needle, what);
+    T_OK(strstr(err, "sk-live-") == NULL, "  ... and the secret is not in the message");
+    cfg_free(c);
+    setenv("T_KEY_1", "sk-test-key-1", 1);
+}
+
+static char *write_file(const char *content, size_t len)
+{
+    char *path = strdup("/tmp/llmgate-config-test-XXXXXX");
+    int fd = mkstemp(path);
+
+    if (fd < 0 || write(fd, content, len) != (ssize_t)len) {
+        perror("temp file");
+        exit(2);
+    }
+    close(fd);
+    return path;
+}
+
+/* Loads the base with key k1 reading secret_file holding content[0..len). */
+static int load_file_secret(cfg_t **c, const char *content, size_t len, char **pathp)
+{
+    char line[128];
+    int rc;
+
+    *pathp = write_file(content, len);
+    snprintf(line, sizeof(line), "        secret_file: %s", *pathp);
+    rc = load_edit(c, 7, line, 0);
+    return rc;
+}
+
+static void test_secrets(void)
+{
+    cfg_t *c = NULL;
+    char *path;
+    int rc;
+
+    unsetenv("T_KEY_1");
+    rc = load_edit(&c, 0);
+    expect_err(rc,
+               ":7: providers[0].keys[0].secret_env: key \"k1\": environment variable T_KEY_1 "
+               "is not set",
+               "missing variable: names the variable and the key");
+    expect_env_secret("",
+                      ":7: providers[0].keys[0].secret_env: key \"k1\": environment "
+                      "variable T_KEY_1 is empty",
+                      "empty variable");
+    expect_env_secret("sk-live-abc ",
+                      ":7: providers[0].keys[0].secret_env: the secret of key \"k1\" (from "
+                      "environment variable T_KEY_1) has leading or trailing whitespace",
+                      "trailing whitespace");
+    expect_env_secret(" sk-live-abc",
+                      "key \"k1\" (from environment variable T_KEY_1) has "
+                      "leading or trailing whitespace",
+                      "leading whitespace");
+    expect_env_secret("sk-live-abc\n",
+                      "key \"k1\" (from environment variable T_KEY_1) ends "
+                      "with a newline",
+                      "trailing newline in a variable");
+    expect_env_secret("Bearer sk-live-abc",
+                      "key \"k1\" (from environment variable T_KEY_1) "
+                      "starts with \"Bearer \"",
+                      "pasted Bearer prefix");
+    expect_env_secret("bearer sk-live-abc", "starts with \"Bearer \"", "Bearer prefix in any case");
+    expect_env_secret("sk-live-a\x01"
+                      "bc",
+                      "key \"k1\" (from environment variable T_KEY_1) "
+                      "contains control characters",
+                      "control character");
+    expect_env_secret("sk-live-a bc", "contains a space", "inner space");
+
+    rc = load_edit(&c, 7, "        secret_env: \"BAD-NAME\"", 0);
+    expect_err(rc,
+               ":7: providers[0].keys[0].secret_env: key \"k1\": must be an environment "
+               "variable name",
+               "variable name checked");
+    rc = load_edit(&c, 7, "        secret: sk-live-inline", 0);
+    expect_err(rc,
+               ":7: providers[0].keys[0].secret: key \"k1\": inline secrets are refused (use "
+               "secret_env or secret_file, or set allow_inline_secrets: true)",
+               "inline secret refused by default");
+    T_OK(strstr(err, "sk-live-") == NULL, "  ... and the inline secret is not in the message");
+    rc = load_edit(&c, 7, "        secret: sk-live-inline", -1, "allow_inline_secrets: true", 0);
+    T_OK(rc == 0 && c && strcmp(c->providers[0].keys[0].secret, "sk-live-inline") == 0,
+         "inline secret accepted with allow_inline_secrets: true");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 7, "        secret: [sk-live-inline]", 0);
+    expect_err(rc, ":7: providers[0].keys[0].secret: must be a single value",
+               "inline secret of the wrong type");
+    T_OK(strstr(err, "sk-live-") == NULL, "  ... and its value is not in the message");
+    rc = load_edit(&c, 7, "        secret_env: T_KEY_2\n        secret_file: /x", 0);
+    expect_err(rc,
+               ":6: providers[0].keys[0]: key \"k1\" needs exactly one of secret_env, "
+               "secret_file or secret (found 2)",
+               "two secret sources refused");
+    rc = load_edit(&c, 7, "        # no secret", 0);
+    expect_err(rc, "(found 0)", "no secret source refused");
+
+    rc = load_file_secret(&c, "sk-file-secret\n", 15, &path);
+    T_OK(rc == 0 && c && strcmp(c->providers[0].keys[0].secret, "sk-file-secret") == 0,
+         "secret_file: one final newline stripped");
+    T_OK(rc == 0 && c && strcmp(c->providers[0].keys[0].fingerprint, "87561904f77a") == 0,
+         "secret_file: fingerprint of the stripped secret");
+    cfg_free(c);
+    c = NULL;
+    unlink(path);
+    free(path);
+    rc = load_file_secret(&c, "sk-file-secret\r\n", 16, &path);
+    T_OK(rc == 0 && c && strcmp(c->providers[0].keys[0].secret, "sk-file-secret") == 0,
+         "secret_file: one final CRLF stripped");
+    cfg_free(c);
+    c = NULL;
+    unlink(path);
+    free(path);
+    rc = load_file_secret(&c, "sk-live-file\n\n", 14, &path);
+    expect_err(rc,
+               ":7: providers[0].keys[0].secret_file: the secret of key \"k1\" (from "
+               "secret_file",
+               "secret_file with two newlines refused");
+    T_OK(strstr(err, "ends with a newline") && !strstr(err, "sk-live-"),
+         "  ... naming the problem, not the value");
+    unlink(path);
+    free(path);
+    rc = load_file_secret(&c, "", 0, &path);
+    expect_err(rc, "key \"k1\" (from secret_file", "empty secret_file refused");
+    T_OK(strstr(err, ") is empty") != NULL, "  ... as empty");
+    unlink(path);
+    free(path);
+    rc = load_edit(&c, 7, "        secret_file: /nonexistent/key", 0);
+    expect_err(rc,
+               ":7: providers[0].keys[0].secret_file: key \"k1\": cannot use secret_file "
+               "\"/nonexistent/key\": No such file or directory",
+               "unreadable secret_file names the path");
+}
+
+/* CFG_LOAD_NO_SECRETS (llmgatectl): loads where the key variables are unset, holds none. */
+static void test_no_secrets(void)
+{
+    static const char yaml[] = "listen: [\"127.0.0.1:8080\"]\n"
+                               "state_dir: /tmp/x-state\n"
+                               "providers:\n"
+                               "  - name: p1\n"
+                               "    base_url: http://127.0.0.1:9/v1\n"
+                               "    keys:\n"
+                               "      - {name: k1, secret_env: T_UNSET_KEY_9}\n"
+                               "      - {name: k2, secret: sk-inline-never-kept}\n"
+                               "      - {name: k3, secret_file: /nonexistent/key}\n"
+                               "models:\n"
+                               "  - {name: m1, deployments: [{provider: p1, model: m}]}\n";
+    cfg_t *c = NULL;
+    int rc;
+
+    unsetenv("T_UNSET_KEY_9");
+    rc = cfg_load_string_ex(yaml, sizeof(yaml) - 1, "t.yaml", CFG_LOAD_NO_SECRETS, &c, err,
+                            sizeof(err));
+    T_EQ_INT(rc, 0, "no-secrets load succeeds without the variables, files or inline permission");
+    if (rc == 0) {
+        T_OK(c->providers[0].keys_count == 3 && !c->providers[0].keys[0].secret &&
+                 !c->providers[0].keys[1].secret && !c->providers[0].keys[2].secret &&
+                 c->providers[0].keys[0].fingerprint[0] == '\0',
+             "  ... every secret NULL (the inline one wiped), fingerprints empty");
+        T_EQ_STR(c->state_dir, "/tmp/x-state", "  ... the layout is loaded (state_dir)");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+    rc = cfg_load_string_ex(yaml, sizeof(yaml) - 1, "t.yaml", 0, &c, err, sizeof(err));
+    T_OK(rc == -1 && strstr(err, "T_UNSET_KEY_9") && !strstr(err, "sk-inline-never-kept"),
+         "without the flag the same file is refused for its secrets");
+    cfg_free(c);
+}
+
+static void test_listen_parse(void)
+{
+    char host[64];
+    uint16_t port = 1;
+
+    T_OK(cfg_listen_parse("127.0.0.1:8080", host, sizeof(host), &port) == 0 &&
+             strcmp(host, "127.0.0.1") == 0 && port == 8080,
+         "cfg_listen_parse host:port");
+    T_OK(cfg_listen_parse("[::1]:0", host, sizeof(host), &port) == 0 && strcmp(host, "::1") == 0 &&
+             port == 0,
+         "cfg_listen_parse [v6]:0");
+    T_OK(cfg_listen_parse("localhost", host, sizeof(host), &port) == -1,
+         "cfg_listen_parse refuses a missing port");
+    T_OK(cfg_listen_parse("a-very-long-host-name:1", host, 4, &port) == -1,
+         "cfg_listen_parse refuses a host that does not fit");
+}
+
+/* ---- the shipped configurations ----------------------------------------------------------- */
+
+static void test_shipped(void)
+{
+    const char *example = getenv("EXAMPLE_CONFIG"), *demo = getenv("DEMO_CONFIG");
+    const cfg_model_t *m;
+    cfg_t *c = NULL;
+    int rc;
+
+    setenv("DEEPSEEK_KEY_1", "sk-ds-1", 1);
+    setenv("DEEPSEEK_KEY_2", "sk-ds-2", 1);
+    setenv("OPENAI_KEY_1", "sk-oai-1", 1);
+    setenv("OPENAI_KEY_2", "sk-oai-2", 1);
+    setenv("RELAY_KEY_1", "relay-1", 1);
+    setenv("RELAY_KEY_2", "relay-2", 1);
+    rc = example ? cfg_load(example, &c, err, sizeof(err)) : -1;
+    T_EQ_INT(rc, 0, "llmgate.example.yaml loads with its variables set");
+    if (rc == 0) {
+        T_EQ_INT(c->providers_count, 3, "example: three providers");
+        T_OK(strcmp(c->providers[2].base_path, "/v1") == 0 && c->providers[2].port == 8443 &&
+                 strcmp(c->providers[2].host_header, "relay.example.com:8443") == 0,
+             "example: relay URL parsed");
+        m = cfg_model_find(c, "r1", 2);
+        T_OK(m && strcmp(m->name, "deepseek-reasoner") == 0, "example: alias r1 resolves");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+    c = NULL;
+    unsetenv("DEEPSEEK_KEY_2");
+    rc = example ? cfg_load(example, &c, err, sizeof(err)) : 0;
+    expect_err(rc, "environment variable DEEPSEEK_KEY_2 is not set",
+               "example: a missing variable is named");
+
+    setenv("DEMO_KEY_A1", "demo-a1", 1);
+    setenv("DEMO_KEY_A2", "demo-a2", 1);
+    setenv("DEMO_KEY_B1", "demo-b1", 1);
+    rc = demo ? cfg_load(demo, &c, err, sizeof(err)) : -1;
+    T_EQ_INT(rc, 0, "demo.yaml loads with its variables set");
+    if (rc == 0) {
+        T_OK(c->listen_count == 1 && strcmp(c->listen[0], "127.0.0.1:8080") == 0 &&
+                 c->workers == 2 && strcmp(c->state_dir, "./.demo/state") == 0,
+             "demo: listen, workers, state_dir");
+        T_OK(c->providers_count == 2 && strcmp(c->providers[0].name, "mock-a") == 0 &&
+                 strcmp(c->providers[1].name, "mock-b") == 0 &&
+                 strcmp(c->providers[0].host_header, "127.0.0.1:18081") == 0 &&
+                 strcmp(c->providers[1].base_path, "/v1") == 0,
+             "demo: two providers on the mock upstream");
+        m = cfg_model_find(c, "mini", 4);
+        T_OK(m && strcmp(m->name, "gpt-4o-mini") == 0 && m->fallbacks_count == 1 &&
+                 strcmp(m->fallback_refs[0]->name, "deepseek-chat") == 0 &&
+                 m->input_price_per_m > 0,
+             "demo: mini -> gpt-4o-mini, falls back to deepseek-chat, priced");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+}
+
+int main(void)
+{
+    setenv("T_KEY_1", "sk-test-key-1", 1);
+    setenv("T_KEY_2", "sk-test-key-2", 1);
+    test_valid_base();
+    test_explicit_values();
+    test_cyaml_errors();
+    test_scalar_rules();
+    test_semantic_rules();
+    test_many_problems();
+    test_empty_and_files();
+    test_secrets();
+    test_no_secrets();
+    test_listen_parse();
+    test_shipped();
+    return t_done();
+}
