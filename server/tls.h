@@ -26,13 +26,13 @@
 
 #include <stddef.h>
 
-#define TLS_WANT        (-1) /* needs more ciphertext input before it can go on */
-#define TLS_CLOSED      (-2) /* peer sent close_notify */
-#define TLS_EVERIFY     (-3) /* certificate verification failed (untrusted CA, wrong name, ...) */
-#define TLS_EHANDSHAKE  (-4) /* other handshake failure */
-#define TLS_EPROTO      (-5) /* record-layer or protocol error after the handshake */
-#define TLS_ENOMEM      (-6)
-#define TLS_ECONF       (-7) /* could not load CA / certificate / key files */
+#define TLS_WANT       (-1) /* needs more ciphertext input before it can go on */
+#define TLS_CLOSED     (-2) /* peer sent close_notify */
+#define TLS_EVERIFY    (-3) /* certificate verification failed (untrusted CA, wrong name, ...) */
+#define TLS_EHANDSHAKE (-4) /* other handshake failure */
+#define TLS_EPROTO     (-5) /* record-layer or protocol error after the handshake */
+#define TLS_ENOMEM     (-6)
+#define TLS_ECONF      (-7) /* could not load CA / certificate / key files */
 
 typedef struct tls_conf_s tls_conf_t;
 typedef struct tls_conn_s tls_conn_t;

@@ -40,16 +40,16 @@
 
 #include "config/config.h"
 
-#define UPSTREAM_ECONNECT           (-1) /* refused, unreachable, reset during connect */
-#define UPSTREAM_ETIMEDOUT_CONNECT  (-2)
-#define UPSTREAM_ETLS_VERIFY        (-3) /* certificate not trusted or wrong host name */
-#define UPSTREAM_ETLS               (-4) /* other TLS failure */
+#define UPSTREAM_ECONNECT            (-1) /* refused, unreachable, reset during connect */
+#define UPSTREAM_ETIMEDOUT_CONNECT   (-2)
+#define UPSTREAM_ETLS_VERIFY         (-3) /* certificate not trusted or wrong host name */
+#define UPSTREAM_ETLS                (-4) /* other TLS failure */
 #define UPSTREAM_ETIMEDOUT_FIRSTBYTE (-5)
-#define UPSTREAM_ETIMEDOUT_IDLE     (-6)
-#define UPSTREAM_ERESET             (-7) /* connection closed or reset mid-response */
-#define UPSTREAM_EPROTO             (-8) /* unparseable response, bad chunking, truncated */
-#define UPSTREAM_ENOMEM             (-9)
-#define UPSTREAM_ECANCELED          (-10) /* pool closing */
+#define UPSTREAM_ETIMEDOUT_IDLE      (-6)
+#define UPSTREAM_ERESET              (-7) /* connection closed or reset mid-response */
+#define UPSTREAM_EPROTO              (-8) /* unparseable response, bad chunking, truncated */
+#define UPSTREAM_ENOMEM              (-9)
+#define UPSTREAM_ECANCELED           (-10) /* pool closing */
 
 typedef struct upstream_pool_s upstream_pool_t;
 typedef struct upstream_req_s upstream_req_t;
