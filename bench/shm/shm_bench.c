@@ -1,0 +1,251 @@
+/* shm_bench.c - cost of admission and recording in the state plane.
+ *
+ * For 10, 1,000 and 100,000 keys and 1 and 2 threads: each operation admits one key out of
+ * 4 candidates (least in-flight strategy, limits set so that none refuses) and records a
+ * success with latency and tokens, each its own committed transaction with SHM_NOW.
+ * Prints median and p99 ns per admit and per record, admit+record pairs per second, and
+ * the store size on disk. Then: batched recording, and the slower durability modes.
+ *
+ *   shm-bench [ops-per-thread]        (default 200000)
+ */
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm/shm.h"
+
+#define CANDS 4 /* candidates per admission, unless a row says otherwise */
+
+static unsigned g_cands = CANDS;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int f, struct FTW *ftw)
+{
+    (void)sb;
+    (void)f;
+    (void)ftw;
+    return remove(p);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int least_inflight(void *arg, const shm_candidate_t *c, unsigned n)
+{
+    (void)arg;
+    unsigned best = 0;
+    for (unsigned i = 1; i < n; i++)
+        if (c[i].inflight < c[best].inflight)
+            best = i;
+    return (int)best;
+}
+
+typedef struct run_s {
+    shm_t *s;
+    char **names;
+    unsigned nkeys, ops, batch, seed;
+    uint32_t *admit_ns, *record_ns; /* per op */
+    unsigned n;
+    int errors;
+} run_t;
+
+static void *worker(void *arg)
+{
+    run_t *r = arg;
+    const char *cands[CANDS];
+    shm_admit_req_t req = {
+        .names = cands, .count = g_cands, .tokens = 500, .choose = least_inflight};
+    shm_outcome_t o[64];
+    shm_resv_t rv[64], *rp[64];
+    for (unsigned i = 0; i < 64; i++) {
+        shm_outcome_init(&o[i], SHM_CL_SUCCESS);
+        o[i].ttfb_ms = 120;
+        o[i].total_ms = 900;
+        o[i].prompt_tokens = 300;
+        o[i].completion_tokens = 150;
+        o[i].cost_micro_usd = 42;
+        rp[i] = &rv[i];
+    }
+    unsigned pending = 0;
+    for (unsigned i = 0; i < r->ops; i++) {
+        unsigned base = (unsigned)rand_r(&r->seed) % r->nkeys;
+        for (unsigned c = 0; c < g_cands; c++)
+            cands[c] = r->names[(base + c) % r->nkeys];
+        int64_t t0 = now_ns();
+        int rc = shm_key_admit(r->s, &req, SHM_NOW, &rv[pending], NULL);
+        int64_t t1 = now_ns();
+        if (rc != 0) {
+            r->errors++;
+            continue;
+        }
+        pending++;
+        uint32_t rec = 0;
+        if (pending == r->batch) {
+            rc = shm_key_record_batch(r->s, rp, o, pending, SHM_NOW);
+            rec = (uint32_t)((now_ns() - t1) / pending);
+            if (rc != 0)
+                r->errors++;
+            pending = 0;
+        }
+        r->admit_ns[r->n] = (uint32_t)(t1 - t0);
+        r->record_ns[r->n] = rec;
+        r->n++;
+    }
+    if (pending)
+        shm_key_record_batch(r->s, rp, o, pending, SHM_NOW);
+    return NULL;
+}
+
+typedef struct result_s {
+    uint32_t admit_p50, admit_p99, rec_p50, rec_p99;
+    double pairs_per_s;
+    size_t disk, used;
+    int errors;
+} result_t;
+
+static uint32_t pct(uint32_t *v, unsigned n, unsigned p)
+{
+    if (n == 0)
+        return 0;
+    unsigned r = (unsigned)(((uint64_t)p * n + 99) / 100);
+    return v[r ? r - 1 : 0];
+}
+
+static int bench(unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch, int durability,
+                 result_t *res)
+{
+    char dir[] = "/tmp/shm-bench-XXXXXX", state[64], err[512];
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(state, sizeof(state), "%s/state", dir);
+    shm_opts_t so = {.dir = state, .durability = durability};
+    shm_t *s = NULL;
+    if (shm_store_open(&so, SHM_NOW, &s, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    char **names = calloc(nkeys, sizeof(*names));
+    char(*provs)[16] = calloc(nkeys, 16);
+    shm_key_spec_t *sp = calloc(nkeys, sizeof(*sp));
+    for (unsigned i = 0; i < nkeys; i++) {
+        names[i] = malloc(24);
+        snprintf(names[i], 24, "openai-key-%06u", i);
+        /* keys grouped by provider, 50 each, as a deployment's candidates usually are */
+        snprintf(provs[i], 16, "provider-%03u", (i / 50) % 1000);
+        sp[i] = (shm_key_spec_t){.name = names[i],
+                                 .fingerprint = "a1b2c3d4e5f6",
+                                 .provider = provs[i],
+                                 .rpm = 100000000,
+                                 .rpd = 0,
+                                 .tpm = 4000000000u,
+                                 .max_inflight = 1000,
+                                 .weight = 1};
+    }
+    int rc = shm_keys_sync(s, sp, nkeys, SHM_NOW, NULL);
+    free(sp);
+    free(provs);
+    if (rc != 0) {
+        fprintf(stderr, "sync: %s\n", shm_strerror(rc));
+        return -1;
+    }
+    run_t *runs = calloc(nthreads, sizeof(*runs));
+    pthread_t th[8];
+    int64_t t0 = now_ns();
+    for (unsigned t = 0; t < nthreads; t++) {
+        runs[t] = (run_t){
+            .s = s, .names = names, .nkeys = nkeys, .ops = ops, .batch = batch, .seed = 7 + t};
+        runs[t].admit_ns = calloc(ops, sizeof(uint32_t));
+        runs[t].record_ns = calloc(ops, sizeof(uint32_t));
+        pthread_create(&th[t], NULL, worker, &runs[t]);
+    }
+    for (unsigned t = 0; t < nthreads; t++)
+        pthread_join(th[t], NULL);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    /* merge, dropping each thread's first 1% as warm-up */
+    unsigned total = 0;
+    uint32_t *a = calloc((size_t)ops * nthreads, sizeof(uint32_t));
+    uint32_t *b = calloc((size_t)ops * nthreads, sizeof(uint32_t));
+    unsigned nb = 0;
+    memset(res, 0, sizeof(*res));
+    for (unsigned t = 0; t < nthreads; t++) {
+        for (unsigned i = runs[t].n / 100; i < runs[t].n; i++) {
+            a[total++] = runs[t].admit_ns[i];
+            if (runs[t].record_ns[i])
+                b[nb++] = runs[t].record_ns[i];
+        }
+        res->errors += runs[t].errors;
+        free(runs[t].admit_ns);
+        free(runs[t].record_ns);
+    }
+    qsort(a, total, sizeof(*a), cmp_u32);
+    qsort(b, nb, sizeof(*b), cmp_u32);
+    res->admit_p50 = pct(a, total, 50);
+    res->admit_p99 = pct(a, total, 99);
+    res->rec_p50 = pct(b, nb, 50);
+    res->rec_p99 = pct(b, nb, 99);
+    res->pairs_per_s = (double)ops * nthreads / secs;
+    shm_store_info_t info;
+    shm_sync(s);
+    shm_store_info(s, &info);
+    res->disk = info.file_bytes;
+    res->used = info.map_used;
+    shm_store_close(s);
+    for (unsigned i = 0; i < nkeys; i++)
+        free(names[i]);
+    free(names);
+    free(runs);
+    free(a);
+    free(b);
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static void row(const char *label, unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch,
+                int durability)
+{
+    result_t r;
+    if (bench(nkeys, nthreads, ops, batch, durability, &r) != 0) {
+        printf("%-10s %8u %3u  failed\n", label, nkeys, nthreads);
+        return;
+    }
+    printf("%-10s %8u %3u %5u %6u %8u %8u %8u %8u %10.0f %9.1f %9.1f%s\n", label, nkeys, nthreads,
+           g_cands, batch, r.admit_p50, r.admit_p99, r.rec_p50, r.rec_p99, r.pairs_per_s,
+           (double)r.disk / (1 << 20), (double)r.used / (1 << 20), r.errors ? "  ERRORS" : "");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned ops = argc > 1 ? (unsigned)atoi(argv[1]) : 200000;
+    printf("shm-bench: %u admit+record pairs per thread, %d candidates per admission\n", ops,
+           CANDS);
+    printf("ns per operation; record ns is per outcome (a batch's commit divided by its size)\n");
+    printf("%-10s %8s %3s %5s %6s %8s %8s %8s %8s %10s %9s %9s\n", "mode", "keys", "thr", "cands",
+           "batch", "adm p50", "adm p99", "rec p50", "rec p99", "pairs/s", "disk MiB", "used MiB");
+    static const unsigned keys[] = {10, 1000, 100000};
+    for (unsigned k = 0; k < 3; k++)
+        for (unsigned t = 1; t <= 2; t++)
+            row("fast", keys[k], t, ops, 1, SHM_DUR_FAST);
+    g_cands = 1;
+    row("fast", 1000, 1, ops, 1, SHM_DUR_FAST);
+    row("fast", 1000, 2, ops, 1, SHM_DUR_FAST);
+    g_cands = CANDS;
+    row("fast", 1000, 1, ops, 16, SHM_DUR_FAST);
+    row("fast", 1000, 2, ops, 16, SHM_DUR_FAST);
+    row("safe", 1000, 1, ops, 1, SHM_DUR_SAFE);
+    row("sync", 1000, 1, ops / 200 > 200 ? ops / 200 : 200, 1, SHM_DUR_SYNC);
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* shm_int.h - shm/ internals: the shm_t, stored record layouts, shared helpers.
+ *
+ * Stored records are fixed-layout structs with a version and a size field, explicit
+ * widths and no pointers. LMDB hands out values only 2-byte aligned, so a record is always
+ * memcpy'd into a local struct before use (shm__get_*), never read in place.
+ * Changing a layout means a new SHM_SCHEMA_VERSION (and a migration), never a silent
+ * reinterpretation.
+ */
+#ifndef LLMGATE_SHM_INT_H
+#define LLMGATE_SHM_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "shm/shm.h"
+#include "shm/shm_window.h"
+
+#define SHM_KREC_VERSION 1
+#define SHM_LREC_VERSION 1
+#define SHM_HREC_VERSION 1
+#define SHM_PREC_VERSION 1
+#define SHM_OREC_VERSION 1
+
+#define SHM_KF_ORPHANED 1u
+
+typedef struct shm_krec_s {
+    uint32_t version, size;
+    char name[SHM_NAME_MAX + 1];
+    char provider[SHM_NAME_MAX + 1];
+    char fingerprint[SHM_FP_MAX + 1];
+    uint32_t rpm, rpd, tpm, max_inflight, weight;
+    int32_t day_offset_s;
+    uint32_t flags;
+    uint16_t status, reason;
+    int64_t status_since_ms, cooldown_until_ms;
+    int64_t clock_ms; /* key clock: highest now_ms seen (after re-bases) */
+    int64_t day;      /* day index of day_count */
+    uint32_t day_count;
+    uint32_t consec_fail, consec_succ;
+    uint32_t ewma_total_ms, ewma_ttfb_ms;
+    int32_t last_error_code;
+    int64_t last_error_ms, last_admit_ms, created_ms, updated_ms;
+    uint64_t requests;
+    uint64_t by_class[SHM_CL_COUNT];
+    uint64_t prompt_tokens, completion_tokens, cost_micro_usd;
+    uint32_t inflight[SHM_MAX_OWNERS];
+    shm_window_t req, tok;
+} shm_krec_t;
+
+typedef struct shm_lrec_s {
+    uint32_t version, size;
+    uint32_t head, count; /* next write position; valid samples */
+    uint32_t ttfb[SHM_LAT_RING];
+    uint32_t total[SHM_LAT_RING];
+} shm_lrec_t;
+
+typedef struct shm_hrec_s {
+    uint32_t version, size;
+    uint32_t head, count;
+    shm_event_t ev[SHM_HISTORY_RING];
+} shm_hrec_t;
+
+typedef struct shm_prec_s {
+    uint32_t version, size;
+    char name[SHM_NAME_MAX + 1];
+    uint16_t circuit, reason;
+    uint32_t consec_fail; /* failures (429/5xx/timeout/connect) since the last success */
+    uint32_t reserved0, pad;
+    int64_t since_ms, open_until_ms, updated_ms;
+    uint64_t failures, reserved1;
+} shm_prec_t;
+
+typedef struct shm_orec_s {
+    uint32_t version, size;
+    int32_t pid;
+    uint32_t pad;
+    uint64_t start_ticks; /* /proc/PID/stat field 22 */
+    uint64_t boot_hash;   /* FNV-1a of /proc/sys/kernel/random/boot_id */
+    int64_t registered_ms;
+} shm_orec_t;
+
+_Static_assert(sizeof(shm_event_t) == 64, "event layout");
+_Static_assert(sizeof(shm_window_t) == 264, "window layout");
+_Static_assert(sizeof(shm_krec_t) % 8 == 0, "key record layout");
+_Static_assert(sizeof(shm_krec_t) < 1800, "key record must stay inline in a 4 KiB page");
+_Static_assert(sizeof(shm_lrec_t) == 16 + 8 * SHM_LAT_RING, "latency layout");
+_Static_assert(sizeof(shm_prec_t) == 128, "provider layout");
+_Static_assert(sizeof(shm_orec_t) == 40, "owner layout");
+
+struct shm_s {
+    MDB_env *env;
+    MDB_dbi dbi_meta, dbi_keys, dbi_lat, dbi_hist, dbi_prov, dbi_owners;
+    int readonly;
+    int durability;
+    size_t map_max;
+    uint32_t sync_interval_ms;
+    char *dir;
+    /* held for reading by every transaction, for writing by a map resize */
+    pthread_rwlock_t resize_lock;
+    /* this process's owner slot, registered by the first admission */
+    pthread_mutex_t owner_lock;
+    int slot; /* -1 until registered; read without owner_lock only after registration */
+    pid_t pid;
+    uint64_t start_ticks, boot_hash;
+    pthread_mutex_t maint_lock;
+    int64_t last_sync_ms;
+    int64_t (*clock)(void *arg);
+    void *clock_arg;
+};
+
+/* now_ms, or the store's clock for SHM_NOW. */
+int64_t shm__now(const shm_t *s, int64_t now_ms);
+
+/* A unit of work run in one transaction; returns 0, an SHM_E* code or an LMDB code.
+ * It may run more than once (after MDB_MAP_FULL / MDB_MAP_RESIZED), so it must compute
+ * everything from its inputs and only write outputs that a re-run overwrites. */
+typedef int (*shm_txn_fn)(shm_t *s, MDB_txn *txn, void *arg);
+
+int shm__write(shm_t *s, shm_txn_fn fn, void *arg);
+int shm__read(shm_t *s, shm_txn_fn fn, void *arg);
+int shm__err(int mdb_rc); /* LMDB / errno / SHM code -> SHM code */
+
+/* Record access inside a transaction: 0, MDB_NOTFOUND, SHM_ECORRUPT or an LMDB code. */
+int shm__key_get(shm_t *s, MDB_txn *txn, const char *name, shm_krec_t *out);
+int shm__key_put(shm_t *s, MDB_txn *txn, const shm_krec_t *k);
+int shm__prov_get(shm_t *s, MDB_txn *txn, const char *name, shm_prec_t *out);
+int shm__prov_put(shm_t *s, MDB_txn *txn, const shm_prec_t *p);
+int shm__lat_get(shm_t *s, MDB_txn *txn, const char *name, shm_lrec_t *out);
+void shm__prov_init(shm_prec_t *p, const char *name, int64_t now_ms);
+
+/* Append an event to a key's history ring. */
+int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_krec_t *k,
+                  int64_t arg, const char *text, int64_t ts_ms);
+
+/* The key clock: returns the effective now for k (see shm.h "Time"), updating k->clock_ms
+ * and re-basing k on a large step back (*stepped = step in ms, else 0). */
+int64_t shm__key_clock(shm_krec_t *k, int64_t now_ms, int64_t *stepped);
+/* Roll k's day to the day of eff_ms (count reset on a newer day, kept otherwise). */
+void shm__key_day(shm_krec_t *k, int64_t eff_ms);
+int64_t shm__day_index(int64_t eff_ms, int32_t offset_s);
+uint32_t shm__key_inflight(const shm_krec_t *k);
+void shm__key_to_view(const shm_krec_t *k, int64_t now_ms, shm_key_t *out);
+int shm__name_ok(const char *name);
+
+/* Owners (shm_proc.c). */
+int shm__proc_identity(pid_t pid, uint64_t *start_ticks, int *alive);
+uint64_t shm__boot_hash(void);
+int shm__owner_ensure(shm_t *s, int64_t now_ms);
+int shm__owners_reclaim(shm_t *s, int64_t now_ms, int *reclaimed);
+int shm__owner_release(shm_t *s, int64_t now_ms);
+
+#endif

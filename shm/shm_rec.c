@@ -1,0 +1,232 @@
+/* shm_rec.c - record access inside a transaction, the history ring, the key clock and
+ * day, the public view of a key record, and display names. */
+#include "shm/shm_int.h"
+
+#include <string.h>
+#include <unistd.h>
+
+int shm__name_ok(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t n = strlen(name);
+    return n > 0 && n <= SHM_NAME_MAX;
+}
+
+static MDB_val name_val(const char *name)
+{
+    MDB_val k = {strlen(name), (void *)name};
+    return k;
+}
+
+static int get_fixed(MDB_txn *txn, MDB_dbi dbi, const char *name, void *out, size_t size)
+{
+    MDB_val k = name_val(name), v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc != 0)
+        return rc;
+    /* version and size lead every record; a size we do not know is not reinterpreted */
+    if (v.mv_size != size)
+        return SHM_ECORRUPT;
+    memcpy(out, v.mv_data, size);
+    return 0;
+}
+
+static int put_fixed(MDB_txn *txn, MDB_dbi dbi, const char *name, const void *data, size_t size)
+{
+    MDB_val k = name_val(name), v = {size, (void *)data};
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+int shm__key_get(shm_t *s, MDB_txn *txn, const char *name, shm_krec_t *out)
+{
+    int rc = get_fixed(txn, s->dbi_keys, name, out, sizeof(*out));
+    if (rc == 0 && out->version != SHM_KREC_VERSION)
+        return SHM_ECORRUPT;
+    return rc;
+}
+
+int shm__key_put(shm_t *s, MDB_txn *txn, const shm_krec_t *k)
+{
+    return put_fixed(txn, s->dbi_keys, k->name, k, sizeof(*k));
+}
+
+int shm__prov_get(shm_t *s, MDB_txn *txn, const char *name, shm_prec_t *out)
+{
+    int rc = get_fixed(txn, s->dbi_prov, name, out, sizeof(*out));
+    if (rc == 0 && out->version != SHM_PREC_VERSION)
+        return SHM_ECORRUPT;
+    return rc;
+}
+
+int shm__prov_put(shm_t *s, MDB_txn *txn, const shm_prec_t *p)
+{
+    return put_fixed(txn, s->dbi_prov, p->name, p, sizeof(*p));
+}
+
+void shm__prov_init(shm_prec_t *p, const char *name, int64_t now_ms)
+{
+    memset(p, 0, sizeof(*p));
+    p->version = SHM_PREC_VERSION;
+    p->size = sizeof(*p);
+    memcpy(p->name, name, strnlen(name, SHM_NAME_MAX));
+    p->since_ms = p->updated_ms = now_ms;
+}
+
+int shm__lat_get(shm_t *s, MDB_txn *txn, const char *name, shm_lrec_t *out)
+{
+    int rc = get_fixed(txn, s->dbi_lat, name, out, sizeof(*out));
+    if (rc == 0 && out->version != SHM_LREC_VERSION)
+        return SHM_ECORRUPT;
+    return rc;
+}
+
+int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_krec_t *k,
+                  int64_t arg, const char *text, int64_t ts_ms)
+{
+    shm_hrec_t h;
+    int rc = get_fixed(txn, s->dbi_hist, name, &h, sizeof(h));
+    if (rc == MDB_NOTFOUND || (rc == 0 && h.version != SHM_HREC_VERSION)) {
+        memset(&h, 0, sizeof(h));
+        h.version = SHM_HREC_VERSION;
+        h.size = sizeof(h);
+    } else if (rc != 0) {
+        return rc;
+    }
+    shm_event_t *e = &h.ev[h.head % SHM_HISTORY_RING];
+    memset(e, 0, sizeof(*e));
+    e->ts_ms = ts_ms;
+    e->arg = arg;
+    e->pid = (int32_t)getpid();
+    e->type = (uint16_t)type;
+    e->status = k ? (uint8_t)k->status : 0;
+    e->reason = k ? (uint8_t)k->reason : 0;
+    if (text)
+        memcpy(e->text, text, strnlen(text, sizeof(e->text) - 1));
+    h.head = (h.head + 1) % SHM_HISTORY_RING;
+    if (h.count < SHM_HISTORY_RING)
+        h.count++;
+    return put_fixed(txn, s->dbi_hist, name, &h, sizeof(h));
+}
+
+int64_t shm__key_clock(shm_krec_t *k, int64_t now_ms, int64_t *stepped)
+{
+    *stepped = 0;
+    if (now_ms >= k->clock_ms) {
+        k->clock_ms = now_ms;
+        return now_ms;
+    }
+    int64_t back = k->clock_ms - now_ms;
+    if (back <= SHM_CLOCK_SKEW_MS)
+        return k->clock_ms; /* late reader of the clock: count it as the newest second */
+    /* Re-base: everything counted moves back with the clock, so nothing is forgotten and
+     * no wait grows by the step. Whole seconds keep bucket boundaries aligned. */
+    int64_t shift = shm_floordiv(now_ms, 1000) - shm_floordiv(k->clock_ms, 1000);
+    shm_window_shift(&k->req, shift);
+    shm_window_shift(&k->tok, shift);
+    if (k->cooldown_until_ms != 0)
+        k->cooldown_until_ms -= back;
+    k->clock_ms = now_ms;
+    *stepped = back;
+    return now_ms;
+}
+
+int64_t shm__day_index(int64_t eff_ms, int32_t offset_s)
+{
+    return shm_floordiv(eff_ms - (int64_t)offset_s * 1000, 86400000);
+}
+
+void shm__key_day(shm_krec_t *k, int64_t eff_ms)
+{
+    int64_t day = shm__day_index(eff_ms, k->day_offset_s);
+    if (day > k->day)
+        k->day_count = 0;
+    /* A day that went back (clock re-base) keeps its count: never more than rpd. */
+    k->day = day;
+}
+
+uint32_t shm__key_inflight(const shm_krec_t *k)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; i < SHM_MAX_OWNERS; i++)
+        n += k->inflight[i];
+    return n;
+}
+
+void shm__key_to_view(const shm_krec_t *k, int64_t now_ms, shm_key_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    memcpy(o->name, k->name, sizeof(o->name));
+    memcpy(o->provider, k->provider, sizeof(o->provider));
+    memcpy(o->fingerprint, k->fingerprint, sizeof(o->fingerprint));
+    o->name[SHM_NAME_MAX] = o->provider[SHM_NAME_MAX] = o->fingerprint[SHM_FP_MAX] = '\0';
+    o->rpm = k->rpm;
+    o->rpd = k->rpd;
+    o->tpm = k->tpm;
+    o->max_inflight = k->max_inflight;
+    o->weight = k->weight;
+    o->day_offset_s = k->day_offset_s;
+    o->orphaned = !!(k->flags & SHM_KF_ORPHANED);
+    o->status = k->status;
+    o->reason = k->reason;
+    o->status_since_ms = k->status_since_ms;
+    o->cooldown_until_ms = k->cooldown_until_ms;
+    /* A reader applies the key clock without writing it back. */
+    int64_t eff = now_ms;
+    if (eff < k->clock_ms)
+        eff = k->clock_ms; /* the windows stay as counted: never shows fewer than counted */
+    int64_t sec = shm_floordiv(eff, 1000);
+    o->rpm_used = (uint32_t)shm_window_used(&k->req, sec);
+    o->tpm_used = shm_window_used(&k->tok, sec);
+    o->rpd_used = shm__day_index(eff, k->day_offset_s) > k->day ? 0 : k->day_count;
+    o->inflight = shm__key_inflight(k);
+    o->consec_failures = k->consec_fail;
+    o->consec_successes = k->consec_succ;
+    o->ewma_total_ms = k->ewma_total_ms;
+    o->ewma_ttfb_ms = k->ewma_ttfb_ms;
+    o->last_error_code = k->last_error_code;
+    o->last_error_ms = k->last_error_ms;
+    o->last_admit_ms = k->last_admit_ms;
+    o->created_ms = k->created_ms;
+    o->updated_ms = k->updated_ms;
+    o->requests = k->requests;
+    memcpy(o->by_class, k->by_class, sizeof(o->by_class));
+    o->prompt_tokens = k->prompt_tokens;
+    o->completion_tokens = k->completion_tokens;
+    o->cost_micro_usd = k->cost_micro_usd;
+}
+
+const char *shm_status_name(int st)
+{
+    static const char *const n[] = {"active",   "cooling", "half_open",
+                                    "disabled", "invalid", "depleted"};
+    return st >= 0 && st < SHM_ST_COUNT ? n[st] : "unknown";
+}
+
+const char *shm_reason_name(int r)
+{
+    static const char *const n[] = {"none", "rate_limited", "server_error", "timeout", "connect",
+                                    "auth", "quota",        "admin",        "probe",   "policy"};
+    return r >= 0 && r < SHM_RS_COUNT ? n[r] : "unknown";
+}
+
+const char *shm_class_name(int c)
+{
+    static const char *const n[] = {"success", "429",  "5xx",   "timeout",
+                                    "connect", "auth", "other", "cancelled"};
+    return c >= 0 && c < SHM_CL_COUNT ? n[c] : "unknown";
+}
+
+const char *shm_event_name(int t)
+{
+    static const char *const n[] = {"?",        "created", "config",   "orphaned",
+                                    "restored", "status",  "cooldown", "disable",
+                                    "enable",   "reset",   "reclaim",  "clock_back"};
+    return t > 0 && t <= SHM_EV_CLOCK ? n[t] : "unknown";
+}
+
+const char *shm_circuit_name(int c)
+{
+    static const char *const n[] = {"closed", "open", "half_open"};
+    return c >= 0 && c <= SHM_CIRCUIT_HALF_OPEN ? n[c] : "unknown";
+}
