@@ -1,0 +1,294 @@
+/* mock.h - internals of the mock upstream, shared by its modules.
+ *
+ * Design note
+ * -----------
+ * mock-upstream is a fake OpenAI-compatible provider for the integration tests, the demo
+ * and the benchmarks. It has to be cheap enough never to be the bottleneck of a benchmark,
+ * so it is built like a small production server:
+ *
+ *   - N worker threads, each with its own uv_loop and its own SO_REUSEPORT listener
+ *     (mock_main.c). Nothing on the request path crosses threads except two small,
+ *     uncontended locks (per-thread statistics, the "last request" record) and an atomic
+ *     check of whether any per-key script exists (mock_admin.c).
+ *   - A connection (mock_conn.c) reads into the worker's read buffer, parses with llhttp in
+ *     strict mode, and stops the parser after every complete request (HPE_PAUSED) so that
+ *     pipelined requests are answered strictly in order. Bytes of later requests that
+ *     arrive while a response is still in progress (delayed or streaming) are kept in a
+ *     per-connection pending buffer and reading stops until the response is done.
+ *   - Responses are assembled as a list of segments: small formatted pieces copied into a
+ *     per-connection output buffer, and references to static data (prebuilt bodies, the
+ *     filler pattern for large contents) that are never copied. A flush hands them all to
+ *     one uv_try_write (writev); only what the kernel did not take is queued with
+ *     uv_write, and only then is memory allocated.
+ *   - Every buffer a connection uses grows to its high-water mark and is reused, so a
+ *     keep-alive connection does no allocation per request in the steady state.
+ *   - HTTPS (mock_tls.c) runs the same code over server/tls.h's memory-BIO transformer.
+ *
+ * Threads: everything in a mock_conn_t and a mock_worker_t belongs to the worker thread.
+ * mock_admin.c's functions may be called from any worker thread.
+ *
+ * Memory: the mock aborts with a message when malloc fails (mock_xrealloc); a test tool
+ * that runs out of memory has nothing better to do.
+ */
+#ifndef LLMGATE_MOCK_H
+#define LLMGATE_MOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <llhttp.h>
+
+#include "server/tls.h"
+
+#define MOCK_READ_BUF     65536
+#define MOCK_MAX_HEADER   65536      /* request line + headers, bytes (431 beyond) */
+#define MOCK_MAX_HEADERS  128        /* header count (431 beyond) */
+#define MOCK_MAX_BODY     (64 << 20) /* request body bytes (413 beyond) */
+#define MOCK_MAX_DELAY_MS 600000
+#define MOCK_MAX_CONTENT  (1L << 30) /* x-mock-content-bytes cap */
+#define MOCK_MAX_CHUNKS   1000000
+
+/* ---- growable byte buffer ---------------------------------------------------------- */
+
+typedef struct mock_buf_s {
+    char *p;
+    size_t len, cap;
+} mock_buf_t;
+
+void *mock_xrealloc(void *p, size_t n);
+void mock_buf_reserve(mock_buf_t *b, size_t extra);
+void mock_buf_append(mock_buf_t *b, const void *p, size_t n);
+void mock_buf_printf(mock_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as the inside of a JSON string (quotes not included). */
+void mock_buf_json_escape(mock_buf_t *b, const char *s, size_t n);
+void mock_buf_free(mock_buf_t *b);
+
+/* ---- scripted faults --------------------------------------------------------------- */
+
+/* A fault set from request headers and/or a per-key script. Fields at their "unset" value
+ * (see mock_fault_init) do not apply. */
+typedef struct mock_fault_s {
+    int status;          /* 0 = unset */
+    int retry_after;     /* seconds, -1 = unset */
+    int delay_ms;        /* -1 = unset */
+    int chunk_delay_ms;  /* -1 = unset */
+    int chunks;          /* -1 = unset */
+    long content_bytes;  /* -1 = unset */
+    long reset_after;    /* -1 = unset */
+    int truncate;        /* -1 = unset, else 0/1 */
+    int bad_chunking;    /* -1 = unset, else 0/1 */
+    int close;           /* -1 = unset, else 0/1 */
+    char error_code[64]; /* "" = unset */
+} mock_fault_t;
+
+void mock_fault_init(mock_fault_t *f);
+/* Copy every field that is set in src over dst. */
+void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src);
+
+/* ---- one parsed request -------------------------------------------------------------- */
+
+typedef struct mock_hdr_s {
+    uint32_t name_off, name_len, val_off, val_len; /* offsets into the header arena */
+} mock_hdr_t;
+
+/* Valid from mock_api_handle() until the connection's response is done. */
+typedef struct mock_req_s {
+    int method; /* llhttp_method_t */
+    int http_minor;
+    int keep_alive;
+    int expect_continue;
+    const char *path; /* URL without the query; the full URL is path[0..url_len) */
+    size_t path_len, url_len;
+    const char *hbase; /* header arena: URL, then header names and values */
+    size_t hbase_len;
+    const mock_hdr_t *hdrs;
+    int nhdrs;
+    const char *body;
+    size_t body_len;
+    const char *key; /* credential, NULL when none */
+    size_t key_len;
+    mock_fault_t fault;   /* from x-mock-* headers */
+    mock_buf_t *xheaders; /* extra response headers, "Name: value\r\n"... */
+} mock_req_t;
+
+/* ---- response state (owned by mock_api.c, stored in the connection) ------------------- */
+
+typedef struct mock_resp_s {
+    int kind;   /* MOCK_EP_* */
+    int status; /* status line */
+    int stream;
+    int chunked;    /* chunk framing in use */
+    int keep_alive; /* connection survives the response */
+    const char *model;
+    size_t model_len;
+    long prompt_tokens;
+    mock_fault_t fault;
+    int n_inputs;     /* embeddings */
+    int n_chunks;     /* content chunks */
+    int index;        /* next content chunk */
+    int phase;        /* streaming phase, see mock_api.c */
+    int pieces;       /* SSE events written so far */
+    int burst;        /* events written without returning to the loop */
+    uint64_t started; /* uv_now at request start, for --verbose */
+} mock_resp_t;
+
+/* ---- workers and connections ---------------------------------------------------------- */
+
+typedef struct mock_conn_s mock_conn_t;
+
+typedef struct mock_worker_s {
+    int id;
+    int verbose;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop_async;
+    uv_thread_t thread;
+    int fd;             /* listening socket made by the main thread */
+    tls_conf_t *tls;    /* shared, read-only; NULL = plain HTTP */
+    mock_conn_t *conns; /* every open connection, for shutdown */
+    mock_buf_t scratch; /* response building */
+    mock_buf_t scratch2;
+    uv_buf_t *iov; /* flush vector */
+    size_t iov_cap;
+    char rbuf[MOCK_READ_BUF]; /* socket reads (ciphertext in TLS mode) */
+    char pbuf[MOCK_READ_BUF]; /* TLS plaintext */
+} mock_worker_t;
+
+/* How a response ends. */
+enum { MOCK_DONE_KEEP = 0, MOCK_DONE_CLOSE = 1, MOCK_DONE_RESET = 2 };
+
+typedef void (*mock_conn_fn)(mock_conn_t *c);
+
+/* Output segment: a copy in the connection's output buffer (ref NULL, off) or a
+ * reference to static memory (ref). */
+typedef struct mock_seg_s {
+    const char *ref;
+    size_t off, len;
+} mock_seg_t;
+
+struct mock_conn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    mock_worker_t *w;
+    mock_conn_t *next, *prev;
+    llhttp_t parser;
+    tls_conn_t *tls;
+    int handshake_done;
+    int handles_open; /* tcp + timer; freed when both closed */
+    int closing;      /* uv_close issued */
+    int shutting;     /* graceful close in progress */
+    int reading;
+    int peer_eof;    /* the client finished sending */
+    int busy;        /* a request is being answered */
+    int in_dispatch; /* mock_api_handle is on the stack */
+    int done_how;    /* MOCK_DONE_* of the last response */
+    int reset_on_drain;
+    int writes; /* uv_write requests in flight */
+    mock_conn_fn drain_cb;
+    mock_conn_fn timer_cb;
+    /* parser state */
+    int err_status;    /* 413/431 chosen by a callback, 0 = 400 */
+    int in_field;      /* header callbacks: a header name is being received */
+    mock_buf_t harena; /* URL then header names and values */
+    mock_hdr_t *hdrs;
+    int nhdrs, hdrs_cap;
+    size_t url_len;
+    mock_buf_t body;
+    mock_buf_t pending;  /* unparsed bytes held while busy */
+    mock_buf_t pending2; /* the other half of a swap, so resuming never allocates */
+    mock_buf_t xheaders;
+    mock_req_t req;
+    mock_resp_t resp;
+    /* output */
+    mock_buf_t obuf;
+    mock_seg_t *segs;
+    int nsegs, segs_cap;
+    long budget; /* bytes of this response still allowed, -1 = unlimited */
+};
+
+/* mock_conn.c */
+void mock_conn_accept_cb(uv_stream_t *server, int status);
+void mock_conn_close(mock_conn_t *c);
+/* Output of the current response. */
+void mock_out(mock_conn_t *c, const void *p, size_t n);
+void mock_out_ref(mock_conn_t *c, const void *p, size_t n); /* p must be static */
+void mock_outf(mock_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mock_out_budget(mock_conn_t *c, long bytes); /* -1 = unlimited */
+int mock_out_exhausted(const mock_conn_t *c);
+void mock_flush(mock_conn_t *c);
+size_t mock_conn_backlog(const mock_conn_t *c);
+void mock_conn_after(mock_conn_t *c, uint64_t ms, mock_conn_fn fn);
+void mock_conn_on_drain(mock_conn_t *c, mock_conn_fn fn);
+/* The response is complete: keep the connection, close it gracefully, or reset it. */
+void mock_conn_done(mock_conn_t *c, int how);
+
+/* mock_tls.c: TLS glue of a connection. */
+int mock_tls_start(mock_conn_t *c);
+/* Ciphertext arrived: handshake, then plaintext to mock_conn_input. 0 or -1 (close). */
+int mock_tls_on_read(mock_conn_t *c, const char *data, size_t len);
+/* Plaintext still held by the TLS layer after a pause; 0 or -1. */
+int mock_tls_drain(mock_conn_t *c);
+/* Encrypt bufs and queue the ciphertext; 0 or -1. */
+int mock_tls_write(mock_conn_t *c, const uv_buf_t *bufs, unsigned n);
+void mock_tls_close_notify(mock_conn_t *c);
+/* Socket write of an owned (malloc'd) buffer, used by the TLS path. 0 or -1. */
+int mock_conn_write_owned(mock_conn_t *c, char *buf, size_t len);
+/* Plaintext to the HTTP parser (from the socket or the TLS layer). 0, or -1 if closed. */
+int mock_conn_input(mock_conn_t *c, const char *data, size_t len);
+
+/* mock_api.c */
+enum {
+    MOCK_EP_NONE = 0,
+    MOCK_EP_MODELS,
+    MOCK_EP_CHAT,
+    MOCK_EP_COMPLETIONS,
+    MOCK_EP_EMBEDDINGS,
+};
+/* Answer one request. Must end with mock_conn_done(), now or later. */
+void mock_api_handle(mock_conn_t *c, mock_req_t *r);
+/* Error response with an OpenAI-shaped body, then done. */
+void mock_api_error(mock_conn_t *c, int status, const char *type, const char *code, const char *msg,
+                    int how);
+/* A JSON response (admin API), then done. */
+void mock_api_reply(mock_conn_t *c, int status, const char *body, size_t len);
+const char *mock_reason(int status);
+void mock_api_init(void);
+
+/* mock_admin.c: per-key scripts, statistics and the last request, shared by threads. */
+int mock_admin_init(int nthreads);
+void mock_admin_free(void);
+void mock_admin_conn_opened(void);
+/* Count response bytes taken by the kernel (stats: bytes_sent). Any thread. */
+void mock_admin_bytes_sent(size_t n);
+void mock_admin_conn_closed(void);
+/* Record a non-admin request on worker wid's statistics and as the last request. */
+void mock_admin_record(int wid, const mock_req_t *r);
+/* Apply the next script queued for key to f and xheaders; 1 if one applied, else 0. */
+int mock_admin_script_take(const char *key, size_t key_len, mock_fault_t *f, mock_buf_t *xheaders);
+/* Serve /_mock/... ; done is called. */
+void mock_admin_handle(mock_conn_t *c, mock_req_t *r);
+
+/* mock_json.c: the only user of jsmn. */
+typedef struct mock_scan_s {
+    const char *model; /* raw JSON string contents (escapes kept), NULL when absent */
+    size_t model_len;
+    int stream;
+    int n_inputs; /* embeddings: number of inputs */
+} mock_scan_t;
+/* 0, or -1 when the body is not a JSON object. */
+int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out);
+
+typedef struct mock_script_spec_s {
+    mock_buf_t key; /* unescaped */
+    mock_fault_t fault;
+    long count;
+    mock_buf_t headers; /* "Name: value\r\n"... */
+} mock_script_spec_t;
+/* Release the calling thread's token buffer (worker exit). */
+void mock_json_thread_free(void);
+/* Parse a /_mock/script body. 0, or -1 with err set. */
+int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out, char *err,
+                           size_t errlen);
+
+#endif

@@ -1,0 +1,147 @@
+/* mock_util.c - growable buffers, JSON string escaping and fault sets of the mock upstream. */
+
+#include "mock.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *mock_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL) {
+        fprintf(stderr, "mock-upstream: out of memory (asked for %zu bytes)\n", n);
+        abort();
+    }
+    return q;
+}
+
+void mock_buf_reserve(mock_buf_t *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra)
+        cap *= 2;
+    b->p = mock_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void mock_buf_append(mock_buf_t *b, const void *p, size_t n)
+{
+    mock_buf_reserve(b, n + 1);
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0'; /* so that short buffers can be used as C strings */
+}
+
+void mock_buf_printf(mock_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    mock_buf_reserve(b, 128);
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= b->cap - b->len) {
+        mock_buf_reserve(b, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+void mock_buf_json_escape(mock_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+            j++;
+        if (j > i) {
+            mock_buf_reserve(b, j - i + 1);
+            memcpy(b->p + b->len, s + i, j - i);
+            b->len += j - i;
+        }
+        if (j == n)
+            break;
+        unsigned char ch = (unsigned char)s[j];
+        char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+        size_t k = 2;
+        switch (ch) {
+        case '"':
+        case '\\':
+            esc[1] = (char)ch;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            k = 6;
+        }
+        mock_buf_reserve(b, k + 1);
+        memcpy(b->p + b->len, esc, k);
+        b->len += k;
+        i = j + 1;
+    }
+    mock_buf_reserve(b, 1);
+    b->p[b->len] = '\0';
+}
+
+void mock_buf_free(mock_buf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void mock_fault_init(mock_fault_t *f)
+{
+    f->status = 0;
+    f->retry_after = -1;
+    f->delay_ms = -1;
+    f->chunk_delay_ms = -1;
+    f->chunks = -1;
+    f->content_bytes = -1;
+    f->reset_after = -1;
+    f->truncate = -1;
+    f->bad_chunking = -1;
+    f->close = -1;
+    f->error_code[0] = '\0';
+}
+
+void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src)
+{
+    if (src->status)
+        dst->status = src->status;
+    if (src->retry_after >= 0)
+        dst->retry_after = src->retry_after;
+    if (src->delay_ms >= 0)
+        dst->delay_ms = src->delay_ms;
+    if (src->chunk_delay_ms >= 0)
+        dst->chunk_delay_ms = src->chunk_delay_ms;
+    if (src->chunks >= 0)
+        dst->chunks = src->chunks;
+    if (src->content_bytes >= 0)
+        dst->content_bytes = src->content_bytes;
+    if (src->reset_after >= 0)
+        dst->reset_after = src->reset_after;
+    if (src->truncate >= 0)
+        dst->truncate = src->truncate;
+    if (src->bad_chunking >= 0)
+        dst->bad_chunking = src->bad_chunking;
+    if (src->close >= 0)
+        dst->close = src->close;
+    if (src->error_code[0])
+        memcpy(dst->error_code, src->error_code, sizeof dst->error_code);
+}
