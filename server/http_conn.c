@@ -1,2 +1,606 @@
-/* http_conn.c - placeholder */
-typedef int llmgate_placeholder_http_conn;
+/* http_conn.c - client connections: llhttp request parsing with limits, timeouts,
+ * pipelining and keep-alive, response writing. See conn.h for the design. */
+#include "server/conn.h"
+#include "server/errors.h"
+#include "server/log.h"
+#include "server/worker.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Bytes of a following pipelined request kept while one is being served. */
+#define PENDING_CAP (256 * 1024)
+/* After a response that ends the connection, how long to wait for the client to take it. */
+#define LINGER_MS 5000
+
+typedef struct wreq_s {
+    uv_write_t w;
+    conn_t *c;
+    char data[];
+} wreq_t;
+
+static llhttp_settings_t settings;
+static uv_once_t settings_once = UV_ONCE_INIT;
+
+static const cfg_limits_t *limits(const conn_t *c)
+{
+    return &c->w->cfg->limits;
+}
+
+static void timer_set(conn_t *c, uint64_t ms, uv_timer_cb cb)
+{
+    if (!c->closing)
+        uv_timer_start(&c->timer, cb, ms, 0);
+}
+
+/* ---- closing ---------------------------------------------------------------------- */
+
+static void on_close_cb(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    worker_t *w = c->w;
+
+    /* Two handles (tcp and timer) share the connection; free after the second. */
+    if (++c->closing < 3)
+        return;
+    buf_free(&c->pending);
+    free(c);
+    worker_conn_closed(w);
+}
+
+void conn_close(conn_t *c)
+{
+    worker_t *w = c->w;
+
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (c->req) {
+        proxy_abort(c->req);
+        req_free(c->req);
+        c->req = NULL;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_close_cb);
+    uv_close((uv_handle_t *)&c->tcp, on_close_cb);
+}
+
+static void on_linger_timeout_cb(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void on_shutdown_cb(uv_shutdown_t *sr, int status)
+{
+    conn_t *c = sr->data;
+
+    (void)status;
+    free(sr);
+    conn_close(c);
+}
+
+/* Send what is queued, then FIN, then close (bounded by LINGER_MS). */
+static void conn_shutdown(conn_t *c)
+{
+    uv_shutdown_t *sr;
+
+    if (c->closing || c->shutting)
+        return;
+    c->shutting = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    timer_set(c, LINGER_MS, on_linger_timeout_cb);
+    sr = malloc(sizeof(*sr));
+    if (!sr) {
+        conn_close(c);
+        return;
+    }
+    sr->data = c;
+    if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown_cb) != 0) {
+        free(sr);
+        conn_close(c);
+    }
+}
+
+/* ---- writing ---------------------------------------------------------------------- */
+
+size_t conn_write_queued(const conn_t *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+static void on_write_cb(uv_write_t *wr, int status)
+{
+    wreq_t *q = (wreq_t *)wr;
+    conn_t *c = q->c;
+
+    free(q);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (!c->closing && c->req && c->req->up_paused && conn_write_queued(c) < 64 * 1024)
+        proxy_on_drain(c->req);
+}
+
+/* Write parts (copied into one allocation). */
+static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
+{
+    size_t total = 0, o = 0;
+    wreq_t *q;
+    uv_buf_t b;
+    int rc;
+
+    if (c->closing)
+        return UV_ECANCELED;
+    for (unsigned i = 0; i < nparts; i++)
+        total += parts[i].len;
+    q = malloc(sizeof(*q) + total);
+    if (!q)
+        return UV_ENOMEM;
+    for (unsigned i = 0; i < nparts; i++) {
+        memcpy(q->data + o, parts[i].base, parts[i].len);
+        o += parts[i].len;
+    }
+    q->c = c;
+    b = uv_buf_init(q->data, (unsigned)total);
+    rc = uv_write(&q->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_cb);
+    if (rc != 0)
+        free(q);
+    return rc;
+}
+
+int conn_write(conn_t *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return conn_writev(c, &b, 1);
+}
+
+int conn_write_body(conn_t *c, int chunked, const char *data, size_t len)
+{
+    char size_line[24];
+    uv_buf_t parts[3];
+
+    if (len == 0)
+        return 0;
+    if (!chunked)
+        return conn_write(c, data, len);
+    parts[0] =
+        uv_buf_init(size_line, (unsigned)snprintf(size_line, sizeof(size_line), "%zx\r\n", len));
+    parts[1] = uv_buf_init((char *)data, (unsigned)len);
+    parts[2] = uv_buf_init("\r\n", 2);
+    return conn_writev(c, parts, 3);
+}
+
+void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
+                  const char *extra_headers)
+{
+    req_t *r = c->req;
+    int keep = r && r->keep_alive && !c->close_after && !c->w->draining && status != 400 &&
+               status != 408 && status != 413 && status != 414 && status != 431;
+    char head[512];
+    uv_buf_t parts[2];
+    int n;
+
+    if (!keep)
+        c->close_after = 1;
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+                 http_reason(status), content_type, len, extra_headers ? extra_headers : "",
+                 keep ? "" : "Connection: close\r\n");
+    parts[0] = uv_buf_init(head, (unsigned)n);
+    parts[1] = uv_buf_init((char *)body, (unsigned)len);
+    conn_writev(c, parts, 2);
+    conn_request_done(c, 0);
+}
+
+static void respond_error_v(conn_t *c, int status, const char *extra, const char *code,
+                            const char *param, const char *fmt, va_list ap)
+{
+    char msg[512], body[1024];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = error_json(body, sizeof(body), msg, error_type_for(status), param, code);
+    conn_respond(c, status, "application/json", body, n, extra);
+}
+
+void conn_respond_error(conn_t *c, int status, const char *code, const char *param,
+                        const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    respond_error_v(c, status, NULL, code, param, fmt, ap);
+    va_end(ap);
+}
+
+void conn_respond_error_hdr(conn_t *c, int status, const char *extra_headers, const char *code,
+                            const char *param, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    respond_error_v(c, status, extra_headers, code, param, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- parsing ---------------------------------------------------------------------- */
+
+static void on_header_timeout_cb(uv_timer_t *t);
+
+static int reject(conn_t *c, int status, const char *msg)
+{
+    c->err_status = status;
+    c->err_msg = msg;
+    return -1; /* llhttp: HPE_USER */
+}
+
+static int on_message_begin_cb(llhttp_t *p)
+{
+    conn_t *c = p->data;
+    req_t *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return reject(c, 500, "out of memory");
+    r->conn = c;
+    r->start_ns = uv_hrtime();
+    c->req = r;
+    c->head_bytes = 0;
+    c->in_header_value = 0;
+    timer_set(c, limits(c)->header_timeout_ms, on_header_timeout_cb);
+    return 0;
+}
+
+static int count_head(conn_t *c, size_t len)
+{
+    c->head_bytes += len;
+    if (c->head_bytes > limits(c)->max_header_bytes)
+        return reject(c, 431, "request header fields too large");
+    return 0;
+}
+
+static int on_url_cb(llhttp_t *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    req_t *r = c->req;
+
+    if (r->url_len == 0)
+        r->url_off = r->head.len;
+    r->url_len += len;
+    if (r->url_len > limits(c)->max_url_bytes)
+        return reject(c, 414, "request URI too long");
+    if (buf_append(&r->head, at, len) != 0)
+        return reject(c, 500, "out of memory");
+    return count_head(c, len);
+}
+
+static int on_header_field_cb(llhttp_t *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    req_t *r = c->req;
+    hdr_span_t *s;
+
+    if (r->nhdrs == 0 || c->in_header_value) {
+        if (r->nhdrs >= limits(c)->max_headers)
+            return reject(c, 431, "too many request header fields");
+        if (r->nhdrs == r->spans_cap) {
+            size_t cap = r->spans_cap ? r->spans_cap * 2 : 16;
+            hdr_span_t *ns = realloc(r->spans, cap * sizeof(*ns));
+            if (!ns)
+                return reject(c, 500, "out of memory");
+            r->spans = ns;
+            r->spans_cap = cap;
+        }
+        s = &r->spans[r->nhdrs++];
+        memset(s, 0, sizeof(*s));
+        s->name_off = r->head.len;
+        s->value_off = r->head.len;
+        c->in_header_value = 0;
+    }
+    s = &r->spans[r->nhdrs - 1];
+    s->name_len += len;
+    if (buf_append(&r->head, at, len) != 0)
+        return reject(c, 500, "out of memory");
+    return count_head(c, len);
+}
+
+static int on_header_value_cb(llhttp_t *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    req_t *r = c->req;
+    hdr_span_t *s = &r->spans[r->nhdrs - 1];
+
+    if (!c->in_header_value) {
+        s->value_off = r->head.len;
+        c->in_header_value = 1;
+    } else if (c->value_cut_inside) {
+        /* llhttp unfolds obs-fold (a header continued on the next line) into a second span
+         * of the same value; a value split by a read ends at the end of the input instead.
+         * RFC 9112 lets a server refuse obs-fold, and a proxy should: the provider could
+         * read the header differently. */
+        return reject(c, 400, "obsolete header line folding is not allowed");
+    }
+    c->value_cut_inside = at + len != c->exec_end;
+    s->value_len += len;
+    if (buf_append(&r->head, at, len) != 0)
+        return reject(c, 500, "out of memory");
+    return count_head(c, len);
+}
+
+static void on_body_timeout_cb(uv_timer_t *t);
+
+static int on_headers_complete_cb(llhttp_t *p)
+{
+    conn_t *c = p->data;
+    req_t *r = c->req;
+
+    r->method = llhttp_get_method(p);
+    r->http11 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > limits(c)->max_body_bytes)
+        return reject(c, 413, "request body too large");
+    /* The head will not grow any more: resolve spans into header views. */
+    r->hdrs = calloc(r->nhdrs ? r->nhdrs : 1, sizeof(*r->hdrs));
+    if (!r->hdrs)
+        return reject(c, 500, "out of memory");
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        r->hdrs[i].name = r->head.data + r->spans[i].name_off;
+        r->hdrs[i].name_len = r->spans[i].name_len;
+        r->hdrs[i].value = r->head.data + r->spans[i].value_off;
+        r->hdrs[i].value_len = r->spans[i].value_len;
+    }
+    if (r->http11 && (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))) {
+        size_t vlen;
+        const char *v = hdr_find(r->hdrs, r->nhdrs, "expect", &vlen);
+        if (v && vlen == 12 && strncasecmp(v, "100-continue", 12) == 0)
+            conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    timer_set(c, limits(c)->body_timeout_ms, on_body_timeout_cb);
+    return 0;
+}
+
+static int on_body_cb(llhttp_t *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    req_t *r = c->req;
+
+    if (r->body.len + len > limits(c)->max_body_bytes)
+        return reject(c, 413, "request body too large");
+    if (buf_append(&r->body, at, len) != 0)
+        return reject(c, 500, "out of memory");
+    return 0;
+}
+
+static int on_message_complete_cb(llhttp_t *p)
+{
+    conn_t *c = p->data;
+
+    c->req->keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED; /* one request at a time: resume after the response */
+}
+
+static void settings_init(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin_cb;
+    settings.on_url = on_url_cb;
+    settings.on_header_field = on_header_field_cb;
+    settings.on_header_value = on_header_value_cb;
+    settings.on_headers_complete = on_headers_complete_cb;
+    settings.on_body = on_body_cb;
+    settings.on_message_complete = on_message_complete_cb;
+}
+
+/* ---- timeouts --------------------------------------------------------------------- */
+
+static void request_timeout(conn_t *c, const char *what)
+{
+    if (c->busy || c->closing)
+        return;
+    if (!c->req) {
+        /* keep-alive idle: nothing was asked, close quietly */
+        conn_close(c);
+        return;
+    }
+    c->close_after = 1;
+    conn_respond_error(c, 408, "request_timeout", NULL, "%s", what);
+}
+
+static void on_idle_timeout_cb(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    if (!c->req)
+        conn_close(c);
+}
+
+static void on_header_timeout_cb(uv_timer_t *t)
+{
+    request_timeout(t->data, "timed out waiting for the request headers");
+}
+
+static void on_body_timeout_cb(uv_timer_t *t)
+{
+    request_timeout(t->data, "timed out waiting for the request body");
+}
+
+/* ---- the read loop ---------------------------------------------------------------- */
+
+static void conn_process(conn_t *c);
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn_t *c = h->data;
+
+    (void)suggested;
+    buf->base = c->w->readbuf;
+    buf->len = sizeof(c->w->readbuf);
+}
+
+static void start_reading(conn_t *c);
+
+static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = s->data;
+
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        /* EOF or error: the client is gone (a half-closed HTTP client is treated as gone,
+         * which is what every proxy in practice does for a request in flight). */
+        conn_close(c);
+        return;
+    }
+    if (buf_append(&c->pending, buf->base, (size_t)nread) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->busy) {
+        if (c->pending.len >= PENDING_CAP) {
+            uv_read_stop(s);
+            c->reading = 0;
+        }
+        return;
+    }
+    conn_process(c);
+}
+
+static void start_reading(conn_t *c)
+{
+    if (!c->reading && !c->closing && !c->shutting) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read_cb) == 0)
+            c->reading = 1;
+    }
+}
+
+/* Parse pending bytes while no request is being served. */
+static void conn_process(conn_t *c)
+{
+    if (c->processing)
+        return;
+    c->processing = 1;
+    while (!c->busy && !c->closing && !c->shutting && c->pending.len > 0) {
+        enum llhttp_errno e;
+        size_t used;
+
+        c->exec_end = c->pending.data + c->pending.len;
+        e = llhttp_execute(&c->parser, c->pending.data, c->pending.len);
+        if (e == HPE_OK) {
+            buf_reset(&c->pending);
+            break;
+        }
+        if (e == HPE_PAUSED) {
+            used = (size_t)(llhttp_get_error_pos(&c->parser) - c->pending.data);
+            memmove(c->pending.data, c->pending.data + used, c->pending.len - used);
+            c->pending.len -= used;
+            llhttp_resume(&c->parser);
+            c->busy = 1;
+            uv_timer_stop(&c->timer);
+            proxy_handle(c, c->req);
+            continue;
+        }
+        /* A malformed or refused request: answer and close (the parser cannot go on). */
+        buf_reset(&c->pending);
+        c->close_after = 1;
+        if (!c->req) {
+            c->req = calloc(1, sizeof(*c->req));
+            if (!c->req) {
+                conn_close(c);
+                break;
+            }
+            c->req->conn = c;
+        }
+        c->busy = 1;
+        uv_timer_stop(&c->timer);
+        if (c->err_status) {
+            int st = c->err_status;
+            conn_respond_error(c, st, st == 413 ? "request_too_large" : NULL, NULL, "%s",
+                               c->err_msg);
+        } else {
+            conn_respond_error(c, 400, "invalid_request", NULL, "malformed HTTP request: %s",
+                               llhttp_get_error_reason(&c->parser));
+        }
+        break;
+    }
+    c->processing = 0;
+    if (c->closing)
+        return;
+    if (!c->busy && !c->shutting) {
+        start_reading(c);
+        if (!c->req)
+            timer_set(c, limits(c)->idle_timeout_ms, on_idle_timeout_cb);
+    }
+}
+
+void conn_request_done(conn_t *c, int abort_conn)
+{
+    if (c->req) {
+        req_free(c->req);
+        c->req = NULL;
+    }
+    c->busy = 0;
+    if (c->closing)
+        return;
+    if (abort_conn || c->close_after || c->w->draining) {
+        conn_shutdown(c);
+        return;
+    }
+    start_reading(c);
+    if (!c->processing) {
+        if (c->pending.len)
+            conn_process(c);
+        else
+            timer_set(c, limits(c)->idle_timeout_ms, on_idle_timeout_cb);
+    }
+}
+
+void conn_drain(conn_t *c)
+{
+    if (!c->busy && !c->req)
+        conn_close(c);
+    else
+        c->close_after = 1;
+}
+
+void conn_accept(worker_t *w, uv_stream_t *server)
+{
+    conn_t *c;
+
+    uv_once(&settings_once, settings_init);
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (w->nconns > limits(c)->max_connections) {
+        log_warn("worker %d: connection limit %u reached, refusing a connection", w->id,
+                 limits(c)->max_connections);
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+    start_reading(c);
+    timer_set(c, limits(c)->idle_timeout_ms, on_idle_timeout_cb);
+}

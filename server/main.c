@@ -1,1 +1,302 @@
-int main(void) { return 1; }
+/* main.c - llmgate: load the config, bind the listeners, run the workers, stop cleanly.
+ *
+ *   llmgate --config FILE          serve
+ *   llmgate --check-config FILE    validate and exit 0 (valid) or 1 (with the problems)
+ *
+ * SIGTERM and SIGINT stop accepting, let in-flight requests finish for up to
+ * shutdown_timeout_ms, then close what is left and exit 0.
+ */
+#include "config/config.h"
+#include "server/log.h"
+#include "server/upstream.h"
+#include "server/worker.h"
+#include "shm/shm.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LLMGATE_VERSION "0.1.0"
+
+typedef struct app_s {
+    cfg_t *cfg;
+    uv_loop_t *loop;
+    worker_t *workers;
+    unsigned nworkers;
+    uv_async_t exited;
+    atomic_uint nexited;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t deadline;
+    uv_timer_t maint; /* store housekeeping, every second */
+    shm_t *shm;
+    int stopping;
+} app_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: llmgate --config FILE [--log-level debug|info|warn|error]\n"
+               "       llmgate --check-config FILE\n"
+               "       llmgate --version\n");
+}
+
+static void on_worker_exit(worker_t *w)
+{
+    app_t *app = w->ud;
+    atomic_fetch_add(&app->nexited, 1);
+    uv_async_send(&app->exited);
+}
+
+static void close_main_handles(app_t *app)
+{
+    uv_close((uv_handle_t *)&app->exited, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->deadline, NULL);
+    uv_close((uv_handle_t *)&app->maint, NULL);
+}
+
+static void on_maint_cb(uv_timer_t *t)
+{
+    app_t *app = t->data;
+    shm_maint_t m;
+    int rc = shm_maintain(app->shm, SHM_NOW, &m);
+
+    if (rc != 0)
+        log_error("store: maintenance failed: %s", shm_strerror(rc));
+    if (m.owners_reclaimed)
+        log_warn("store: reclaimed the in-flight reservations of %d dead process(es)",
+                 m.owners_reclaimed);
+    if (m.readers_cleared)
+        log_info("store: cleared %d stale reader slot(s)", m.readers_cleared);
+    if (m.grown)
+        log_info("store: map grown");
+}
+
+/* Open the state dir's store and make its key set match the config. */
+static int open_store(app_t *app)
+{
+    shm_opts_t o;
+    shm_sync_stats_t st;
+    char err[512];
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    o.dir = app->cfg->state_dir;
+    rc = shm_store_open(&o, SHM_NOW, &app->shm, err, sizeof(err));
+    if (rc != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    rc = shm_keys_sync_cfg(app->shm, app->cfg, SHM_NOW, &st);
+    if (rc != 0) {
+        log_error("store: cannot record the configured keys in %s: %s", app->cfg->state_dir,
+                  shm_strerror(rc));
+        return -1;
+    }
+    log_info("store %s: %u keys added, %u updated, %u orphaned, %u restored", app->cfg->state_dir,
+             st.added, st.updated, st.orphaned, st.restored);
+    return 0;
+}
+
+static void on_exited_cb(uv_async_t *a)
+{
+    app_t *app = a->data;
+
+    if (atomic_load(&app->nexited) == app->nworkers)
+        close_main_handles(app);
+}
+
+static void on_deadline_cb(uv_timer_t *t)
+{
+    app_t *app = t->data;
+
+    log_warn("shutdown: %u ms passed, closing the connections still open",
+             app->cfg->shutdown_timeout_ms);
+    for (unsigned i = 0; i < app->nworkers; i++)
+        worker_stop(&app->workers[i], 1);
+}
+
+static void on_signal_cb(uv_signal_t *s, int signum)
+{
+    app_t *app = s->data;
+
+    if (app->stopping) {
+        log_info("second %s: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+        on_deadline_cb(&app->deadline);
+        return;
+    }
+    app->stopping = 1;
+    log_info("%s: draining (up to %u ms)", signum == SIGINT ? "SIGINT" : "SIGTERM",
+             app->cfg->shutdown_timeout_ms);
+    for (unsigned i = 0; i < app->nworkers; i++)
+        worker_stop(&app->workers[i], 0);
+    uv_timer_start(&app->deadline, on_deadline_cb, app->cfg->shutdown_timeout_ms, 0);
+}
+
+/* Bind nworkers sockets per listen address; logs and returns -1 on failure. */
+static int bind_all(app_t *app)
+{
+    const cfg_t *cfg = app->cfg;
+    char err[256];
+
+    for (unsigned a = 0; a < cfg->listen_count; a++) {
+        int port = 0;
+        for (unsigned i = 0; i < app->nworkers; i++) {
+            int fd = listen_socket(cfg->listen[a], &port, err, sizeof(err));
+            if (fd < 0) {
+                log_error("%s", err);
+                return -1;
+            }
+            app->workers[i].fds[a] = fd;
+        }
+        log_info("listening on %s (port %d)", cfg->listen[a], port);
+    }
+    return 0;
+}
+
+static int serve(cfg_t *cfg)
+{
+    app_t app;
+    char err[512];
+    int rc = 1;
+
+    memset(&app, 0, sizeof(app));
+    app.cfg = cfg;
+    app.loop = uv_default_loop();
+    app.nworkers = cfg->workers;
+    if (upstream_tls_init(cfg, err, sizeof(err)) != 0) {
+        log_error("TLS set-up failed: %s", err);
+        return 1;
+    }
+    if (open_store(&app) != 0)
+        goto out;
+    app.workers = calloc(app.nworkers, sizeof(*app.workers));
+    if (!app.workers)
+        goto out;
+    for (unsigned i = 0; i < app.nworkers; i++) {
+        worker_t *w = &app.workers[i];
+        w->id = (int)i;
+        w->cfg = cfg;
+        w->nlisteners = cfg->listen_count;
+        w->fds = calloc(cfg->listen_count, sizeof(int));
+        w->on_exit = on_worker_exit;
+        w->shm = app.shm;
+        w->ud = &app;
+        if (!w->fds)
+            goto out;
+    }
+    if (bind_all(&app) != 0)
+        goto out;
+
+    uv_async_init(app.loop, &app.exited, on_exited_cb);
+    app.exited.data = &app;
+    uv_signal_init(app.loop, &app.sigterm);
+    uv_signal_init(app.loop, &app.sigint);
+    uv_timer_init(app.loop, &app.deadline);
+    uv_timer_init(app.loop, &app.maint);
+    app.sigterm.data = app.sigint.data = app.deadline.data = app.maint.data = &app;
+    uv_timer_start(&app.maint, on_maint_cb, 1000, 1000);
+    uv_signal_start(&app.sigterm, on_signal_cb, SIGTERM);
+    uv_signal_start(&app.sigint, on_signal_cb, SIGINT);
+
+    for (unsigned i = 0; i < app.nworkers; i++) {
+        int e = worker_start(&app.workers[i]);
+        if (e != 0) {
+            log_error("cannot start worker %u: %s", i, uv_strerror(e));
+            for (unsigned j = 0; j < i; j++)
+                worker_stop(&app.workers[j], 1);
+            app.nworkers = i;
+            app.stopping = 1;
+            if (i == 0)
+                close_main_handles(&app);
+            uv_run(app.loop, UV_RUN_DEFAULT);
+            goto out;
+        }
+    }
+    log_info("llmgate %s ready: %u workers, %u providers, %u models", LLMGATE_VERSION, app.nworkers,
+             cfg->providers_count, cfg->models_count);
+
+    uv_run(app.loop, UV_RUN_DEFAULT);
+    for (unsigned i = 0; i < app.nworkers; i++)
+        uv_thread_join(&app.workers[i].thread);
+    log_info("stopped");
+    rc = 0;
+out:
+    if (app.workers) {
+        for (unsigned i = 0; i < cfg->workers; i++) {
+            free(app.workers[i].fds);
+            free(app.workers[i].listeners);
+        }
+        free(app.workers);
+    }
+    uv_loop_close(app.loop);
+    shm_store_close(app.shm);
+    upstream_tls_cleanup();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    int check = 0, rc;
+    cfg_t *cfg = NULL;
+    static char err[16384];
+
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "-c")) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (!strcmp(argv[i], "--check-config") && i + 1 < argc) {
+            config = argv[++i];
+            check = 1;
+        } else if (!strcmp(argv[i], "--log-level") && i + 1 < argc) {
+            const char *l = argv[++i];
+            if (!strcmp(l, "debug"))
+                log_set_level(LOG_DEBUG);
+            else if (!strcmp(l, "info"))
+                log_set_level(LOG_INFO);
+            else if (!strcmp(l, "warn"))
+                log_set_level(LOG_WARN);
+            else if (!strcmp(l, "error"))
+                log_set_level(LOG_ERROR);
+            else {
+                fprintf(stderr, "llmgate: unknown log level \"%s\"\n", l);
+                return 1;
+            }
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("llmgate %s\n", LLMGATE_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "llmgate: unknown argument \"%s\"\n", argv[i]);
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (!config) {
+        usage(stderr);
+        return 1;
+    }
+    if (cfg_load(config, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        if (check)
+            fprintf(stderr, "llmgate: %s is not valid\n", config);
+        return 1;
+    }
+    if (check) {
+        unsigned keys = 0;
+        for (unsigned i = 0; i < cfg->providers_count; i++)
+            keys += cfg->providers[i].keys_count;
+        printf("llmgate: %s is valid: %u providers, %u keys, %u models, %u workers\n", config,
+               cfg->providers_count, keys, cfg->models_count, cfg->workers);
+        cfg_free(cfg);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    rc = serve(cfg);
+    cfg_free(cfg);
+    return rc;
+}

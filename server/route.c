@@ -1,2 +1,120 @@
-/* route.c - placeholder */
-typedef int llmgate_placeholder_route;
+/* route.c - failover groups: model tiers, weighted deployment order, fallbacks. */
+#include "server/route.h"
+
+void route_state_init(route_state_t *st, uint64_t seed)
+{
+    st->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+uint64_t route_rand(route_state_t *st)
+{
+    uint64_t x = st->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    st->rng = x;
+    return x;
+}
+
+int route_tried_has(const route_tried_t *t, const cfg_key_t *k)
+{
+    for (unsigned i = 0; i < t->n; i++)
+        if (t->keys[i] == k)
+            return 1;
+    return 0;
+}
+
+void route_tried_add(route_tried_t *t, const cfg_key_t *k)
+{
+    if (t->n < ROUTE_MAX_TRIED && !route_tried_has(t, k))
+        t->keys[t->n++] = k;
+}
+
+static int cands_have(const route_cand_t *c, unsigned n, const cfg_key_t *k)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (c[i].key == k)
+            return 1;
+    return 0;
+}
+
+/* The candidates of one tier of one model, deployments in weighted random order. */
+static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tier,
+                           const route_tried_t *tried, route_cand_t *out, unsigned max)
+{
+    const cfg_deployment_t *deps[64];
+    uint64_t weights[64];
+    unsigned nd = 0, n = 0;
+
+    for (unsigned i = 0; i < m->deployments_count && nd < 64; i++) {
+        if (m->deployments[i].priority == tier) {
+            deps[nd] = &m->deployments[i];
+            weights[nd++] = m->deployments[i].weight ? m->deployments[i].weight : 1;
+        }
+    }
+    /* Weighted order without replacement: draw one deployment at a time. */
+    while (nd > 0) {
+        uint64_t total = 0, r;
+        unsigned pick = 0;
+
+        for (unsigned i = 0; i < nd; i++)
+            total += weights[i];
+        r = route_rand(st) % total;
+        while (r >= weights[pick]) {
+            r -= weights[pick];
+            pick++;
+        }
+        for (unsigned k = 0; k < deps[pick]->provider_ref->keys_count && n < max; k++) {
+            const cfg_key_t *key = &deps[pick]->provider_ref->keys[k];
+            if (route_tried_has(tried, key) || cands_have(out, n, key))
+                continue;
+            out[n].model = m;
+            out[n].dep = deps[pick];
+            out[n].key = key;
+            n++;
+        }
+        deps[pick] = deps[nd - 1];
+        weights[pick] = weights[nd - 1];
+        nd--;
+    }
+    return n;
+}
+
+unsigned route_group(route_state_t *st, const cfg_model_t *model, const route_tried_t *tried,
+                     unsigned group, route_cand_t *out, unsigned max)
+{
+    const cfg_model_t *visit[ROUTE_MAX_MODELS];
+    unsigned nvisit = 0, head = 0, seen_groups = 0;
+
+    visit[nvisit++] = model;
+    while (head < nvisit) {
+        const cfg_model_t *m = visit[head++];
+        uint32_t tier = 0;
+
+        for (;;) {
+            uint32_t next = UINT32_MAX;
+            unsigned n;
+
+            for (unsigned i = 0; i < m->deployments_count; i++)
+                if (m->deployments[i].priority > tier && m->deployments[i].priority < next)
+                    next = m->deployments[i].priority;
+            if (next == UINT32_MAX)
+                break;
+            tier = next;
+            n = tier_cands(st, m, tier, tried, out, max);
+            if (n == 0)
+                continue;
+            if (seen_groups++ == group)
+                return n;
+        }
+        for (unsigned i = 0; i < m->fallbacks_count && nvisit < ROUTE_MAX_MODELS; i++) {
+            const cfg_model_t *f = m->fallback_refs[i];
+            int seen = 0;
+            for (unsigned j = 0; j < nvisit; j++)
+                seen |= visit[j] == f;
+            if (!seen)
+                visit[nvisit++] = f;
+        }
+    }
+    return 0;
+}

@@ -1,2 +1,168 @@
-/* worker.c - placeholder */
-typedef int llmgate_placeholder_worker;
+/* worker.c - listening sockets, worker threads, graceful and forced stop. */
+#include "server/worker.h"
+#include "server/conn.h"
+#include "server/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int listen_socket(const char *addr, int *port_io, char *err, size_t errlen)
+{
+    char host[256];
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    uint16_t p16;
+    int port, fd = -1, one = 1;
+
+    memset(&ss, 0, sizeof(ss));
+    if (cfg_listen_parse(addr, host, sizeof(host), &p16) == 0) {
+        port = p16;
+    } else {
+        snprintf(err, errlen, "listen address \"%s\" is not host:port or [v6]:port", addr);
+        return -EINVAL;
+    }
+    if (port == 0 && *port_io)
+        port = *port_io;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0) {
+        sl = sizeof(struct sockaddr_in);
+    } else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
+        sl = sizeof(struct sockaddr_in6);
+    } else {
+        snprintf(err, errlen, "listen address \"%s\": host must be an IPv4 or IPv6 literal", addr);
+        return -EINVAL;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        goto fail;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        goto fail;
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0)
+        goto fail;
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        goto fail;
+    *port_io = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+fail : {
+    int e = errno;
+    snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(e));
+    if (fd >= 0)
+        close(fd);
+    return -e;
+}
+}
+
+static void on_connection_cb(uv_stream_t *server, int status)
+{
+    worker_t *w = server->data;
+
+    if (status < 0) {
+        log_warn("worker %d: accept failed: %s", w->id, uv_strerror(status));
+        return;
+    }
+    conn_accept(w, server);
+}
+
+static void maybe_finish(worker_t *w)
+{
+    if (!w->draining || w->nconns > 0 || w->finishing)
+        return;
+    w->finishing = 1;
+    upstream_pool_close(w->pool);
+    uv_mutex_lock(&w->wake_lock);
+    w->wake_closed = 1;
+    uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_mutex_unlock(&w->wake_lock);
+}
+
+void worker_conn_closed(worker_t *w)
+{
+    w->nconns--;
+    maybe_finish(w);
+}
+
+static void on_wake_cb(uv_async_t *a)
+{
+    worker_t *w = a->data;
+    int stop = atomic_load(&w->stop);
+    conn_t *c, *next;
+
+    if (stop >= 1 && !w->draining) {
+        w->draining = 1;
+        for (unsigned i = 0; i < w->nlisteners; i++)
+            uv_close((uv_handle_t *)&w->listeners[i], NULL);
+        for (c = w->conns; c; c = next) {
+            next = c->next;
+            conn_drain(c);
+        }
+    }
+    if (stop >= 2 && !w->forced) {
+        w->forced = 1;
+        for (c = w->conns; c; c = next) {
+            next = c->next;
+            conn_close(c);
+        }
+    }
+    maybe_finish(w);
+}
+
+static void worker_main(void *arg)
+{
+    worker_t *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Handles still open (none expected) are closed so the loop can be released. */
+    uv_run(&w->loop, UV_RUN_NOWAIT);
+    if (uv_loop_close(&w->loop) != 0)
+        log_warn("worker %d: loop closed with handles open", w->id);
+    if (w->on_exit)
+        w->on_exit(w);
+}
+
+int worker_start(worker_t *w)
+{
+    int rc;
+
+    if ((rc = uv_loop_init(&w->loop)) != 0)
+        return rc;
+    uv_mutex_init(&w->wake_lock);
+    uv_async_init(&w->loop, &w->wake, on_wake_cb);
+    w->wake.data = w;
+    route_state_init(&w->route, (uint64_t)uv_hrtime() ^ ((uint64_t)(w->id + 1) << 32));
+    if ((rc = upstream_pool_new(&w->pool, &w->loop, w->cfg)) != 0)
+        return UV_ENOMEM;
+    w->listeners = calloc(w->nlisteners, sizeof(*w->listeners));
+    if (!w->listeners)
+        return UV_ENOMEM;
+    for (unsigned i = 0; i < w->nlisteners; i++) {
+        uv_tcp_init(&w->loop, &w->listeners[i]);
+        w->listeners[i].data = w;
+        if ((rc = uv_tcp_open(&w->listeners[i], w->fds[i])) != 0 ||
+            (rc = uv_listen((uv_stream_t *)&w->listeners[i], 4096, on_connection_cb)) != 0)
+            return rc;
+    }
+    return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void worker_stop(worker_t *w, int force)
+{
+    int want = force ? 2 : 1;
+    int cur = atomic_load(&w->stop);
+
+    while (cur < want && !atomic_compare_exchange_weak(&w->stop, &cur, want))
+        ;
+    uv_mutex_lock(&w->wake_lock);
+    if (!w->wake_closed)
+        uv_async_send(&w->wake);
+    uv_mutex_unlock(&w->wake_lock);
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# dev.sh - the two set-up commands of the README.
+#
+#   ./dev.sh demo   install what is missing, build, start the mock upstream and llmgate on
+#                   config/demo.yaml, print a ready curl line (Ctrl-C stops both)
+#   ./dev.sh test   install what is missing, build (ASan+UBSan), run every test
+#
+# Runs as root on Debian 12 (or with sudo available). Nothing is downloaded but Debian
+# packages and, for the SDK compatibility test, the `openai` npm package.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates openssl curl
+      libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev node-llhttp
+      nodejs npm)
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_deps() {
+    local missing=()
+    for p in "${DEBS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    # nodejs/npm may come from elsewhere (a newer Node on the image): accept working binaries.
+    if command -v node >/dev/null && command -v npm >/dev/null; then
+        missing=("${missing[@]/nodejs/}")
+        missing=("${missing[@]/npm/}")
+    fi
+    local want=()
+    for p in "${missing[@]}"; do [ -n "$p" ] && want+=("$p"); done
+    if [ ${#want[@]} -gt 0 ]; then
+        echo "== installing: ${want[*]}"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+            "${want[@]}" >/dev/null
+    fi
+}
+
+build() {
+    local dir=$1
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >/dev/null
+    fi
+    ninja -C "$dir" >/dev/null
+}
+
+cmd_demo() {
+    install_deps
+    build build
+    mkdir -p .demo
+    export DEMO_KEY_A1=demo-secret-a1 DEMO_KEY_A2=demo-secret-a2 DEMO_KEY_B1=demo-secret-b1
+    ./build/bench/mock/mock-upstream --listen 127.0.0.1:18081 --threads 1 >.demo/mock.log 2>&1 &
+    local mock=$!
+    ./build/server/llmgate --config config/demo.yaml 2>&1 | tee .demo/llmgate.log &
+    local gw=$!
+    trap 'kill $gw $mock 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+    for _ in $(seq 1 100); do
+        curl -fsS http://127.0.0.1:8080/health >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    cat <<'EOF'
+
+llmgate is ready on http://127.0.0.1:8080 (mock upstream on 127.0.0.1:18081). Try:
+
+  curl -s http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
+       -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+
+  curl -sN http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
+       -d '{"model":"mini","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+
+Ctrl-C stops both.
+EOF
+    wait $gw
+}
+
+cmd_test() {
+    install_deps
+    # The SDK compatibility test uses the official openai npm package.
+    if [ ! -d tests/integration/sdk/node_modules/openai ]; then
+        (cd tests/integration/sdk && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+    build build-asan -Dsanitize=address
+    local log=build-asan/meson-logs/testlog.json rc=0
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs --num-processes 2 || rc=$?
+    # A closing line every CI reads: "N passed, N failed".
+    python3 - "$log" <<'PY'
+import json, sys
+ok = bad = skip = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    res = r.get("result")
+    if res in ("OK", "EXPECTEDFAIL"):
+        ok += 1
+    elif res == "SKIP":
+        skip += 1
+    else:
+        bad += 1
+print(f"{ok} passed, {bad} failed, {skip} skipped")
+PY
+    return $rc
+}
+
+case "${1:-}" in
+demo) cmd_demo ;;
+test) cmd_test ;;
+*)
+    echo "usage: ./dev.sh demo | ./dev.sh test" >&2
+    exit 1
+    ;;
+esac

@@ -1,0 +1,143 @@
+/* conn.h - a client connection and the request it is serving (server-internal).
+ *
+ * Design note
+ * -----------
+ * A connection serves one request at a time, in order (HTTP/1.1 pipelining): llhttp is
+ * paused at the end of each message, bytes that arrive meanwhile are kept unparsed in
+ * `pending` (up to a cap, then reading stops: backpressure on the client), and parsing
+ * resumes once the response is fully queued. Reading continues while a request is served
+ * so that a client that goes away is noticed at once and its upstream request aborted.
+ *
+ * Timers: while waiting for a new request, the keep-alive idle timeout (close silently);
+ * from the first byte of a request to its last header, the header timeout (408); then to
+ * the end of the body, the body timeout (408). Upstream timeouts belong to upstream.c.
+ *
+ * Memory: a req_t and everything it points to is freed when its response is complete
+ * (req_free). Nothing of a request survives it.
+ *
+ * Threads: everything here belongs to the worker's loop.
+ */
+#ifndef LLMGATE_CONN_H
+#define LLMGATE_CONN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "llhttp.h"
+#include "server/buf.h"
+#include "server/rewrite.h"
+#include "server/route.h"
+#include "server/scan.h"
+#include "server/upstream.h"
+#include "server/usage.h"
+#include "shm/shm.h"
+
+struct worker_s;
+
+typedef struct hdr_span_s {
+    size_t name_off, name_len, value_off, value_len;
+} hdr_span_t;
+
+typedef struct req_s {
+    struct conn_s *conn;
+    uint64_t start_ns; /* monotonic, first byte of the request */
+    int method;        /* llhttp_method_t */
+    int http11;        /* 1 for HTTP/1.1, 0 for 1.0 */
+    int keep_alive;    /* the client wants (and may have) keep-alive */
+    size_t url_off, url_len;
+    buf_t head; /* url and header bytes as received */
+    hdr_span_t *spans;
+    size_t nhdrs, spans_cap;
+    http_hdr_t *hdrs; /* built from spans at dispatch (head no longer moves) */
+    buf_t body;
+
+    /* proxying */
+    scan_result_t scan;
+    const cfg_model_t *model;
+    route_tried_t tried;
+    route_cand_t pick;    /* the admitted (deployment, key) of the current attempt */
+    shm_resv_t resv;      /* its reservation in the store */
+    int admitted;         /* resv is live: exactly one record/release finishes it */
+    uint32_t tokens_estimate; /* TPM reservation: prompt bytes / 4 + max_tokens */
+    uint64_t attempt_ns;  /* monotonic start of the current attempt */
+    uint64_t ttfb_ns;     /* monotonic time of the response head, 0 before */
+    int up_status;        /* upstream HTTP status of the current attempt */
+    usage_tail_t usage;
+    const char *suffix; /* upstream path suffix, e.g. "/chat/completions" */
+    char *up_body;      /* body with the upstream model name spliced in (or NULL) */
+    size_t up_body_len;
+    buf_t up_head;
+    upstream_req_t *up;
+    int attempts;
+    int response_started; /* a byte of the response went to the client */
+    int chunked;          /* response framed with chunked encoding to the client */
+    int up_paused;
+} req_t;
+
+typedef struct conn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct worker_s *w;
+    struct conn_s *prev, *next; /* the worker's connection list */
+    llhttp_t parser;
+    req_t *req;        /* the request being parsed or served */
+    int busy;          /* a complete request is being served */
+    buf_t pending;     /* bytes read while busy, not yet parsed */
+    size_t head_bytes; /* url + header bytes of the request being parsed */
+    int err_status;    /* set by a parser callback that rejects the request */
+    const char *err_msg;
+    int closing;     /* uv_close issued */
+    int close_after; /* close once the current response is written */
+    int shutting;    /* FIN queued: no more reading or parsing */
+    int processing;  /* inside conn_process (re-entrancy guard) */
+    int reading;
+    int in_header_value;  /* parser state for header spans */
+    int value_cut_inside; /* the last value span ended before the end of the input */
+    const char *exec_end; /* end of the bytes given to llhttp_execute */
+} conn_t;
+
+/* Accept one connection from server (a listener of w). */
+void conn_accept(struct worker_s *w, uv_stream_t *server);
+
+/* Graceful shutdown: close now if idle, else after the current response. */
+void conn_drain(conn_t *c);
+
+/* Close at once, aborting any upstream request. */
+void conn_close(conn_t *c);
+
+/* Queue bytes to the client (copied). 0 or a negative libuv code. */
+int conn_write(conn_t *c, const char *data, size_t len);
+
+/* Queue a chunk in chunked framing (or raw when !chunked). */
+int conn_write_body(conn_t *c, int chunked, const char *data, size_t len);
+
+/* Bytes queued to the client and not yet written. */
+size_t conn_write_queued(const conn_t *c);
+
+/* A complete local response (status, JSON body); then the request is finished. */
+void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
+                  const char *extra_headers);
+
+/* An OpenAI-shaped error response; then the request is finished. */
+void conn_respond_error(conn_t *c, int status, const char *code, const char *param, const char *fmt,
+                        ...) __attribute__((format(printf, 5, 6)));
+
+/* The same with extra header lines ("Name: value\r\n"...). */
+void conn_respond_error_hdr(conn_t *c, int status, const char *extra_headers, const char *code,
+                            const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* The response of the current request is fully queued: free it, go on with the next
+ * pipelined request or close. abort_conn: the response could not be completed. */
+void conn_request_done(conn_t *c, int abort_conn);
+
+/* From proxy.c: serve a complete request. */
+void proxy_handle(conn_t *c, req_t *r);
+/* From proxy.c: the client is gone or the connection closes; drop upstream work. */
+void proxy_abort(req_t *r);
+/* From proxy.c: the client's write queue drained below the low watermark. */
+void proxy_on_drain(req_t *r);
+
+void req_free(req_t *r);
+
+#endif

@@ -1,0 +1,46 @@
+/* scan.h - find what routing needs in a request body, without building a DOM.
+ *
+ * Design note
+ * -----------
+ * The body is tokenized once with jsmn in strict mode (so malformed JSON is refused),
+ * and only the top-level members are looked at: "model" (a string), "stream" (a boolean)
+ * and "max_tokens" / "max_completion_tokens" (a non-negative integer). Nested objects are
+ * skipped by their end offset. A top-level member that appears twice is refused: the
+ * gateway and the provider must never disagree on which one counts.
+ *
+ * scan_splice_model() replaces the model string's token (quotes included) with the
+ * upstream model name, leaving every other byte as the client sent it.
+ */
+#ifndef LLMGATE_SCAN_H
+#define LLMGATE_SCAN_H
+
+#include <stddef.h>
+
+#define SCAN_EINVAL     (-1) /* not valid JSON */
+#define SCAN_ENOTOBJECT (-2) /* valid JSON but not an object */
+#define SCAN_ENOMODEL   (-3) /* no "model" member */
+#define SCAN_EBADFIELD  (-4) /* a known member has the wrong type or a duplicate */
+#define SCAN_ENOMEM     (-5)
+#define SCAN_EEMPTY     (-6) /* empty body */
+
+typedef struct scan_result_s {
+    char model[256]; /* unescaped model name, NUL-terminated */
+    size_t model_len;
+    size_t model_start;    /* offset of the opening quote of the model string in the body */
+    size_t model_end;      /* offset just past its closing quote */
+    int stream;            /* 1 true, 0 false or absent */
+    long long max_tokens;  /* -1 when absent */
+    const char *bad_field; /* for SCAN_EBADFIELD: which member ("model", "stream", ...) */
+} scan_result_t;
+
+/* Scan body[0..len). 0 on success, or a SCAN_E* code. */
+int scan_body(const char *body, size_t len, scan_result_t *out);
+
+/* A readable message for a SCAN_E* code from the last scan of r (names the field). */
+const char *scan_strerror(int err, const scan_result_t *r);
+
+/* New body with the model token replaced by "name" (JSON-escaped). *out is malloc'd. */
+int scan_splice_model(const char *body, size_t len, const scan_result_t *r, const char *name,
+                      char **out, size_t *out_len);
+
+#endif

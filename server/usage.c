@@ -1,0 +1,77 @@
+/* usage.c - keep the tail of a body, find the last usage object in it. */
+#include "server/usage.h"
+
+#include <string.h>
+
+void usage_tail_feed(usage_tail_t *t, const char *data, size_t len)
+{
+    if (len >= USAGE_TAIL) {
+        memcpy(t->buf, data + len - USAGE_TAIL, USAGE_TAIL);
+        t->len = USAGE_TAIL;
+        return;
+    }
+    if (t->len + len > USAGE_TAIL) {
+        size_t drop = t->len + len - USAGE_TAIL;
+        memmove(t->buf, t->buf + drop, t->len - drop);
+        t->len -= drop;
+    }
+    memcpy(t->buf + t->len, data, len);
+    t->len += len;
+}
+
+static const char *find_last(const char *hay, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    const char *last = NULL;
+
+    for (size_t i = 0; i + m <= n; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, m) == 0)
+            last = hay + i;
+    return last;
+}
+
+/* The unsigned number after "name": within [p, end), or -1. */
+static long long member_uint(const char *p, const char *end, const char *name)
+{
+    size_t m = strlen(name);
+
+    for (; p + m + 2 < end; p++) {
+        if (*p != '"' || memcmp(p + 1, name, m) != 0 || p[m + 1] != '"')
+            continue;
+        p += m + 2;
+        while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        long long v = 0;
+        while (p < end && *p >= '0' && *p <= '9' && v < 1000000000000LL)
+            v = v * 10 + (*p++ - '0');
+        return v;
+    }
+    return -1;
+}
+
+int usage_tail_scan(const usage_tail_t *t, uint32_t *prompt, uint32_t *completion)
+{
+    const char *u = find_last(t->buf, t->len, "\"usage\"");
+    const char *end = t->buf + t->len, *close;
+    long long p, c;
+    int depth = 0;
+
+    if (!u)
+        return 0;
+    /* The usage object ends at its matching brace (no strings with braces inside it). */
+    for (close = u; close < end; close++) {
+        if (*close == '{')
+            depth++;
+        else if (*close == '}' && --depth <= 0)
+            break;
+    }
+    p = member_uint(u, close, "prompt_tokens");
+    c = member_uint(u, close, "completion_tokens");
+    if (p < 0)
+        return 0;
+    *prompt = p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
+    *completion = c < 0 ? 0 : (c > UINT32_MAX ? UINT32_MAX : (uint32_t)c);
+    return 1;
+}

@@ -1,0 +1,67 @@
+/* worker.h - one serving thread: its own loop, listeners, connections and upstream pool.
+ *
+ * Design note
+ * -----------
+ * The main thread binds every listening socket (one per worker per address, with
+ * SO_REUSEPORT so the kernel spreads connections) before any worker starts, so a bind
+ * error is reported once and clearly, and a port 0 in the config resolves to one port
+ * shared by all workers. Each worker then adopts its sockets into its own loop.
+ *
+ * Stopping: worker_stop(w, 0) asks for a graceful drain (stop accepting, close idle
+ * connections, finish in-flight requests, then end the loop); worker_stop(w, 1) closes
+ * everything at once. Both are safe from any thread (uv_async). When the worker's loop
+ * has ended it calls on_exit(w) from its own thread.
+ */
+#ifndef LLMGATE_WORKER_H
+#define LLMGATE_WORKER_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "server/route.h"
+#include "server/upstream.h"
+#include "shm/shm.h"
+
+struct conn_s;
+
+typedef struct worker_s {
+    int id;
+    const cfg_t *cfg;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;
+    int *fds;            /* listening sockets, one per listen address */
+    uv_tcp_t *listeners; /* adopted fds */
+    unsigned nlisteners;
+    upstream_pool_t *pool;
+    shm_t *shm; /* the process's store, shared by all workers */
+    route_state_t route;
+    struct conn_s *conns; /* all open connections */
+    unsigned nconns;
+    atomic_int stop; /* 0 run, 1 drain, 2 force */
+    int draining;    /* seen by the loop */
+    int forced;
+    uv_mutex_t wake_lock; /* guards wake against use after close */
+    int wake_closed;
+    int finishing;
+    char readbuf[64 * 1024]; /* every read of this loop lands here, then is parsed or kept */
+    void (*on_exit)(struct worker_s *w);
+    void *ud;
+} worker_t;
+
+/* Bind one listening socket for addr ("host:port" or "[v6]:port"). *port_io: in, the port
+ * to use when the address says 0 and *port_io != 0; out, the bound port. Returns the fd or
+ * a negative errno; err gets a readable reason. */
+int listen_socket(const char *addr, int *port_io, char *err, size_t errlen);
+
+/* Start the worker thread (fds already bound). */
+int worker_start(worker_t *w);
+
+/* Ask the worker to stop: force 0 = graceful drain, 1 = now. Any thread. */
+void worker_stop(worker_t *w, int force);
+
+/* Called by http_conn.c whenever a connection closes (to finish a drain). */
+void worker_conn_closed(worker_t *w);
+
+#endif

@@ -1,0 +1,197 @@
+/* rewrite_test.c - header rewrite both ways, error JSON, routing groups. */
+#include "server/errors.h"
+#include "server/rewrite.h"
+#include "server/route.h"
+#include "t.h"
+
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, sizeof(n) - 1, v, sizeof(v) - 1                                                         \
+    }
+
+static int has(const buf_t *b, const char *s)
+{
+    return b->data && strstr(b->data, s) != NULL;
+}
+
+static int has_ci_name(const buf_t *b, const char *name)
+{
+    /* a header line "name:" at a line start, case-insensitive */
+    size_t n = strlen(name);
+    for (const char *p = b->data; p && *p; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':')
+            return 1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    cfg_key_t key = {.name = "k1", .secret = "sk-SECRET"};
+    cfg_header_t extra = {"OpenAI-Organization", "org-1"};
+    cfg_provider_t prov = {.name = "p",
+                           .base_path = "/v1",
+                           .host_header = "api.example.com:8443",
+                           .auth = CFG_AUTH_BEARER,
+                           .headers = &extra,
+                           .headers_count = 1,
+                           .keys = &key,
+                           .keys_count = 1};
+    http_hdr_t in[] = {
+        H("Host", "gateway.local"),
+        H("Authorization", "Bearer client-key"),
+        H("Content-Type", "application/json"),
+        H("Connection", "keep-alive, X-Hop"),
+        H("X-Hop", "1"),
+        H("Keep-Alive", "timeout=5"),
+        H("TE", "trailers"),
+        H("Transfer-Encoding", "chunked"),
+        H("Content-Length", "999"),
+        H("Expect", "100-continue"),
+        H("Accept-Encoding", "gzip"),
+        H("x-api-key", "client-key-2"),
+        H("Proxy-Authorization", "Basic xyz"),
+        H("openai-organization", "client-org"),
+        H("X-Request-Id", "abc"),
+        H("User-Agent", "OpenAI/JS 4.95.0"),
+    };
+    buf_t b = {0};
+    int chunked;
+
+    T_EQ_INT(rewrite_request_head(&b, "POST", "/chat/completions", 17, in,
+                                  sizeof(in) / sizeof(in[0]), &prov, &key, 42),
+             0, "request head built");
+    T_OK(strncmp(b.data, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.example.com:8443\r\n",
+                 63) == 0,
+         "request line with base path, provider Host first");
+    T_OK(has(&b, "Authorization: Bearer sk-SECRET\r\n"), "key credential added");
+    T_OK(!has(&b, "client-key"), "client credentials never forwarded");
+    T_OK(has(&b, "Content-Length: 42\r\n\r\n"), "Content-Length of the new body, head ends");
+    T_OK(!has(&b, "999"), "client Content-Length dropped");
+    T_OK(!has_ci_name(&b, "connection") && !has_ci_name(&b, "keep-alive") &&
+             !has_ci_name(&b, "te") && !has_ci_name(&b, "transfer-encoding") &&
+             !has_ci_name(&b, "proxy-authorization"),
+         "hop-by-hop headers dropped");
+    T_OK(!has_ci_name(&b, "x-hop"), "header named by Connection dropped");
+    T_OK(!has_ci_name(&b, "expect") && !has_ci_name(&b, "accept-encoding"),
+         "Expect and Accept-Encoding dropped");
+    T_OK(has(&b, "OpenAI-Organization: org-1\r\n") && !has(&b, "client-org"),
+         "provider header replaces the client's");
+    T_OK(has(&b, "X-Request-Id: abc\r\n") && has(&b, "Content-Type: application/json\r\n") &&
+             has(&b, "User-Agent: OpenAI/JS 4.95.0\r\n"),
+         "end-to-end headers kept");
+    T_OK(!has(&b, "gateway.local"), "client Host dropped");
+
+    buf_reset(&b);
+    prov.auth = CFG_AUTH_X_API_KEY;
+    rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0);
+    T_OK(has(&b, "x-api-key: sk-SECRET\r\n") && !has(&b, "Authorization"), "x-api-key style");
+    buf_reset(&b);
+    prov.auth = CFG_AUTH_HEADER;
+    prov.auth_header = "api-key";
+    rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0);
+    T_OK(has(&b, "api-key: sk-SECRET\r\n"), "custom header style");
+
+    {
+        http_hdr_t resp[] = {
+            H("Content-Type", "text/event-stream"),
+            H("Transfer-Encoding", "chunked"),
+            H("Connection", "keep-alive"),
+            H("Content-Length", "10"),
+            H("x-ratelimit-remaining-requests", "99"),
+        };
+        buf_reset(&b);
+        T_EQ_INT(
+            rewrite_response_head(&b, 200, resp, 5, -1, 1, 1, "x-llmgate-key: k1\r\n", &chunked), 0,
+            "response head");
+        T_OK(strncmp(b.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "status line");
+        T_EQ_INT(chunked, 1, "no length: chunked to an HTTP/1.1 client");
+        T_OK(has(&b, "Transfer-Encoding: chunked\r\n") && !has(&b, "Content-Length") &&
+                 !has(&b, "Connection:"),
+             "own framing only, keep-alive implied");
+        T_OK(has(&b, "x-ratelimit-remaining-requests: 99\r\n") && has(&b, "x-llmgate-key: k1\r\n"),
+             "end-to-end and extra headers kept");
+        buf_reset(&b);
+        rewrite_response_head(&b, 200, resp, 5, 1234, 1, 0, NULL, &chunked);
+        T_OK(chunked == 0 && has(&b, "Content-Length: 1234\r\n") &&
+                 has(&b, "Connection: close\r\n"),
+             "known length kept, close announced");
+        buf_reset(&b);
+        rewrite_response_head(&b, 200, resp, 5, -1, 0, 1, NULL, &chunked);
+        T_OK(chunked == 0 && has(&b, "Connection: close\r\n"), "HTTP/1.0 client: close-delimited");
+        buf_reset(&b);
+        rewrite_response_head(&b, 204, resp, 0, -1, 1, 1, NULL, &chunked);
+        T_OK(chunked == 0 && !has(&b, "Transfer-Encoding"), "204 has no body framing");
+    }
+
+    {
+        char j[256];
+        error_json(j, sizeof(j), "bad \"x\"\n", "invalid_request_error", NULL, "c1");
+        T_EQ_STR(j,
+                 "{\"error\":{\"message\":\"bad \\\"x\\\"\\n\",\"type\":\"invalid_request_error\","
+                 "\"param\":null,\"code\":\"c1\"}}",
+                 "error JSON escaped, null param");
+        error_json(j, 40, "a very long message that will not fit in forty bytes", "t", "p", "c");
+        T_OK(strlen(j) < 40, "error JSON truncated safely");
+    }
+
+    {
+        /* Routing: tier 1 keys round-robin, then tier 2, then the fallback model. */
+        cfg_key_t k1[2] = {{.name = "a1"}, {.name = "a2"}}, k2[1] = {{.name = "b1"}},
+                  k3[1] = {{.name = "c1"}};
+        cfg_provider_t ps[3] = {{.name = "pa", .keys = k1, .keys_count = 2},
+                                {.name = "pb", .keys = k2, .keys_count = 1},
+                                {.name = "pc", .keys = k3, .keys_count = 1}};
+        cfg_deployment_t d1[2] = {{.provider_ref = &ps[0], .weight = 1, .priority = 1},
+                                  {.provider_ref = &ps[1], .weight = 1, .priority = 2}};
+        cfg_deployment_t d2[1] = {{.provider_ref = &ps[2], .weight = 1, .priority = 1}};
+        cfg_model_t models[2];
+        cfg_model_t *fb = &models[1];
+        cfg_t cfg = {.providers = ps, .providers_count = 3, .models = models, .models_count = 2};
+        route_state_t st;
+        route_tried_t tried = {0};
+        route_cand_t c[8];
+        unsigned n;
+
+        memset(models, 0, sizeof(models));
+        models[0] = (cfg_model_t){.name = "m", .deployments = d1, .deployments_count = 2,
+                                  .fallbacks_count = 1, .fallback_refs = &fb};
+        models[1] = (cfg_model_t){.name = "f", .deployments = d2, .deployments_count = 1};
+        (void)cfg;
+        route_state_init(&st, 1);
+        n = route_group(&st, &models[0], &tried, 0, c, 8);
+        T_OK(n == 2 && c[0].dep == &d1[0] && c[1].dep == &d1[0] && c[0].key != c[1].key,
+             "group 0: both keys of tier 1");
+        n = route_group(&st, &models[0], &tried, 1, c, 8);
+        T_OK(n == 1 && c[0].key == &k2[0] && c[0].model == &models[0], "group 1: tier 2");
+        n = route_group(&st, &models[0], &tried, 2, c, 8);
+        T_OK(n == 1 && c[0].key == &k3[0] && c[0].model == &models[1],
+             "group 2: the fallback model");
+        T_EQ_INT(route_group(&st, &models[0], &tried, 3, c, 8), 0, "then nothing");
+        route_tried_add(&tried, &k1[0]);
+        route_tried_add(&tried, &k1[1]);
+        n = route_group(&st, &models[0], &tried, 0, c, 8);
+        T_OK(n == 1 && c[0].key == &k2[0], "tried keys left out, empty tier skipped");
+        route_tried_add(&tried, &k1[0]);
+        T_EQ_INT(tried.n, 2, "a key is added to tried once");
+        T_EQ_INT(route_group(&st, &models[0], &tried, 0, c, 1), 1, "max respected");
+        {
+            /* Weighted order: a deployment of weight 3 comes first about 3 times in 4. */
+            cfg_deployment_t dw[2] = {{.provider_ref = &ps[1], .weight = 3, .priority = 1},
+                                      {.provider_ref = &ps[2], .weight = 1, .priority = 1}};
+            cfg_model_t mw = {.name = "w", .deployments = dw, .deployments_count = 2};
+            route_tried_t none = {0};
+            int first_heavy = 0;
+            for (int i = 0; i < 4000; i++) {
+                route_group(&st, &mw, &none, 0, c, 8);
+                first_heavy += c[0].dep == &dw[0];
+            }
+            T_OK(first_heavy > 2800 && first_heavy < 3200,
+                 "weight 3:1 puts the heavy deployment first %d of 4000 times", first_heavy);
+        }
+    }
+    buf_free(&b);
+    return t_done();
+}

@@ -1,0 +1,88 @@
+/* scan_test.c - body scanning edge cases and model splicing. */
+#include "server/scan.h"
+#include "t.h"
+
+#include <stdlib.h>
+
+static int scan(const char *s, scan_result_t *r)
+{
+    return scan_body(s, strlen(s), r);
+}
+
+int main(void)
+{
+    scan_result_t r;
+    char *out;
+    size_t out_len;
+
+    T_EQ_INT(scan("{\"model\":\"gpt-4o\",\"messages\":[]}", &r), 0, "plain body scans");
+    T_EQ_STR(r.model, "gpt-4o", "model found");
+    T_EQ_INT(r.stream, 0, "stream absent is 0");
+    T_EQ_INT(r.max_tokens, -1, "max_tokens absent is -1");
+
+    T_EQ_INT(scan(" {\"messages\":[{\"role\":\"user\",\"content\":\"{\\\"model\\\":\\\"x\\\"}\"}],"
+                  "\"stream\":true,\"max_tokens\":512,\"model\":\"m\"} \n",
+                  &r),
+             0, "model after nested content, whitespace around");
+    T_EQ_STR(r.model, "m", "the top-level model, not one inside a string");
+    T_EQ_INT(r.stream, 1, "stream true");
+    T_EQ_INT(r.max_tokens, 512, "max_tokens read");
+
+    T_EQ_INT(scan("{\"tools\":[{\"model\":\"inner\"}],\"model\":\"outer\"}", &r), 0,
+             "nested object with a model member");
+    T_EQ_STR(r.model, "outer", "nested model member ignored");
+
+    T_EQ_INT(scan("{\"model\":\"a\\/b\\u0041\"}", &r), 0, "escapes in model");
+    T_EQ_STR(r.model, "a/bA", "escapes decoded");
+
+    T_EQ_INT(scan("{\"max_completion_tokens\":7,\"model\":\"x\"}", &r), 0,
+             "max_completion_tokens accepted");
+    T_EQ_INT(r.max_tokens, 7, "max_completion_tokens read as max_tokens");
+
+    T_EQ_INT(scan("", &r), SCAN_EEMPTY, "empty body");
+    T_EQ_INT(scan("  \n", &r), SCAN_EEMPTY, "whitespace body");
+    T_EQ_INT(scan("{\"model\":\"x\"", &r), SCAN_EINVAL, "truncated JSON");
+    T_EQ_INT(scan("{\"model\":\"x\"} junk", &r), SCAN_EINVAL, "trailing junk");
+    T_EQ_INT(scan("{\"model\":\"x\"}{\"model\":\"y\"}", &r), SCAN_EINVAL, "two documents");
+    T_EQ_INT(scan("{model:\"x\"}", &r), SCAN_EINVAL, "unquoted key");
+    T_EQ_INT(scan("[1,2]", &r), SCAN_ENOTOBJECT, "array body");
+    T_EQ_INT(scan("\"model\"", &r), SCAN_ENOTOBJECT, "string body");
+    T_EQ_INT(scan("{\"messages\":[]}", &r), SCAN_ENOMODEL, "missing model");
+    T_EQ_INT(scan("{\"model\":42}", &r), SCAN_EBADFIELD, "model not a string");
+    T_EQ_STR(r.bad_field, "model", "bad field named");
+    T_EQ_INT(scan("{\"model\":\"\"}", &r), SCAN_EBADFIELD, "empty model");
+    T_EQ_INT(scan("{\"model\":\"a\",\"model\":\"b\"}", &r), SCAN_EBADFIELD, "duplicate model");
+    T_EQ_INT(scan("{\"model\":\"a\",\"stream\":\"yes\"}", &r), SCAN_EBADFIELD, "stream not bool");
+    T_EQ_STR(r.bad_field, "stream", "stream named");
+    T_EQ_INT(scan("{\"model\":\"a\",\"max_tokens\":-5}", &r), SCAN_EBADFIELD,
+             "negative max_tokens");
+    T_EQ_INT(scan("{\"model\":\"a\\u00e9\"}", &r), SCAN_EBADFIELD, "non-ASCII escape refused");
+    T_OK(strstr(scan_strerror(SCAN_ENOMODEL, NULL), "model") != NULL, "message names model");
+
+    {
+        /* A body with more tokens than the stack array: the heap path. */
+        size_t n = 20000, o = 0;
+        char *big = malloc(n * 4 + 64);
+        o += (size_t)sprintf(big, "{\"messages\":[");
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)sprintf(big + o, "%s1", i ? "," : "");
+        sprintf(big + o, "],\"model\":\"big\"}");
+        T_EQ_INT(scan(big, &r), 0, "20000-token body scans");
+        T_EQ_STR(r.model, "big", "model found after a long array");
+        free(big);
+    }
+
+    {
+        const char *body = "{\"model\": \"mini\" ,\"messages\":[]}";
+        T_EQ_INT(scan(body, &r), 0, "splice source");
+        T_EQ_INT(scan_splice_model(body, strlen(body), &r, "gpt-4o-\"mini\"", &out, &out_len), 0,
+                 "splice");
+        T_OK(out_len == strlen("{\"model\": \"gpt-4o-\\\"mini\\\"\" ,\"messages\":[]}") &&
+                 memcmp(out, "{\"model\": \"gpt-4o-\\\"mini\\\"\" ,\"messages\":[]}", out_len) == 0,
+             "only the model token changed, escaped: %.*s", (int)out_len, out);
+        T_EQ_INT(scan_body(out, out_len, &r), 0, "spliced body still scans");
+        T_EQ_STR(r.model, "gpt-4o-\"mini\"", "spliced model read back");
+        free(out);
+    }
+    return t_done();
+}
