@@ -495,6 +495,9 @@ void cfg_free(cfg_t *cfg)
         free(cfg->listen[i]);
     free(cfg->listen);
     free(cfg->path);
+    free(cfg->alerts.host); /* parsed from webhook_url, not in the schema */
+    free(cfg->alerts.path);
+    free(cfg->alerts.host_header);
     /* what the schema describes, including secrets and state_dir set after loading */
     cyaml_free(&free_config, &cfg_schema, cfg, 0);
 }

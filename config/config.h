@@ -73,6 +73,10 @@ typedef struct cfg_provider_s {
     uint32_t first_byte_timeout_ms; /* default 60000 */
     uint32_t idle_timeout_ms;       /* between body bytes, default 30000 */
     uint32_t pool_max_idle;         /* idle keep-alive connections per worker, default 64 */
+    /* Dynamic first-byte timeout (0 = off): first_byte_timeout_ms plus this much per 1,000
+     * tokens of prompt (bytes / 4) and max_tokens, capped at first_byte_timeout_max_ms. */
+    uint32_t first_byte_timeout_per_1k_tokens_ms;
+    uint32_t first_byte_timeout_max_ms; /* default 600000 */
     cfg_header_t *headers;          /* extra headers sent upstream */
     unsigned headers_count;
     cfg_key_t *keys;
@@ -116,7 +120,79 @@ typedef struct cfg_policy_s {
     uint32_t max_retries;        /* retries of transient errors, default 2 */
     uint32_t request_timeout_ms; /* overall deadline for one client request, default 300000 */
     uint32_t cooldown_ms;        /* default cooldown after a 429 without Retry-After, 60000 */
+    uint32_t failure_threshold;  /* 5xx/timeout/connect failures in a row that cool a key, 3 */
+    uint32_t failure_cooldown_ms;   /* that cooldown, doubled per relapse, default 10000 */
+    uint32_t cooldown_max_ms;       /* cap of the doubling, default 300000 */
+    uint32_t half_open_probes;      /* requests at a time to a key whose cooldown ended, 1 */
+    uint32_t recovery_successes;    /* successes in a row that make it active again, 2 */
+    uint32_t backoff_base_ms;       /* retry backoff: base * 2^n with full jitter, default 100 */
+    uint32_t backoff_max_ms;        /* cap of one backoff, default 2000 */
+    uint32_t wait_for_capacity_ms;  /* wait for a key to come back before a 429, default 3000 */
+    uint32_t depleted_ms;           /* depleted this long; 0 = until the next UTC midnight */
+    uint32_t model_unavailable_ms;  /* a deployment answering model-not-found is skipped, 60000 */
+    uint32_t circuit_min_requests;  /* circuit breaker: outcomes in 60 s before it may open, 20;
+                                       0 = no circuit breaker */
+    uint32_t circuit_error_percent; /* error share that opens it, default 50 */
+    uint32_t circuit_open_ms;       /* how long it stays open, default 30000 */
 } cfg_policy_t;
+
+/* A client key: the gateway's own API key for one application. The secret itself is never
+ * kept: the loader holds only its SHA-256, from `sha256:` (64 hex digits) or computed from the
+ * environment variable `secret_env:` names. server/auth.h compares presented keys with it. */
+typedef struct cfg_client_s {
+    char *name;                 /* unique among client keys; how logs, the store and CLI know it */
+    char *sha256;               /* as written (64 hex digits), or NULL */
+    char *secret_env;           /* variable holding the key itself, or NULL */
+    char **models;              /* client-facing model names or aliases allowed; none = all */
+    unsigned models_count;
+    uint32_t rpm;               /* requests per rolling minute, 0 = unlimited */
+    uint32_t rpd;               /* requests per UTC day, 0 = unlimited */
+    uint32_t tokens_per_day;    /* prompt + completion tokens per UTC day, 0 = unlimited */
+    uint32_t tokens_per_month;  /* per UTC calendar month, 0 = unlimited */
+    double cost_per_day_usd;    /* USD per UTC day, 0 = unlimited */
+    double cost_per_month_usd;  /* USD per UTC calendar month, 0 = unlimited */
+    unsigned char digest[32];   /* resolved at load: SHA-256 of the key */
+    int has_digest;             /* 0 only with CFG_LOAD_NO_SECRETS and secret_env */
+} cfg_client_t;
+
+/* Where GET /metrics, /health and /health/full are served (server/obs.h). */
+enum cfg_metrics_mode {
+    CFG_METRICS_ADMIN = 0, /* an own small HTTP listener at metrics.listen (default) */
+    CFG_METRICS_MAIN,      /* on the main listeners, next to the API (listen: main) */
+    CFG_METRICS_OFF,       /* not served (listen: off) */
+};
+
+typedef struct cfg_metrics_s {
+    char *listen;               /* as written: "host:port", "main" or "off"; default
+                                   "127.0.0.1:9464" (loopback only) */
+    enum cfg_metrics_mode mode; /* resolved at load */
+    int listen_default;         /* 1 if listen was absent: failing to bind the default port is
+                                   a warning (another llmgate may hold it), not an error */
+} cfg_metrics_t;
+
+enum cfg_access_log_mode {
+    CFG_ACCESS_LOG_STDOUT = 0, /* path: stdout (default) */
+    CFG_ACCESS_LOG_OFF,        /* path: off */
+    CFG_ACCESS_LOG_FILE,       /* any other path: appended to, reopened on SIGUSR1 */
+};
+
+typedef struct cfg_access_log_s {
+    char *path;                    /* as written; default "stdout" */
+    enum cfg_access_log_mode mode; /* resolved at load */
+} cfg_access_log_t;
+
+typedef struct cfg_alerts_s {
+    char *webhook_url;        /* http://host[:port][/path], or NULL = no webhook. May carry a
+                                 token: never logged or shown, only host:port is */
+    uint32_t min_interval_ms; /* at most one POST per interval, events coalesce; default 10000 */
+    uint32_t timeout_ms;      /* connect + send + response of one POST, default 2000 */
+    int include_cooling;      /* also alert on active/cooling/half_open moves; default false */
+    /* parsed from webhook_url at load (NULL/0 without a webhook) */
+    char *host;        /* without brackets for IPv6 literals */
+    uint16_t port;     /* default 80 */
+    char *path;        /* "/" when the URL has no path */
+    char *host_header; /* host or host:port */
+} cfg_alerts_t;
 
 typedef struct cfg_s {
     char *path;    /* the file it was loaded from */
@@ -132,6 +208,15 @@ typedef struct cfg_s {
     unsigned providers_count;
     cfg_model_t *models;
     unsigned models_count;
+    cfg_client_t *client_keys; /* the gateway's own API keys; see cfg_client_t */
+    unsigned client_keys_count;
+    /* Serve without client keys: must be said explicitly (default false); refused together
+     * with client_keys. Without either the configuration does not load (except with
+     * CFG_LOAD_NO_SECRETS, which serves nothing). */
+    int allow_unauthenticated;
+    cfg_metrics_t metrics;       /* metrics: {listen} */
+    cfg_access_log_t access_log; /* access_log: {path} */
+    cfg_alerts_t alerts;         /* alerts: {webhook_url, min_interval_ms, timeout_ms, ...} */
 } cfg_t;
 
 /* Load and validate PATH. On success returns 0 and sets *out (free with cfg_free()).
@@ -156,6 +241,9 @@ int cfg_load_string_ex(const char *yaml, size_t len, const char *name, unsigned 
                        char *err, size_t errlen);
 
 void cfg_free(cfg_t *cfg);
+
+/* The client key called name, or NULL. */
+const cfg_client_t *cfg_client_find(const cfg_t *cfg, const char *name);
 
 /* The model whose name or one of whose aliases equals name[0..len), or NULL. */
 const cfg_model_t *cfg_model_find(const cfg_t *cfg, const char *name, size_t len);

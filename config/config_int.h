@@ -73,6 +73,10 @@ void cfg_got(const ynode_t *node, const char *path, char *buf, size_t len);
  * resolves and checks secrets, resolves workers. */
 void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep);
 
+/* Client keys (clients.c): names, secrets to digests, models, and the rule that a
+ * configuration without them says allow_unauthenticated: true. Runs after the models. */
+void cfg_clients_validate(cfg_t *cfg, cfg_report_t *rep);
+
 /* Resolves and checks the secret of key k at path kp, sets its fingerprint (secret.c). */
 void cfg_secret_resolve(const cfg_t *cfg, cfg_key_t *k, const char *kp, cfg_report_t *rep);
 

@@ -78,6 +78,10 @@ static const cyaml_schema_field_t provider_fields[] = {
     CYAML_FIELD_UINT("first_byte_timeout_ms", F_OPT, cfg_provider_t, first_byte_timeout_ms),
     CYAML_FIELD_UINT("idle_timeout_ms", F_OPT, cfg_provider_t, idle_timeout_ms),
     CYAML_FIELD_UINT("pool_max_idle", F_OPT, cfg_provider_t, pool_max_idle),
+    CYAML_FIELD_UINT("first_byte_timeout_per_1k_tokens_ms", F_OPT, cfg_provider_t,
+                     first_byte_timeout_per_1k_tokens_ms),
+    CYAML_FIELD_UINT("first_byte_timeout_max_ms", F_OPT, cfg_provider_t,
+                     first_byte_timeout_max_ms),
     CYAML_FIELD_SEQUENCE("headers", F_OPTP, cfg_provider_t, headers, &header_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("keys", F_OPTP, cfg_provider_t, keys, &key_entry, 0, CYAML_UNLIMITED),
@@ -114,6 +118,24 @@ static const cyaml_schema_value_t model_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, cfg_model_t, model_fields),
 };
 
+static const cyaml_schema_field_t client_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", F_PTR, cfg_client_t, name, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("sha256", F_OPTP, cfg_client_t, sha256, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("secret_env", F_OPTP, cfg_client_t, secret_env, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("models", F_OPTP, cfg_client_t, models, &string_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_UINT("rpm", F_OPT, cfg_client_t, rpm),
+    CYAML_FIELD_UINT("rpd", F_OPT, cfg_client_t, rpd),
+    CYAML_FIELD_UINT("tokens_per_day", F_OPT, cfg_client_t, tokens_per_day),
+    CYAML_FIELD_UINT("tokens_per_month", F_OPT, cfg_client_t, tokens_per_month),
+    CYAML_FIELD_FLOAT("cost_per_day_usd", F_OPT, cfg_client_t, cost_per_day_usd),
+    CYAML_FIELD_FLOAT("cost_per_month_usd", F_OPT, cfg_client_t, cost_per_month_usd),
+    CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t client_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, cfg_client_t, client_fields),
+};
+
 static const cyaml_schema_field_t limits_fields[] = {
     CYAML_FIELD_UINT("max_header_bytes", F_OPT, cfg_limits_t, max_header_bytes),
     CYAML_FIELD_UINT("max_headers", F_OPT, cfg_limits_t, max_headers),
@@ -132,6 +154,39 @@ static const cyaml_schema_field_t policy_fields[] = {
     CYAML_FIELD_UINT("max_retries", F_OPT, cfg_policy_t, max_retries),
     CYAML_FIELD_UINT("request_timeout_ms", F_OPT, cfg_policy_t, request_timeout_ms),
     CYAML_FIELD_UINT("cooldown_ms", F_OPT, cfg_policy_t, cooldown_ms),
+    CYAML_FIELD_UINT("failure_threshold", F_OPT, cfg_policy_t, failure_threshold),
+    CYAML_FIELD_UINT("failure_cooldown_ms", F_OPT, cfg_policy_t, failure_cooldown_ms),
+    CYAML_FIELD_UINT("cooldown_max_ms", F_OPT, cfg_policy_t, cooldown_max_ms),
+    CYAML_FIELD_UINT("half_open_probes", F_OPT, cfg_policy_t, half_open_probes),
+    CYAML_FIELD_UINT("recovery_successes", F_OPT, cfg_policy_t, recovery_successes),
+    CYAML_FIELD_UINT("backoff_base_ms", F_OPT, cfg_policy_t, backoff_base_ms),
+    CYAML_FIELD_UINT("backoff_max_ms", F_OPT, cfg_policy_t, backoff_max_ms),
+    CYAML_FIELD_UINT("wait_for_capacity_ms", F_OPT, cfg_policy_t, wait_for_capacity_ms),
+    CYAML_FIELD_UINT("depleted_ms", F_OPT, cfg_policy_t, depleted_ms),
+    CYAML_FIELD_UINT("model_unavailable_ms", F_OPT, cfg_policy_t, model_unavailable_ms),
+    CYAML_FIELD_UINT("circuit_min_requests", F_OPT, cfg_policy_t, circuit_min_requests),
+    CYAML_FIELD_UINT("circuit_error_percent", F_OPT, cfg_policy_t, circuit_error_percent),
+    CYAML_FIELD_UINT("circuit_open_ms", F_OPT, cfg_policy_t, circuit_open_ms),
+    CYAML_FIELD_END,
+};
+
+/* Observability (server/obs.h): where /metrics is served, the access log, the alert webhook.
+ * Their strings are given meaning in validate.c. */
+static const cyaml_schema_field_t metrics_fields[] = {
+    CYAML_FIELD_STRING_PTR("listen", F_OPTP, cfg_metrics_t, listen, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t access_log_fields[] = {
+    CYAML_FIELD_STRING_PTR("path", F_OPTP, cfg_access_log_t, path, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t alerts_fields[] = {
+    CYAML_FIELD_STRING_PTR("webhook_url", F_OPTP, cfg_alerts_t, webhook_url, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT("min_interval_ms", F_OPT, cfg_alerts_t, min_interval_ms),
+    CYAML_FIELD_UINT("timeout_ms", F_OPT, cfg_alerts_t, timeout_ms),
+    CYAML_FIELD_BOOL("include_cooling", F_OPT, cfg_alerts_t, include_cooling),
     CYAML_FIELD_END,
 };
 
@@ -147,6 +202,12 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_SEQUENCE("providers", F_OPTP, cfg_t, providers, &provider_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("models", F_OPTP, cfg_t, models, &model_entry, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("client_keys", F_OPTP, cfg_t, client_keys, &client_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_BOOL("allow_unauthenticated", F_OPT, cfg_t, allow_unauthenticated),
+    CYAML_FIELD_MAPPING("metrics", F_OPT, cfg_t, metrics, metrics_fields),
+    CYAML_FIELD_MAPPING("access_log", F_OPT, cfg_t, access_log, access_log_fields),
+    CYAML_FIELD_MAPPING("alerts", F_OPT, cfg_t, alerts, alerts_fields),
     CYAML_FIELD_END,
 };
 
@@ -178,10 +239,25 @@ static const num_rule_t num_rules[] = {
     {"policy.max_retries", 0, 100, 2, "no retries"},
     {"policy.request_timeout_ms", 1, UNLIMITED_U32, 300000, NULL},
     {"policy.cooldown_ms", 1, UNLIMITED_U32, 60000, NULL},
+    {"policy.failure_threshold", 0, 1000, 3, "never cool a key for failures in a row"},
+    {"policy.failure_cooldown_ms", 1, UNLIMITED_U32, 10000, NULL},
+    {"policy.cooldown_max_ms", 1, UNLIMITED_U32, 300000, NULL},
+    {"policy.half_open_probes", 1, 1000, 1, NULL},
+    {"policy.recovery_successes", 1, 1000, 2, NULL},
+    {"policy.backoff_base_ms", 0, 60000, 100, "retry at once"},
+    {"policy.backoff_max_ms", 0, 600000, 2000, "retry at once"},
+    {"policy.wait_for_capacity_ms", 0, 600000, 3000, "answer 429 at once"},
+    {"policy.depleted_ms", 0, UNLIMITED_U32, 0, "until the next UTC midnight"},
+    {"policy.model_unavailable_ms", 1, UNLIMITED_U32, 60000, NULL},
+    {"policy.circuit_min_requests", 0, UNLIMITED_U32, 20, "no circuit breaker"},
+    {"policy.circuit_error_percent", 1, 100, 50, NULL},
+    {"policy.circuit_open_ms", 1, UNLIMITED_U32, 30000, NULL},
     {"providers.connect_timeout_ms", 1, UNLIMITED_U32, 5000, NULL},
     {"providers.first_byte_timeout_ms", 1, UNLIMITED_U32, 60000, NULL},
     {"providers.idle_timeout_ms", 1, UNLIMITED_U32, 30000, NULL},
     {"providers.pool_max_idle", 0, UNLIMITED_U32, 64, "unlimited"},
+    {"providers.first_byte_timeout_per_1k_tokens_ms", 0, UNLIMITED_U32, 0, "a fixed timeout"},
+    {"providers.first_byte_timeout_max_ms", 1, UNLIMITED_U32, 600000, NULL},
     {"providers.keys.rpm", 0, UNLIMITED_U32, 0, "unlimited"},
     {"providers.keys.rpd", 0, UNLIMITED_U32, 0, "unlimited"},
     {"providers.keys.tpm", 0, UNLIMITED_U32, 0, "unlimited"},
@@ -189,6 +265,12 @@ static const num_rule_t num_rules[] = {
     {"providers.keys.weight", 1, 1000000, 1, NULL},
     {"models.deployments.weight", 1, 1000000, 1, NULL},
     {"models.deployments.priority", 1, 1000, 1, NULL},
+    {"client_keys.rpm", 0, UNLIMITED_U32, 0, "unlimited"},
+    {"client_keys.rpd", 0, UNLIMITED_U32, 0, "unlimited"},
+    {"client_keys.tokens_per_day", 0, UNLIMITED_U32, 0, "unlimited"},
+    {"client_keys.tokens_per_month", 0, UNLIMITED_U32, 0, "unlimited"},
+    {"alerts.min_interval_ms", 0, UNLIMITED_U32, 10000, "no rate limit"},
+    {"alerts.timeout_ms", 1, 600000, 2000, NULL},
 };
 
 static const num_rule_t default_rule = {"", 0, UNLIMITED_U32, 0, NULL};

@@ -614,6 +614,154 @@ static void check_models(cfg_t *cfg, cfg_report_t *rep)
         check_fallbacks(cfg, i, rep);
 }
 
+/* ---- observability: metrics, access_log, alerts (server/obs.h) ------------------------- */
+
+static void check_metrics(cfg_t *cfg, cfg_report_t *rep)
+{
+    cfg_metrics_t *m = &cfg->metrics;
+    char host[256], nb[80];
+    uint16_t port = 0;
+    const char *why;
+
+    m->mode = CFG_METRICS_ADMIN;
+    if (!m->listen) {
+        m->listen = strdup("127.0.0.1:9464");
+        m->listen_default = 1;
+        if (!m->listen)
+            rep->oom = 1;
+        return;
+    }
+    if (strcmp(m->listen, "main") == 0) {
+        m->mode = CFG_METRICS_MAIN;
+        return;
+    }
+    if (strcmp(m->listen, "off") == 0) {
+        m->mode = CFG_METRICS_OFF;
+        return;
+    }
+    why = listen_problem(m->listen, host, sizeof(host), &port);
+    if (why) {
+        cfg_report_add(rep, "metrics.listen", "%s (got \"%s\"; allowed: host:port, main, off)", why,
+                       cfg_shown(m->listen, nb, sizeof(nb)));
+        return;
+    }
+    for (unsigned i = 0; i < cfg->listen_count && port != 0; i++)
+        if (strcmp(cfg->listen[i], m->listen) == 0)
+            cfg_report_add(rep, "metrics.listen",
+                           "\"%s\" is also listen[%u] (write main to serve /metrics on the "
+                           "main listeners)",
+                           m->listen, i);
+}
+
+static void check_access_log(cfg_t *cfg, cfg_report_t *rep)
+{
+    cfg_access_log_t *a = &cfg->access_log;
+    char dir[4096], nb[80];
+    const char *slash;
+
+    a->mode = CFG_ACCESS_LOG_STDOUT;
+    if (!a->path) {
+        a->path = strdup("stdout");
+        if (!a->path)
+            rep->oom = 1;
+        return;
+    }
+    if (strcmp(a->path, "stdout") == 0)
+        return;
+    if (strcmp(a->path, "off") == 0) {
+        a->mode = CFG_ACCESS_LOG_OFF;
+        return;
+    }
+    if (!*a->path || strcmp(a->path, "stderr") == 0) {
+        cfg_report_add(rep, "access_log.path",
+                       "must be stdout, off or a file path (got \"%s\"; stderr carries the "
+                       "server's own log)",
+                       cfg_shown(a->path, nb, sizeof(nb)));
+        return;
+    }
+    a->mode = CFG_ACCESS_LOG_FILE;
+    slash = strrchr(a->path, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == a->path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - a->path), a->path);
+    if (slash && slash[1] == '\0')
+        cfg_report_add(rep, "access_log.path", "names a directory, not a file (got \"%s\")",
+                       cfg_shown(a->path, nb, sizeof(nb)));
+    else if (access(dir, W_OK | X_OK) != 0)
+        cfg_report_add(rep, "access_log.path",
+                       "cannot create files in \"%s\": %s (the directory must exist and be "
+                       "writable)",
+                       cfg_shown(dir, nb, sizeof(nb)), strerror(errno));
+}
+
+/* The URL is not shown in any message: webhook URLs often carry a token. */
+static void check_alerts(cfg_t *cfg, cfg_report_t *rep)
+{
+    cfg_alerts_t *a = &cfg->alerts;
+    cfg_provider_t tmp;
+    const char *why, *rest, *path;
+    char *cut;
+
+    if (!a->webhook_url)
+        return;
+    if (strncasecmp(a->webhook_url, "https://", 8) == 0) {
+        cfg_report_add(rep, "alerts.webhook_url",
+                       "https:// is not supported for the webhook (use http://, e.g. a relay "
+                       "on the same host; the value is not shown)");
+        return;
+    }
+    if (strncasecmp(a->webhook_url, "http://", 7) != 0) {
+        cfg_report_add(rep, "alerts.webhook_url",
+                       "must start with http:// (http://host[:port][/path]; the value is not "
+                       "shown)");
+        return;
+    }
+    if (strchr(a->webhook_url, '#')) {
+        cfg_report_add(rep, "alerts.webhook_url",
+                       "must not have a fragment ('#') (the value is not shown)");
+        return;
+    }
+    cut = strndup(a->webhook_url, strcspn(a->webhook_url, "?"));
+    if (!cut) {
+        rep->oom = 1;
+        return;
+    }
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.base_url = cut;
+    why = parse_base_url(&tmp);
+    free(cut);
+    free(tmp.base_path);
+    if (why) {
+        free(tmp.host);
+        free(tmp.host_header);
+        cfg_report_add(rep, "alerts.webhook_url",
+                       "%s (allowed: http://host[:port][/path][?query]; the value is not shown)",
+                       why);
+        return;
+    }
+    a->host = tmp.host;
+    a->host_header = tmp.host_header;
+    a->port = tmp.port;
+    /* the path as written (trailing slash and query kept): receivers may tell them apart */
+    rest = a->webhook_url + 7;
+    path = rest + strcspn(rest, "/?");
+    a->path = *path == '/' ? strdup(path) : malloc(strlen(path) + 2);
+    if (a->path && *path != '/')
+        snprintf(a->path, strlen(path) + 2, "/%s", path);
+    if (!a->path)
+        rep->oom = 1;
+}
+
+static void check_observability(cfg_t *cfg, cfg_report_t *rep)
+{
+    check_metrics(cfg, rep);
+    check_access_log(cfg, rep);
+    check_alerts(cfg, rep);
+}
+
 void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep)
 {
     build_listen(cfg, root, rep);
@@ -626,6 +774,8 @@ void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep)
     }
     check_providers(cfg, rep);
     check_models(cfg, rep);
+    check_observability(cfg, rep);
+    cfg_clients_validate(cfg, rep);
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n < 1 ? 1 : n > 1024 ? 1024 : (uint32_t)n;

@@ -48,25 +48,31 @@ static const char *const base[] = {
 #define NBASE (sizeof(base) / sizeof(base[0]))
 
 /* Loads the base with edits: pairs (line, text) ended by line 0; line -1 appends text as a
- * new line after the base. */
+ * new line after the base. Unless an edit is about client keys, a last line
+ * "allow_unauthenticated: true" follows (the base has no client keys), so that appended lines
+ * keep their numbers. */
 static int load_edit(cfg_t **out, ...)
 {
-    const char *lines[NBASE + 8];
+    const char *lines[NBASE + 9];
     size_t n = NBASE, len = 0;
     char *yaml;
     va_list ap;
-    int line, rc;
+    int line, rc, auth = 0;
 
     memcpy(lines, base, sizeof(base));
     va_start(ap, out);
     while ((line = va_arg(ap, int)) != 0) {
         const char *text = va_arg(ap, const char *);
+        if (strstr(text, "client_keys") || strstr(text, "allow_unauthenticated"))
+            auth = 1;
         if (line < 0 && n < NBASE + 8)
             lines[n++] = text;
         else if (line > 0 && (size_t)line <= NBASE)
             lines[line - 1] = text;
     }
     va_end(ap);
+    if (!auth)
+        lines[n++] = "allow_unauthenticated: true";
     for (size_t i = 0; i < n; i++)
         len += strlen(lines[i]) + 1;
     yaml = malloc(len + 1);
@@ -645,6 +651,184 @@ static void test_no_secrets(void)
     cfg_free(c);
 }
 
+/* ---- client keys ---------------------------------------------------------------------------- */
+
+#define SHA_A "5bef590c9b702157b92db28d965b0344addf6549efbdf61dbc9483ce78406083"
+
+static void test_client_keys(void)
+{
+    static const unsigned char sha_a_head[4] = {0x5b, 0xef, 0x59, 0x0c};
+    /* SHA-256("sk-client-b") */
+    static const unsigned char sha_b_head[4] = {0xf6, 0x5d, 0x4f, 0xaa};
+    cfg_t *c = NULL;
+    int rc;
+
+    rc = load_edit(&c, -1, "# no client_keys", 0);
+    expect_err(rc,
+               "config: t.yaml:1: client_keys: no client keys are configured, so anyone who can "
+               "reach llmgate could use its upstream keys; add a client_keys: list",
+               "no client keys and no allow_unauthenticated: refused");
+    T_OK(strstr(err, "secret_env: APP1_KEY") && strstr(err, "sha256:") &&
+             strstr(err, "allow_unauthenticated: true"),
+         "  ... the message says exactly what to add");
+    rc = load_edit(&c, -1, "allow_unauthenticated: false", 0);
+    expect_err(rc, "client_keys: no client keys are configured",
+               "allow_unauthenticated: false is the same as absent");
+    rc = load_edit(&c, -1, "allow_unauthenticated: true", 0);
+    T_OK(rc == 0 && c->allow_unauthenticated == 1 && c->client_keys_count == 0,
+         "allow_unauthenticated: true loads without client keys");
+    cfg_free(c);
+    c = NULL;
+
+    setenv("T_CLIENT_B", "sk-client-b", 1);
+    rc = load_edit(&c, -1,
+                   "client_keys:\n"
+                   "  - name: app-a\n"
+                   "    sha256: " SHA_A "\n"
+                   "    models: [m1, uno]\n"
+                   "    rpm: 10\n"
+                   "    rpd: 100\n"
+                   "    tokens_per_day: 5000\n"
+                   "    tokens_per_month: 90000\n"
+                   "    cost_per_day_usd: 1.5\n"
+                   "    cost_per_month_usd: 20\n"
+                   "  - {name: app.b, secret_env: T_CLIENT_B}",
+                   0);
+    T_EQ_INT(rc, 0, "client keys by sha256 and by secret_env load");
+    if (rc == 0) {
+        const cfg_client_t *a = &c->client_keys[0], *b = &c->client_keys[1];
+        T_OK(c->client_keys_count == 2 && c->allow_unauthenticated == 0, "  ... two client keys");
+        T_OK(a->has_digest && memcmp(a->digest, sha_a_head, 4) == 0 && a->digest[31] == 0x83,
+             "  ... sha256 decoded into the digest");
+        T_OK(b->has_digest && memcmp(b->digest, sha_b_head, 4) == 0,
+             "  ... secret_env hashed into the digest");
+        T_OK(a->models_count == 2 && strcmp(a->models[1], "uno") == 0, "  ... models as written");
+        T_OK(a->rpm == 10 && a->rpd == 100 && a->tokens_per_day == 5000 &&
+                 a->tokens_per_month == 90000 && a->cost_per_day_usd == 1.5 &&
+                 a->cost_per_month_usd == 20,
+             "  ... limits as written");
+        T_OK(b->models_count == 0 && b->rpm == 0 && b->rpd == 0 && b->tokens_per_day == 0 &&
+                 b->tokens_per_month == 0 && b->cost_per_day_usd == 0 && b->cost_per_month_usd == 0,
+             "  ... absent: all models, every limit 0 (unlimited)");
+        T_OK(cfg_client_find(c, "app.b") == b && cfg_client_find(c, "app") == NULL,
+             "cfg_client_find by exact name");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+    c = NULL;
+
+    expect_edit(-1, "client_keys:\n  - {name: a1}",
+                ":28: client_keys[0]: client key \"a1\" needs exactly one of sha256",
+                "a client key without a secret source");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", secret_env: T_CLIENT_B}",
+                ":28: client_keys[0]: client key \"a1\" needs exactly one of sha256 (64 hex "
+                "digits of the key's SHA-256, e.g. from `printf %s KEY | sha256sum`) or "
+                "secret_env (found both)",
+                "sha256 and secret_env together");
+    rc = load_edit(&c, -1, "client_keys:\n  - name: a1\n    sha256: " SHA_A "0", 0);
+    expect_err(rc,
+               ":29: client_keys[0].sha256: client key \"a1\": must be exactly 64 hex digits (the "
+               "SHA-256 of the key; got 65 characters)",
+               "a sha256 of the wrong length: path and line");
+    T_OK(strstr(err, "5bef590c") == NULL, "  ... the digest is not echoed");
+    expect_edit(-1,
+                "client_keys:\n  - {name: a1, sha256: "
+                "5bef590c9b702157b92db28d965b0344addf6549efbdf61dbc9483ce7840608g}",
+                "client_keys[0].sha256: client key \"a1\": must be exactly 64 hex digits",
+                "a sha256 with a non-hex digit");
+    unsetenv("T_CLIENT_UNSET");
+    expect_edit(-1, "client_keys:\n  - {name: a1, secret_env: T_CLIENT_UNSET}",
+                ":28: client_keys[0].secret_env: client key \"a1\": environment variable "
+                "T_CLIENT_UNSET is not set",
+                "an unset secret_env is named");
+    setenv("T_CLIENT_BAD", "sk-with space", 1);
+    rc = load_edit(&c, -1, "client_keys:\n  - {name: a1, secret_env: T_CLIENT_BAD}", 0);
+    expect_err(rc, "the key in environment variable T_CLIENT_BAD contains whitespace",
+               "a client key with a space is refused");
+    T_OK(strstr(err, "sk-with") == NULL, "  ... and its value is not shown");
+    expect_edit(-1, "client_keys:\n  - {name: a1, secret_env: 1BAD}",
+                "client_keys[0].secret_env: client key \"a1\": must be an environment variable",
+                "secret_env must be a variable name");
+    expect_edit(-1, "client_keys:\n  - {name: \"a 1\", sha256: " SHA_A "}",
+                ":28: client_keys[0].name: may contain only letters, digits",
+                "client key name characters");
+    expect_edit(
+        -1,
+        "client_keys:\n  - {name: "
+        "a123456789012345678901234567890123456789012345678901234567890123, sha256: " SHA_A "}",
+        "client_keys[0].name: must be at most 63 characters", "client key name fits the store");
+    expect_edit(-1,
+                "client_keys:\n  - {name: a1, sha256: " SHA_A "}\n"
+                "  - {name: a1, secret_env: T_CLIENT_B}",
+                ":29: client_keys[1].name: client key name \"a1\" is already used by "
+                "client_keys[0] (line 28)",
+                "client key names are unique");
+    setenv("T_CLIENT_A", "sk-app-example-not-a-real-key", 1);
+    expect_edit(-1,
+                "client_keys:\n  - {name: a1, sha256: " SHA_A "}\n"
+                "  - {name: a2, secret_env: T_CLIENT_A}",
+                ":29: client_keys[1]: client key \"a2\" has the same key as client_keys[0]",
+                "two clients with one key are refused");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", models: [m1, zzz]}",
+                ":28: client_keys[0].models[1]: unknown model \"zzz\"",
+                "a client's model must exist");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", models: [m1, m1]}",
+                "client_keys[0].models[1]: \"m1\" is already listed as models[0]",
+                "a model listed twice");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", rpm: ten}",
+                ":28: client_keys[0].rpm: must be a non-negative integer, 0 = unlimited (got "
+                "\"ten\")",
+                "client rpm must be an integer");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", cost_per_day_usd: -1}",
+                ":28: client_keys[0].cost_per_day_usd: must be a number >= 0 (got \"-1\")",
+                "negative cost budget refused");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", cost_per_month_usd: 1e13}",
+                "client_keys[0].cost_per_month_usd: must be at most 1e12 USD",
+                "absurd cost budget refused");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A ", tpm: 5}",
+                ":28: client_keys[0].tpm: unknown key (allowed: name, sha256, secret_env, models, "
+                "rpm, rpd, tokens_per_day, tokens_per_month, cost_per_day_usd, "
+                "cost_per_month_usd)",
+                "unknown key in a client key lists the allowed ones");
+    expect_edit(-1, "client_keys:\n  - {name: a1, sha256: " SHA_A "}\nallow_unauthenticated: true",
+                ":29: allow_unauthenticated: must not be true when client_keys are configured",
+                "client keys and allow_unauthenticated together are refused");
+    expect_edit(-1, "allow_unauthenticated: maybe",
+                ":27: allow_unauthenticated: must be true or false (got \"maybe\")",
+                "allow_unauthenticated is a strict boolean");
+
+    /* llmgatectl reads no secret and needs no client keys */
+    {
+        static const char yaml[] = "listen: [\"127.0.0.1:8080\"]\n"
+                                   "providers:\n"
+                                   "  - {name: p1, base_url: \"http://127.0.0.1:9\", keys: "
+                                   "[{name: k1, secret_env: T_UNSET_KEY_9}]}\n"
+                                   "models:\n"
+                                   "  - {name: m1, deployments: [{provider: p1, model: m}]}\n";
+        static const char yaml2[] = "listen: [\"127.0.0.1:8080\"]\n"
+                                    "providers:\n"
+                                    "  - {name: p1, base_url: \"http://127.0.0.1:9\", keys: "
+                                    "[{name: k1, secret_env: T_UNSET_KEY_9}]}\n"
+                                    "models:\n"
+                                    "  - {name: m1, deployments: [{provider: p1, model: m}]}\n"
+                                    "client_keys:\n"
+                                    "  - {name: a1, secret_env: T_CLIENT_UNSET}\n";
+        unsetenv("T_UNSET_KEY_9");
+        rc = cfg_load_string_ex(yaml, sizeof(yaml) - 1, "t.yaml", CFG_LOAD_NO_SECRETS, &c, err,
+                                sizeof(err));
+        T_EQ_INT(rc, 0, "no-secrets load does not require client keys");
+        cfg_free(c);
+        c = NULL;
+        rc = cfg_load_string_ex(yaml2, sizeof(yaml2) - 1, "t.yaml", CFG_LOAD_NO_SECRETS, &c, err,
+                                sizeof(err));
+        T_OK(rc == 0 && c->client_keys_count == 1 && c->client_keys[0].has_digest == 0,
+             "no-secrets load leaves a secret_env client key unresolved");
+        cfg_free(c);
+        c = NULL;
+    }
+}
+
 static void test_listen_parse(void)
 {
     char host[64];
@@ -662,6 +846,112 @@ static void test_listen_parse(void)
          "cfg_listen_parse refuses a host that does not fit");
 }
 
+/* ---- observability: metrics, access_log, alerts --------------------------------------------- */
+
+static void test_observability(void)
+{
+    cfg_t *c = NULL;
+    int rc = load_edit(&c, 0);
+
+    T_EQ_INT(rc, 0, "obs: the base loads");
+    if (rc == 0) {
+        T_OK(c->metrics.listen && strcmp(c->metrics.listen, "127.0.0.1:9464") == 0 &&
+                 c->metrics.mode == CFG_METRICS_ADMIN && c->metrics.listen_default == 1,
+             "obs: metrics.listen defaults to 127.0.0.1:9464 (admin listener, marked default)");
+        T_OK(c->access_log.path && strcmp(c->access_log.path, "stdout") == 0 &&
+                 c->access_log.mode == CFG_ACCESS_LOG_STDOUT,
+             "obs: access_log.path defaults to stdout");
+        T_OK(c->alerts.webhook_url == NULL && c->alerts.host == NULL &&
+                 c->alerts.min_interval_ms == 10000 && c->alerts.timeout_ms == 2000 &&
+                 c->alerts.include_cooling == 0,
+             "obs: no webhook; alerts.min_interval_ms 10000, timeout_ms 2000, no cooling");
+    }
+    cfg_free(c);
+    c = NULL;
+
+    rc = load_edit(&c, -1, "metrics: {listen: main}", -1, "access_log: {path: off}", 0);
+    T_OK(rc == 0 && c->metrics.mode == CFG_METRICS_MAIN && c->metrics.listen_default == 0 &&
+             c->access_log.mode == CFG_ACCESS_LOG_OFF,
+         "obs: metrics.listen main, access_log.path off");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "metrics:\n  listen: \"0.0.0.0:0\"", -1,
+                   "access_log: {path: ./access.log}", 0);
+    T_OK(rc == 0 && c->metrics.mode == CFG_METRICS_ADMIN && c->metrics.listen_default == 0 &&
+             strcmp(c->metrics.listen, "0.0.0.0:0") == 0 &&
+             c->access_log.mode == CFG_ACCESS_LOG_FILE &&
+             strcmp(c->access_log.path, "./access.log") == 0,
+         "obs: explicit admin address, access log file in an existing directory");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "metrics: {listen: \"off\"}", 0);
+    T_OK(rc == 0 && c->metrics.mode == CFG_METRICS_OFF, "obs: metrics.listen off");
+    cfg_free(c);
+    c = NULL;
+
+    rc = load_edit(&c, -1,
+                   "alerts: {webhook_url: \"http://127.0.0.1:9000/hooks/a/?token=TOPSECRET\", "
+                   "min_interval_ms: 0, timeout_ms: 500, include_cooling: true}",
+                   0);
+    T_EQ_INT(rc, 0, "obs: alerts with a webhook load");
+    if (rc == 0) {
+        T_OK(strcmp(c->alerts.host, "127.0.0.1") == 0 && c->alerts.port == 9000 &&
+                 strcmp(c->alerts.host_header, "127.0.0.1:9000") == 0 &&
+                 strcmp(c->alerts.path, "/hooks/a/?token=TOPSECRET") == 0,
+             "obs: webhook URL parsed, path and query kept as written");
+        T_OK(c->alerts.min_interval_ms == 0 && c->alerts.timeout_ms == 500 &&
+                 c->alerts.include_cooling == 1,
+             "obs: alerts values as written (min_interval_ms 0 = no rate limit)");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "alerts: {webhook_url: \"http://hooks.example.com\"}", 0);
+    T_OK(rc == 0 && c->alerts.port == 80 && strcmp(c->alerts.path, "/") == 0 &&
+             strcmp(c->alerts.host_header, "hooks.example.com") == 0,
+         "obs: webhook without port or path: 80 and /");
+    cfg_free(c);
+    c = NULL;
+
+    rc = load_edit(&c, -1, "alerts: {webhook_url: \"https://hooks.example.com/x?k=TOPSECRET\"}", 0);
+    expect_err(rc, ":27: alerts.webhook_url: https:// is not supported", "obs: https refused");
+    T_OK(!strstr(err, "TOPSECRET") && !strstr(err, "hooks.example.com"),
+         "obs: the webhook URL is never shown in a message");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "alerts: {webhook_url: \"http://us:pw@h.example.com/TOPSECRET\"}", 0);
+    expect_err(rc, ":27: alerts.webhook_url: must not contain user:password@",
+               "obs: credentials in the webhook URL refused");
+    T_OK(!strstr(err, "TOPSECRET"), "obs: ... without showing the URL");
+    cfg_free(c);
+    c = NULL;
+    expect_edit(-1, "alerts: {webhook_url: \"ftp://x/TOPSECRET\"}",
+                ":27: alerts.webhook_url: must start with http://", "obs: other schemes refused");
+    expect_edit(-1, "alerts: {timeout_ms: 0}",
+                ":27: alerts.timeout_ms: must be an integer from 1 to 600000 (got \"0\")",
+                "obs: alerts.timeout_ms 0 refused");
+    expect_edit(-1, "alerts: {include_cooling: maybe}",
+                ":27: alerts.include_cooling: must be true or false", "obs: boolean checked");
+    expect_edit(-1, "metrics: {listen: localhost}",
+                ":27: metrics.listen: needs a port (host:port) (got \"localhost\"; allowed: "
+                "host:port, main, off)",
+                "obs: metrics.listen without a port refused");
+    expect_edit(-1, "metrics: {listen: \"127.0.0.1:8080\"}",
+                ":27: metrics.listen: \"127.0.0.1:8080\" is also listen[0] (write main",
+                "obs: metrics.listen on a main listen address refused");
+    expect_edit(-1, "metrics: {path: /m}", ":27: metrics.path: unknown key (allowed: listen)",
+                "obs: unknown key under metrics");
+    expect_edit(-1, "access_log: {path: /nonexistent-llmgate-dir/a.log}",
+                ":27: access_log.path: cannot create files in \"/nonexistent-llmgate-dir\"",
+                "obs: access log in a missing directory refused");
+    expect_edit(-1, "access_log: {path: stderr}",
+                ":27: access_log.path: must be stdout, off or a file path (got \"stderr\"",
+                "obs: access_log.path stderr refused");
+    expect_edit(-1, "access_log: {path: /tmp/}", ":27: access_log.path: names a directory",
+                "obs: access_log.path naming a directory refused");
+}
+
 /* ---- the shipped configurations ----------------------------------------------------------- */
 
 static void test_shipped(void)
@@ -677,6 +967,7 @@ static void test_shipped(void)
     setenv("OPENAI_KEY_2", "sk-oai-2", 1);
     setenv("RELAY_KEY_1", "relay-1", 1);
     setenv("RELAY_KEY_2", "relay-2", 1);
+    setenv("LLMGATE_CLIENT_BATCH", "sk-client-batch", 1);
     rc = example ? cfg_load(example, &c, err, sizeof(err)) : -1;
     T_EQ_INT(rc, 0, "llmgate.example.yaml loads with its variables set");
     if (rc == 0) {
@@ -734,7 +1025,9 @@ int main(void)
     test_empty_and_files();
     test_secrets();
     test_no_secrets();
+    test_client_keys();
     test_listen_parse();
+    test_observability();
     test_shipped();
     return t_done();
 }
