@@ -48,10 +48,12 @@
  *   max_inflight  admitted and not yet recorded/released, summed over all owners.
  *
  * Status: ACTIVE is admissible. COOLING is not, until cooldown_until; then the key is
- * HALF_OPEN: one probe at a time (admissible only with nothing in flight); a recorded
- * success makes it ACTIVE, a recorded cooldown makes it COOLING again. DISABLED (admin),
- * INVALID (auth failure) and DEPLETED (out of credit) are not admissible until an admin
- * enable or a recorded outcome with set_status. Orphaned keys (gone from the config) are
+ * HALF_OPEN: half_open_probes at a time (default one); recovery_successes recorded
+ * successes make it ACTIVE, a recorded failure or cooldown makes it COOLING again (see the
+ * key-policy fields of shm_outcome_t). DISABLED (admin) and INVALID (auth failure) are not
+ * admissible until an admin enable or a recorded outcome with set_status. DEPLETED (out of
+ * credit) is not admissible until cooldown_until when one was set with it (the quota's
+ * reset), then it is probed like a HALF_OPEN key; without one, until an enable. Orphaned keys (gone from the config) are
  * never admissible. A key whose provider circuit is SHM_CIRCUIT_OPEN with open_until >
  * now_ms is skipped; what happens after open_until is the key policy's business.
  *
@@ -115,7 +117,7 @@
 
 struct cfg_s;
 
-#define SHM_SCHEMA_VERSION 1
+#define SHM_SCHEMA_VERSION 2 /* 2: key relapses, provider outcome windows */
 #define SHM_NAME_MAX       63   /* key and provider names, bytes without NUL */
 #define SHM_FP_MAX         15   /* secret fingerprint, bytes without NUL */
 #define SHM_MAX_OWNERS     32   /* processes holding reservations at the same time */
@@ -305,6 +307,7 @@ typedef struct shm_admit_req_s {
     const char *const *names; /* candidate key names, in preference order */
     unsigned count;           /* 1..SHM_ADMIT_MAX */
     uint32_t tokens;          /* TPM estimate to reserve (prompt + max completion) */
+    uint32_t half_open_probes; /* a HALF_OPEN key admits while fewer are in flight; 0 = 1 */
     shm_choose_cb choose;     /* NULL = the first admissible */
     void *choose_arg;
     uint8_t *skip; /* optional out, count entries: enum shm_skip for each candidate */
@@ -359,6 +362,28 @@ typedef struct shm_outcome_s {
     int reason;                /* enum shm_reason for the status change */
     int circuit;               /* -1 = leave, else enum shm_circuit for the provider */
     int64_t circuit_until_ms;  /* open until (wall clock) with SHM_CIRCUIT_OPEN */
+
+    /* Key policy, applied inside the record transaction (all 0 = none of it):
+     *  - fail_threshold: after this many failures in a row (5xx, timeout, connect) an ACTIVE
+     *    key cools down for fail_cooldown_ms;
+     *  - a failure of a HALF_OPEN key (a probe) is a relapse: it cools down again for
+     *    fail_cooldown_ms doubled per relapse since it was last ACTIVE, capped at
+     *    cooldown_max_ms (or for cooldown_until_ms if that is later);
+     *  - recovery_successes: successes in a row that make a HALF_OPEN key ACTIVE (0 = 1);
+     *    becoming ACTIVE forgets the relapses. */
+    uint32_t fail_threshold;
+    uint32_t recovery_successes;
+    int64_t fail_cooldown_ms;
+    int64_t cooldown_max_ms;
+
+    /* Provider circuit breaker (0 = off), over a rolling 60 s window of outcomes:
+     * CLOSED -> OPEN for circuit_open_ms when at least circuit_min_requests outcomes and an
+     * error share (429, 5xx, timeout, connect) of at least circuit_error_ratio; after that
+     * admission lets the provider's keys through again (HALF_OPEN); the first recorded
+     * success closes it, the first failure opens it again. */
+    uint32_t circuit_min_requests;
+    double circuit_error_ratio;
+    int64_t circuit_open_ms;
 } shm_outcome_t;
 
 /* Initialise an outcome: all zero, set_status = circuit = -1. */
@@ -468,6 +493,9 @@ typedef struct shm_provider_s {
     uint32_t consec_failures; /* 429/5xx/timeout/connect outcomes since the last success */
     uint64_t failures;        /* all such outcomes */
     int64_t updated_ms;
+    /* The circuit breaker's rolling 60 s (counted only when the policy turns it on). An OPEN
+     * circuit whose open_until_ms has passed is half-open: readers show it so. */
+    uint64_t window_requests, window_errors;
 } shm_provider_t;
 
 /* Returns 0, SHM_ENOTFOUND, SHM_EINVAL. */

@@ -453,11 +453,17 @@ int shm_key_history(shm_t *s, const char *name, shm_event_t *out, unsigned max, 
 
 /* ---- Providers ----------------------------------------------------------------------------- */
 
-static void prov_to_view(const shm_prec_t *p, shm_provider_t *o)
+static void prov_to_view(const shm_prec_t *p, int64_t now_ms, shm_provider_t *o)
 {
+    shm_window_t req = p->win_req, err = p->win_err;
+
     memset(o, 0, sizeof(*o));
     copy_name(o->name, sizeof(o->name), p->name);
     o->circuit = p->circuit;
+    shm_window_advance(&req, shm_floordiv(now_ms, 1000));
+    shm_window_advance(&err, shm_floordiv(now_ms, 1000));
+    o->window_requests = req.total;
+    o->window_errors = err.total;
     o->reason = p->reason;
     o->since_ms = p->since_ms;
     o->open_until_ms = p->open_until_ms;
@@ -472,7 +478,7 @@ static int prov_get_fn(shm_t *s, MDB_txn *txn, void *arg)
     shm_prec_t p;
     int rc = shm__prov_get(s, txn, c->name, &p);
     if (rc == 0)
-        prov_to_view(&p, c->out);
+        prov_to_view(&p, shm__now(s, SHM_NOW), c->out);
     return rc;
 }
 
@@ -508,7 +514,7 @@ static int providers_fn(shm_t *s, MDB_txn *txn, void *arg)
         if (vv.mv_size != sizeof(p))
             continue;
         memcpy(&p, vv.mv_data, sizeof(p));
-        prov_to_view(&p, &ps[c->n++]);
+        prov_to_view(&p, shm__now(s, SHM_NOW), &ps[c->n++]);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;

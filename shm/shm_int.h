@@ -16,10 +16,10 @@
 #include "shm/shm.h"
 #include "shm/shm_window.h"
 
-#define SHM_KREC_VERSION 1
+#define SHM_KREC_VERSION 2
 #define SHM_LREC_VERSION 1
 #define SHM_HREC_VERSION 1
-#define SHM_PREC_VERSION 1
+#define SHM_PREC_VERSION 2
 #define SHM_OREC_VERSION 1
 
 #define SHM_KF_ORPHANED 1u
@@ -46,6 +46,8 @@ typedef struct shm_krec_s {
     uint64_t prompt_tokens, completion_tokens, cost_micro_usd;
     uint32_t inflight[SHM_MAX_OWNERS];
     shm_window_t req, tok;
+    uint32_t relapses; /* cooldowns from failures since the key was last ACTIVE */
+    uint32_t pad2;
 } shm_krec_t;
 
 typedef struct shm_lrec_s {
@@ -69,6 +71,7 @@ typedef struct shm_prec_s {
     uint32_t reserved0, pad;
     int64_t since_ms, open_until_ms, updated_ms;
     uint64_t failures, reserved1;
+    shm_window_t win_req, win_err; /* outcomes and errors, rolling 60 s (circuit breaker) */
 } shm_prec_t;
 
 typedef struct shm_orec_s {
@@ -85,7 +88,7 @@ _Static_assert(sizeof(shm_window_t) == 264, "window layout");
 _Static_assert(sizeof(shm_krec_t) % 8 == 0, "key record layout");
 _Static_assert(sizeof(shm_krec_t) < 1800, "key record must stay inline in a 4 KiB page");
 _Static_assert(sizeof(shm_lrec_t) == 16 + 8 * SHM_LAT_RING, "latency layout");
-_Static_assert(sizeof(shm_prec_t) == 128, "provider layout");
+_Static_assert(sizeof(shm_prec_t) == 128 + 2 * 264, "provider layout");
 _Static_assert(sizeof(shm_orec_t) == 40, "owner layout");
 
 struct shm_s {

@@ -45,7 +45,7 @@ typedef struct admit_ctx_s {
 /* Decide for one candidate on k (a private copy, advanced to now). Returns the skip reason
  * and sets *t (key clock ms at which time-bound reasons clear) and *untimed. */
 static int judge(const shm_krec_t *k, int64_t eff, int prov_open, int64_t prov_until_eff,
-                 uint32_t tokens, int64_t *t, int *untimed)
+                 uint32_t tokens, uint32_t probes, int64_t *t, int *untimed)
 {
     int why = SHM_SKIP_NONE;
     int64_t r;
@@ -60,14 +60,23 @@ static int judge(const shm_krec_t *k, int64_t eff, int prov_open, int64_t prov_u
         SKIP(SHM_SKIP_ORPHANED);
         *untimed = 1;
     }
-    if (status_blocked(k->status)) {
+    if (k->status == SHM_ST_DEPLETED && k->cooldown_until_ms) {
+        /* depleted until the quota resets: then probed like a half-open key */
+        if (k->cooldown_until_ms > eff) {
+            SKIP(SHM_SKIP_STATUS);
+            *t = max64(*t, k->cooldown_until_ms);
+        } else if (shm__key_inflight(k) >= probes) {
+            SKIP(SHM_SKIP_PROBE);
+            *untimed = 1;
+        }
+    } else if (status_blocked(k->status)) {
         SKIP(SHM_SKIP_STATUS);
         *untimed = 1;
     } else if (k->status == SHM_ST_COOLING && k->cooldown_until_ms > eff) {
         SKIP(SHM_SKIP_COOLING);
         *t = max64(*t, k->cooldown_until_ms);
-    } else if (k->status != SHM_ST_ACTIVE && shm__key_inflight(k) > 0) {
-        SKIP(SHM_SKIP_PROBE); /* half-open: one probe at a time */
+    } else if (k->status != SHM_ST_ACTIVE && shm__key_inflight(k) >= probes) {
+        SKIP(SHM_SKIP_PROBE); /* half-open: probes at a time */
         *untimed = 1;
     }
     if (prov_open) {
@@ -157,8 +166,8 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
         int prov_open = prov->circuit == SHM_CIRCUIT_OPEN && prov->open_until_ms > c->now_ms;
         int64_t t;
         int untimed;
-        int why = judge(kp, eff, prov_open, eff + (prov->open_until_ms - c->now_ms), c->tokens, &t,
-                        &untimed);
+        int why = judge(kp, eff, prov_open, eff + (prov->open_until_ms - c->now_ms), c->tokens,
+                        req->half_open_probes ? req->half_open_probes : 1, &t, &untimed);
         c->skip[i] = (uint8_t)why;
         if (why) {
             if (!untimed) {
@@ -214,9 +223,10 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     k.requests++;
     k.last_admit_ms = eff;
     k.updated_ms = c->now_ms;
-    if (k.status == SHM_ST_COOLING) {
+    if (k.status == SHM_ST_COOLING || k.status == SHM_ST_DEPLETED) {
         k.status = SHM_ST_HALF_OPEN;
         k.status_since_ms = eff;
+        k.consec_succ = 0; /* recovery counts the probes' successes */
         if ((rc = shm__hist_add(s, txn, name, SHM_EV_STATUS, &k, 0, "cooldown over: probe",
                                 c->now_ms)))
             return rc;
@@ -321,6 +331,35 @@ static int provider_outcome(shm_t *s, MDB_txn *txn, const char *name, const shm_
         p.consec_fail = 0;
         dirty = 1;
     }
+    if (o->circuit_min_requests && o->circuit_open_ms > 0) {
+        /* Circuit breaker over the provider's last 60 s of outcomes. An OPEN circuit whose
+         * time is up is half-open: admission lets its keys through again. */
+        int64_t sec = shm_floordiv(now_ms, 1000);
+        int half = p.circuit == SHM_CIRCUIT_HALF_OPEN ||
+                   (p.circuit == SHM_CIRCUIT_OPEN && p.open_until_ms <= now_ms);
+        shm_window_advance(&p.win_req, sec);
+        shm_window_advance(&p.win_err, sec);
+        shm_window_add(&p.win_req, 1);
+        if (fail)
+            shm_window_add(&p.win_err, 1);
+        dirty = 1;
+        if (half && fail) {
+            p.circuit = SHM_CIRCUIT_OPEN;
+            p.open_until_ms = now_ms + o->circuit_open_ms;
+            p.since_ms = now_ms;
+        } else if (half && o->cls == SHM_CL_SUCCESS) {
+            p.circuit = SHM_CIRCUIT_CLOSED;
+            p.open_until_ms = 0;
+            p.since_ms = now_ms;
+            shm_window_reset(&p.win_req);
+            shm_window_reset(&p.win_err);
+        } else if (p.circuit == SHM_CIRCUIT_CLOSED && p.win_req.total >= o->circuit_min_requests &&
+                   (double)p.win_err.total >= o->circuit_error_ratio * (double)p.win_req.total) {
+            p.circuit = SHM_CIRCUIT_OPEN;
+            p.open_until_ms = now_ms + o->circuit_open_ms;
+            p.since_ms = now_ms;
+        }
+    }
     if (o->circuit >= SHM_CIRCUIT_CLOSED && o->circuit <= SHM_CIRCUIT_HALF_OPEN) {
         if (p.circuit != o->circuit)
             p.since_ms = now_ms;
@@ -382,23 +421,52 @@ static int apply_outcome(shm_t *s, MDB_txn *txn, const char *name, const shm_res
 
     int old_status = k.status;
     int64_t old_until = k.cooldown_until_ms;
-    if (o->cooldown_until_ms > now_ms && !status_blocked(k.status)) {
-        int64_t until = eff + (o->cooldown_until_ms - now_ms);
-        if (k.status != SHM_ST_COOLING || until > k.cooldown_until_ms)
-            k.cooldown_until_ms = until;
+    int64_t cool_until = o->cooldown_until_ms > now_ms ? eff + (o->cooldown_until_ms - now_ms) : 0;
+    int reason = o->reason;
+    /* Key policy: a failing probe relapses; enough failures in a row start a cooldown. */
+    if (o->fail_cooldown_ms > 0 && is_failure(o->cls) && o->cls != SHM_CL_AUTH &&
+        !status_blocked(k.status)) {
+        int probe = k.status == SHM_ST_HALF_OPEN;
+        if (probe || (o->fail_threshold && k.consec_fail >= o->fail_threshold)) {
+            int64_t d = o->fail_cooldown_ms;
+            for (uint32_t i = 0; i < k.relapses && i < 40; i++) {
+                d *= 2;
+                if (o->cooldown_max_ms > 0 && d >= o->cooldown_max_ms)
+                    break;
+            }
+            if (o->cooldown_max_ms > 0 && d > o->cooldown_max_ms)
+                d = o->cooldown_max_ms;
+            if (eff + d > cool_until) {
+                cool_until = eff + d;
+                if (!o->reason)
+                    reason = SHM_RS_POLICY;
+            }
+            k.relapses++;
+        }
+    }
+    if (cool_until && !status_blocked(k.status)) {
+        if (k.status != SHM_ST_COOLING || cool_until > k.cooldown_until_ms)
+            k.cooldown_until_ms = cool_until;
         k.status = SHM_ST_COOLING;
-        k.reason = (uint16_t)o->reason;
+        k.reason = (uint16_t)reason;
     }
     if (o->set_status >= 0 && o->set_status < SHM_ST_COUNT) {
         k.status = (uint16_t)o->set_status;
         k.reason = (uint16_t)o->reason;
-        if (o->set_status == SHM_ST_ACTIVE)
+        if (o->set_status == SHM_ST_ACTIVE) {
             k.cooldown_until_ms = 0;
-    } else if (o->cls == SHM_CL_SUCCESS && o->cooldown_until_ms <= now_ms &&
+            k.relapses = 0;
+        } else if (o->set_status == SHM_ST_DEPLETED) {
+            k.cooldown_until_ms = cool_until; /* the quota's reset, 0 = until enabled */
+        }
+    } else if (o->cls == SHM_CL_SUCCESS && !cool_until &&
                (k.status == SHM_ST_HALF_OPEN ||
                 (k.status == SHM_ST_COOLING && k.cooldown_until_ms <= eff))) {
-        k.status = SHM_ST_ACTIVE;
-        k.reason = SHM_RS_NONE;
+        if (k.status == SHM_ST_COOLING || k.consec_succ >= (o->recovery_successes ? o->recovery_successes : 1)) {
+            k.status = SHM_ST_ACTIVE;
+            k.reason = SHM_RS_NONE;
+            k.relapses = 0;
+        }
     }
     if (k.status != old_status || k.cooldown_until_ms != old_until) {
         if (k.status != old_status)
