@@ -72,6 +72,20 @@ typedef struct req_s {
     int response_started; /* a byte of the response went to the client */
     int chunked;          /* response framed with chunked encoding to the client */
     int up_paused;
+
+    /* key policy (attempt.c) */
+    shm_outcome_t ok_outcome; /* judged at the head of a 2xx, recorded at its end */
+    int buffering;            /* a non-2xx answer is held back until it is judged */
+    long long up_content_length;
+    buf_t fail_head;          /* the held (or last failed) answer: "Name: value\r\n"... */
+    buf_t fail_body;
+    int fail_status;          /* its status, 0 = none; fail_err: transport error instead */
+    int fail_err;
+    const cfg_provider_t *fail_prov; /* who gave it */
+    const cfg_key_t *fail_key;
+    unsigned retries;         /* transient failures retried so far */
+    uint64_t deadline_ns;     /* policy.request_timeout_ms after the request arrived */
+    uint64_t wait_deadline_ns; /* wait_for_capacity_ms after the first refusal, 0 before */
 } req_t;
 
 typedef struct conn_s {
@@ -90,6 +104,7 @@ typedef struct conn_s {
     int close_after; /* close once the current response is written */
     int shutting;    /* FIN queued: no more reading or parsing */
     int processing;  /* inside conn_process (re-entrancy guard) */
+    void (*wait_cb)(struct conn_s *c); /* conn_wait: what the timer calls while busy */
     int reading;
     int in_header_value;  /* parser state for header spans */
     int value_cut_inside; /* the last value span ended before the end of the input */
@@ -110,6 +125,10 @@ int conn_write(conn_t *c, const char *data, size_t len);
 
 /* Queue a chunk in chunked framing (or raw when !chunked). */
 int conn_write_body(conn_t *c, int chunked, const char *data, size_t len);
+
+/* While a request is served, the connection's timer is free: run cb(c) after ms (backoff,
+ * waiting for capacity). Replaces any wait already set; cancelled by closing. */
+void conn_wait(conn_t *c, uint64_t ms, void (*cb)(conn_t *c));
 
 /* Bytes queued to the client and not yet written. */
 size_t conn_write_queued(const conn_t *c);

@@ -111,6 +111,22 @@ static void conn_shutdown(conn_t *c)
     }
 }
 
+static void on_wait_cb(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    void (*cb)(conn_t *) = c->wait_cb;
+
+    c->wait_cb = NULL;
+    if (cb && !c->closing)
+        cb(c);
+}
+
+void conn_wait(conn_t *c, uint64_t ms, void (*cb)(conn_t *c))
+{
+    c->wait_cb = cb;
+    timer_set(c, ms, on_wait_cb);
+}
+
 /* ---- writing ---------------------------------------------------------------------- */
 
 size_t conn_write_queued(const conn_t *c)

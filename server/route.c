@@ -1,6 +1,57 @@
 /* route.c - failover groups: model tiers, weighted deployment order, fallbacks. */
 #include "server/route.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+/* Few deployments are ever marked: a small table, a lock only when it is not empty. */
+#define UNAVAIL_MAX 64
+static struct {
+    const cfg_deployment_t *dep;
+    int64_t until_ms;
+} unavail[UNAVAIL_MAX];
+static atomic_int unavail_n;
+static pthread_mutex_t unavail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void route_mark_unavailable(const cfg_deployment_t *dep, int64_t until_ms)
+{
+    int n, i;
+
+    pthread_mutex_lock(&unavail_lock);
+    n = atomic_load(&unavail_n);
+    for (i = 0; i < n && unavail[i].dep != dep; i++)
+        ;
+    if (i == n && n < UNAVAIL_MAX)
+        atomic_store(&unavail_n, ++n);
+    if (i < n) {
+        unavail[i].dep = dep;
+        unavail[i].until_ms = until_ms;
+    }
+    pthread_mutex_unlock(&unavail_lock);
+}
+
+int route_unavailable(const cfg_deployment_t *dep, int64_t now_ms)
+{
+    int hit = 0;
+
+    if (atomic_load(&unavail_n) == 0)
+        return 0;
+    pthread_mutex_lock(&unavail_lock);
+    for (int i = 0; i < atomic_load(&unavail_n); i++)
+        if (unavail[i].dep == dep && unavail[i].until_ms > now_ms)
+            hit = 1;
+    pthread_mutex_unlock(&unavail_lock);
+    return hit;
+}
+
+static int64_t now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void route_state_init(route_state_t *st, uint64_t seed)
 {
     st->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
@@ -46,8 +97,10 @@ static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tie
     uint64_t weights[64];
     unsigned nd = 0, n = 0;
 
+    int64_t now = atomic_load(&unavail_n) ? now_wall_ms() : 0;
+
     for (unsigned i = 0; i < m->deployments_count && nd < 64; i++) {
-        if (m->deployments[i].priority == tier) {
+        if (m->deployments[i].priority == tier && !route_unavailable(&m->deployments[i], now)) {
             deps[nd] = &m->deployments[i];
             weights[nd++] = m->deployments[i].weight ? m->deployments[i].weight : 1;
         }

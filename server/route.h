@@ -39,6 +39,11 @@ typedef struct route_cand_s {
     const cfg_key_t *key;
 } route_cand_t;
 
+/* A deployment that answered "model not found" is left out of every group, in every
+ * worker, until until_ms (wall clock). Thread-safe. */
+void route_mark_unavailable(const cfg_deployment_t *dep, int64_t until_ms);
+int route_unavailable(const cfg_deployment_t *dep, int64_t now_ms);
+
 void route_state_init(route_state_t *st, uint64_t seed);
 uint64_t route_rand(route_state_t *st);
 

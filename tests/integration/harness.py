@@ -163,12 +163,13 @@ class Gateway:
     {name, aliases, deployments: [(provider, model, weight, priority)], fallbacks}."""
 
     def __init__(self, providers, models, workers=2, extra_yaml="", limits=None, policy=None,
-                 env=None, state_dir=None, start=True):
+                 env=None, state_dir=None, start=True, clients=None):
         self.tmp = tempfile.mkdtemp(prefix="llmgate-test-")
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
         self.env = dict(os.environ)
         self.env.update(env or {})
         lines = ["listen: [\"127.0.0.1:0\"]", f"workers: {workers}",
+                 "allow_unauthenticated: true" if clients is None else "",
                  f"state_dir: {yaml_str(self.state_dir)}", "shutdown_timeout_ms: 5000"]
         if limits:
             lines.append("limits:")

@@ -21,6 +21,7 @@ def run(args, env_extra=None):
 STATE = tempfile.mkdtemp(prefix="llmgate-cfgtest-")
 
 VALID = """listen: ["127.0.0.1:0"]
+allow_unauthenticated: true
 state_dir: STATE/state
 providers:
   - name: p
@@ -60,14 +61,14 @@ class ConfigCliTest(unittest.TestCase):
         rc, out = run(["--check-config", self.write(VALID.replace("rpm: 10", "rpm: ten"))],
                       {"CFGTEST_KEY": "sk-x"})
         self.assertEqual(rc, 1)
-        self.assertIn(":9: providers[0].keys[0].rpm", out)
+        self.assertIn(":10: providers[0].keys[0].rpm", out)
 
     def test_unknown_key(self):
         rc, out = run(["--check-config", self.write(VALID.replace("rpm: 10", "rpn: 10"))],
                       {"CFGTEST_KEY": "sk-x"})
         self.assertEqual(rc, 1)
         self.assertIn("rpn", out)
-        self.assertIn(":9:", out)
+        self.assertIn(":10:", out)
 
     def test_missing_env_names_variable(self):
         env = dict(os.environ)

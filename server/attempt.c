@@ -1,0 +1,539 @@
+/* attempt.c - one client request, as many upstream attempts as the key policy allows.
+ *
+ * Design note
+ * -----------
+ * An attempt is: admit a key through the store (route groups in failover order, the
+ * strategy choosing inside the admission transaction), send, and judge the answer
+ * (keypolicy.h). A 2xx streams to the client as it arrives. Anything else is held back
+ * (head and body, up to FAIL_BODY_MAX) until it is judged; only then does it either go to
+ * the client or lead to the next attempt:
+ *   KP_ROTATE           another key at once (429, quota, auth): bounded by the keys;
+ *   KP_RETRY            another key after a jittered exponential backoff (5xx, timeouts,
+ *                       connect errors), at most policy.max_retries times;
+ *   KP_NEXT_DEPLOYMENT  the deployment is skipped by every worker for a while.
+ * A key tried once is not tried again by the same request, and nothing is retried once a
+ * byte of the response went out. The whole request has policy.request_timeout_ms.
+ *
+ * When no key is admissible the request waits (the connection's timer) up to
+ * policy.wait_for_capacity_ms for the earliest one to come back; then it gets the last
+ * upstream failure as it was, or 429 with Retry-After (keys limited or cooling), or 503
+ * (every key disabled, invalid or depleted) - naming the model, never a key.
+ *
+ * Every admitted reservation is finished exactly once: by the judged outcome, by
+ * SHM_CL_CANCELLED when the client goes away, or by a refunding release when the request
+ * never left. Streaming backpressure: see on_up_body_cb.
+ */
+#include "server/attempt.h"
+#include "server/conn.h"
+#include "server/errors.h"
+#include "server/keypolicy.h"
+#include "server/log.h"
+#include "server/policy.h"
+#include "server/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HIGH_WATER    (256 * 1024) /* client write queue that pauses the upstream */
+#define FAIL_BODY_MAX (256 * 1024) /* an error body larger than this is passed as it streams */
+#define WAIT_POLL_MS  100          /* re-try admission this often when only in-flight blocks */
+
+static void attempt_next(conn_t *c, req_t *r);
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t ms_between(uint64_t from_ns, uint64_t to_ns)
+{
+    uint64_t ms = to_ns > from_ns ? (to_ns - from_ns) / 1000000 : 0;
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+static const cfg_policy_t *policy(const req_t *r)
+{
+    return &r->conn->w->cfg->policy;
+}
+
+/* ---- recording ---------------------------------------------------------------------- */
+
+/* Finish the attempt's reservation with outcome o (latency, usage and cost filled here). */
+static void record(req_t *r, shm_outcome_t *o)
+{
+    worker_t *w = r->conn->w;
+    uint64_t now = uv_hrtime();
+    int rc;
+
+    if (!r->admitted)
+        return;
+    r->admitted = 0;
+    if (r->ttfb_ns)
+        o->ttfb_ms = ms_between(r->attempt_ns, r->ttfb_ns);
+    if (o->cls == SHM_CL_SUCCESS) {
+        o->total_ms = ms_between(r->attempt_ns, now);
+        if (o->total_ms == 0)
+            o->total_ms = 1;
+    }
+    if (usage_tail_scan(&r->usage, &o->prompt_tokens, &o->completion_tokens)) {
+        const cfg_model_t *m = r->pick.model;
+        o->cost_micro_usd = (uint64_t)((double)o->prompt_tokens * m->input_price_per_m +
+                                       (double)o->completion_tokens * m->output_price_per_m + 0.5);
+    } else {
+        /* No usage seen (an error, an early end): keep the estimate reserved for TPM. */
+        o->prompt_tokens = o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED
+                               ? r->tokens_estimate
+                               : 0;
+        o->completion_tokens = 0;
+    }
+    rc = shm_key_record(w->shm, &r->resv, o, SHM_NOW);
+    if (rc != 0)
+        log_error("store: recording the outcome of key %s failed: %s", r->pick.key->name,
+                  shm_strerror(rc));
+}
+
+static void record_class(req_t *r, int cls, int code)
+{
+    shm_outcome_t o;
+
+    shm_outcome_init(&o, cls);
+    o.code = code;
+    record(r, &o);
+}
+
+void proxy_abort(req_t *r)
+{
+    if (r->up) {
+        upstream_req_abort(r->up);
+        r->up = NULL;
+    }
+    record_class(r, SHM_CL_CANCELLED, 0);
+}
+
+void proxy_on_drain(req_t *r)
+{
+    if (r->up && r->up_paused) {
+        r->up_paused = 0;
+        upstream_req_resume(r->up);
+    }
+}
+
+/* ---- final answers ------------------------------------------------------------------ */
+
+static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
+                            char *out, size_t len)
+{
+    snprintf(out, len,
+             "x-llmgate-provider: %s\r\nx-llmgate-key: %s\r\nx-llmgate-attempts: %d\r\n",
+             prov->name, key->name, r->attempts);
+}
+
+/* Headers of a held answer, as views into fail_head ("Name: value\r\n" lines). */
+static size_t held_headers(const req_t *r, http_hdr_t *out, size_t max)
+{
+    const char *p = r->fail_head.data, *end = p + r->fail_head.len;
+    size_t n = 0;
+
+    while (p && p < end && n < max) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!eol || !colon || colon > eol)
+            break;
+        out[n].name = p;
+        out[n].name_len = (size_t)(colon - p);
+        out[n].value = colon + 2;
+        out[n].value_len = (size_t)(eol - colon - 2);
+        n++;
+        p = eol + 2;
+    }
+    return n;
+}
+
+/* The last upstream failure goes to the client as the provider sent it. */
+static void deliver_failure(conn_t *c, req_t *r)
+{
+    if (r->fail_status) {
+        http_hdr_t hdrs[128];
+        size_t n = held_headers(r, hdrs, 128);
+        char extra[512];
+        buf_t head = {0};
+        int chunked;
+
+        attempt_headers(r, r->fail_prov, r->fail_key, extra, sizeof(extra));
+        if (rewrite_response_head(&head, r->fail_status, hdrs, n, (long long)r->fail_body.len,
+                                  r->http11, r->keep_alive && !c->close_after, extra,
+                                  &chunked) == 0) {
+            r->response_started = 1;
+            conn_write(c, head.data, head.len);
+            conn_write_body(c, 0, r->fail_body.data, r->fail_body.len);
+            buf_free(&head);
+            conn_request_done(c, 0);
+            return;
+        }
+        buf_free(&head);
+        conn_respond_error(c, 500, "internal_error", NULL, "out of memory");
+        return;
+    }
+    if (r->fail_err == UPSTREAM_ETIMEDOUT_CONNECT || r->fail_err == UPSTREAM_ETIMEDOUT_FIRSTBYTE)
+        conn_respond_error(c, 504, "upstream_timeout", NULL,
+                           "upstream provider %s timed out: %s", r->fail_prov->name,
+                           upstream_strerror(r->fail_err));
+    else
+        conn_respond_error(c, 502, "upstream_error", NULL, "upstream provider %s failed: %s",
+                           r->fail_prov->name, upstream_strerror(r->fail_err));
+}
+
+/* ---- upstream callbacks ------------------------------------------------------------- */
+
+static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr_t *hdrs,
+                              size_t nhdrs, long long content_length, void *ud)
+{
+    req_t *r = ud;
+    conn_t *c = r->conn;
+    char extra[512];
+    buf_t head = {0};
+    int keep = r->keep_alive && !c->close_after && !c->w->draining;
+    const char *why;
+
+    (void)up;
+    r->ttfb_ns = uv_hrtime();
+    r->up_status = status;
+    r->up_content_length = content_length;
+    if (status < 200 || status >= 300) {
+        /* Held back until judged: it may lead to another attempt instead. */
+        r->buffering = 1;
+        buf_reset(&r->fail_head);
+        buf_reset(&r->fail_body);
+        for (size_t i = 0; i < nhdrs; i++) {
+            buf_append(&r->fail_head, hdrs[i].name, hdrs[i].name_len);
+            buf_append(&r->fail_head, ": ", 2);
+            buf_append(&r->fail_head, hdrs[i].value, hdrs[i].value_len);
+            buf_append(&r->fail_head, "\r\n", 2);
+        }
+        return;
+    }
+    {
+        kp_input_t in = {status, 0, hdrs, nhdrs, NULL, 0, wall_ms()};
+        keypolicy_judge(policy(r), &in, &r->ok_outcome, &why);
+    }
+    attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, extra, sizeof(extra));
+    if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, r->http11, keep, extra,
+                              &r->chunked) != 0) {
+        buf_free(&head);
+        proxy_abort(r);
+        conn_request_done(c, 1);
+        return;
+    }
+    if (!keep || (content_length < 0 && !r->chunked))
+        c->close_after = 1;
+    r->response_started = 1;
+    conn_write(c, head.data, head.len);
+    buf_free(&head);
+}
+
+/* A held error body grew past FAIL_BODY_MAX: give up judging, pass it on as it streams. */
+static void stream_held(req_t *r)
+{
+    conn_t *c = r->conn;
+    http_hdr_t hdrs[128];
+    size_t n = held_headers(r, hdrs, 128);
+    char extra[512];
+    buf_t head = {0};
+
+    attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, extra, sizeof(extra));
+    r->buffering = 0;
+    memset(&r->ok_outcome, 0, sizeof(r->ok_outcome));
+    shm_outcome_init(&r->ok_outcome, SHM_CL_OTHER);
+    r->ok_outcome.code = r->up_status;
+    rewrite_response_head(&head, r->up_status, hdrs, n, r->up_content_length, r->http11,
+                          r->keep_alive && !c->close_after, extra, &r->chunked);
+    if (r->up_content_length < 0 && !r->chunked)
+        c->close_after = 1;
+    r->response_started = 1;
+    conn_write(c, head.data, head.len);
+    conn_write_body(c, r->chunked, r->fail_body.data, r->fail_body.len);
+    buf_free(&head);
+}
+
+static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void *ud)
+{
+    req_t *r = ud;
+    conn_t *c = r->conn;
+
+    usage_tail_feed(&r->usage, data, len);
+    if (r->buffering) {
+        buf_append(&r->fail_body, data, len);
+        if (r->fail_body.len > FAIL_BODY_MAX)
+            stream_held(r);
+        return;
+    }
+    conn_write_body(c, r->chunked, data, len);
+    if (!r->up_paused && conn_write_queued(c) > HIGH_WATER) {
+        r->up_paused = 1;
+        upstream_req_pause(up);
+    }
+}
+
+static void on_wait_done(conn_t *c)
+{
+    if (c->req)
+        attempt_next(c, c->req);
+}
+
+/* Act on a judged failure (held answer or transport error) of the current attempt. */
+static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
+{
+    const cfg_policy_t *pol = policy(r);
+    const cfg_deployment_t *dep = r->pick.dep;
+
+    r->fail_prov = dep->provider_ref;
+    r->fail_key = r->pick.key;
+    if (act == KP_PASS) {
+        deliver_failure(c, r);
+        return;
+    }
+    if (uv_hrtime() >= r->deadline_ns) {
+        log_warn("request for %s: deadline of %u ms reached after %d attempts (%s)",
+                 r->model->name, pol->request_timeout_ms, r->attempts, why);
+        deliver_failure(c, r);
+        return;
+    }
+    if (act == KP_NEXT_DEPLOYMENT) {
+        log_warn("provider %s does not serve model %s: skipping that deployment for %u ms",
+                 dep->provider_ref->name, dep->model, pol->model_unavailable_ms);
+        route_mark_unavailable(dep, wall_ms() + pol->model_unavailable_ms);
+    }
+    if (act == KP_RETRY) {
+        uint32_t ms;
+        if (r->retries >= pol->max_retries) {
+            deliver_failure(c, r);
+            return;
+        }
+        ms = keypolicy_backoff_ms(pol, r->retries++, route_rand(&c->w->route));
+        conn_wait(c, ms ? ms : 1, on_wait_done);
+        return;
+    }
+    attempt_next(c, r);
+}
+
+static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
+{
+    req_t *r = ud;
+    conn_t *c = r->conn;
+    shm_outcome_t o;
+    const char *why = "";
+    kp_action_t act;
+
+    (void)up;
+    r->up = NULL; /* freed by upstream.c when this returns */
+    if (r->response_started) {
+        if (err) {
+            /* Cut mid-response: the key's failure; the client sees the cut. */
+            kp_input_t in = {0, err, NULL, 0, NULL, 0, wall_ms()};
+            keypolicy_judge(policy(r), &in, &o, &why);
+            record(r, &o);
+            log_warn("upstream %s (key %s) failed mid-response: %s",
+                     r->pick.dep->provider_ref->name, r->pick.key->name, upstream_strerror(err));
+        } else {
+            record(r, &r->ok_outcome);
+            if (r->chunked)
+                conn_write(c, "0\r\n\r\n", 5);
+        }
+        conn_request_done(c, err != 0);
+        return;
+    }
+    if (r->buffering && !err) {
+        http_hdr_t hdrs[128];
+        size_t n = held_headers(r, hdrs, 128);
+        kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len,
+                         wall_ms()};
+        act = keypolicy_judge(policy(r), &in, &o, &why);
+        r->fail_status = r->up_status;
+        r->fail_err = 0;
+    } else {
+        /* No (complete) answer: a transport failure of this key. */
+        kp_input_t in = {0, err, NULL, 0, NULL, 0, wall_ms()};
+        act = keypolicy_judge(policy(r), &in, &o, &why);
+        r->fail_status = 0;
+        r->fail_err = err;
+    }
+    r->buffering = 0;
+    record(r, &o);
+    if (act != KP_PASS)
+        log_info("model %s: key %s of %s: %s (%s), trying another", r->model->name,
+                 r->pick.key->name, r->pick.dep->provider_ref->name,
+                 r->fail_status ? http_reason(r->fail_status) : upstream_strerror(err), why);
+    after_failure(c, r, act, why);
+}
+
+static const upstream_cbs_t up_cbs = {
+    .on_response_cb = on_up_response_cb,
+    .on_body_cb = on_up_body_cb,
+    .on_done_cb = on_up_done_cb,
+};
+
+/* ---- admission ---------------------------------------------------------------------- */
+
+/* Admit one key of the first group that has an admissible one: 0 (r->pick and r->resv
+ * set), SHM_NONE (*retry_at: earliest wall time a candidate frees up by time alone, 0 if
+ * none will; *busy: some candidate only waits for requests in flight), or an SHM_E* code. */
+static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
+{
+    route_cand_t cands[ROUTE_MAX_GROUP];
+    const char *names[ROUTE_MAX_GROUP];
+    uint8_t skip[ROUTE_MAX_GROUP];
+
+    *retry_at = 0;
+    *busy = 0;
+    for (unsigned g = 0;; g++) {
+        unsigned n = route_group(&w->route, r->model, &r->tried, g, cands, ROUTE_MAX_GROUP);
+        policy_ctx_t pc = {w->cfg->policy.strategy, &w->route, cands};
+        shm_admit_req_t ar;
+        int64_t t = 0;
+        int rc;
+
+        if (n == 0)
+            return SHM_NONE;
+        for (unsigned i = 0; i < n; i++)
+            names[i] = cands[i].key->name;
+        memset(&ar, 0, sizeof(ar));
+        ar.names = names;
+        ar.count = n;
+        ar.tokens = r->tokens_estimate;
+        ar.half_open_probes = w->cfg->policy.half_open_probes;
+        ar.choose = policy_choose;
+        ar.choose_arg = &pc;
+        ar.skip = skip;
+        rc = shm_key_admit(w->shm, &ar, SHM_NOW, &r->resv, &t);
+        if (rc == 0) {
+            r->pick = cands[r->resv.index];
+            r->admitted = 1;
+            route_tried_add(&r->tried, r->pick.key);
+            return 0;
+        }
+        if (rc != SHM_NONE)
+            return rc;
+        if (t && (!*retry_at || t < *retry_at))
+            *retry_at = t;
+        for (unsigned i = 0; i < n; i++)
+            *busy |= skip[i] == SHM_SKIP_INFLIGHT || skip[i] == SHM_SKIP_PROBE;
+    }
+}
+
+/* Nothing admissible now: wait for capacity, or answer. */
+static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
+{
+    const cfg_policy_t *pol = policy(r);
+    uint64_t now = uv_hrtime();
+    int64_t wall = wall_ms();
+
+    if (retry_at || busy) {
+        if (!r->wait_deadline_ns)
+            r->wait_deadline_ns = now + (uint64_t)pol->wait_for_capacity_ms * 1000000;
+        if (r->wait_deadline_ns > r->deadline_ns)
+            r->wait_deadline_ns = r->deadline_ns;
+        if (now < r->wait_deadline_ns) {
+            uint64_t left_ms = (r->wait_deadline_ns - now) / 1000000;
+            uint64_t ms = retry_at ? (uint64_t)(retry_at > wall ? retry_at - wall : 1)
+                                   : WAIT_POLL_MS;
+            if (ms <= left_ms || !retry_at) {
+                conn_wait(c, ms < left_ms ? ms : (left_ms ? left_ms : 1), on_wait_done);
+                return;
+            }
+        }
+    }
+    if (r->fail_status || r->fail_err) {
+        deliver_failure(c, r);
+        return;
+    }
+    if (retry_at || busy) {
+        char hdr[64];
+        int64_t wait_ms = retry_at ? retry_at - wall : 1000;
+        long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
+        snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", secs);
+        conn_respond_error_hdr(c, 429, hdr, "rate_limit_exceeded", NULL,
+                               "every upstream key for model %s is at its limit or cooling "
+                               "down; retry in %ld s",
+                               r->model->name, secs);
+        return;
+    }
+    conn_respond_error(c, 503, "no_upstream_available", NULL,
+                       "no upstream key is available for model %s (all disabled, invalid or "
+                       "depleted)",
+                       r->model->name);
+}
+
+/* The next attempt: admit, rewrite, send. */
+static void attempt_next(conn_t *c, req_t *r)
+{
+    worker_t *w = c->w;
+    const char *body = r->body.data ? r->body.data : "";
+    size_t body_len = r->body.len;
+    const cfg_provider_t *prov;
+    unsigned fb = 0;
+    int64_t retry_at;
+    int rc, busy;
+
+    rc = admit_next(w, r, &retry_at, &busy);
+    if (rc == SHM_NONE) {
+        no_capacity(c, r, retry_at, busy);
+        return;
+    }
+    if (rc != 0) {
+        log_error("store: admission failed: %s", shm_strerror(rc));
+        conn_respond_error(c, 500, "internal_error", NULL, "the gateway's state store failed");
+        return;
+    }
+    prov = r->pick.dep->provider_ref;
+    free(r->up_body);
+    r->up_body = NULL;
+    if (strcmp(r->pick.dep->model, r->scan.model) != 0) {
+        if (scan_splice_model(body, body_len, &r->scan, r->pick.dep->model, &r->up_body,
+                              &r->up_body_len) != 0)
+            goto oom;
+        body = r->up_body;
+        body_len = r->up_body_len;
+    }
+    buf_reset(&r->up_head);
+    if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->hdrs, r->nhdrs,
+                             prov, r->pick.key, body_len) != 0)
+        goto oom;
+    if (prov->first_byte_timeout_per_1k_tokens_ms) {
+        /* Bigger requests take longer to a first token: base + per 1k tokens, capped. */
+        uint64_t t = prov->first_byte_timeout_ms +
+                     (uint64_t)prov->first_byte_timeout_per_1k_tokens_ms * r->tokens_estimate / 1000;
+        fb = (unsigned)(t < prov->first_byte_timeout_max_ms ? t : prov->first_byte_timeout_max_ms);
+    }
+    r->attempts++;
+    r->attempt_ns = uv_hrtime();
+    r->ttfb_ns = 0;
+    r->usage.len = 0;
+    r->buffering = 0;
+    rc = upstream_request(w->pool, prov, r->up_head.data, r->up_head.len, body, body_len, fb,
+                          &up_cbs, r, &r->up);
+    if (rc != 0) {
+        r->up = NULL;
+        record_class(r, rc == UPSTREAM_ENOMEM ? SHM_CL_CANCELLED : SHM_CL_CONNECT, 0);
+        r->fail_status = 0;
+        r->fail_err = rc;
+        r->fail_prov = prov;
+        r->fail_key = r->pick.key;
+        deliver_failure(c, r);
+    }
+    return;
+oom:
+    shm_key_release(w->shm, &r->resv, 1, SHM_NOW);
+    r->admitted = 0;
+    conn_respond_error(c, 500, "internal_error", NULL, "out of memory");
+}
+
+void attempt_start(conn_t *c, req_t *r)
+{
+    r->deadline_ns = r->start_ns + (uint64_t)c->w->cfg->policy.request_timeout_ms * 1000000;
+    attempt_next(c, r);
+}

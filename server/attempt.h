@@ -1,0 +1,15 @@
+/* attempt.h - running a proxied request through the key policy (see attempt.c's note).
+ *
+ * attempt_start() takes a scanned request whose model is resolved and runs attempts until
+ * the response is complete or an error answer was sent; it always ends the request with
+ * conn_request_done (directly or through conn_respond*). Worker thread only.
+ */
+#ifndef LLMGATE_ATTEMPT_H
+#define LLMGATE_ATTEMPT_H
+
+struct conn_s;
+struct req_s;
+
+void attempt_start(struct conn_s *c, struct req_s *r);
+
+#endif
