@@ -86,9 +86,8 @@ static void record(req_t *r, shm_outcome_t *o)
                                        (double)o->completion_tokens * m->output_price_per_m + 0.5);
     } else {
         /* No usage seen (an error, an early end): keep the estimate reserved for TPM. */
-        o->prompt_tokens = o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED
-                               ? r->tokens_estimate
-                               : 0;
+        o->prompt_tokens =
+            o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED ? r->tokens_estimate : 0;
         o->completion_tokens = 0;
     }
     rc = shm_key_record(w->shm, &r->resv, o, SHM_NOW);
@@ -128,8 +127,7 @@ void proxy_on_drain(req_t *r)
 static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
                             char *out, size_t len)
 {
-    snprintf(out, len,
-             "x-llmgate-provider: %s\r\nx-llmgate-key: %s\r\nx-llmgate-attempts: %d\r\n",
+    snprintf(out, len, "x-llmgate-provider: %s\r\nx-llmgate-key: %s\r\nx-llmgate-attempts: %d\r\n",
              prov->name, key->name, r->attempts);
 }
 
@@ -180,9 +178,8 @@ static void deliver_failure(conn_t *c, req_t *r)
         return;
     }
     if (r->fail_err == UPSTREAM_ETIMEDOUT_CONNECT || r->fail_err == UPSTREAM_ETIMEDOUT_FIRSTBYTE)
-        conn_respond_error(c, 504, "upstream_timeout", NULL,
-                           "upstream provider %s timed out: %s", r->fail_prov->name,
-                           upstream_strerror(r->fail_err));
+        conn_respond_error(c, 504, "upstream_timeout", NULL, "upstream provider %s timed out: %s",
+                           r->fail_prov->name, upstream_strerror(r->fail_err));
     else
         conn_respond_error(c, 502, "upstream_error", NULL, "upstream provider %s failed: %s",
                            r->fail_prov->name, upstream_strerror(r->fail_err));
@@ -298,8 +295,8 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
         return;
     }
     if (uv_hrtime() >= r->deadline_ns) {
-        log_warn("request for %s: deadline of %u ms reached after %d attempts (%s)",
-                 r->model->name, pol->request_timeout_ms, r->attempts, why);
+        log_warn("request for %s: deadline of %u ms reached after %d attempts (%s)", r->model->name,
+                 pol->request_timeout_ms, r->attempts, why);
         deliver_failure(c, r);
         return;
     }
@@ -350,8 +347,7 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
     if (r->buffering && !err) {
         http_hdr_t hdrs[128];
         size_t n = held_headers(r, hdrs, 128);
-        kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len,
-                         wall_ms()};
+        kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len, wall_ms()};
         act = keypolicy_judge(policy(r), &in, &o, &why);
         r->fail_status = r->up_status;
         r->fail_err = 0;
@@ -439,8 +435,8 @@ static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
             r->wait_deadline_ns = r->deadline_ns;
         if (now < r->wait_deadline_ns) {
             uint64_t left_ms = (r->wait_deadline_ns - now) / 1000000;
-            uint64_t ms = retry_at ? (uint64_t)(retry_at > wall ? retry_at - wall : 1)
-                                   : WAIT_POLL_MS;
+            uint64_t ms =
+                retry_at ? (uint64_t)(retry_at > wall ? retry_at - wall : 1) : WAIT_POLL_MS;
             if (ms <= left_ms || !retry_at) {
                 conn_wait(c, ms < left_ms ? ms : (left_ms ? left_ms : 1), on_wait_done);
                 return;
@@ -505,8 +501,9 @@ static void attempt_next(conn_t *c, req_t *r)
         goto oom;
     if (prov->first_byte_timeout_per_1k_tokens_ms) {
         /* Bigger requests take longer to a first token: base + per 1k tokens, capped. */
-        uint64_t t = prov->first_byte_timeout_ms +
-                     (uint64_t)prov->first_byte_timeout_per_1k_tokens_ms * r->tokens_estimate / 1000;
+        uint64_t t =
+            prov->first_byte_timeout_ms +
+            (uint64_t)prov->first_byte_timeout_per_1k_tokens_ms * r->tokens_estimate / 1000;
         fb = (unsigned)(t < prov->first_byte_timeout_max_ms ? t : prov->first_byte_timeout_max_ms);
     }
     r->attempts++;

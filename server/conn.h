@@ -25,6 +25,7 @@
 
 #include "llhttp.h"
 #include "server/buf.h"
+#include "server/cfgref.h"
 #include "server/rewrite.h"
 #include "server/route.h"
 #include "server/scan.h"
@@ -52,16 +53,17 @@ typedef struct req_s {
     buf_t body;
 
     /* proxying */
+    cfg_ref_t *cfgref; /* the configuration this request is routed with (held to its end) */
     scan_result_t scan;
     const cfg_model_t *model;
     route_tried_t tried;
-    route_cand_t pick;    /* the admitted (deployment, key) of the current attempt */
-    shm_resv_t resv;      /* its reservation in the store */
-    int admitted;         /* resv is live: exactly one record/release finishes it */
+    route_cand_t pick;        /* the admitted (deployment, key) of the current attempt */
+    shm_resv_t resv;          /* its reservation in the store */
+    int admitted;             /* resv is live: exactly one record/release finishes it */
     uint32_t tokens_estimate; /* TPM reservation: prompt bytes / 4 + max_tokens */
-    uint64_t attempt_ns;  /* monotonic start of the current attempt */
-    uint64_t ttfb_ns;     /* monotonic time of the response head, 0 before */
-    int up_status;        /* upstream HTTP status of the current attempt */
+    uint64_t attempt_ns;      /* monotonic start of the current attempt */
+    uint64_t ttfb_ns;         /* monotonic time of the response head, 0 before */
+    int up_status;            /* upstream HTTP status of the current attempt */
     usage_tail_t usage;
     const char *suffix; /* upstream path suffix, e.g. "/chat/completions" */
     char *up_body;      /* body with the upstream model name spliced in (or NULL) */
@@ -77,14 +79,14 @@ typedef struct req_s {
     shm_outcome_t ok_outcome; /* judged at the head of a 2xx, recorded at its end */
     int buffering;            /* a non-2xx answer is held back until it is judged */
     long long up_content_length;
-    buf_t fail_head;          /* the held (or last failed) answer: "Name: value\r\n"... */
+    buf_t fail_head; /* the held (or last failed) answer: "Name: value\r\n"... */
     buf_t fail_body;
-    int fail_status;          /* its status, 0 = none; fail_err: transport error instead */
+    int fail_status; /* its status, 0 = none; fail_err: transport error instead */
     int fail_err;
     const cfg_provider_t *fail_prov; /* who gave it */
     const cfg_key_t *fail_key;
-    unsigned retries;         /* transient failures retried so far */
-    uint64_t deadline_ns;     /* policy.request_timeout_ms after the request arrived */
+    unsigned retries;          /* transient failures retried so far */
+    uint64_t deadline_ns;      /* policy.request_timeout_ms after the request arrived */
     uint64_t wait_deadline_ns; /* wait_for_capacity_ms after the first refusal, 0 before */
 } req_t;
 
@@ -100,10 +102,10 @@ typedef struct conn_s {
     size_t head_bytes; /* url + header bytes of the request being parsed */
     int err_status;    /* set by a parser callback that rejects the request */
     const char *err_msg;
-    int closing;     /* uv_close issued */
-    int close_after; /* close once the current response is written */
-    int shutting;    /* FIN queued: no more reading or parsing */
-    int processing;  /* inside conn_process (re-entrancy guard) */
+    int closing;                       /* uv_close issued */
+    int close_after;                   /* close once the current response is written */
+    int shutting;                      /* FIN queued: no more reading or parsing */
+    int processing;                    /* inside conn_process (re-entrancy guard) */
     void (*wait_cb)(struct conn_s *c); /* conn_wait: what the timer calls while busy */
     int reading;
     int in_header_value;  /* parser state for header spans */

@@ -230,8 +230,8 @@ static void respond_error_v(conn_t *c, int status, const char *extra, const char
     conn_respond(c, status, "application/json", body, n, extra);
 }
 
-void conn_respond_error(conn_t *c, int status, const char *code, const char *param,
-                        const char *fmt, ...)
+void conn_respond_error(conn_t *c, int status, const char *code, const char *param, const char *fmt,
+                        ...)
 {
     va_list ap;
 

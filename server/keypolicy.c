@@ -219,8 +219,8 @@ kp_action_t keypolicy_judge(const cfg_policy_t *pol, const kp_input_t *in, shm_o
         o->code = st;
         o->set_status = SHM_ST_DEPLETED;
         o->reason = SHM_RS_QUOTA;
-        o->cooldown_until_ms = pol->depleted_ms ? in->now_ms + pol->depleted_ms
-                                                : keypolicy_next_midnight(in->now_ms);
+        o->cooldown_until_ms =
+            pol->depleted_ms ? in->now_ms + pol->depleted_ms : keypolicy_next_midnight(in->now_ms);
         *reason = "quota";
         return KP_ROTATE;
     }

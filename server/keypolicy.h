@@ -44,13 +44,13 @@ typedef enum kp_action_e {
 } kp_action_t;
 
 typedef struct kp_input_s {
-    int status;               /* upstream HTTP status, 0 when there was no response */
-    int err;                  /* UPSTREAM_E* when there was no (complete) response, else 0 */
-    const http_hdr_t *hdrs;   /* response headers, may be NULL */
+    int status;             /* upstream HTTP status, 0 when there was no response */
+    int err;                /* UPSTREAM_E* when there was no (complete) response, else 0 */
+    const http_hdr_t *hdrs; /* response headers, may be NULL */
     size_t nhdrs;
-    const char *body;         /* the error body as buffered (may be cut), may be NULL */
+    const char *body; /* the error body as buffered (may be cut), may be NULL */
     size_t body_len;
-    int64_t now_ms;           /* wall clock */
+    int64_t now_ms; /* wall clock */
 } kp_input_t;
 
 /* Fill o (shm_outcome_init'ed here) and return the action. *reason gets a short static

@@ -21,7 +21,9 @@
 #define LLMGATE_VERSION "0.1.0"
 
 typedef struct app_s {
-    cfg_t *cfg;
+    cfg_t *cfg;         /* current: cur->cfg */
+    cfg_ref_t *cur;     /* the main thread's reference to the current configuration */
+    uv_signal_t sighup; /* reload */
     uv_loop_t *loop;
     worker_t *workers;
     unsigned nworkers;
@@ -55,6 +57,7 @@ static void close_main_handles(app_t *app)
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->deadline, NULL);
     uv_close((uv_handle_t *)&app->maint, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
 }
 
 static void on_maint_cb(uv_timer_t *t)
@@ -118,6 +121,60 @@ static void on_deadline_cb(uv_timer_t *t)
         worker_stop(&app->workers[i], 1);
 }
 
+/* SIGHUP: load the file again; if it is valid, bring the store's keys in line and switch
+ * every worker to it. Requests in flight finish with the configuration they started with.
+ * Listen addresses, workers and state_dir need a restart; they keep their old values. */
+static void on_sighup_cb(uv_signal_t *s, int signum)
+{
+    app_t *app = s->data;
+    static char err[16384];
+    cfg_t *cfg = NULL;
+    cfg_ref_t *ref;
+    shm_sync_stats_t st;
+    int rc;
+
+    (void)signum;
+    if (app->stopping)
+        return;
+    log_info("SIGHUP: reloading %s", app->cfg->path);
+    if (cfg_load(app->cfg->path, &cfg, err, sizeof(err)) != 0) {
+        log_error("reload refused, the running configuration stays:\n%s", err);
+        return;
+    }
+    if (cfg->workers != app->cfg->workers || cfg->listen_count != app->cfg->listen_count ||
+        strcmp(cfg->state_dir, app->cfg->state_dir) != 0)
+        log_warn("reload: listen, workers and state_dir changes take effect at the next start");
+    for (unsigned i = 0; i < cfg->listen_count && i < app->cfg->listen_count; i++)
+        if (strcmp(cfg->listen[i], app->cfg->listen[i]) != 0)
+            log_warn("reload: listen, workers and state_dir changes take effect at the next "
+                     "start");
+    if (upstream_tls_init(cfg, err, sizeof(err)) != 0) {
+        log_error("reload refused: TLS set-up failed: %s", err);
+        cfg_free(cfg);
+        return;
+    }
+    rc = shm_keys_sync_cfg(app->shm, cfg, SHM_NOW, &st);
+    if (rc != 0) {
+        log_error("reload refused: cannot record the keys in the store: %s", shm_strerror(rc));
+        cfg_free(cfg);
+        return;
+    }
+    ref = cfgref_new(cfg, app->cur->generation + 1);
+    if (!ref) {
+        cfg_free(cfg);
+        return;
+    }
+    for (unsigned i = 0; i < app->nworkers; i++)
+        worker_set_config(&app->workers[i], cfgref_get(ref));
+    cfgref_put(app->cur);
+    app->cur = ref;
+    app->cfg = cfg;
+    log_info("reloaded (generation %u): %u providers, %u models; keys %u added, %u updated, "
+             "%u orphaned, %u restored",
+             ref->generation, cfg->providers_count, cfg->models_count, st.added, st.updated,
+             st.orphaned, st.restored);
+}
+
 static void on_signal_cb(uv_signal_t *s, int signum)
 {
     app_t *app = s->data;
@@ -156,13 +213,16 @@ static int bind_all(app_t *app)
     return 0;
 }
 
-static int serve(cfg_t *cfg)
+static int serve(cfg_ref_t *ref)
 {
+    cfg_t *cfg = ref->cfg; /* the configuration at start: a reload may free it later */
+    const unsigned total = cfg->workers;
     app_t app;
     char err[512];
     int rc = 1;
 
     memset(&app, 0, sizeof(app));
+    app.cur = ref;
     app.cfg = cfg;
     app.loop = uv_default_loop();
     app.nworkers = cfg->workers;
@@ -179,6 +239,7 @@ static int serve(cfg_t *cfg)
         worker_t *w = &app.workers[i];
         w->id = (int)i;
         w->cfg = cfg;
+        w->cfgref = cfgref_get(ref);
         w->nlisteners = cfg->listen_count;
         w->fds = calloc(cfg->listen_count, sizeof(int));
         w->on_exit = on_worker_exit;
@@ -194,6 +255,9 @@ static int serve(cfg_t *cfg)
     app.exited.data = &app;
     uv_signal_init(app.loop, &app.sigterm);
     uv_signal_init(app.loop, &app.sigint);
+    uv_signal_init(app.loop, &app.sighup);
+    app.sighup.data = &app;
+    uv_signal_start(&app.sighup, on_sighup_cb, SIGHUP);
     uv_timer_init(app.loop, &app.deadline);
     uv_timer_init(app.loop, &app.maint);
     app.sigterm.data = app.sigint.data = app.deadline.data = app.maint.data = &app;
@@ -212,11 +276,14 @@ static int serve(cfg_t *cfg)
             if (i == 0)
                 close_main_handles(&app);
             uv_run(app.loop, UV_RUN_DEFAULT);
+            for (unsigned j = 0; j < i; j++)
+                uv_thread_join(&app.workers[j].thread);
             goto out;
         }
     }
     log_info("llmgate %s ready: %u workers, %u providers, %u models", LLMGATE_VERSION, app.nworkers,
              cfg->providers_count, cfg->models_count);
+    cfg = NULL; /* from here on app.cfg is the current configuration */
 
     uv_run(app.loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < app.nworkers; i++)
@@ -225,7 +292,9 @@ static int serve(cfg_t *cfg)
     rc = 0;
 out:
     if (app.workers) {
-        for (unsigned i = 0; i < cfg->workers; i++) {
+        for (unsigned i = 0; i < total; i++) {
+            if (i >= app.nworkers) /* never started: its reference was not given back */
+                cfgref_put(app.workers[i].cfgref);
             free(app.workers[i].fds);
             free(app.workers[i].listeners);
         }
@@ -234,6 +303,7 @@ out:
     uv_loop_close(app.loop);
     shm_store_close(app.shm);
     upstream_tls_cleanup();
+    cfgref_put(app.cur);
     return rc;
 }
 
@@ -296,7 +366,13 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    rc = serve(cfg);
-    cfg_free(cfg);
+    {
+        cfg_ref_t *ref = cfgref_new(cfg, 1);
+        if (!ref) {
+            cfg_free(cfg);
+            return 1;
+        }
+        rc = serve(ref);
+    }
     return rc;
 }

@@ -17,6 +17,7 @@ void req_free(req_t *r)
         return;
     if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
         shm_key_release(r->conn->w->shm, &r->resv, 0, SHM_NOW);
+    cfgref_put(r->cfgref);
     buf_free(&r->head);
     buf_free(&r->body);
     buf_free(&r->up_head);
@@ -33,6 +34,7 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
     int rc;
 
     r->suffix = suffix;
+    r->cfgref = cfgref_get(c->w->cfgref);
     rc = scan_body(r->body.data ? r->body.data : "", r->body.len, &r->scan);
     if (rc != 0) {
         const char *param = rc == SCAN_ENOMODEL ? "model" : r->scan.bad_field;
@@ -40,10 +42,10 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
                            scan_strerror(rc, &r->scan));
         return;
     }
-    r->model = cfg_model_find(c->w->cfg, r->scan.model, r->scan.model_len);
+    r->model = cfg_model_find(r->cfgref->cfg, r->scan.model, r->scan.model_len);
     /* TPM reservation: about four bytes a token for the prompt, plus what may come back. */
-    r->tokens_estimate = (uint32_t)(r->body.len / 4) +
-                         (r->scan.max_tokens > 0 ? (uint32_t)r->scan.max_tokens : 0);
+    r->tokens_estimate =
+        (uint32_t)(r->body.len / 4) + (r->scan.max_tokens > 0 ? (uint32_t)r->scan.max_tokens : 0);
     if (!r->model) {
         conn_respond_error(c, 404, "model_not_found", "model",
                            "The model `%s` does not exist or is not served by this gateway",

@@ -95,8 +95,15 @@ static void on_wake_cb(uv_async_t *a)
 {
     worker_t *w = a->data;
     int stop = atomic_load(&w->stop);
+    cfg_ref_t *next_cfg = atomic_exchange(&w->next_cfg, NULL);
     conn_t *c, *next;
 
+    if (next_cfg) {
+        cfg_ref_t *old = w->cfgref;
+        w->cfgref = next_cfg;
+        w->cfg = next_cfg->cfg;
+        cfgref_put(old);
+    }
     if (stop >= 1 && !w->draining) {
         w->draining = 1;
         for (unsigned i = 0; i < w->nlisteners; i++)
@@ -125,6 +132,9 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&w->loop) != 0)
         log_warn("worker %d: loop closed with handles open", w->id);
+    cfgref_put(atomic_exchange(&w->next_cfg, NULL));
+    cfgref_put(w->cfgref);
+    w->cfgref = NULL;
     if (w->on_exit)
         w->on_exit(w);
 }
@@ -152,6 +162,17 @@ int worker_start(worker_t *w)
             return rc;
     }
     return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void worker_set_config(worker_t *w, cfg_ref_t *r)
+{
+    cfg_ref_t *old = atomic_exchange(&w->next_cfg, r);
+
+    cfgref_put(old); /* a switch that was still pending is superseded */
+    uv_mutex_lock(&w->wake_lock);
+    if (!w->wake_closed)
+        uv_async_send(&w->wake);
+    uv_mutex_unlock(&w->wake_lock);
 }
 
 void worker_stop(worker_t *w, int force)

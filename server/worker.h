@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "server/cfgref.h"
 #include "server/route.h"
 #include "server/upstream.h"
 #include "shm/shm.h"
@@ -27,7 +28,9 @@ struct conn_s;
 
 typedef struct worker_s {
     int id;
-    const cfg_t *cfg;
+    const cfg_t *cfg;              /* cfgref->cfg: the worker's current configuration */
+    cfg_ref_t *cfgref;             /* the worker's reference to it */
+    _Atomic(cfg_ref_t *) next_cfg; /* a reloaded configuration to switch to (owned ref) */
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t wake;
@@ -57,6 +60,10 @@ int listen_socket(const char *addr, int *port_io, char *err, size_t errlen);
 
 /* Start the worker thread (fds already bound). */
 int worker_start(worker_t *w);
+
+/* Switch the worker to a reloaded configuration: takes over the reference r; requests
+ * already routed keep theirs. Any thread. */
+void worker_set_config(worker_t *w, cfg_ref_t *r);
 
 /* Ask the worker to stop: force 0 = graceful drain, 1 = now. Any thread. */
 void worker_stop(worker_t *w, int force);

@@ -182,7 +182,8 @@ class Gateway:
             lines.append(f"  - name: {p['name']}")
             lines.append(f"    base_url: {yaml_str(p['url'])}")
             for k in ("auth", "auth_header", "ca_file", "connect_timeout_ms",
-                      "first_byte_timeout_ms", "idle_timeout_ms"):
+                      "first_byte_timeout_ms", "idle_timeout_ms",
+                      "first_byte_timeout_per_1k_tokens_ms", "first_byte_timeout_max_ms"):
                 if k in p:
                     lines.append(f"    {k}: {yaml_str(p[k]) if isinstance(p[k], str) else p[k]}")
             lines.append("    keys:")

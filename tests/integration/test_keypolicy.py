@@ -256,6 +256,20 @@ class KeyPolicyTest(unittest.TestCase):
         self.assertEqual(st, 200, body)
         self.assertGreater(time.monotonic() - t0, 0.3)
 
+    def test_dynamic_first_byte_timeout(self):
+        provs = [{"name": "p", "url": self.mock.url(), "keys": [("a", "sk-a", None)],
+                  "first_byte_timeout_ms": 400, "first_byte_timeout_per_1k_tokens_ms": 1000}]
+        g = self.gateway(None, providers=provs, policy={"max_retries": 0,
+                                                        "failure_threshold": 0})
+        slow = {"x-mock-delay-ms": "1200"}
+        # a small request keeps the base timeout: 400 ms < 1200 ms
+        st, _, body = post_json(g.port, "/v1/chat/completions", CHAT, slow)
+        self.assertEqual(st, 504, body)
+        # max_tokens 2000 adds 2 s: the same upstream delay is now within the timeout
+        st, _, body = post_json(g.port, "/v1/chat/completions", dict(CHAT, max_tokens=2000),
+                                slow)
+        self.assertEqual(st, 200, body)
+
     def test_cooldown_survives_restart(self):
         state = os.path.join(self.tmp, "state")
         g = self.gateway([("a", "sk-a", None)], state_dir=state)
