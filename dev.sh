@@ -14,7 +14,7 @@ ROOT=$(pwd)
 
 DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates openssl curl
       libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev node-llhttp
-      nodejs npm)
+      nodejs npm tmux)
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

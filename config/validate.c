@@ -14,7 +14,7 @@
 
 #include "config/config_int.h"
 
-#define NAME_MAX_LEN       64  /* provider and key names: store records, metrics labels */
+#define NAME_MAX_LEN       63  /* provider and key names: store records, metrics labels */
 #define MODEL_NAME_MAX_LEN 256 /* client-facing and upstream model names */
 
 /* ASCII only, whatever the locale. */
@@ -84,7 +84,7 @@ static const char *name_problem(const char *s)
     if (n == 0)
         return "must not be empty";
     if (n > NAME_MAX_LEN)
-        return "must be at most 64 characters";
+        return "must be at most 63 characters";
     for (size_t i = 0; i < n; i++)
         if (!is_name_char((unsigned char)s[i]))
             return "may contain only letters, digits, '.', '_' and '-'";

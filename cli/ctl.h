@@ -1,0 +1,201 @@
+/* ctl.h - llmgatectl, the admin CLI: what its modules share.
+ *
+ * Design note
+ * -----------
+ * llmgatectl opens the server's LMDB store directly (shm/shm.h), never over HTTP, so it
+ * works the same while the server runs and while it is down. Read commands open the store
+ * read-only and hold no lock between reads; actions open it read-write and run one shm
+ * admin transaction each, which the running servers obey at their next admission because
+ * admission reads the same record. The CLI never admits, so it never takes an owner slot.
+ *
+ * Modules:
+ *   main.c     command line, dispatch, keys and providers commands, exit codes
+ *   store.c    finding the store (--state > --config > LLMGATE_STATE_DIR > LLMGATE_CONFIG),
+ *              opening it, the config for --model, messages for each failure
+ *   rows.c     one row per key/provider: snapshot + latency ring -> derived numbers,
+ *              filters, sorting (the data behind the table, the JSON and watch)
+ *   table.c    aligned tables with optional colour: keys and providers
+ *   detail.c   `key NAME`: everything about one key, histogram, history
+ *   json.c     --json output (schema documented in cli/README.md)
+ *   watch.c    the live view (terminal modes, signals, redraw)
+ *   actions.c  cooldown, disable, enable, reset, prune
+ *   fmt.c      formats and the output buffer (pure)
+ *
+ * Secrets: the store holds none and the config is loaded with CFG_LOAD_NO_SECRETS, so
+ * nothing this program prints can contain one; keys are shown by name and fingerprint.
+ *
+ * Single-threaded. Every command returns an exit code; messages go to stderr prefixed
+ * "llmgatectl: ".
+ */
+#ifndef LLMGATE_CLI_CTL_H
+#define LLMGATE_CLI_CTL_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "cli/fmt.h"
+#include "config/config.h"
+#include "shm/shm.h"
+
+enum ctl_exit {
+    CTL_EXIT_OK = 0,
+    CTL_EXIT_USAGE = 1,    /* bad command line (also: option that needs a config without one) */
+    CTL_EXIT_STORE = 2,    /* store missing, unreadable, wrong version, or a write failed */
+    CTL_EXIT_NOTFOUND = 3, /* no such key */
+};
+
+/* Columns to sort by (--sort). */
+enum ctl_sort {
+    CTL_SORT_NAME = 0,
+    CTL_SORT_PROVIDER,
+    CTL_SORT_STATUS,
+    CTL_SORT_RPM,
+    CTL_SORT_RPD,
+    CTL_SORT_TPM,
+    CTL_SORT_INFLIGHT,
+    CTL_SORT_P50,
+    CTL_SORT_P95,
+    CTL_SORT_P99,
+    CTL_SORT_ERRORS,
+    CTL_SORT_REQUESTS,
+    CTL_SORT_TOKENS,
+    CTL_SORT_COST,
+};
+
+/* "orphaned" plus the SHM_ST_* values, as bits of a --status filter. */
+#define CTL_STATE_ORPHANED SHM_ST_COUNT
+
+typedef struct ctl_s {
+    /* command line */
+    const char *state_opt, *config_opt;
+    int json;
+    int color;              /* resolved: 1 = emit ANSI colours */
+    const char *f_provider; /* comma list or NULL */
+    const char *f_model;
+    unsigned f_states; /* bit (1 << state); 0 = all */
+    int sort, reverse;
+    int64_t interval_ms; /* watch */
+    int64_t duration_ms; /* cooldown */
+    unsigned reset_what; /* reset: SHM_RESET_* */
+
+    /* resolved by ctl_open */
+    char state_dir[PATH_MAX];
+    char state_from[PATH_MAX + 64]; /* how it was found, for messages */
+    const char *config_path;        /* --config or LLMGATE_CONFIG, NULL if neither */
+    cfg_t *cfg;                     /* loaded if config_path is (no secrets) */
+    const char **model_providers;   /* --model: providers of its deployments */
+    unsigned n_model_providers;
+    shm_t *shm;
+    int64_t now_ms;
+} ctl_t;
+
+/* ---- store.c ---- */
+
+/* Prints "llmgatectl: MESSAGE" to stderr; returns code. */
+int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* While b is set, ctl_fail appends its messages to b instead (watch holds them until the
+ * terminal is back); NULL stops that. */
+void ctl_fail_defer(ctl_buf_t *b);
+
+/* Finds the store, loads the config if one is named (and --model's providers), opens the
+ * store (write: read-write, and never creates one). Returns CTL_EXIT_OK or the exit code
+ * after printing why. */
+int ctl_open(ctl_t *c, int write);
+void ctl_close(ctl_t *c);
+
+/* Exit code and message for an shm error rc while doing what on key name (may be NULL). */
+int ctl_store_error(ctl_t *c, int rc, const char *what, const char *name);
+
+/* Wall clock, ms since the epoch. */
+int64_t ctl_now_ms(void);
+
+/* ---- rows.c ---- */
+
+/* What stops a key now besides its status (provider circuit open counts too). */
+enum ctl_limited {
+    CTL_LIM_RPM = 1,
+    CTL_LIM_RPD = 2,
+    CTL_LIM_TPM = 4,
+    CTL_LIM_INFLIGHT = 8,
+    CTL_LIM_CIRCUIT = 16,
+};
+
+typedef struct ctl_row_s {
+    shm_key_t k;
+    int state;            /* SHM_ST_* or CTL_STATE_ORPHANED */
+    char status_text[48]; /* the table's STATUS cell: "cooling 42s", "depleted until 00:00Z" */
+    int status_color;     /* enum ctl_color */
+    int64_t cooldown_left_ms;
+    int64_t day_reset_ms;  /* when the key's RPD count starts again */
+    unsigned limited;      /* CTL_LIM_* at their limit now */
+    unsigned samples;      /* latency ring samples */
+    shm_pct_t total, ttfb; /* percentiles of the ring, ms */
+    uint64_t outcomes;     /* outcomes recorded (all classes) */
+    uint64_t errors;       /* 429 + 5xx + timeout + connect + auth */
+    double error_rate;     /* errors / outcomes, 0 without outcomes */
+} ctl_row_t;
+
+/* The name of a row state ("active" ... "depleted", "orphaned"). */
+const char *ctl_state_name(int state);
+/* Parses a state name (also "half-open"); -1 if unknown. */
+int ctl_state_parse(const char *s, size_t n);
+/* Parses a --sort column name; -1 if unknown. */
+int ctl_sort_parse(const char *s);
+/* The --sort names, for messages. */
+extern const char ctl_sort_names[];
+
+/* Fills the derived fields of r from r->k, the latency ring (may be NULL), now and the
+ * open-until of the key's provider circuit (0 = closed). Pure. */
+void ctl_row_derive(ctl_row_t *r, const shm_latency_t *lat, int64_t now_ms,
+                    int64_t circuit_open_until_ms);
+
+/* All keys as rows, filtered (--provider, --model, --status) and sorted (--sort,
+ * --reverse). *rows is malloc'ed. Returns 0 or the exit code after a message. */
+int ctl_rows_load(ctl_t *c, ctl_row_t **rows, unsigned *n);
+
+/* Sorts rows by column sort (numbers largest first, names A-Z), reverse flips. Pure. */
+void ctl_rows_sort(ctl_row_t *rows, unsigned n, int sort, int reverse);
+
+typedef struct ctl_prow_s {
+    shm_provider_t p;
+    char circuit_text[48]; /* "closed", "open 12s", "half-open" */
+    int circuit_color;
+    int64_t open_left_ms;
+    unsigned keys, available; /* keys of this provider; those admissible by status */
+    uint64_t requests, outcomes, errors;
+    double error_rate;
+} ctl_prow_t;
+
+/* All providers with their keys' totals (--provider filter applies). Returns 0 or exit. */
+int ctl_prows_load(ctl_t *c, ctl_prow_t **rows, unsigned *n);
+
+/* ---- table.c ---- */
+
+void ctl_render_keys(const ctl_row_t *rows, unsigned n, int color, ctl_buf_t *out);
+void ctl_render_providers(const ctl_prow_t *rows, unsigned n, int color, ctl_buf_t *out);
+
+/* ---- json.c ---- */
+
+void ctl_json_keys(ctl_t *c, const ctl_row_t *rows, unsigned n, ctl_buf_t *out);
+void ctl_json_providers(ctl_t *c, const ctl_prow_t *rows, unsigned n, ctl_buf_t *out);
+/* `key NAME --json`: the row plus provider circuit, histogram and history. */
+void ctl_json_key(ctl_t *c, const ctl_row_t *r, const shm_provider_t *prov,
+                  const shm_latency_t *lat, const shm_event_t *ev, unsigned nev, ctl_buf_t *out);
+
+/* ---- commands ---- */
+
+int ctl_cmd_key(ctl_t *c, const char *name);                     /* detail.c */
+int ctl_cmd_watch(ctl_t *c);                                     /* watch.c */
+int ctl_cmd_action(ctl_t *c, const char *cmd, const char *name); /* actions.c */
+int ctl_cmd_prune(ctl_t *c);                                     /* actions.c */
+
+/* Latency histogram buckets shared by `key` text and JSON: upper bounds in ms of all but
+ * the last bucket (which is "more"). */
+#define CTL_HIST_BUCKETS 11
+extern const uint32_t ctl_hist_le[CTL_HIST_BUCKETS - 1];
+void ctl_histogram(const uint32_t *samples, unsigned n, uint64_t counts[CTL_HIST_BUCKETS]);
+
+/* Writes all of b to stdout and flushes; returns 0 or -1. */
+int ctl_write_out(const ctl_buf_t *b);
+
+#endif

@@ -1,0 +1,75 @@
+/* fmt.h - llmgatectl's text building blocks: a growable output buffer, durations (parse and
+ * show), compact numbers, latencies, costs, UTC times, ANSI colours, and the JSON string
+ * escaper. Pure functions of their arguments (no store, no clock, no globals), so the unit
+ * tests pin every format the README documents.
+ *
+ * Memory: ctl_buf_t grows with realloc; on allocation failure the process prints
+ * "llmgatectl: out of memory" and exits 2 (a CLI has nothing better to do; exit handlers
+ * still restore the terminal). Single-threaded.
+ */
+#ifndef LLMGATE_CLI_FMT_H
+#define LLMGATE_CLI_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ctl_buf_s {
+    char *p; /* NUL terminated when len > 0 or after any append */
+    size_t len, cap;
+} ctl_buf_t;
+
+void ctl_buf_add(ctl_buf_t *b, const void *p, size_t n);
+void ctl_buf_puts(ctl_buf_t *b, const char *s);
+void ctl_buf_printf(ctl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctl_buf_free(ctl_buf_t *b);
+
+/* Parses a duration: plain seconds ("90"), or one or more number+unit groups with units
+ * d, h, m, s, ms ("30s", "5m", "2h", "1h30m", "1d12h", "250ms"). Returns 0 and *ms (> 0,
+ * at most 366 days), or -1 (empty, zero, unknown unit, overflow). */
+int ctl_parse_duration(const char *s, int64_t *ms);
+
+/* A duration for people, the two largest units, rounded up to the second: "42s", "5m",
+ * "5m3s", "1h30m", "2d3h"; "0s" for <= 0. Returns buf. */
+const char *ctl_fmt_dur(int64_t ms, char *buf, size_t len);
+
+/* A count in a column: exact below 100000, else three significant digits with k, M, G, T
+ * ("123k", "1.23M", "45.6G"). Returns buf. */
+const char *ctl_fmt_count(uint64_t v, char *buf, size_t len);
+
+/* used/limit with compact numbers, "-" for an unlimited (0) limit: "12/100", "3/-". */
+const char *ctl_fmt_used(uint64_t used, uint64_t limit, char *buf, size_t len);
+
+/* A latency: "-" when none (have 0), "850ms", "1.25s", "12.5s", "125s". Returns buf. */
+const char *ctl_fmt_ms(uint32_t ms, int have, char *buf, size_t len);
+
+/* An error rate 0..1 as "0.8%", "12%", "100%"; "-" without outcomes (have 0). */
+const char *ctl_fmt_rate(double r, int have, char *buf, size_t len);
+
+/* Cost from micro-USD: "$0.0123" below $100, "$1234.57" from $100. */
+const char *ctl_fmt_cost(uint64_t micro_usd, char *buf, size_t len);
+
+/* UTC wall time of ms since the epoch: "HH:MMZ" (hm), "HH:MM:SSZ" (hms), or
+ * "YYYY-MM-DD HH:MM:SSZ" (full); "-" for 0. */
+enum ctl_time_style { CTL_T_HM, CTL_T_HMS, CTL_T_FULL };
+const char *ctl_fmt_time(int64_t ms, int style, char *buf, size_t len);
+
+/* s made safe to show on a terminal: control bytes and DEL become '?'. Returns buf. */
+const char *ctl_printable(const char *s, char *buf, size_t len);
+
+/* Appends s as a JSON string literal (quotes included): ", \ and control characters
+ * escaped, invalid UTF-8 bytes replaced by U+FFFD. */
+void ctl_json_str(ctl_buf_t *b, const char *s);
+
+/* ANSI SGR colours; ctl_color_on/off are "" when colour is off. */
+enum ctl_color { CTL_C_NONE = 0, CTL_C_GREEN, CTL_C_YELLOW, CTL_C_RED, CTL_C_DIM, CTL_C_BOLD };
+const char *ctl_color_on(int color, int enabled);
+const char *ctl_color_off(int color, int enabled);
+
+/* Visible width of s (UTF-8 characters, ANSI escape sequences not counted). */
+size_t ctl_visible_width(const char *s, size_t n);
+
+/* Appends s[0..n) cut to at most width visible characters, escape sequences kept; if
+ * anything was cut and the text held escapes, a reset (ESC[0m) is appended. */
+void ctl_buf_add_cut(ctl_buf_t *b, const char *s, size_t n, size_t width);
+
+#endif

@@ -1,0 +1,376 @@
+/* main.c - llmgatectl: the command line, dispatch, and the keys and providers commands.
+ *
+ * Every command is checked completely (command, arguments, which options apply to it,
+ * durations) before the store is opened, so a usage error is always exit 1 and never
+ * touches the store. See usage() and cli/README.md for the reference.
+ */
+#include "cli/ctl.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LLMGATECTL_VERSION "0.1.0"
+
+/* Which options a command accepts. */
+enum {
+    O_JSON = 1,
+    O_FILTER = 2, /* --provider, --model */
+    O_STATUS = 4, /* --status, --sort, --reverse */
+    O_INTERVAL = 8,
+    O_RESET = 16,
+};
+
+typedef struct cmd_s {
+    const char *name;
+    unsigned args; /* positional arguments after the command */
+    int write;     /* opens the store read-write */
+    unsigned opts; /* O_* it accepts */
+    const char *synopsis;
+} cmd_t;
+
+static const cmd_t cmds[] = {
+    {"keys", 0, 0, O_JSON | O_FILTER | O_STATUS, "keys"},
+    {"key", 1, 0, O_JSON, "key NAME"},
+    {"providers", 0, 0, O_JSON | O_FILTER, "providers"},
+    {"watch", 0, 0, O_FILTER | O_STATUS | O_INTERVAL, "watch"},
+    {"cooldown", 2, 1, 0, "cooldown NAME DURATION"},
+    {"disable", 1, 1, 0, "disable NAME"},
+    {"enable", 1, 1, 0, "enable NAME"},
+    {"reset", 1, 1, O_RESET, "reset NAME [--rpm] [--rpd] [--tpm] [--counters] [--all]"},
+    {"prune", 0, 1, 0, "prune"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: llmgatectl [--state DIR | --config FILE] COMMAND [ARGS] [OPTIONS]\n"
+        "\n"
+        "Read commands (the store is opened read-only):\n"
+        "  keys                     one row per key: status, RPM/RPD/TPM used of limit,\n"
+        "                           in-flight, p50/p95/p99, error rate, requests, tokens, cost\n"
+        "  key NAME                 everything about one key: histogram, last errors, history\n"
+        "  providers                circuit state and error ratio per provider\n"
+        "  watch                    the keys table, refreshed live (q or Ctrl-C quits)\n"
+        "\n"
+        "Actions (running servers obey them at their next admission; each is recorded in\n"
+        "the key's history):\n"
+        "  cooldown NAME DURATION   cool the key down (30s, 5m, 2h, 1h30m, or seconds)\n"
+        "  disable NAME             take the key out of rotation until `enable`\n"
+        "  enable NAME              make it active (clears cooling, disabled, invalid, depleted)\n"
+        "  reset NAME [--rpm] [--rpd] [--tpm] [--counters] [--all]\n"
+        "                           zero its usage (default: --rpm --rpd --tpm; --all adds\n"
+        "                           --counters: totals, latency ring, last error)\n"
+        "  prune                    delete the keys that are no longer in the config\n"
+        "\n"
+        "The store: --state DIR, else the state_dir of --config FILE (the server's config),\n"
+        "else $LLMGATE_STATE_DIR, else the state_dir of $LLMGATE_CONFIG.\n"
+        "\n"
+        "Options:\n"
+        "  --json                   JSON output of keys, key, providers (schema: cli/README.md)\n"
+        "  --provider P[,P...]      only these providers' keys (keys, providers, watch)\n"
+        "  --model M                only keys serving model M (needs the config)\n"
+        "  --status S[,S...]        only keys in these states: active, cooling, half_open,\n"
+        "                           disabled, invalid, depleted, orphaned (keys, watch)\n"
+        "  --sort COL               %s\n"
+        "                           (numbers largest first); --reverse flips it\n"
+        "  --interval DURATION      watch refresh (default 1s)\n"
+        "  --no-color               no colours (they are used only on a terminal, and never\n"
+        "                           when NO_COLOR is set)\n"
+        "  -h, --help, --version\n"
+        "\n"
+        "Exit codes: 0 ok, 1 usage error, 2 store missing, unreadable or of another version\n"
+        "(or a write failed), 3 key not found. No secret is ever printed: keys are shown by\n"
+        "name and fingerprint.\n",
+        ctl_sort_names);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("llmgatectl: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(llmgatectl --help lists the commands and options)\n", stderr);
+    return CTL_EXIT_USAGE;
+}
+
+static int parse_states(ctl_t *c, const char *list)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        int st = ctl_state_parse(p, n);
+        if (st < 0)
+            return usage_error("--status: unknown state in \"%s\" (use active, cooling, "
+                               "half_open, disabled, invalid, depleted, orphaned)",
+                               list);
+        c->f_states |= 1u << st;
+        p += n + (p[n] == ',');
+    }
+    if (!c->f_states)
+        return usage_error("--status: empty list%s", "");
+    return 0;
+}
+
+static int cmd_keys(ctl_t *c)
+{
+    ctl_row_t *rows = NULL;
+    unsigned n = 0;
+    ctl_buf_t o = {0};
+    int rc = ctl_rows_load(c, &rows, &n);
+    if (rc != 0)
+        return rc;
+    if (c->json)
+        ctl_json_keys(c, rows, n, &o);
+    else
+        ctl_render_keys(rows, n, c->color, &o);
+    rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
+    free(rows);
+    ctl_buf_free(&o);
+    return rc;
+}
+
+static int cmd_providers(ctl_t *c)
+{
+    ctl_prow_t *rows = NULL;
+    unsigned n = 0;
+    ctl_buf_t o = {0};
+    int rc = ctl_prows_load(c, &rows, &n);
+    if (rc != 0)
+        return rc;
+    if (c->json)
+        ctl_json_providers(c, rows, n, &o);
+    else
+        ctl_render_providers(rows, n, c->color, &o);
+    rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
+    free(rows);
+    ctl_buf_free(&o);
+    return rc;
+}
+
+enum {
+    OPT_STATE = 256,
+    OPT_CONFIG,
+    OPT_JSON,
+    OPT_PROVIDER,
+    OPT_MODEL,
+    OPT_STATUS,
+    OPT_SORT,
+    OPT_REVERSE,
+    OPT_INTERVAL,
+    OPT_NO_COLOR,
+    OPT_RPM,
+    OPT_RPD,
+    OPT_TPM,
+    OPT_COUNTERS,
+    OPT_ALL,
+    OPT_VERSION
+};
+
+static const struct option long_opts[] = {
+    {"state", required_argument, NULL, OPT_STATE},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"provider", required_argument, NULL, OPT_PROVIDER},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"status", required_argument, NULL, OPT_STATUS},
+    {"sort", required_argument, NULL, OPT_SORT},
+    {"reverse", no_argument, NULL, OPT_REVERSE},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"no-color", no_argument, NULL, OPT_NO_COLOR},
+    {"rpm", no_argument, NULL, OPT_RPM},
+    {"rpd", no_argument, NULL, OPT_RPD},
+    {"tpm", no_argument, NULL, OPT_TPM},
+    {"counters", no_argument, NULL, OPT_COUNTERS},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Option -> (O_* class, its name for messages). */
+static unsigned opt_class(int o)
+{
+    switch (o) {
+    case OPT_JSON:
+        return O_JSON;
+    case OPT_PROVIDER:
+    case OPT_MODEL:
+        return O_FILTER;
+    case OPT_STATUS:
+    case OPT_SORT:
+    case OPT_REVERSE:
+        return O_STATUS;
+    case OPT_INTERVAL:
+        return O_INTERVAL;
+    case OPT_RPM:
+    case OPT_RPD:
+    case OPT_TPM:
+    case OPT_COUNTERS:
+    case OPT_ALL:
+        return O_RESET;
+    default:
+        return 0;
+    }
+}
+
+static const char *opt_name(int o)
+{
+    for (const struct option *p = long_opts; p->name; p++)
+        if (p->val == o)
+            return p->name;
+    return "?";
+}
+
+int main(int argc, char **argv)
+{
+    ctl_t c;
+    const cmd_t *cmd = NULL;
+    int given[OPT_VERSION + 1] = {0};
+    const char *pos[3];
+    unsigned npos = 0;
+    int no_color = 0, o, rc;
+
+    memset(&c, 0, sizeof(c));
+    c.interval_ms = 1000;
+    opterr = 0;
+    /* "-": positional arguments come back in order as option 1, so options may stand
+     * anywhere (also with POSIXLY_CORRECT set); ":": a missing value is reported as ':'. */
+    while ((o = getopt_long(argc, argv, "-:h", long_opts, NULL)) != -1) {
+        if (o == 1) {
+            if (npos == 3)
+                return usage_error("too many arguments (at \"%s\")", optarg);
+            pos[npos++] = optarg;
+            continue;
+        }
+        if (o == '?')
+            return usage_error("unknown option %s", argv[optind - 1]);
+        if (o == ':')
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        if (o == 'h') {
+            usage(stdout);
+            return CTL_EXIT_OK;
+        }
+        if (o == OPT_VERSION) {
+            printf("llmgatectl %s (store schema %d)\n", LLMGATECTL_VERSION, SHM_SCHEMA_VERSION);
+            return CTL_EXIT_OK;
+        }
+        given[o] = 1;
+        switch (o) {
+        case OPT_STATE:
+            c.state_opt = optarg;
+            break;
+        case OPT_CONFIG:
+            c.config_opt = optarg;
+            break;
+        case OPT_JSON:
+            c.json = 1;
+            break;
+        case OPT_PROVIDER:
+            if (!*optarg)
+                return usage_error("--provider needs a name%s", "");
+            c.f_provider = optarg;
+            break;
+        case OPT_MODEL:
+            if (!*optarg)
+                return usage_error("--model needs a name%s", "");
+            c.f_model = optarg;
+            break;
+        case OPT_STATUS:
+            if ((rc = parse_states(&c, optarg)) != 0)
+                return rc;
+            break;
+        case OPT_SORT:
+            if ((c.sort = ctl_sort_parse(optarg)) < 0) {
+                fprintf(stderr, "llmgatectl: --sort: unknown column \"%s\" (use %s)\n", optarg,
+                        ctl_sort_names);
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case OPT_REVERSE:
+            c.reverse = 1;
+            break;
+        case OPT_INTERVAL:
+            if (ctl_parse_duration(optarg, &c.interval_ms) != 0 || c.interval_ms < 100)
+                return usage_error("--interval: \"%s\" is not a duration of at least 100ms "
+                                   "(e.g. 1s, 500ms, 2s)",
+                                   optarg);
+            break;
+        case OPT_NO_COLOR:
+            no_color = 1;
+            break;
+        case OPT_RPM:
+            c.reset_what |= SHM_RESET_RPM;
+            break;
+        case OPT_RPD:
+            c.reset_what |= SHM_RESET_RPD;
+            break;
+        case OPT_TPM:
+            c.reset_what |= SHM_RESET_TPM;
+            break;
+        case OPT_COUNTERS:
+            c.reset_what |= SHM_RESET_COUNTERS;
+            break;
+        case OPT_ALL:
+            c.reset_what |= SHM_RESET_ALL;
+            break;
+        }
+    }
+    if (npos == 0) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if (strcmp(pos[0], "help") == 0) {
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(pos[0], cmds[i].name) == 0)
+            cmd = &cmds[i];
+    if (!cmd)
+        return usage_error("unknown command \"%s\"", pos[0]);
+    if (npos - 1 != cmd->args) {
+        fprintf(stderr, "llmgatectl: %s takes %s\nusage: llmgatectl %s\n", cmd->name,
+                cmd->args == 0   ? "no arguments"
+                : cmd->args == 1 ? "one argument"
+                                 : "two arguments",
+                cmd->synopsis);
+        return CTL_EXIT_USAGE;
+    }
+    for (int i = OPT_STATE; i <= OPT_VERSION; i++) {
+        unsigned cls = opt_class(i);
+        if (given[i] && cls && !(cmd->opts & cls)) {
+            fprintf(stderr, "llmgatectl: --%s does not apply to %s\nusage: llmgatectl %s\n",
+                    opt_name(i), cmd->name, cmd->synopsis);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (strcmp(cmd->name, "cooldown") == 0 && ctl_parse_duration(pos[2], &c.duration_ms) != 0)
+        return usage_error("cooldown: \"%s\" is not a duration (e.g. 30s, 5m, 2h, 1h30m, or "
+                           "seconds; at most 366d)",
+                           pos[2]);
+    if (strcmp(cmd->name, "reset") == 0 && !c.reset_what)
+        c.reset_what = SHM_RESET_RPM | SHM_RESET_RPD | SHM_RESET_TPM;
+    const char *nc = getenv("NO_COLOR"); /* no-color.org: set and not empty */
+    c.color = !no_color && !(nc && *nc) && isatty(STDOUT_FILENO) && !c.json;
+
+    if ((rc = ctl_open(&c, cmd->write)) != 0) {
+        ctl_close(&c);
+        return rc;
+    }
+    if (strcmp(cmd->name, "keys") == 0)
+        rc = cmd_keys(&c);
+    else if (strcmp(cmd->name, "key") == 0)
+        rc = ctl_cmd_key(&c, pos[1]);
+    else if (strcmp(cmd->name, "providers") == 0)
+        rc = cmd_providers(&c);
+    else if (strcmp(cmd->name, "watch") == 0)
+        rc = ctl_cmd_watch(&c);
+    else if (strcmp(cmd->name, "prune") == 0)
+        rc = ctl_cmd_prune(&c);
+    else
+        rc = ctl_cmd_action(&c, cmd->name, pos[1]);
+    ctl_close(&c);
+    return rc;
+}

@@ -1,0 +1,168 @@
+/* table.c - aligned text tables (`keys`, `providers`, the body of `watch`).
+ *
+ * A table is a list of cells with a colour each; widths are measured on the visible text, so
+ * colour codes never shift a column. Names are left-aligned, numbers right-aligned, two
+ * spaces between columns, no trailing blanks.
+ *
+ * Colour rules: STATUS green (active), yellow (cooling, half-open, day quota used up, circuit
+ * open), red (disabled, invalid, depleted), dim (orphaned); a used/limit cell yellow from 90%
+ * of its limit and red at it; ERR yellow from 5% and red from 25%.
+ */
+#include "cli/ctl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cell_s {
+    char *text;
+    int color;
+} cell_t;
+
+typedef struct table_s {
+    unsigned ncols;
+    const char *const *heads;
+    const char *align; /* 'l' or 'r' per column */
+    cell_t *cells;
+    unsigned n, cap;
+} table_t;
+
+static void cell(table_t *t, const char *text, int color)
+{
+    if (t->n == t->cap) {
+        unsigned cap = t->cap ? t->cap * 2 : 64;
+        cell_t *v = realloc(t->cells, cap * sizeof(*v));
+        if (!v) {
+            fputs("llmgatectl: out of memory\n", stderr);
+            exit(CTL_EXIT_STORE);
+        }
+        t->cells = v;
+        t->cap = cap;
+    }
+    t->cells[t->n].text = strdup(text);
+    if (!t->cells[t->n].text) {
+        fputs("llmgatectl: out of memory\n", stderr);
+        exit(CTL_EXIT_STORE);
+    }
+    t->cells[t->n++].color = color;
+}
+
+static void pad(ctl_buf_t *out, size_t n)
+{
+    static const char spaces[] = "                                ";
+    while (n > 0) {
+        size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+        ctl_buf_add(out, spaces, k);
+        n -= k;
+    }
+}
+
+static void render(table_t *t, int color, ctl_buf_t *out)
+{
+    size_t w[32] = {0};
+    unsigned rows = t->n / t->ncols;
+
+    for (unsigned c = 0; c < t->ncols; c++)
+        w[c] = strlen(t->heads[c]);
+    for (unsigned i = 0; i < t->n; i++) {
+        size_t v = ctl_visible_width(t->cells[i].text, strlen(t->cells[i].text));
+        if (v > w[i % t->ncols])
+            w[i % t->ncols] = v;
+    }
+    for (int r = -1; r < (int)rows; r++) {
+        for (unsigned c = 0; c < t->ncols; c++) {
+            const char *text = r < 0 ? t->heads[c] : t->cells[(unsigned)r * t->ncols + c].text;
+            int col = r < 0 ? CTL_C_BOLD : t->cells[(unsigned)r * t->ncols + c].color;
+            size_t v = ctl_visible_width(text, strlen(text));
+            int last = c + 1 == t->ncols;
+            if (c)
+                ctl_buf_add(out, "  ", 2);
+            if (t->align[c] == 'r')
+                pad(out, w[c] - v);
+            ctl_buf_puts(out, ctl_color_on(col, color));
+            ctl_buf_puts(out, text);
+            ctl_buf_puts(out, ctl_color_off(col, color));
+            if (t->align[c] != 'r' && !last)
+                pad(out, w[c] - v);
+        }
+        ctl_buf_add(out, "\n", 1);
+    }
+    for (unsigned i = 0; i < t->n; i++)
+        free(t->cells[i].text);
+    free(t->cells);
+    t->cells = NULL;
+    t->n = t->cap = 0;
+}
+
+static int usage_color(uint64_t used, uint64_t limit)
+{
+    if (!limit)
+        return CTL_C_NONE;
+    if (used >= limit)
+        return CTL_C_RED;
+    return used * 10 >= limit * 9 ? CTL_C_YELLOW : CTL_C_NONE;
+}
+
+void ctl_render_keys(const ctl_row_t *rows, unsigned n, int color, ctl_buf_t *out)
+{
+    static const char *const heads[] = {"NAME", "PROVIDER", "STATUS", "RPM", "RPD",
+                                        "TPM",  "INFL",     "P50",    "P95", "P99",
+                                        "ERR",  "REQS",     "TOKENS", "COST"};
+    table_t t = {.ncols = 14, .heads = heads, .align = "lllrrrrrrrrrrr"};
+    char b[64];
+
+    for (unsigned i = 0; i < n; i++) {
+        const ctl_row_t *r = &rows[i];
+        const shm_key_t *k = &r->k;
+        int have = r->samples > 0, err_col = CTL_C_NONE;
+        cell(&t, ctl_printable(k->name, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_printable(k->provider, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, r->status_text, r->status_color);
+        cell(&t, ctl_fmt_used(k->rpm_used, k->rpm, b, sizeof(b)), usage_color(k->rpm_used, k->rpm));
+        cell(&t, ctl_fmt_used(k->rpd_used, k->rpd, b, sizeof(b)), usage_color(k->rpd_used, k->rpd));
+        cell(&t, ctl_fmt_used(k->tpm_used, k->tpm, b, sizeof(b)), usage_color(k->tpm_used, k->tpm));
+        cell(&t, ctl_fmt_used(k->inflight, k->max_inflight, b, sizeof(b)),
+             usage_color(k->inflight, k->max_inflight));
+        cell(&t, ctl_fmt_ms(r->total.p50, have, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_ms(r->total.p95, have, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_ms(r->total.p99, have, b, sizeof(b)), CTL_C_NONE);
+        if (r->outcomes && r->error_rate >= 0.25)
+            err_col = CTL_C_RED;
+        else if (r->outcomes && r->error_rate >= 0.05)
+            err_col = CTL_C_YELLOW;
+        cell(&t, ctl_fmt_rate(r->error_rate, r->outcomes > 0, b, sizeof(b)), err_col);
+        cell(&t, ctl_fmt_count(k->requests, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_count(k->prompt_tokens + k->completion_tokens, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_cost(k->cost_micro_usd, b, sizeof(b)), CTL_C_NONE);
+    }
+    render(&t, color, out);
+}
+
+void ctl_render_providers(const ctl_prow_t *rows, unsigned n, int color, ctl_buf_t *out)
+{
+    static const char *const heads[] = {"PROVIDER", "CIRCUIT", "KEYS",     "AVAIL",
+                                        "REQS",     "ERR",     "FAILURES", "CONSEC"};
+    table_t t = {.ncols = 8, .heads = heads, .align = "llrrrrrr"};
+    char b[64];
+
+    for (unsigned i = 0; i < n; i++) {
+        const ctl_prow_t *p = &rows[i];
+        int err_col = CTL_C_NONE;
+        cell(&t, ctl_printable(p->p.name, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, p->circuit_text, p->circuit_color);
+        snprintf(b, sizeof(b), "%u", p->keys);
+        cell(&t, b, CTL_C_NONE);
+        snprintf(b, sizeof(b), "%u", p->available);
+        cell(&t, b, p->keys && !p->available ? CTL_C_RED : CTL_C_NONE);
+        cell(&t, ctl_fmt_count(p->requests, b, sizeof(b)), CTL_C_NONE);
+        if (p->outcomes && p->error_rate >= 0.25)
+            err_col = CTL_C_RED;
+        else if (p->outcomes && p->error_rate >= 0.05)
+            err_col = CTL_C_YELLOW;
+        cell(&t, ctl_fmt_rate(p->error_rate, p->outcomes > 0, b, sizeof(b)), err_col);
+        cell(&t, ctl_fmt_count(p->p.failures, b, sizeof(b)), CTL_C_NONE);
+        snprintf(b, sizeof(b), "%u", p->p.consec_failures);
+        cell(&t, b, CTL_C_NONE);
+    }
+    render(&t, color, out);
+}
