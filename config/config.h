@@ -134,6 +134,7 @@ typedef struct cfg_policy_s {
                                        0 = no circuit breaker */
     uint32_t circuit_error_percent; /* error share that opens it, default 50 */
     uint32_t circuit_open_ms;       /* how long it stays open, default 30000 */
+    uint32_t probe_interval_ms;     /* active health probes, default 30000; 0 = none */
 } cfg_policy_t;
 
 /* A client key: the gateway's own API key for one application. The secret itself is never

@@ -167,6 +167,7 @@ static const cyaml_schema_field_t policy_fields[] = {
     CYAML_FIELD_UINT("circuit_min_requests", F_OPT, cfg_policy_t, circuit_min_requests),
     CYAML_FIELD_UINT("circuit_error_percent", F_OPT, cfg_policy_t, circuit_error_percent),
     CYAML_FIELD_UINT("circuit_open_ms", F_OPT, cfg_policy_t, circuit_open_ms),
+    CYAML_FIELD_UINT("probe_interval_ms", F_OPT, cfg_policy_t, probe_interval_ms),
     CYAML_FIELD_END,
 };
 
@@ -252,6 +253,7 @@ static const num_rule_t num_rules[] = {
     {"policy.circuit_min_requests", 0, UNLIMITED_U32, 20, "no circuit breaker"},
     {"policy.circuit_error_percent", 1, 100, 50, NULL},
     {"policy.circuit_open_ms", 1, UNLIMITED_U32, 30000, NULL},
+    {"policy.probe_interval_ms", 0, UNLIMITED_U32, 30000, "no active health probes"},
     {"providers.connect_timeout_ms", 1, UNLIMITED_U32, 5000, NULL},
     {"providers.first_byte_timeout_ms", 1, UNLIMITED_U32, 60000, NULL},
     {"providers.idle_timeout_ms", 1, UNLIMITED_U32, 30000, NULL},

@@ -8,6 +8,7 @@
  */
 #include "config/config.h"
 #include "server/log.h"
+#include "server/probe.h"
 #include "server/upstream.h"
 #include "server/worker.h"
 #include "shm/shm.h"
@@ -24,6 +25,7 @@ typedef struct app_s {
     cfg_t *cfg;         /* current: cur->cfg */
     cfg_ref_t *cur;     /* the main thread's reference to the current configuration */
     uv_signal_t sighup; /* reload */
+    prober_t *prober;   /* active health probes, on this loop */
     uv_loop_t *loop;
     worker_t *workers;
     unsigned nworkers;
@@ -58,6 +60,14 @@ static void close_main_handles(app_t *app)
     uv_close((uv_handle_t *)&app->deadline, NULL);
     uv_close((uv_handle_t *)&app->maint, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
+    probe_stop(app->prober);
+    app->prober = NULL;
+}
+
+static cfg_ref_t *current_cfg(void *arg)
+{
+    app_t *app = arg;
+    return cfgref_get(app->cur);
 }
 
 static void on_maint_cb(uv_timer_t *t)
@@ -217,6 +227,7 @@ static int serve(cfg_ref_t *ref)
 {
     cfg_t *cfg = ref->cfg; /* the configuration at start: a reload may free it later */
     const unsigned total = cfg->workers;
+    unsigned started = 0; /* workers whose thread runs (and gives its references back) */
     app_t app;
     char err[512];
     int rc = 1;
@@ -267,6 +278,8 @@ static int serve(cfg_ref_t *ref)
 
     for (unsigned i = 0; i < app.nworkers; i++) {
         int e = worker_start(&app.workers[i]);
+        if (e == 0)
+            started++;
         if (e != 0) {
             log_error("cannot start worker %u: %s", i, uv_strerror(e));
             for (unsigned j = 0; j < i; j++)
@@ -281,6 +294,8 @@ static int serve(cfg_ref_t *ref)
             goto out;
         }
     }
+    if (probe_start(&app.prober, app.loop, app.shm, current_cfg, &app) != 0)
+        log_warn("active health probes could not start; serving without them");
     log_info("llmgate %s ready: %u workers, %u providers, %u models", LLMGATE_VERSION, app.nworkers,
              cfg->providers_count, cfg->models_count);
     cfg = NULL; /* from here on app.cfg is the current configuration */
@@ -293,7 +308,7 @@ static int serve(cfg_ref_t *ref)
 out:
     if (app.workers) {
         for (unsigned i = 0; i < total; i++) {
-            if (i >= app.nworkers) /* never started: its reference was not given back */
+            if (i >= started) /* never started: its reference was not given back */
                 cfgref_put(app.workers[i].cfgref);
             free(app.workers[i].fds);
             free(app.workers[i].listeners);

@@ -270,6 +270,27 @@ class KeyPolicyTest(unittest.TestCase):
                                 slow)
         self.assertEqual(st, 200, body)
 
+    def test_probes_end_depletion_and_skip_invalid(self):
+        g = self.gateway([("a", "sk-a", None), ("b", "sk-b", None), ("c", "sk-c", None),
+                          ("d", "sk-d", None)],
+                         policy={"probe_interval_ms": 200, "strategy": "round_robin"})
+        self.mock.script(key="sk-a", status=402, count=1)  # depleted until midnight...
+        self.mock.script(key="sk-b", status=401, count=1)  # invalid until enabled
+        self.mock.script(key="sk-c", status=429, retry_after=600, count=1)  # cooling 10 min
+        for _ in range(5):
+            self.assertEqual(self.post(g)[0], 200)
+        # ... but the next probe (GET /models with key a) succeeds: a serves again
+        wait_until(lambda: self.post(g)[1].get("x-llmgate-key") == "a", 10, interval=0.05,
+                   what="a probe to end key a's depletion")
+        self.assertIn("depletion ended", g.proc.output())
+        # c keeps being probed (and stays cooling); b, invalid, never is
+        models = lambda: self.mock.stats()["by_path"].get("/v1/models", 0)
+        n0, b0 = models(), by_key(self.mock).get("sk-b", 0)
+        wait_until(lambda: models() >= n0 + 3, 10, what="three more probes of key c")
+        self.assertEqual(by_key(self.mock).get("sk-b", 0), b0)
+        self.assertEqual(b0, 1, "key b was asked once, by the request that found it invalid")
+        self.assertNotIn("c", {self.post(g)[1].get("x-llmgate-key") for _ in range(6)})
+
     def test_cooldown_survives_restart(self):
         state = os.path.join(self.tmp, "state")
         g = self.gateway([("a", "sk-a", None)], state_dir=state)
