@@ -77,7 +77,7 @@ typedef struct cfg_provider_s {
      * tokens of prompt (bytes / 4) and max_tokens, capped at first_byte_timeout_max_ms. */
     uint32_t first_byte_timeout_per_1k_tokens_ms;
     uint32_t first_byte_timeout_max_ms; /* default 600000 */
-    cfg_header_t *headers;          /* extra headers sent upstream */
+    cfg_header_t *headers;              /* extra headers sent upstream */
     unsigned headers_count;
     cfg_key_t *keys;
     unsigned keys_count;
@@ -116,11 +116,11 @@ typedef struct cfg_limits_s {
 } cfg_limits_t;
 
 typedef struct cfg_policy_s {
-    enum cfg_strategy strategy;  /* default round_robin */
-    uint32_t max_retries;        /* retries of transient errors, default 2 */
-    uint32_t request_timeout_ms; /* overall deadline for one client request, default 300000 */
-    uint32_t cooldown_ms;        /* default cooldown after a 429 without Retry-After, 60000 */
-    uint32_t failure_threshold;  /* 5xx/timeout/connect failures in a row that cool a key, 3 */
+    enum cfg_strategy strategy;     /* default round_robin */
+    uint32_t max_retries;           /* retries of transient errors, default 2 */
+    uint32_t request_timeout_ms;    /* overall deadline for one client request, default 300000 */
+    uint32_t cooldown_ms;           /* default cooldown after a 429 without Retry-After, 60000 */
+    uint32_t failure_threshold;     /* 5xx/timeout/connect failures in a row that cool a key, 3 */
     uint32_t failure_cooldown_ms;   /* that cooldown, doubled per relapse, default 10000 */
     uint32_t cooldown_max_ms;       /* cap of the doubling, default 300000 */
     uint32_t half_open_probes;      /* requests at a time to a key whose cooldown ended, 1 */
@@ -141,19 +141,19 @@ typedef struct cfg_policy_s {
  * kept: the loader holds only its SHA-256, from `sha256:` (64 hex digits) or computed from the
  * environment variable `secret_env:` names. server/auth.h compares presented keys with it. */
 typedef struct cfg_client_s {
-    char *name;                 /* unique among client keys; how logs, the store and CLI know it */
-    char *sha256;               /* as written (64 hex digits), or NULL */
-    char *secret_env;           /* variable holding the key itself, or NULL */
-    char **models;              /* client-facing model names or aliases allowed; none = all */
+    char *name;       /* unique among client keys; how logs, the store and CLI know it */
+    char *sha256;     /* as written (64 hex digits), or NULL */
+    char *secret_env; /* variable holding the key itself, or NULL */
+    char **models;    /* client-facing model names or aliases allowed; none = all */
     unsigned models_count;
-    uint32_t rpm;               /* requests per rolling minute, 0 = unlimited */
-    uint32_t rpd;               /* requests per UTC day, 0 = unlimited */
-    uint32_t tokens_per_day;    /* prompt + completion tokens per UTC day, 0 = unlimited */
-    uint32_t tokens_per_month;  /* per UTC calendar month, 0 = unlimited */
-    double cost_per_day_usd;    /* USD per UTC day, 0 = unlimited */
-    double cost_per_month_usd;  /* USD per UTC calendar month, 0 = unlimited */
-    unsigned char digest[32];   /* resolved at load: SHA-256 of the key */
-    int has_digest;             /* 0 only with CFG_LOAD_NO_SECRETS and secret_env */
+    uint32_t rpm;              /* requests per rolling minute, 0 = unlimited */
+    uint32_t rpd;              /* requests per UTC day, 0 = unlimited */
+    uint32_t tokens_per_day;   /* prompt + completion tokens per UTC day, 0 = unlimited */
+    uint32_t tokens_per_month; /* per UTC calendar month, 0 = unlimited */
+    double cost_per_day_usd;   /* USD per UTC day, 0 = unlimited */
+    double cost_per_month_usd; /* USD per UTC calendar month, 0 = unlimited */
+    unsigned char digest[32];  /* resolved at load: SHA-256 of the key */
+    int has_digest;            /* 0 only with CFG_LOAD_NO_SECRETS and secret_env */
 } cfg_client_t;
 
 /* Where GET /metrics, /health and /health/full are served (server/obs.h). */

@@ -143,6 +143,8 @@ const char *http_reason(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 529:
+        return "Site Overloaded";
     case 505:
         return "HTTP Version Not Supported";
     default:

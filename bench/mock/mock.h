@@ -252,7 +252,6 @@ void mock_api_error(mock_conn_t *c, int status, const char *type, const char *co
                     int how);
 /* A JSON response (admin API), then done. */
 void mock_api_reply(mock_conn_t *c, int status, const char *body, size_t len);
-const char *mock_reason(int status);
 void mock_api_init(void);
 
 /* mock_admin.c: per-key scripts, statistics and the last request, shared by threads. */

@@ -8,6 +8,7 @@
  */
 
 #include "mock.h"
+#include "server/errors.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -49,60 +50,6 @@ void mock_api_init(void)
 {
     for (size_t i = 0; i < sizeof pattern; i += 5)
         memcpy(pattern + i, "mock ", 5);
-}
-
-const char *mock_reason(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 402:
-        return "Payment Required";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 422:
-        return "Unprocessable Entity";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 529:
-        return "Site Overloaded";
-    default:
-        return "Status";
-    }
 }
 
 /* ---- request headers ----------------------------------------------------------------- */
@@ -247,9 +194,9 @@ static void out_head(mock_conn_t *c, int status, const char *ctype, long clen)
     s->status = status;
     if (clen >= 0)
         mock_outf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %ld\r\n", status,
-                  mock_reason(status), ctype, clen);
+                  http_reason(status), ctype, clen);
     else
-        mock_outf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s", status, mock_reason(status), ctype,
+        mock_outf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s", status, http_reason(status), ctype,
                   s->chunked ? "Transfer-Encoding: chunked\r\n" : "");
     if (s->stream)
         mock_out_ref(c, LIT("Cache-Control: no-cache\r\n"));

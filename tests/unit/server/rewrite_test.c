@@ -156,8 +156,11 @@ int main(void)
         unsigned n;
 
         memset(models, 0, sizeof(models));
-        models[0] = (cfg_model_t){.name = "m", .deployments = d1, .deployments_count = 2,
-                                  .fallbacks_count = 1, .fallback_refs = &fb};
+        models[0] = (cfg_model_t){.name = "m",
+                                  .deployments = d1,
+                                  .deployments_count = 2,
+                                  .fallbacks_count = 1,
+                                  .fallback_refs = &fb};
         models[1] = (cfg_model_t){.name = "f", .deployments = d2, .deployments_count = 1};
         (void)cfg;
         route_state_init(&st, 1);
