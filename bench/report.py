@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""bench/report.py - turns the raw figures of bench/run.sh into a report.
+
+    report.py --raw bench/results/raw-TS --out bench/results/report-TS
+
+Reads RAW/runs.csv (one row per wrk run), RAW/idle.csv (connection scaling) and
+RAW/meta.env; writes OUT.md, OUT.csv (medians per mode and target), OUT-idle.csv and, when
+gnuplot is installed, OUT.png (req/s and p99 per target). Prints the Markdown on stdout.
+Standard library only. It reports; it asserts nothing (the exit status is 0 unless the
+input is missing).
+"""
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+TARGETS = ["direct", "llmgate", "nginx"]
+MODES = ["chat", "stream"]
+MODE_NAME = {"chat": "non-streaming", "stream": "streaming (SSE)"}
+
+# The goals of issue 8, as ratios llmgate / nginx: (metric, goal, higher_is_better)
+GOALS = [("rps", 1.1, True), ("cpu", 0.9, False), ("p99", 1.0, False)]
+
+
+def read_meta(path):
+    meta = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, sep, v = line.rstrip("\n").partition("=")
+                if sep:
+                    meta[k] = v
+    return meta
+
+
+def per_run(row):
+    n = int(row["requests"])
+    secs = int(row["duration_us"]) / 1e6
+    hz = int(row["clk_tck"])
+    k = n / 1000.0 if n else float("nan")
+    return {
+        "rps": n / secs if secs else 0.0,
+        "p50": int(row["p50_us"]) / 1000.0,
+        "p99": int(row["p99_us"]) / 1000.0,
+        "cpu": int(row["cpu_ticks"]) * 1000.0 / hz / k,  # ms of CPU per 1,000 requests
+        "mock_cpu": int(row["mock_cpu_ticks"]) * 1000.0 / hz / k,
+        "wrk_cpu": int(row["wrk_cpu_ticks"]) * 1000.0 / hz / k,
+        # CPU used during the run by everything else on the machine (other jobs, the shell):
+        # the noise gauge, in % of all CPUs
+        "others": max(0.0, 100.0 * (int(row["busy_ticks"]) - int(row["cpu_ticks"]) -
+                                    (0 if row["target"] == "direct" else
+                                     int(row["mock_cpu_ticks"])) - int(row["wrk_cpu_ticks"]))
+                      / (hz * int(row["ncpu"]) * int(row["wall_us"]) / 1e6)),
+        "hwm": int(row["hwm_kb"]) / 1024.0,
+        "errors": int(row["errors"]),
+        "requests": n,
+    }
+
+
+def summarize(rows):
+    """Medians per (mode, target) over the rounds."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["mode"], row["target"]), []).append(per_run(row))
+    out = {}
+    for key, runs in groups.items():
+        med = {m: statistics.median(r[m] for r in runs)
+               for m in ("rps", "p50", "p99", "cpu", "mock_cpu", "wrk_cpu", "others", "hwm")}
+        rps = [r["rps"] for r in runs]
+        med["rps_spread"] = 100.0 * (max(rps) - min(rps)) / med["rps"] if med["rps"] else 0
+        med["errors"] = sum(r["errors"] for r in runs)
+        med["requests"] = sum(r["requests"] for r in runs)
+        med["rounds"] = len(runs)
+        out[key] = med
+    return out
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_chart(out, summary, modes):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return None
+    dat = out + ".dat"
+    with open(dat, "w") as f:
+        f.write("# target " + " ".join("%s_rps %s_p99" % (m, m) for m in modes) + "\n")
+        for t in TARGETS:
+            vals = []
+            for m in modes:
+                s = summary.get((m, t))
+                vals += ["%.1f" % s["rps"], "%.3f" % s["p99"]] if s else ["0", "0"]
+            f.write(t + " " + " ".join(vals) + "\n")
+    png = out + ".png"
+    rps_cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, 2 + 2 * i, MODE_NAME[m])
+                         for i, m in enumerate(modes))
+    p99_cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, 3 + 2 * i, MODE_NAME[m])
+                         for i, m in enumerate(modes))
+    script = f"""
+set terminal pngcairo size 1100,450 font ',10' noenhanced
+set output '{png}'
+set multiplot layout 1,2
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top right
+set grid ytics
+set yrange [0:*]
+set title 'requests/s (median, higher is better)'
+plot {rps_cols}
+set title 'p99 latency, ms (median, lower is better)'
+plot {p99_cols}
+unset multiplot
+"""
+    try:
+        subprocess.run([gp], input=script, text=True, check=True, capture_output=True)
+    except (subprocess.CalledProcessError, OSError) as e:
+        err = getattr(e, "stderr", "") or str(e)
+        print("report: gnuplot failed: %s" % err.strip()[:300], file=sys.stderr)
+        return None
+    finally:
+        os.remove(dat)
+    return png
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--out", required=True, help="path prefix of the report files")
+    args = ap.parse_args()
+
+    runs_path = os.path.join(args.raw, "runs.csv")
+    if not os.path.exists(runs_path):
+        sys.exit("report: %s is missing" % runs_path)
+    with open(runs_path) as f:
+        rows = list(csv.DictReader(f))
+    meta = read_meta(os.path.join(args.raw, "meta.env"))
+    idle = []
+    if os.path.exists(os.path.join(args.raw, "idle.csv")):
+        with open(os.path.join(args.raw, "idle.csv")) as f:
+            idle = list(csv.DictReader(f))
+
+    summary = summarize(rows)
+    modes = [m for m in MODES if any(k[0] == m for k in summary)]
+
+    # ---- CSV ----
+    with open(args.out + ".csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mode", "target", "rounds", "requests", "rps_median", "rps_spread_pct",
+                    "p50_ms", "p99_ms", "cpu_ms_per_1k_req", "mock_cpu_ms_per_1k_req",
+                    "wrk_cpu_ms_per_1k_req", "peak_rss_mb", "errors", "others_cpu_pct"])
+        for m in modes:
+            for t in TARGETS:
+                s = summary.get((m, t))
+                if s:
+                    w.writerow([m, t, s["rounds"], s["requests"], "%.0f" % s["rps"],
+                                "%.1f" % s["rps_spread"], "%.3f" % s["p50"], "%.3f" % s["p99"],
+                                "%.2f" % s["cpu"], "%.2f" % s["mock_cpu"], "%.2f" % s["wrk_cpu"],
+                                "%.1f" % s["hwm"], s["errors"], "%.0f" % s["others"]])
+    if idle:
+        with open(args.out + "-idle.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(idle[0].keys()))
+            w.writeheader()
+            w.writerows(idle)
+
+    png = write_chart(args.out, summary, modes)
+
+    # ---- Markdown ----
+    md = ["# llmgate benchmark %s" % meta.get("date", ""), ""]
+    md.append("git %s, kernel %s, %s CPU(s) (%s); load average at start %s, at end %s."
+              % (meta.get("git", "?"), meta.get("kernel", "?"), meta.get("ncpu", "?"),
+                 meta.get("cpu", "?"), meta.get("loadavg_start", "?"),
+                 meta.get("loadavg_end", "?")))
+    md.append("")
+    pin = ("servers (mock + target) pinned to CPU %s, wrk to CPU %s"
+           % (meta.get("server_cpus"), meta.get("client_cpus"))) if meta.get("pin") == "1" \
+        else "nothing pinned"
+    md.append("%s rounds of %s s per target and mode, alternating direct -> llmgate -> nginx; "
+              "wrk %s; %s; mock-upstream --threads %s; llmgate workers = nginx "
+              "worker_processes = %s; nginx %s." % (
+                  meta.get("rounds"), meta.get("seconds"), meta.get("wrk"), pin,
+                  meta.get("mock_threads"), meta.get("workers"), meta.get("nginx")))
+    md.append("")
+    md.append("llmgate: 2 providers x 10 keys (rpm 10,000,000) on the mock; auth: %s; "
+              "metrics and access log configured: %s (metrics served: %s, access-log lines "
+              "written: %s); nginx access log: %s." % (
+                  meta.get("llmgate_auth"),
+                  "yes" if meta.get("llmgate_obs_configured") == "1" else "no",
+                  "yes" if meta.get("llmgate_metrics_served_after_warmup") == "1" else "no",
+                  meta.get("llmgate_access_log_lines_end",
+                           meta.get("llmgate_access_log_lines_after_warmup", "0")),
+                  "on" if meta.get("nginx_access_log") == "1" else "off"))
+    md.append("")
+    md.append("Medians over the rounds. CPU = user+system time of the target's own processes "
+              "(nginx: master and workers; direct: the mock) per 1,000 requests; mock CPU = "
+              "the upstream's share of the same runs; peak RSS = VmHWM; spread = (max-min) / "
+              "median of req/s over the rounds; others = CPU used meanwhile by everything but the "
+              "target, the mock and wrk, in % of all CPUs (the noise gauge: should be ~0).")
+    for m in modes:
+        md += ["", "## %s" % MODE_NAME[m], ""]
+        tab = []
+        for t in TARGETS:
+            s = summary.get((m, t))
+            if not s:
+                continue
+            tab.append([t, "%.0f" % s["rps"], "%.1f%%" % s["rps_spread"], "%.2f" % s["p50"],
+                        "%.2f" % s["p99"], "%.1f" % s["cpu"], "%.1f" % s["mock_cpu"],
+                        "%.1f" % s["hwm"], s["errors"], "%.0f%%" % s["others"]])
+        md.append(md_table(["target", "req/s", "spread", "p50 ms", "p99 ms",
+                            "CPU ms/1k req", "mock CPU ms/1k", "peak RSS MB", "errors",
+                            "others"], tab))
+        g, n, d = (summary.get((m, "llmgate")), summary.get((m, "nginx")),
+                   summary.get((m, "direct")))
+        if g and n:
+            md.append("")
+            rows_r = []
+            for metric, goal, higher in GOALS:
+                r = ratio(g[metric], n[metric])
+                met = (r >= goal) if higher else (r <= goal)
+                label = {"rps": "req/s", "cpu": "CPU per request", "p99": "p99"}[metric]
+                rows_r.append(["llmgate/nginx " + label, "%.2f" % r,
+                               ("≥ " if higher else "≤ ") + "%.1f" % goal,
+                               "yes" if met else "no"])
+            rows_r.append(["llmgate/nginx peak RSS", "%.2f" % ratio(g["hwm"], n["hwm"]), "", ""])
+            if d:
+                rows_r.append(["llmgate/direct req/s", "%.2f" % ratio(g["rps"], d["rps"]), "",
+                               ""])
+                rows_r.append(["nginx/direct req/s", "%.2f" % ratio(n["rps"], d["rps"]), "",
+                               ""])
+            md.append(md_table(["ratio", "value", "goal (issue 8)", "met"], rows_r))
+
+    if idle:
+        md += ["", "## %s idle keep-alive connections" % idle[0]["idle_requested"], ""]
+        md.append("Each idle connection made one chat request, read the answer and stayed "
+                  "open. RSS is VmRSS of the target's processes before and while they are "
+                  "held; req/s from the %s-connection wrk run just before and during the hold."
+                  % meta.get("wrk", "").split("-c ")[-1])
+        md.append("")
+        tab = []
+        for r in idle:
+            rb, rh = float(r["rss_before_kb"]) / 1024, float(r["rss_held_kb"]) / 1024
+            held = int(r["idle_held"] or 0)
+            per = (rh - rb) * 1024 / held if held else float("nan")
+            tab.append([r["target"], "%s (%s failed)" % (r["idle_held"], r["idle_failed"]),
+                        "%.1f" % rb, "%.1f" % rh, "%.2f" % per,
+                        r["rps_before"], r["rps_held"],
+                        "%.2f" % ratio(float(r["rps_held"] or 0), float(r["rps_before"] or 0)),
+                        "%.2f / %.2f" % (int(r["p99_before_us"] or 0) / 1000,
+                                         int(r["p99_held_us"] or 0) / 1000),
+                        r["still_open"]])
+        md.append(md_table(["target", "held", "RSS before MB", "RSS held MB", "KB per conn",
+                            "req/s before", "req/s held", "held/before", "p99 ms before/held",
+                            "still open at end"], tab))
+        g = next((r for r in idle if r["target"] == "llmgate"), None)
+        if g and g["rss_held_kb"]:
+            md.append("")
+            md.append("Goal (issue 8): %s idle connections in ≤ 100 MB RSS: %.1f MB (%s); "
+                      "no loss of throughput for active clients: held/before %.2f."
+                      % (g["idle_requested"], float(g["rss_held_kb"]) / 1024,
+                         "met" if float(g["rss_held_kb"]) / 1024 <= 100 else "not met",
+                         ratio(float(g["rps_held"] or 0), float(g["rps_before"] or 0))))
+    if png:
+        md += ["", "![req/s and p99 per target](%s)" % os.path.basename(png)]
+    md += ["", "Raw figures: `%s/`." % os.path.relpath(args.raw, os.path.dirname(args.out))]
+    text = "\n".join(md) + "\n"
+    with open(args.out + ".md", "w") as f:
+        f.write(text)
+    print(text)
+    print("report: %s.md, %s.csv%s" % (args.out, args.out, ", " + png if png else ""),
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

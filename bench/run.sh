@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# bench/run.sh - llmgate against nginx proxy_pass and against the mock upstream directly.
+#
+#   bench/run.sh [--rounds N] [--seconds S] [--quick] [--workers N] [--conns C]
+#                [--no-pin] [--idle N | --no-idle] [--no-stream] [--out DIR]
+#
+# Prints figures and writes bench/results/report-<timestamp>.{md,csv,png}; asserts nothing.
+# Installs wrk and nginx-light (and gnuplot-nox, optional) from Debian when missing, builds
+# llmgate in release mode in build-bench/, starts everything on 127.0.0.1 and kills what it
+# started when it exits. See bench/README.md for what each column means.
+set -u
+
+ROUNDS=3
+SECONDS_PER_RUN=10
+WARMUP=2
+WORKERS=1
+WRK_CONNS=64
+PIN_MODE=auto
+IDLE_CONNS=10000
+STREAM=1
+RESULTS_DIR=""
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --rounds) ROUNDS=$2; shift ;;
+    --seconds) SECONDS_PER_RUN=$2; shift ;;
+    --quick) ROUNDS=3; SECONDS_PER_RUN=3; WARMUP=1 ;;
+    --workers) WORKERS=$2; shift ;;
+    --conns) WRK_CONNS=$2; shift ;;
+    --no-pin) PIN_MODE=off ;;
+    --idle) IDLE_CONNS=$2; shift ;;
+    --no-idle) IDLE_CONNS=0 ;;
+    --no-stream) STREAM=0 ;;
+    --out) RESULTS_DIR=$2; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument \"$1\"" >&2; usage >&2; exit 1 ;;
+    esac
+    shift
+done
+
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
+TS=$(date +%Y%m%d-%H%M%S)
+RAW=$RESULTS_DIR/raw-$TS
+mkdir -p "$RAW" || die "cannot create $RAW"
+WORK=$(mktemp -d /tmp/llmgate-bench.XXXXXX)
+trap 'cleanup; rm -rf "$WORK"' EXIT
+
+# ---- set-up ------------------------------------------------------------------------------
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+if [ "$IDLE_CONNS" -gt 0 ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 512)) ]; then
+    say "open-file limit $(ulimit -n) is too low for $IDLE_CONNS idle connections;" \
+        "using $(($(ulimit -n) - 512))"
+    IDLE_CONNS=$(($(ulimit -n) - 512))
+fi
+
+ensure_tools
+build_release
+
+# Pinning. On 2 cores everything competes; with one worker per server, the load generator
+# gets the last core and the servers (mock + target) the others, so that wrk never steals
+# the target's CPU and every target shares its core with the same mock. With as many
+# workers as cores, pinning would starve the workers: nothing is pinned then.
+NCPU=$(nproc)
+PIN=0
+if [ "$PIN_MODE" = auto ] && [ "$NCPU" -ge 2 ] && [ "$WORKERS" -lt "$NCPU" ]; then
+    PIN=1
+    CLIENT_CPUS=$((NCPU - 1))
+    SERVER_CPUS=0-$((NCPU - 2))
+    [ "$NCPU" = 2 ] && SERVER_CPUS=0
+    WRK_THREADS=1
+    MOCK_THREADS=$((NCPU - 1))
+else
+    CLIENT_CPUS=""
+    SERVER_CPUS=""
+    WRK_THREADS=$NCPU
+    MOCK_THREADS=$NCPU
+fi
+
+start_mock
+configure_llmgate
+start_llmgate
+
+# Sanity: every target answers the chat and the stream request the same way.
+check_target() { # NAME URL STREAM_URL
+    local body code
+    body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+    code=$(curl -s -o "$WORK/check.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $CLIENT_KEY" -d "$body" "$2/v1/chat/completions")
+    [ "$code" = 200 ] || die "$1: chat request answered $code: $(head -c 300 "$WORK/check.out")"
+    curl -sN -H 'Content-Type: application/json' -H "Authorization: Bearer $CLIENT_KEY" \
+        -d "${body%\}},\"stream\":true}" "$3/v1/chat/completions" >"$WORK/check.out"
+    grep -q 'data: \[DONE\]' "$WORK/check.out" || die "$1: stream request did not end with [DONE]"
+}
+check_target direct "http://127.0.0.1:$MOCK_PORT" "http://127.0.0.1:$MOCK_PORT"
+check_target llmgate "http://127.0.0.1:$LLMGATE_PORT" "http://127.0.0.1:$LLMGATE_PORT"
+probe_llmgate_obs
+NGINX_ACCESS_LOG=0
+[ "$LLMGATE_ACCESS_LOG_LINES" -gt 0 ] && NGINX_ACCESS_LOG=1
+start_nginx "$NGINX_ACCESS_LOG"
+check_target nginx "http://127.0.0.1:$NGINX_PORT" "http://127.0.0.1:$NGINX_SSE_PORT"
+
+{
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "git=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null)$(
+        [ -n "$(git -C "$REPO_DIR" status --porcelain 2>/dev/null | head -1)" ] && echo +dirty)"
+    echo "kernel=$(uname -r)"
+    echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "ncpu=$NCPU"
+    echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "rounds=$ROUNDS"
+    echo "seconds=$SECONDS_PER_RUN"
+    echo "workers=$WORKERS"
+    echo "wrk=-t $WRK_THREADS -c $WRK_CONNS"
+    echo "pin=$PIN"
+    echo "client_cpus=$CLIENT_CPUS"
+    echo "server_cpus=$SERVER_CPUS"
+    echo "mock_threads=$MOCK_THREADS"
+    echo "nginx=$("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')"
+    echo "nginx_access_log=$NGINX_ACCESS_LOG"
+    echo "llmgate_auth=$AUTH_MODE"
+    echo "llmgate_obs_configured=$LLMGATE_OBS"
+    echo "llmgate_metrics_served=$LLMGATE_METRICS_SERVED"
+    echo "llmgate_access_log_lines_at_check=$LLMGATE_ACCESS_LOG_LINES"
+    echo "idle_conns=$IDLE_CONNS"
+} >"$RAW/meta.env"
+cp "$WORK/llmgate.yaml" "$WORK/nginx/nginx.conf" "$RAW/"
+say "pin=$PIN (servers on cpu ${SERVER_CPUS:-any}, wrk on cpu ${CLIENT_CPUS:-any})," \
+    "workers=$WORKERS, wrk -t $WRK_THREADS -c $WRK_CONNS, mock threads $MOCK_THREADS"
+
+# ---- measuring ---------------------------------------------------------------------------
+
+busy_ticks() { # all CPUs: user nice system irq softirq steal
+    awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+
+target_url() { # TARGET MODE
+    case "$1" in
+    direct) echo "http://127.0.0.1:$MOCK_PORT" ;;
+    llmgate) echo "http://127.0.0.1:$LLMGATE_PORT" ;;
+    nginx) [ "$2" = stream ] && echo "http://127.0.0.1:$NGINX_SSE_PORT" ||
+        echo "http://127.0.0.1:$NGINX_PORT" ;;
+    esac
+}
+
+target_pid() {
+    case "$1" in
+    direct) echo "$MOCK_PID" ;;
+    llmgate) echo "$LLMGATE_PID" ;;
+    nginx) echo "$NGINX_PID" ;;
+    esac
+}
+
+echo "mode,target,round,requests,duration_us,bytes,p50_us,p90_us,p99_us,max_us,errors," \
+    "cpu_ticks,mock_cpu_ticks,wrk_cpu_ticks,clk_tck,busy_ticks,wall_us,ncpu,rss_kb,hwm_kb" | tr -d ' ' >"$RAW/runs.csv"
+
+# One wrk run; appends a row to runs.csv and prints a line.
+measure() { # MODE TARGET ROUND SECONDS
+    local mode=$1 t=$2 round=$3 secs=$4 pid c0 c1 m0 m1 b0 b1 w0 w1 out line err wrk_ticks
+    pid=$(target_pid "$t")
+    c0=$(cpu_ticks "$pid"); m0=$(cpu_ticks "$MOCK_PID"); b0=$(busy_ticks); w0=$(date +%s%N)
+    # `times` in the same subshell: the CPU time of wrk (its only sizeable child)
+    out=$(run_wrk "$(target_url "$t" "$mode")" "$mode" "$secs"; times)
+    c1=$(cpu_ticks "$pid"); m1=$(cpu_ticks "$MOCK_PID"); b1=$(busy_ticks); w1=$(date +%s%N)
+    line=$(echo "$out" | grep '^WRK_RESULT')
+    [ -n "$line" ] || die "wrk gave no result for $t ($mode)"
+    wrk_ticks=$(echo "$out" | tail -1 | awk -v hz="$CLK_TCK" '{
+        n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+        printf "%d", n * hz + 0.5 }')
+    err=$(($(kv "$line" err_connect) + $(kv "$line" err_read) + $(kv "$line" err_write) +
+        $(kv "$line" err_status) + $(kv "$line" err_timeout)))
+    [ "$round" = 0 ] && return 0 # warm-up
+    echo "$mode,$t,$round,$(kv "$line" requests),$(kv "$line" duration_us),$(kv "$line" bytes)," \
+        "$(kv "$line" p50_us),$(kv "$line" p90_us),$(kv "$line" p99_us),$(kv "$line" max_us)," \
+        "$err,$((c1 - c0)),$((m1 - m0)),$wrk_ticks,$CLK_TCK,$((b1 - b0)),$(((w1 - w0) / 1000))," \
+        "$NCPU," \
+        "$(mem_kb VmRSS "$pid"),$(mem_kb VmHWM "$pid")" | tr -d ' ' >>"$RAW/runs.csv"
+    awk -v m="$mode" -v t="$t" -v r="$round" -v n="$(kv "$line" requests)" \
+        -v d="$(kv "$line" duration_us)" -v p50="$(kv "$line" p50_us)" \
+        -v p99="$(kv "$line" p99_us)" -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v e="$err" 'BEGIN {
+        printf "  round %s %-6s %-7s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f ms/1k req  errors %d\n",
+            r, m, t, n / (d / 1e6), p50 / 1000, p99 / 1000, (c * 1000 / hz) / (n / 1000), e }' >&2
+}
+
+MODES=chat
+[ "$STREAM" = 1 ] && MODES="chat stream"
+TARGETS="direct llmgate nginx"
+
+say "warm-up (${WARMUP} s per target and mode)"
+for mode in $MODES; do
+    for t in $TARGETS; do measure "$mode" "$t" 0 "$WARMUP"; done
+done
+probe_llmgate_obs # now after some thousand requests
+echo "llmgate_access_log_lines_after_warmup=$LLMGATE_ACCESS_LOG_LINES" >>"$RAW/meta.env"
+echo "llmgate_metrics_served_after_warmup=$LLMGATE_METRICS_SERVED" >>"$RAW/meta.env"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    say "round $round of $ROUNDS (${SECONDS_PER_RUN} s per run)"
+    for mode in $MODES; do
+        for t in $TARGETS; do measure "$mode" "$t" "$round" "$SECONDS_PER_RUN"; done
+    done
+done
+
+# ---- connection scaling: N idle keep-alive connections held during a run ------------------
+
+echo "target,idle_requested,idle_held,idle_failed,setup_s,rss_before_kb,rss_held_kb,hwm_kb," \
+    "rps_before,rps_held,p99_before_us,p99_held_us,still_open,closed_by_peer" |
+    tr -d ' ' >"$RAW/idle.csv"
+
+idle_phase() { # TARGET
+    local t=$1 pid url held rss0 rss1 hwm hp line0 line1 ok failed secs done_line
+    pid=$(target_pid "$t")
+    url=$(target_url "$t" chat)
+    line0=$(run_wrk "$url" chat "$SECONDS_PER_RUN")
+    rss0=$(mem_kb VmRSS "$pid")
+    $(pin_client) python3 "$LIB_DIR/idle_hold.py" --port "${url##*:}" --count "$IDLE_CONNS" \
+        --key "$CLIENT_KEY" >"$WORK/hold-$t.out" 2>"$WORK/hold-$t.err" &
+    hp=$!
+    STARTED_PIDS+=("$hp")
+    for _ in $(seq 1 600); do
+        grep -q '^HELD' "$WORK/hold-$t.out" && break
+        kill -0 "$hp" 2>/dev/null || break
+        sleep 0.2
+    done
+    held=$(grep '^HELD' "$WORK/hold-$t.out")
+    [ -n "$held" ] || { say "$t: the idle holder did not finish: $(tail -3 "$WORK/hold-$t.err")"; stop_pid "$hp"; return; }
+    ok=$(kv "$held" ok); failed=$(kv "$held" failed); secs=$(kv "$held" seconds)
+    sleep 1
+    rss1=$(mem_kb VmRSS "$pid")
+    line1=$(run_wrk "$url" chat "$SECONDS_PER_RUN")
+    hwm=$(mem_kb VmHWM "$pid")
+    kill -TERM "$hp" 2>/dev/null
+    for _ in $(seq 1 50); do grep -q '^DONE' "$WORK/hold-$t.out" && break; sleep 0.1; done
+    done_line=$(grep '^DONE' "$WORK/hold-$t.out")
+    stop_pid "$hp"
+    echo "$t,$IDLE_CONNS,$ok,$failed,$secs,$rss0,$rss1,$hwm," \
+        "$(awk -v n="$(kv "$line0" requests)" -v d="$(kv "$line0" duration_us)" 'BEGIN {printf "%.0f", n / (d / 1e6)}')," \
+        "$(awk -v n="$(kv "$line1" requests)" -v d="$(kv "$line1" duration_us)" 'BEGIN {printf "%.0f", n / (d / 1e6)}')," \
+        "$(kv "$line0" p99_us),$(kv "$line1" p99_us)," \
+        "$(kv "$done_line" still_open),$(kv "$done_line" closed_by_peer)" | tr -d ' ' >>"$RAW/idle.csv"
+    say "$t: $ok idle connections held (failed $failed) in ${secs}s; RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB"
+    sleep 2 # let the server reap the closed connections before the next phase
+}
+
+if [ "$IDLE_CONNS" -gt 0 ]; then
+    say "connection scaling: $IDLE_CONNS idle keep-alive connections"
+    for t in llmgate nginx; do idle_phase "$t"; done
+fi
+
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.env"
+grep -c . "$WORK/nginx/logs/access.log" 2>/dev/null | sed 's/^/nginx_access_log_lines=/' >>"$RAW/meta.env"
+[ -f "$WORK/llmgate-access.log" ] &&
+    echo "llmgate_access_log_lines_end=$(wc -l <"$WORK/llmgate-access.log")" >>"$RAW/meta.env"
+cp "$WORK/llmgate.err" "$RAW/llmgate.err" 2>/dev/null
+
+# ---- the report ------------------------------------------------------------------------------
+
+python3 "$BENCH_DIR/report.py" --raw "$RAW" --out "$RESULTS_DIR/report-$TS"
