@@ -55,6 +55,8 @@ const char *shm_strerror(int rc)
         return "state dir is locked or busy";
     case SHM_EINTERNAL:
         return "internal store error";
+    case SHM_ECLIENT_BUDGET:
+        return "the client is over its budget";
     }
     return "unknown error";
 }
@@ -389,6 +391,11 @@ static int open_dbs_fn(shm_t *s, MDB_txn *txn, void *arg)
             seterr(c->err, c->errlen, "shm: %s: store is missing a database: damaged", s->dir);
         return rc == MDB_NOTFOUND ? SHM_ECORRUPT : rc;
     }
+    /* Added after the others: a read-only open of a store without it sees no clients. */
+    rc = mdb_dbi_open(txn, "clients", cflag, &s->dbi_clients);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    s->has_clients = rc == 0;
     return 0;
 }
 

@@ -53,9 +53,9 @@
  * key-policy fields of shm_outcome_t). DISABLED (admin) and INVALID (auth failure) are not
  * admissible until an admin enable or a recorded outcome with set_status. DEPLETED (out of
  * credit) is not admissible until cooldown_until when one was set with it (the quota's
- * reset), then it is probed like a HALF_OPEN key; without one, until an enable. Orphaned keys (gone from the config) are
- * never admissible. A key whose provider circuit is SHM_CIRCUIT_OPEN with open_until >
- * now_ms is skipped; what happens after open_until is the key policy's business.
+ * reset), then it is probed like a HALF_OPEN key; without one, until an enable. Orphaned keys (gone
+ * from the config) are never admissible. A key whose provider circuit is SHM_CIRCUIT_OPEN with
+ * open_until > now_ms is skipped; what happens after open_until is the key policy's business.
  *
  * In-flight ownership. The first admission of a process registers it in an owner slot
  * (pid + start time from /proc/PID/stat + boot id). A key record counts in-flight per slot.
@@ -117,7 +117,7 @@
 
 struct cfg_s;
 
-#define SHM_SCHEMA_VERSION 2 /* 2: key relapses, provider outcome windows */
+#define SHM_SCHEMA_VERSION 2    /* 2: key relapses, provider outcome windows */
 #define SHM_NAME_MAX       63   /* key and provider names, bytes without NUL */
 #define SHM_FP_MAX         15   /* secret fingerprint, bytes without NUL */
 #define SHM_MAX_OWNERS     32   /* processes holding reservations at the same time */
@@ -147,6 +147,7 @@ enum shm_error {
     SHM_EREADERS = -13, /* LMDB reader table full (raise opts.max_readers) */
     SHM_EBUSY = -14,    /* the state dir is locked in an incompatible way (e.g. by NFS) */
     SHM_EINTERNAL = -15,
+    SHM_ECLIENT_BUDGET = -16, /* admission: the client is over a budget (see retry_at_ms) */
 };
 
 /* A static English description of rc ("unknown error" for unknown codes). */
@@ -282,6 +283,7 @@ enum shm_skip {
     SHM_SKIP_TPM,
     SHM_SKIP_RPD,
     SHM_SKIP_INFLIGHT,
+    SHM_SKIP_CLIENT, /* not judged: the request's client is over its budget */
 };
 
 /* What the strategy sees of one admissible candidate. */
@@ -304,13 +306,18 @@ typedef struct shm_candidate_s {
 typedef int (*shm_choose_cb)(void *arg, const shm_candidate_t *cands, unsigned n);
 
 typedef struct shm_admit_req_s {
-    const char *const *names; /* candidate key names, in preference order */
-    unsigned count;           /* 1..SHM_ADMIT_MAX */
-    uint32_t tokens;          /* TPM estimate to reserve (prompt + max completion) */
+    const char *const *names;  /* candidate key names, in preference order */
+    unsigned count;            /* 1..SHM_ADMIT_MAX */
+    uint32_t tokens;           /* TPM estimate to reserve (prompt + max completion) */
     uint32_t half_open_probes; /* a HALF_OPEN key admits while fewer are in flight; 0 = 1 */
-    shm_choose_cb choose;     /* NULL = the first admissible */
+    shm_choose_cb choose;      /* NULL = the first admissible */
     void *choose_arg;
     uint8_t *skip; /* optional out, count entries: enum shm_skip for each candidate */
+    /* Optional: the client key the request came with (NULL = no client budget). Its
+     * budgets are checked first and reserved with the key, in the same transaction (see
+     * "Clients" below); tokens is also the client's token reservation. */
+    const char *client;
+    uint64_t cost_micro_usd; /* cost estimate reserved against the client's cost budgets */
 } shm_admit_req_t;
 
 /* A reservation: owned by the caller (plain struct, any thread may finish it), finished by
@@ -323,14 +330,22 @@ typedef struct shm_resv_s {
     uint32_t tokens;     /* TPM tokens reserved */
     int64_t admit_sec;   /* key-clock second the reservation was counted in */
     int64_t admitted_ms; /* the now used by the admission (SHM_NOW resolved) */
+    /* the client part: client[0] == '\0' when the admission named no client */
+    char client[SHM_NAME_MAX + 1];
+    uint64_t client_tokens, client_cost; /* reserved against the client's budgets */
+    int64_t client_sec;                  /* client-clock second of its RPM count */
+    int64_t client_day, client_month;    /* UTC day and month the reservation counted in */
 } shm_resv_t;
 
-/* One write transaction: skip the candidates that are not admissible now (status,
- * cooldown, provider circuit, RPM, TPM, RPD, max_inflight), let choose pick among the
- * rest, reserve (RPM +1, TPM +tokens, RPD +1, in-flight +1 for this process) and commit.
- * Returns 0 and fills *resv, or SHM_NONE and sets *retry_at_ms (may be NULL) to the
- * earliest time at which some candidate becomes admissible by time alone (>= now_ms+1),
- * or 0 if none will by time alone (disabled, unknown, in-flight bound: retry on events).
+/* One write transaction: with req->client, first the client's budgets: over one, nothing
+ * is reserved and SHM_ECLIENT_BUDGET is returned with *retry_at_ms the time the budget frees
+ * (the window, the next UTC day or month; skip[] all SHM_SKIP_CLIENT); a client not in the
+ * store (or orphaned) gives SHM_ENOTFOUND. Then skip the candidates that are not admissible
+ * now (status, cooldown, provider circuit, RPM, TPM, RPD, max_inflight), let choose pick
+ * among the rest, reserve (RPM +1, TPM +tokens, RPD +1, in-flight +1 for this process; and
+ * the client's share) and commit. Returns 0 and fills *resv, or SHM_NONE and sets *retry_at_ms (may
+ * be NULL) to the earliest time at which some candidate becomes admissible by time alone (>=
+ * now_ms+1), or 0 if none will by time alone (disabled, unknown, in-flight bound: retry on events).
  * Other errors: SHM_EINVAL, SHM_ERDONLY, SHM_EOWNERS, SHM_EFULL. */
 int shm_key_admit(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, shm_resv_t *resv,
                   int64_t *retry_at_ms);
@@ -507,6 +522,73 @@ int shm_providers(shm_t *s, shm_provider_t **out, unsigned *n);
 /* Set a provider's circuit (created if missing). Returns 0, SHM_EINVAL, SHM_ERDONLY. */
 int shm_provider_set_circuit(shm_t *s, const char *name, int circuit, int64_t open_until_ms,
                              int reason, int64_t now_ms);
+
+/* ---- Clients: the gateway's own API keys' budgets ----------------------------------------- *
+ *
+ * The "clients" database holds one record per configured client key (by name; never a
+ * secret): limits and usage, checked and reserved inside shm_key_admit() when the request
+ * names its client (shm_admit_req_t.client), so that they are exact across threads and
+ * processes like a key's (50 racing requests against a budget of 10 admit 10).
+ *   rpm               admissions in any 60 s (a rolling window, as for keys)
+ *   rpd               admissions per UTC day
+ *   tokens_per_day/_month, cost_per_day/_month (micro-USD)   per UTC day / calendar month:
+ *       admission reserves the request's estimate (tokens, cost_micro_usd; clamped to the
+ *       smallest budget of its kind, so one oversized request passes an unspent budget) and
+ *       needs used + estimate <= budget; recording reconciles the reservation to the real
+ *       usage and cost of the outcome (which may overshoot by that request's underestimate;
+ *       then nothing is admitted until the day or month turns).
+ * Recording an outcome of class 429, 5xx, timeout, connect or auth (the upstream did not
+ * serve it), or releasing with refund, gives the client's whole reservation back (RPM, RPD,
+ * tokens, cost): a retry is admitted afresh and a request that failed costs the client
+ * nothing. A cancelled request without usage keeps its estimate. Release without refund
+ * keeps the estimate as spent. A client gone from the store meanwhile is not counted.
+ * 0 = unlimited everywhere. The client's clock, day and month follow the rules of "Time". */
+
+typedef struct shm_client_spec_s {
+    const char *name; /* unique, 1..SHM_NAME_MAX bytes */
+    uint32_t rpm, rpd;
+    uint64_t tokens_per_day, tokens_per_month;
+    uint64_t cost_per_day_micro_usd, cost_per_month_micro_usd;
+} shm_client_spec_t;
+
+/* Make the store's client set match specs in one transaction: new clients are created,
+ * existing ones get the new limits (usage kept), clients not in specs are orphaned (kept,
+ * readable, never admitted) and restored when they come back. stats may be NULL.
+ * Returns 0, SHM_EINVAL (bad or duplicate name), SHM_ERDONLY, SHM_EFULL. */
+int shm_clients_sync(shm_t *s, const shm_client_spec_t *specs, unsigned n, int64_t now_ms,
+                     shm_sync_stats_t *stats);
+
+/* shm_clients_sync() over cfg->client_keys (USD budgets to micro-USD). */
+int shm_clients_sync_cfg(shm_t *s, const struct cfg_s *cfg, int64_t now_ms,
+                         shm_sync_stats_t *stats);
+
+typedef struct shm_client_s {
+    char name[SHM_NAME_MAX + 1];
+    int orphaned;
+    uint32_t rpm, rpd; /* limits, 0 = unlimited */
+    uint64_t tokens_per_day, tokens_per_month;
+    uint64_t cost_per_day_micro_usd, cost_per_month_micro_usd;
+    uint32_t rpm_used, rpd_used; /* at the now_ms of the read */
+    /* reservations of requests in flight plus the recorded usage of the day / month */
+    uint64_t tokens_day_used, tokens_month_used;
+    uint64_t cost_day_used_micro_usd, cost_month_used_micro_usd;
+    int64_t day_reset_ms, month_reset_ms; /* when the day / month budgets start afresh */
+    uint64_t requests;                    /* admitted (refunded ones not counted) */
+    uint64_t prompt_tokens, completion_tokens, cost_micro_usd; /* recorded totals */
+    int64_t last_admit_ms, created_ms, updated_ms;
+} shm_client_t;
+
+/* One client as of now_ms. Returns 0, SHM_ENOTFOUND, SHM_EINVAL. */
+int shm_client_get(shm_t *s, const char *name, int64_t now_ms, shm_client_t *out);
+
+/* All clients sorted by name, one read transaction; free *out with shm_snapshot_free; *n may
+ * be 0. Returns 0, SHM_ENOMEM. */
+int shm_clients(shm_t *s, int64_t now_ms, shm_client_t **out, unsigned *n);
+
+/* Admin: start a client's budgets afresh. what: SHM_RESET_RPM (window), SHM_RESET_RPD (the
+ * day's requests), SHM_RESET_TPM (tokens and cost of the day and the month),
+ * SHM_RESET_COUNTERS (totals). Returns 0, SHM_ENOTFOUND, SHM_EINVAL, SHM_ERDONLY. */
+int shm_client_reset(shm_t *s, const char *name, unsigned what, int64_t now_ms);
 
 /* ---- Admin actions (llmgatectl); each is one transaction and a history event ----------- *
  * actor: who did it, for the history ("llmgatectl uid 1000"); NULL = "admin".

@@ -21,6 +21,7 @@
 #define SHM_HREC_VERSION 1
 #define SHM_PREC_VERSION 2
 #define SHM_OREC_VERSION 1
+#define SHM_CREC_VERSION 1
 
 #define SHM_KF_ORPHANED 1u
 
@@ -91,9 +92,31 @@ _Static_assert(sizeof(shm_lrec_t) == 16 + 8 * SHM_LAT_RING, "latency layout");
 _Static_assert(sizeof(shm_prec_t) == 128 + 2 * 264, "provider layout");
 _Static_assert(sizeof(shm_orec_t) == 40, "owner layout");
 
+#define SHM_CF_ORPHANED 1u
+
+/* A client key's budgets and usage (shm_client.c); "clients" database, by name. */
+typedef struct shm_crec_s {
+    uint32_t version, size;
+    char name[SHM_NAME_MAX + 1];
+    uint32_t flags;
+    uint32_t rpm, rpd;
+    uint32_t day_requests;
+    uint64_t tok_day_max, tok_month_max, cost_day_max, cost_month_max; /* 0 = unlimited */
+    int64_t clock_ms;   /* client clock: highest now seen (after re-bases) */
+    int64_t day, month; /* UTC day index; UTC year * 12 + month - 1 */
+    uint64_t day_tokens, month_tokens, day_cost, month_cost; /* reserved + recorded */
+    uint64_t requests, prompt_tokens, completion_tokens, cost_micro_usd;
+    int64_t last_admit_ms, created_ms, updated_ms;
+    shm_window_t req;
+} shm_crec_t;
+
+_Static_assert(sizeof(shm_crec_t) == 496, "client layout");
+
 struct shm_s {
     MDB_env *env;
     MDB_dbi dbi_meta, dbi_keys, dbi_lat, dbi_hist, dbi_prov, dbi_owners;
+    MDB_dbi dbi_clients;
+    int has_clients; /* 0: a read-only open of a store written before the clients DB */
     int readonly;
     int durability;
     size_t map_max;
@@ -152,5 +175,17 @@ uint64_t shm__boot_hash(void);
 int shm__owner_ensure(shm_t *s, int64_t now_ms);
 int shm__owners_reclaim(shm_t *s, int64_t now_ms, int *reclaimed);
 int shm__owner_release(shm_t *s, int64_t now_ms);
+
+/* Client budgets (shm_client.c), inside the admission and record/release transactions.
+ * _admit: c = the client's record brought to now; 0 if req fits, SHM_ECLIENT_BUDGET with
+ * *retry_at, MDB_NOTFOUND (unknown or orphaned), or an LMDB code. _reserve: counts req on c,
+ * puts it, fills r's client part (after r's key part). _finish: o = the outcome, or NULL for
+ * a release with refund 0/1; a client gone meanwhile is 0. */
+int shm__client_admit(shm_t *s, MDB_txn *txn, const shm_admit_req_t *req, int64_t now_ms,
+                      shm_crec_t *c, int64_t *retry_at);
+int shm__client_reserve(shm_t *s, MDB_txn *txn, shm_crec_t *c, const shm_admit_req_t *req,
+                        shm_resv_t *r);
+int shm__client_finish(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_outcome_t *o,
+                       int refund, int64_t now_ms);
 
 #endif

@@ -38,7 +38,8 @@ typedef struct admit_ctx_s {
     uint32_t tokens;
     shm_resv_t resv; /* out */
     int64_t retry_at;
-    int result; /* 0 or SHM_NONE */
+    int result;    /* 0 or SHM_NONE */
+    int client_rc; /* SHM_ECLIENT_BUDGET or SHM_ENOTFOUND: the client was refused */
     uint8_t skip[SHM_ADMIT_MAX];
 } admit_ctx_t;
 
@@ -128,9 +129,19 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     shm_krec_t copies[ADMIT_REC_CACHE];
     int dirty = 0, rc;
     shm_krec_t k;
+    shm_crec_t client;
 
     c->retry_at = 0;
+    c->client_rc = 0;
     c->now_ms = shm__now(s, c->now_in); /* SHM_NOW: read under the writer lock */
+    /* The client's budgets first: over one, no key is judged and nothing is written. */
+    if (req->client && (rc = shm__client_admit(s, txn, req, c->now_ms, &client, &c->retry_at))) {
+        if (rc != SHM_ECLIENT_BUDGET && rc != MDB_NOTFOUND)
+            return rc;
+        c->client_rc = rc == MDB_NOTFOUND ? SHM_ENOTFOUND : rc;
+        memset(c->skip, SHM_SKIP_CLIENT, req->count);
+        return SHM_NONE;
+    }
     for (unsigned i = 0; i < req->count; i++) {
         c->skip[i] = SHM_SKIP_UNKNOWN;
         /* read straight into the copy slot the chosen record may be reserved from */
@@ -243,6 +254,8 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     r->tokens = k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens;
     r->admit_sec = shm_floordiv(eff, 1000);
     r->admitted_ms = c->now_ms;
+    if (req->client && (rc = shm__client_reserve(s, txn, &client, req, r)) != 0)
+        return rc;
     c->result = 0;
     return 0;
 }
@@ -257,6 +270,8 @@ int shm_key_admit(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, shm_resv
     for (unsigned i = 0; i < req->count; i++)
         if (!shm__name_ok(req->names[i]))
             return SHM_EINVAL;
+    if (req->client && !shm__name_ok(req->client))
+        return SHM_EINVAL;
     if (s->readonly)
         return SHM_ERDONLY;
     int slot = __atomic_load_n(&s->slot, __ATOMIC_ACQUIRE);
@@ -270,11 +285,13 @@ int shm_key_admit(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, shm_resv
     int rc = shm__write(s, admit_fn, &c);
     if (rc == 0)
         rc = c.result;
+    if (rc == SHM_NONE && c.client_rc)
+        rc = c.client_rc;
     if (req->skip)
         memcpy(req->skip, c.skip, req->count);
     if (rc == 0)
         *resv = c.resv;
-    else if (rc == SHM_NONE && retry_at_ms)
+    else if ((rc == SHM_NONE || rc == SHM_ECLIENT_BUDGET) && retry_at_ms)
         *retry_at_ms = c.retry_at;
     return rc;
 }
@@ -462,7 +479,8 @@ static int apply_outcome(shm_t *s, MDB_txn *txn, const char *name, const shm_res
     } else if (o->cls == SHM_CL_SUCCESS && !cool_until &&
                (k.status == SHM_ST_HALF_OPEN ||
                 (k.status == SHM_ST_COOLING && k.cooldown_until_ms <= eff))) {
-        if (k.status == SHM_ST_COOLING || k.consec_succ >= (o->recovery_successes ? o->recovery_successes : 1)) {
+        if (k.status == SHM_ST_COOLING ||
+            k.consec_succ >= (o->recovery_successes ? o->recovery_successes : 1)) {
             k.status = SHM_ST_ACTIVE;
             k.reason = SHM_RS_NONE;
             k.relapses = 0;
@@ -498,7 +516,10 @@ static int record_fn(shm_t *s, MDB_txn *txn, void *arg)
     int64_t now_ms = shm__now(s, c->now_ms);
     for (unsigned i = 0; i < c->n; i++) {
         const shm_resv_t *r = c->resv ? c->resv[i] : NULL;
-        int rc = apply_outcome(s, txn, r ? r->name : c->name, r, &c->o[i], now_ms);
+        int rc = 0;
+        if (r && r->client[0] && (rc = shm__client_finish(s, txn, r, &c->o[i], 0, now_ms)))
+            return rc;
+        rc = apply_outcome(s, txn, r ? r->name : c->name, r, &c->o[i], now_ms);
         if (rc == MDB_NOTFOUND && r)
             continue; /* pruned while in flight: nothing left to count */
         if (rc != 0)
@@ -557,7 +578,10 @@ static int release_fn(shm_t *s, MDB_txn *txn, void *arg)
     const shm_resv_t *r = c->r;
     shm_krec_t k;
     int64_t stepped, now_ms = shm__now(s, c->now_ms);
-    int rc = shm__key_get(s, txn, r->name, &k);
+    int rc;
+    if (r->client[0] && (rc = shm__client_finish(s, txn, r, NULL, c->refund, now_ms)) != 0)
+        return rc;
+    rc = shm__key_get(s, txn, r->name, &k);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc != 0)
