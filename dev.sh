@@ -14,7 +14,7 @@ ROOT=$(pwd)
 
 DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates openssl curl
       libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev node-llhttp
-      nodejs npm tmux)
+      nodejs npm tmux prometheus clang libclang-rt-14-dev)
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -88,6 +88,8 @@ cmd_test() {
     local log=build-asan/meson-logs/testlog.json rc=0
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --num-processes 2 || rc=$?
+    # The libFuzzer targets (request path, usage scanner, config loader), briefly.
+    tests/fuzz/run.sh 20 || rc=1
     # A closing line every CI reads: "N passed, N failed".
     python3 - "$log" <<'PY'
 import json, sys

@@ -30,6 +30,7 @@
 #include "server/log.h"
 #include "server/policy.h"
 #include "server/worker.h"
+#include "server/obs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,10 +86,18 @@ static void record(req_t *r, shm_outcome_t *o)
         o->cost_micro_usd = (uint64_t)((double)o->prompt_tokens * m->input_price_per_m +
                                        (double)o->completion_tokens * m->output_price_per_m + 0.5);
     } else {
-        /* No usage seen (an error, an early end): keep the estimate reserved for TPM. */
-        o->prompt_tokens =
-            o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED ? r->tokens_estimate : 0;
-        o->completion_tokens = 0;
+        /* No usage seen (an error, an early end): keep the estimate reserved for TPM; a
+         * cut stream has spent about one token per event streamed. */
+        o->prompt_tokens = o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED
+                               ? (uint32_t)(r->body.len / 4)
+                               : 0;
+        o->completion_tokens = o->cls == SHM_CL_CANCELLED ? r->sse_events : 0;
+        if (o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED) {
+            const cfg_model_t *m = r->pick.model;
+            o->cost_micro_usd =
+                (uint64_t)((double)o->prompt_tokens * m->input_price_per_m +
+                           (double)o->completion_tokens * m->output_price_per_m + 0.5);
+        }
     }
     rc = shm_key_record(w->shm, &r->resv, o, SHM_NOW);
     if (rc != 0)
@@ -108,6 +117,7 @@ static void record_class(req_t *r, int cls, int code)
 void proxy_abort(req_t *r)
 {
     if (r->up) {
+        r->upstream_ns += uv_hrtime() - r->attempt_ns;
         upstream_req_abort(r->up);
         r->up = NULL;
     }
@@ -127,8 +137,10 @@ void proxy_on_drain(req_t *r)
 static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
                             char *out, size_t len)
 {
-    snprintf(out, len, "x-llmgate-provider: %s\r\nx-llmgate-key: %s\r\nx-llmgate-attempts: %d\r\n",
-             prov->name, key->name, r->attempts);
+    snprintf(out, len,
+             "x-llmgate-provider: %s\r\nx-llmgate-key: %s\r\nx-llmgate-attempts: %d\r\n"
+             "x-request-id: %s\r\n",
+             prov->name, key->name, r->attempts, r->request_id);
 }
 
 /* Headers of a held answer, as views into fail_head ("Name: value\r\n" lines). */
@@ -269,6 +281,8 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
             stream_held(r);
         return;
     }
+    if (r->scan.stream)
+        r->sse_events += usage_count_events(data, len);
     conn_write_body(c, r->chunked, data, len);
     if (!r->up_paused && conn_write_queued(c) > HIGH_WATER) {
         r->up_paused = 1;
@@ -280,6 +294,25 @@ static void on_wait_done(conn_t *c)
 {
     if (c->req)
         attempt_next(c, c->req);
+}
+
+static const char *why_reason(const req_t *r)
+{
+    int s = r->fail_status;
+    if (s == 429)
+        return "rate_limited";
+    if (s == 402)
+        return "quota";
+    if (s == 401 || s == 403)
+        return "auth";
+    if (s >= 500)
+        return "server_error";
+    if (r->fail_err == UPSTREAM_ETIMEDOUT_CONNECT || r->fail_err == UPSTREAM_ETIMEDOUT_FIRSTBYTE ||
+        r->fail_err == UPSTREAM_ETIMEDOUT_IDLE)
+        return "timeout";
+    if (r->fail_err)
+        return "connect";
+    return "other";
 }
 
 /* Act on a judged failure (held answer or transport error) of the current attempt. */
@@ -300,6 +333,12 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
         deliver_failure(c, r);
         return;
     }
+    if (act == KP_ROTATE)
+        obs_rotation((unsigned)c->w->id, why_reason(r));
+    if (act == KP_NEXT_DEPLOYMENT)
+        obs_rotation((unsigned)c->w->id, "model_not_found");
+    if (act == KP_RETRY && r->retries < pol->max_retries)
+        obs_retry((unsigned)c->w->id, why_reason(r));
     if (act == KP_NEXT_DEPLOYMENT) {
         log_warn("provider %s does not serve model %s: skipping that deployment for %u ms",
                  dep->provider_ref->name, dep->model, pol->model_unavailable_ms);
@@ -328,6 +367,7 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
 
     (void)up;
     r->up = NULL; /* freed by upstream.c when this returns */
+    r->upstream_ns += uv_hrtime() - r->attempt_ns;
     if (r->response_started) {
         if (err) {
             /* Cut mid-response: the key's failure; the client sees the cut. */
@@ -405,6 +445,15 @@ static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
         ar.choose = policy_choose;
         ar.choose_arg = &pc;
         ar.skip = skip;
+        if (r->client) {
+            /* USD per million tokens = micro-USD per token */
+            ar.client = r->client->name;
+            ar.cost_micro_usd =
+                (uint64_t)((double)(r->body.len / 4) * r->model->input_price_per_m +
+                           (double)(r->scan.max_tokens > 0 ? r->scan.max_tokens : 0) *
+                               r->model->output_price_per_m +
+                           0.5);
+        }
         rc = shm_key_admit(w->shm, &ar, SHM_NOW, &r->resv, &t);
         if (rc == 0) {
             r->pick = cands[r->resv.index];
@@ -412,8 +461,10 @@ static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
             route_tried_add(&r->tried, r->pick.key);
             return 0;
         }
-        if (rc != SHM_NONE)
+        if (rc != SHM_NONE) {
+            *retry_at = t;
             return rc;
+        }
         if (t && (!*retry_at || t < *retry_at))
             *retry_at = t;
         for (unsigned i = 0; i < n; i++)
@@ -480,6 +531,21 @@ static void attempt_next(conn_t *c, req_t *r)
         no_capacity(c, r, retry_at, busy);
         return;
     }
+    if (rc == SHM_ECLIENT_BUDGET) {
+        char hdr[64];
+        int64_t wait_ms = retry_at - wall_ms();
+        long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
+        snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", secs);
+        conn_respond_error_hdr(c, 429, hdr, "client_budget_exceeded", NULL,
+                               "client key %s has spent its budget; retry in %ld s",
+                               r->client->name, secs);
+        return;
+    }
+    if (rc == SHM_ENOTFOUND && r->client) {
+        conn_respond_error(c, 401, "invalid_api_key", NULL,
+                           "this client key is no longer configured");
+        return;
+    }
     if (rc != 0) {
         log_error("store: admission failed: %s", shm_strerror(rc));
         conn_respond_error(c, 500, "internal_error", NULL, "the gateway's state store failed");
@@ -496,9 +562,15 @@ static void attempt_next(conn_t *c, req_t *r)
         body_len = r->up_body_len;
     }
     buf_reset(&r->up_head);
-    if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->hdrs, r->nhdrs,
-                             prov, r->pick.key, body_len) != 0)
-        goto oom;
+    {
+        /* A generated request id goes upstream too; a client's is forwarded as it came. */
+        char rid[160];
+        snprintf(rid, sizeof(rid), "x-request-id: %s\r\n", r->request_id);
+        if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->hdrs,
+                                 r->nhdrs, prov, r->pick.key, body_len,
+                                 r->request_id_generated ? rid : NULL) != 0)
+            goto oom;
+    }
     if (prov->first_byte_timeout_per_1k_tokens_ms) {
         /* Bigger requests take longer to a first token: base + per 1k tokens, capped. */
         uint64_t t =

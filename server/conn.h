@@ -74,6 +74,15 @@ typedef struct req_s {
     int response_started; /* a byte of the response went to the client */
     int chunked;          /* response framed with chunked encoding to the client */
     int up_paused;
+    /* accounting (access log, metrics) */
+    const cfg_client_t *client; /* the authenticated client key, NULL when unauthenticated */
+    char request_id[132];       /* the client's x-request-id if usable, else generated */
+    int request_id_generated;
+    int obs_status;         /* status of the response sent (0 = none: 499 in the log) */
+    uint64_t obs_bytes_out; /* bytes written to the client */
+    uint64_t upstream_ns;   /* time spent in finished upstream attempts */
+    uint32_t sse_events;    /* "data:" events streamed, to estimate tokens of a cut stream */
+    int obs_done;
 
     /* key policy (attempt.c) */
     shm_outcome_t ok_outcome; /* judged at the head of a 2xx, recorded at its end */
@@ -160,5 +169,9 @@ void proxy_abort(req_t *r);
 void proxy_on_drain(req_t *r);
 
 void req_free(req_t *r);
+/* From proxy.c: the request's access-log line and metrics, once, when it ends. */
+void proxy_obs_finish(conn_t *c, req_t *r);
+/* From proxy.c: take the client's x-request-id or make one (r->request_id). */
+void proxy_request_id(conn_t *c, req_t *r);
 
 #endif

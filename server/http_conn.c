@@ -60,6 +60,7 @@ void conn_close(conn_t *c)
     c->closing = 1;
     if (c->req) {
         proxy_abort(c->req);
+        proxy_obs_finish(c, c->req);
         req_free(c->req);
         c->req = NULL;
     }
@@ -160,6 +161,13 @@ static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
         return UV_ECANCELED;
     for (unsigned i = 0; i < nparts; i++)
         total += parts[i].len;
+    if (c->req) {
+        /* the status of the response (not of an interim 100 Continue), for the access log */
+        if (!c->req->obs_status && parts[0].len > 12 && memcmp(parts[0].base, "HTTP/1.", 7) == 0 &&
+            atoi(parts[0].base + 9) >= 200)
+            c->req->obs_status = atoi(parts[0].base + 9);
+        c->req->obs_bytes_out += total;
+    }
     q = malloc(sizeof(*q) + total);
     if (!q)
         return UV_ENOMEM;
@@ -210,8 +218,10 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
     if (!keep)
         c->close_after = 1;
     n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-                 http_reason(status), content_type, len, extra_headers ? extra_headers : "",
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s\r\n",
+                 status, http_reason(status), content_type, len, extra_headers ? extra_headers : "",
+                 r && r->request_id[0] ? "x-request-id: " : "",
+                 r && r->request_id[0] ? r->request_id : "", r && r->request_id[0] ? "\r\n" : "",
                  keep ? "" : "Connection: close\r\n");
     parts[0] = uv_buf_init(head, (unsigned)n);
     parts[1] = uv_buf_init((char *)body, (unsigned)len);
@@ -558,6 +568,8 @@ static void conn_process(conn_t *c)
 
 void conn_request_done(conn_t *c, int abort_conn)
 {
+    if (c->req)
+        proxy_obs_finish(c, c->req);
     if (c->req) {
         req_free(c->req);
         c->req = NULL;

@@ -8,6 +8,7 @@
  */
 #include "config/config.h"
 #include "server/log.h"
+#include "server/obs.h"
 #include "server/probe.h"
 #include "server/upstream.h"
 #include "server/worker.h"
@@ -32,6 +33,7 @@ typedef struct app_s {
     uv_async_t exited;
     atomic_uint nexited;
     uv_signal_t sigterm, sigint;
+    uv_signal_t sigusr1; /* access log reopen */
     uv_timer_t deadline;
     uv_timer_t maint; /* store housekeeping, every second */
     shm_t *shm;
@@ -52,6 +54,13 @@ static void on_worker_exit(worker_t *w)
     uv_async_send(&app->exited);
 }
 
+static void on_sigusr1_cb(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    obs_access_log_reopen();
+}
+
 static void close_main_handles(app_t *app)
 {
     uv_close((uv_handle_t *)&app->exited, NULL);
@@ -60,6 +69,8 @@ static void close_main_handles(app_t *app)
     uv_close((uv_handle_t *)&app->deadline, NULL);
     uv_close((uv_handle_t *)&app->maint, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
+    uv_close((uv_handle_t *)&app->sigusr1, NULL);
+    obs_admin_stop();
     probe_stop(app->prober);
     app->prober = NULL;
 }
@@ -103,11 +114,16 @@ static int open_store(app_t *app)
         return -1;
     }
     rc = shm_keys_sync_cfg(app->shm, app->cfg, SHM_NOW, &st);
+    if (rc == 0)
+        rc = shm_clients_sync_cfg(app->shm, app->cfg, SHM_NOW, NULL);
     if (rc != 0) {
         log_error("store: cannot record the configured keys in %s: %s", app->cfg->state_dir,
                   shm_strerror(rc));
         return -1;
     }
+    if (app->cfg->allow_unauthenticated)
+        log_warn("allow_unauthenticated: true - anyone who can reach llmgate can use its "
+                 "upstream keys");
     log_info("store %s: %u keys added, %u updated, %u orphaned, %u restored", app->cfg->state_dir,
              st.added, st.updated, st.orphaned, st.restored);
     return 0;
@@ -164,6 +180,8 @@ static void on_sighup_cb(uv_signal_t *s, int signum)
         return;
     }
     rc = shm_keys_sync_cfg(app->shm, cfg, SHM_NOW, &st);
+    if (rc == 0)
+        rc = shm_clients_sync_cfg(app->shm, cfg, SHM_NOW, NULL);
     if (rc != 0) {
         log_error("reload refused: cannot record the keys in the store: %s", shm_strerror(rc));
         cfg_free(cfg);
@@ -178,6 +196,7 @@ static void on_sighup_cb(uv_signal_t *s, int signum)
         worker_set_config(&app->workers[i], cfgref_get(ref));
     cfgref_put(app->cur);
     app->cur = ref;
+    obs_reload(ref);
     app->cfg = cfg;
     log_info("reloaded (generation %u): %u providers, %u models; keys %u added, %u updated, "
              "%u orphaned, %u restored",
@@ -243,6 +262,10 @@ static int serve(cfg_ref_t *ref)
     }
     if (open_store(&app) != 0)
         goto out;
+    if (obs_init(ref, app.shm, app.nworkers, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
     app.workers = calloc(app.nworkers, sizeof(*app.workers));
     if (!app.workers)
         goto out;
@@ -261,6 +284,10 @@ static int serve(cfg_ref_t *ref)
     }
     if (bind_all(&app) != 0)
         goto out;
+    if (obs_admin_start(app.loop, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
 
     uv_async_init(app.loop, &app.exited, on_exited_cb);
     app.exited.data = &app;
@@ -269,6 +296,8 @@ static int serve(cfg_ref_t *ref)
     uv_signal_init(app.loop, &app.sighup);
     app.sighup.data = &app;
     uv_signal_start(&app.sighup, on_sighup_cb, SIGHUP);
+    uv_signal_init(app.loop, &app.sigusr1);
+    uv_signal_start(&app.sigusr1, on_sigusr1_cb, SIGUSR1);
     uv_timer_init(app.loop, &app.deadline);
     uv_timer_init(app.loop, &app.maint);
     app.sigterm.data = app.sigint.data = app.deadline.data = app.maint.data = &app;
@@ -315,6 +344,7 @@ out:
         }
         free(app.workers);
     }
+    obs_shutdown();
     uv_loop_close(app.loop);
     shm_store_close(app.shm);
     upstream_tls_cleanup();

@@ -144,7 +144,7 @@ static void send_probe(prober_t *p, cfg_ref_t *cfg, const cfg_provider_t *prov,
     q->for_circuit = for_circuit;
     q->next = p->running;
     p->running = q;
-    if (rewrite_request_head(&head, "GET", "/models", 7, NULL, 0, prov, key, 0) != 0 ||
+    if (rewrite_request_head(&head, "GET", "/models", 7, NULL, 0, prov, key, 0, NULL) != 0 ||
         upstream_request(p->pool, prov, head.data, head.len, "", 0, 0, &probe_cbs, q, &up) != 0)
         probe_free(q);
     buf_free(&head);

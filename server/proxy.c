@@ -6,6 +6,85 @@
 #include "server/log.h"
 #include "server/attempt.h"
 #include "server/worker.h"
+#include "server/auth.h"
+#include "server/obs.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* The request's line in the access log and metrics (once, when it ends either way). */
+void proxy_obs_finish(conn_t *c, req_t *r)
+{
+    obs_record_t o;
+    uint64_t now = uv_hrtime();
+    uint64_t up_ns = r->upstream_ns + (r->up ? now - r->attempt_ns : 0);
+    uint32_t pt = 0, ct = 0;
+    struct timespec ts;
+
+    if (r->obs_done)
+        return;
+    r->obs_done = 1;
+    if (!r->request_id[0])
+        proxy_request_id(c, r);
+    memset(&o, 0, sizeof(o));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    o.start_ms =
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)((now - r->start_ns) / 1000000);
+    o.request_id = r->request_id;
+    o.client = r->client ? r->client->name : NULL;
+    o.model = r->scan.model[0] ? r->scan.model : NULL;
+    if (r->attempts) {
+        o.served_model = r->pick.model->name;
+        o.provider = r->pick.dep->provider_ref->name;
+        o.key = r->pick.key->name;
+    }
+    o.attempts = r->attempts;
+    o.status = r->obs_status ? r->obs_status : 499; /* nothing sent: the client left */
+    o.upstream_status = r->up_status;
+    o.ttfb_s = r->ttfb_ns ? (double)(r->ttfb_ns - r->start_ns) / 1e9 : -1;
+    o.duration_s = (double)(now - r->start_ns) / 1e9;
+    o.upstream_s = (double)up_ns / 1e9;
+    if (r->attempts) {
+        if (usage_tail_scan(&r->usage, &pt, &ct)) {
+            o.prompt_tokens = pt;
+            o.completion_tokens = ct;
+        } else if (r->response_started && r->scan.stream) {
+            /* a stream cut before its usage chunk: about a token per event streamed */
+            o.prompt_tokens = (uint32_t)(r->body.len / 4);
+            o.completion_tokens = r->sse_events;
+            o.tokens_estimated = 1;
+        }
+        o.cost_usd = obs_cost_usd(r->pick.model, o.prompt_tokens, o.completion_tokens);
+    }
+    o.bytes_in = r->head.len + r->body.len;
+    o.bytes_out = r->obs_bytes_out;
+    o.stream = r->scan.stream;
+    obs_request_done((unsigned)c->w->id, &o);
+}
+
+/* The client's x-request-id when it is usable (1..128 visible ASCII characters), else a
+ * new random one; either way it goes upstream and back to the client. */
+void proxy_request_id(conn_t *c, req_t *r)
+{
+    size_t vlen = 0;
+    const char *v = r->hdrs ? hdr_find(r->hdrs, r->nhdrs, "x-request-id", &vlen) : NULL;
+    int ok = v && vlen > 0 && vlen < sizeof(r->request_id) - 4 && vlen <= 128;
+
+    for (size_t i = 0; ok && i < vlen; i++)
+        ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\';
+    if (ok) {
+        memcpy(r->request_id, v, vlen);
+        r->request_id[vlen] = '\0';
+        r->request_id_generated = 0;
+        return;
+    }
+    snprintf(r->request_id, sizeof(r->request_id), "req-%016llx%08llx",
+             (unsigned long long)route_rand(&c->w->route),
+             (unsigned long long)(route_rand(&c->w->route) & 0xffffffffu));
+    r->request_id_generated = 1;
+}
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +114,13 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
 
     r->suffix = suffix;
     r->cfgref = cfgref_get(c->w->cfgref);
+    rc = auth_check(r->cfgref->cfg, r->hdrs, r->nhdrs, &r->client);
+    if (rc != 0) {
+        /* never echo what was presented */
+        conn_respond_error_hdr(c, 401, "WWW-Authenticate: Bearer\r\n", auth_code(rc), NULL, "%s",
+                               auth_message(rc));
+        return;
+    }
     rc = scan_body(r->body.data ? r->body.data : "", r->body.len, &r->scan);
     if (rc != 0) {
         const char *param = rc == SCAN_ENOMODEL ? "model" : r->scan.bad_field;
@@ -52,18 +138,33 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
                            r->scan.model);
         return;
     }
+    if (!auth_model_allowed(r->client, r->model)) {
+        conn_respond_error(c, 403, "model_not_allowed", "model",
+                           "client key %s may not use model %s", r->client->name, r->model->name);
+        return;
+    }
     attempt_start(c, r);
 }
 
-static void respond_models(conn_t *c)
+static void respond_models(conn_t *c, req_t *r)
 {
     const cfg_t *cfg = c->w->cfg;
+    const cfg_client_t *client = NULL;
     buf_t b = {0};
     int first = 1;
+    int rc = auth_check(cfg, r->hdrs, r->nhdrs, &client);
+
+    if (rc != 0) {
+        conn_respond_error_hdr(c, 401, "WWW-Authenticate: Bearer\r\n", auth_code(rc), NULL, "%s",
+                               auth_message(rc));
+        return;
+    }
 
     buf_appends(&b, "{\"object\":\"list\",\"data\":[");
     for (unsigned i = 0; i < cfg->models_count; i++) {
         const cfg_model_t *m = &cfg->models[i];
+        if (!auth_model_allowed(client, m))
+            continue;
         for (unsigned j = 0; j <= m->aliases_count; j++) {
             const char *id = j == 0 ? m->name : m->aliases[j - 1];
             char esc[600];
@@ -100,6 +201,8 @@ void proxy_handle(conn_t *c, req_t *r)
     const char *url = r->head.data ? r->head.data + r->url_off : "";
     size_t len = r->url_len, plen = 0;
 
+    proxy_request_id(c, r);
+
     while (plen < len && url[plen] != '?' && url[plen] != '#')
         plen++;
     for (size_t i = 0; i < sizeof(completions) / sizeof(completions[0]); i++) {
@@ -113,6 +216,20 @@ void proxy_handle(conn_t *c, req_t *r)
         proxy_completion(c, r, completions[i].suffix);
         return;
     }
+    if (path_is(url, plen, "/metrics") && c->w->cfg->metrics.mode == CFG_METRICS_MAIN) {
+        buf_t b = {0};
+        int st = obs_render_metrics(&b) == 0 ? 200 : 500;
+        conn_respond(c, st, OBS_METRICS_CONTENT_TYPE, b.data ? b.data : "", b.len, NULL);
+        buf_free(&b);
+        return;
+    }
+    if (path_is(url, plen, "/health/full") && c->w->cfg->metrics.mode == CFG_METRICS_MAIN) {
+        buf_t b = {0};
+        int st = obs_render_readiness(&b);
+        conn_respond(c, st, "application/json", b.data ? b.data : "", b.len, NULL);
+        buf_free(&b);
+        return;
+    }
     if (path_is(url, plen, "/v1/models") || path_is(url, plen, "/health")) {
         if (r->method != HTTP_GET) {
             conn_respond_error(c, 405, "method_not_allowed", NULL, "this path accepts GET only");
@@ -121,7 +238,7 @@ void proxy_handle(conn_t *c, req_t *r)
         if (path_is(url, plen, "/health"))
             conn_respond(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
         else
-            respond_models(c);
+            respond_models(c, r);
         return;
     }
     /* The path only: a query string may carry something the client should not see echoed. */

@@ -92,7 +92,7 @@ static int is_provider_header(const char *name, size_t len, const cfg_provider_t
 
 int rewrite_request_head(buf_t *out, const char *method, const char *suffix, size_t suffix_len,
                          const http_hdr_t *hdrs, size_t nhdrs, const cfg_provider_t *prov,
-                         const cfg_key_t *key, size_t body_len)
+                         const cfg_key_t *key, size_t body_len, const char *extra)
 {
     int rc = 0;
 
@@ -125,6 +125,8 @@ int rewrite_request_head(buf_t *out, const char *method, const char *suffix, siz
     }
     for (unsigned i = 0; i < prov->headers_count; i++)
         rc |= buf_printf(out, "%s: %s\r\n", prov->headers[i].name, prov->headers[i].value);
+    if (extra)
+        rc |= buf_appends(out, extra);
     rc |= buf_printf(out, "Content-Length: %zu\r\n\r\n", body_len);
     return rc ? -1 : 0;
 }

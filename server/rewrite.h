@@ -37,9 +37,10 @@ int hdr_name_is(const char *name, size_t len, const char *lower);
 /* The value of header name (lowercase) in hdrs, or NULL; *vlen set. First match. */
 const char *hdr_find(const http_hdr_t *hdrs, size_t n, const char *lower, size_t *vlen);
 
+/* extra: already formatted "Name: value\r\n" lines to add (may be NULL). */
 int rewrite_request_head(buf_t *out, const char *method, const char *suffix, size_t suffix_len,
                          const http_hdr_t *hdrs, size_t nhdrs, const cfg_provider_t *prov,
-                         const cfg_key_t *key, size_t body_len);
+                         const cfg_key_t *key, size_t body_len, const char *extra);
 
 /* extra: already formatted "Name: value\r\n" lines to add (may be NULL). */
 int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t nhdrs,

@@ -51,6 +51,21 @@ static long long member_uint(const char *p, const char *end, const char *name)
     return -1;
 }
 
+uint32_t usage_count_events(const char *data, size_t len)
+{
+    uint32_t n = 0;
+    const char *p = data, *end = data + len;
+
+    if (len >= 5 && memcmp(data, "data:", 5) == 0)
+        n++;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+        p++;
+        if ((size_t)(end - p) >= 5 && memcmp(p, "data:", 5) == 0)
+            n++;
+    }
+    return n;
+}
+
 int usage_tail_scan(const usage_tail_t *t, uint32_t *prompt, uint32_t *completion)
 {
     const char *u = find_last(t->buf, t->len, "\"usage\"");

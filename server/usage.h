@@ -21,6 +21,10 @@ typedef struct usage_tail_s {
 
 void usage_tail_feed(usage_tail_t *t, const char *data, size_t len);
 
+/* Number of SSE "data:" events starting in data[0..len) (at a line start, or at the start
+ * of data - a chunk boundary inside "data:" is missed, which only makes it an estimate). */
+uint32_t usage_count_events(const char *data, size_t len);
+
 /* 1 and the counts if a usage object with prompt_tokens was found, else 0. */
 int usage_tail_scan(const usage_tail_t *t, uint32_t *prompt, uint32_t *completion);
 

@@ -61,7 +61,7 @@ int main(void)
     int chunked;
 
     T_EQ_INT(rewrite_request_head(&b, "POST", "/chat/completions", 17, in,
-                                  sizeof(in) / sizeof(in[0]), &prov, &key, 42),
+                                  sizeof(in) / sizeof(in[0]), &prov, &key, 42, NULL),
              0, "request head built");
     T_OK(strncmp(b.data, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.example.com:8443\r\n",
                  63) == 0,
@@ -86,12 +86,12 @@ int main(void)
 
     buf_reset(&b);
     prov.auth = CFG_AUTH_X_API_KEY;
-    rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0);
+    rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0, NULL);
     T_OK(has(&b, "x-api-key: sk-SECRET\r\n") && !has(&b, "Authorization"), "x-api-key style");
     buf_reset(&b);
     prov.auth = CFG_AUTH_HEADER;
     prov.auth_header = "api-key";
-    rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0);
+    rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0, NULL);
     T_OK(has(&b, "api-key: sk-SECRET\r\n"), "custom header style");
 
     {
