@@ -169,7 +169,7 @@ class Gateway:
         self.env = dict(os.environ)
         self.env.update(env or {})
         lines = ["listen: [\"127.0.0.1:0\"]", f"workers: {workers}",
-                 "allow_unauthenticated: true" if clients is None else "",
+                 "allow_unauthenticated: true" if not clients else "",
                  f"state_dir: {yaml_str(self.state_dir)}", "shutdown_timeout_ms: 5000"]
         if limits:
             lines.append("limits:")
