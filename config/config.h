@@ -203,6 +203,8 @@ typedef struct cfg_s {
     char *state_dir;              /* default "./llmgate-state" */
     uint32_t shutdown_timeout_ms; /* graceful drain on SIGTERM/SIGINT, default 10000 */
     int allow_inline_secrets;     /* keys may carry `secret:` in the file; default false */
+    int stream_include_usage;     /* ask providers for the usage chunk of every stream (and
+                                     strip it for clients that did not ask); default false */
     cfg_limits_t limits;
     cfg_policy_t policy;
     cfg_provider_t *providers;

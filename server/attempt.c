@@ -245,6 +245,63 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
     buf_free(&head);
 }
 
+/* ---- stream_include_usage ---------------------------------------------------------- */
+
+/* The end of the first SSE event in p[0..n) (just past its blank line), or NULL. */
+static const char *event_end(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] == '\n' && p[i + 1] == '\n')
+            return p + i + 2;
+        if (i + 3 < n && p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n')
+            return p + i + 4;
+    }
+    return NULL;
+}
+
+static int contains(const char *p, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    for (size_t i = 0; i + m <= n; i++)
+        if (p[i] == needle[0] && memcmp(p + i, needle, m) == 0)
+            return 1;
+    return 0;
+}
+
+/* The usage-only chunk we asked for (no choices, a usage object). */
+static int usage_only_event(const char *p, size_t n)
+{
+    return contains(p, n, "\"usage\"") &&
+           (contains(p, n, "\"choices\":[]") || contains(p, n, "\"choices\": []"));
+}
+
+/* Forward complete events except the usage-only one; keep an incomplete one for later. */
+static void write_events(conn_t *c, req_t *r, const char *data, size_t len)
+{
+    const char *b, *e;
+    size_t start = 0, out = 0, n;
+
+    if (buf_append(&r->sse_held, data, len) != 0) {
+        conn_write_body(c, r->chunked, data, len); /* no memory: pass it as it is */
+        return;
+    }
+    b = r->sse_held.data;
+    n = r->sse_held.len;
+    while ((e = event_end(b + start, n - start))) {
+        size_t end = (size_t)(e - b);
+        if (usage_only_event(b + start, end - start)) {
+            if (start > out)
+                conn_write_body(c, r->chunked, b + out, start - out);
+            out = end;
+        }
+        start = end;
+    }
+    if (start > out)
+        conn_write_body(c, r->chunked, b + out, start - out);
+    memmove(r->sse_held.data, b + start, n - start);
+    r->sse_held.len = n - start;
+}
+
 /* A held error body grew past FAIL_BODY_MAX: give up judging, pass it on as it streams. */
 static void stream_held(req_t *r)
 {
@@ -283,7 +340,10 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
     }
     if (r->scan.stream)
         r->sse_events += usage_count_events(data, len);
-    conn_write_body(c, r->chunked, data, len);
+    if (r->strip_usage)
+        write_events(c, r, data, len);
+    else
+        conn_write_body(c, r->chunked, data, len);
     if (!r->up_paused && conn_write_queued(c) > HIGH_WATER) {
         r->up_paused = 1;
         upstream_req_pause(up);
@@ -378,6 +438,8 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
                      r->pick.dep->provider_ref->name, r->pick.key->name, upstream_strerror(err));
         } else {
             record(r, &r->ok_outcome);
+            if (r->sse_held.len) /* a last event without its blank line */
+                conn_write_body(c, r->chunked, r->sse_held.data, r->sse_held.len);
             if (r->chunked)
                 conn_write(c, "0\r\n\r\n", 5);
         }
@@ -560,6 +622,27 @@ static void attempt_next(conn_t *c, req_t *r)
             goto oom;
         body = r->up_body;
         body_len = r->up_body_len;
+    }
+    r->strip_usage = 0;
+    buf_reset(&r->sse_held);
+    if (w->cfg->stream_include_usage && r->scan.stream && !r->scan.has_stream_options) {
+        /* Ask for the usage chunk so the stream is accounted exactly; the client, who did
+         * not ask for it, will not see it (write_events). */
+        static const char ins[] = "\"stream_options\":{\"include_usage\":true},";
+        const char *brace = memchr(body, '{', body_len);
+        char *nb = brace ? malloc(body_len + sizeof(ins) - 1) : NULL;
+        if (nb) {
+            size_t pre = (size_t)(brace - body) + 1;
+            memcpy(nb, body, pre);
+            memcpy(nb + pre, ins, sizeof(ins) - 1);
+            memcpy(nb + pre + sizeof(ins) - 1, body + pre, body_len - pre);
+            body_len += sizeof(ins) - 1;
+            free(r->up_body); /* body may have pointed into it: nb is a full copy */
+            r->up_body = nb;
+            r->up_body_len = body_len;
+            body = nb;
+            r->strip_usage = 1;
+        }
     }
     buf_reset(&r->up_head);
     {

@@ -82,6 +82,8 @@ typedef struct req_s {
     uint64_t obs_bytes_out; /* bytes written to the client */
     uint64_t upstream_ns;   /* time spent in finished upstream attempts */
     uint32_t sse_events;    /* "data:" events streamed, to estimate tokens of a cut stream */
+    int strip_usage;        /* we asked for the usage chunk: the client does not get it */
+    buf_t sse_held;         /* with strip_usage: the start of an event not yet complete */
     int obs_done;
 
     /* key policy (attempt.c) */

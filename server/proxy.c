@@ -102,6 +102,7 @@ void req_free(req_t *r)
     buf_free(&r->up_head);
     buf_free(&r->fail_head);
     buf_free(&r->fail_body);
+    buf_free(&r->sse_held);
     free(r->spans);
     free(r->hdrs);
     free(r->up_body);

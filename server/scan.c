@@ -155,6 +155,8 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_r
                 out->stream = 0;
             else
                 return SCAN_EBADFIELD;
+        } else if (tok_eq(body, k, "stream_options")) {
+            out->has_stream_options = 1;
         } else if (tok_eq(body, k, "max_tokens") || tok_eq(body, k, "max_completion_tokens")) {
             out->bad_field = "max_tokens";
             if (seen_max++)

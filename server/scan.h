@@ -26,11 +26,12 @@
 typedef struct scan_result_s {
     char model[256]; /* unescaped model name, NUL-terminated */
     size_t model_len;
-    size_t model_start;    /* offset of the opening quote of the model string in the body */
-    size_t model_end;      /* offset just past its closing quote */
-    int stream;            /* 1 true, 0 false or absent */
-    long long max_tokens;  /* -1 when absent */
-    const char *bad_field; /* for SCAN_EBADFIELD: which member ("model", "stream", ...) */
+    size_t model_start;     /* offset of the opening quote of the model string in the body */
+    size_t model_end;       /* offset just past its closing quote */
+    int stream;             /* 1 true, 0 false or absent */
+    long long max_tokens;   /* -1 when absent */
+    int has_stream_options; /* a top-level "stream_options" member is present */
+    const char *bad_field;  /* for SCAN_EBADFIELD: which member ("model", "stream", ...) */
 } scan_result_t;
 
 /* Scan body[0..len). 0 on success, or a SCAN_E* code. */

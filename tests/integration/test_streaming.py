@@ -53,6 +53,29 @@ class StreamingTest(unittest.TestCase):
         self.assertGreater(total, 1.5)
         self.assertLess(first_data, total - 1.0, (first_data, total))
 
+    def test_stream_include_usage(self):
+        mock = Mock(threads=1)
+        gw = simple_gateway(mock, workers=1, extra_yaml="stream_include_usage: true\n")
+        self.addCleanup(mock.stop)
+        self.addCleanup(gw.cleanup)
+        self.addCleanup(gw.stop)
+        from harness import post_json
+        st, _, data = post_json(gw.port, "/v1/chat/completions", CHAT)
+        self.assertEqual(st, 200)
+        sent = json.loads(mock.last()["body"])
+        self.assertEqual(sent["stream_options"], {"include_usage": True}, "asked upstream")
+        self.assertEqual(sent["messages"], CHAT["messages"])
+        events = [l for l in data.decode().splitlines() if l.startswith("data: ")]
+        self.assertEqual(events[-1], "data: [DONE]")
+        self.assertFalse([e for e in events if '"usage"' in e],
+                         "the client did not ask for usage: it does not get the chunk")
+        self.assertGreater(len(events), 3)
+        # a client that asks gets it, and its body goes upstream as it sent it
+        asked = dict(CHAT, stream_options={"include_usage": True})
+        st, _, data = post_json(gw.port, "/v1/chat/completions", asked)
+        self.assertEqual(json.loads(mock.last()["body"]), asked)
+        self.assertTrue([l for l in data.decode().splitlines() if '"usage"' in l])
+
     def test_client_disconnect_aborts_upstream(self):
         # A fresh pair, so that no pooled connection hides the one this request opens.
         mock = Mock(threads=1)

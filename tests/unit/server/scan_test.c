@@ -39,6 +39,12 @@ int main(void)
              "max_completion_tokens accepted");
     T_EQ_INT(r.max_tokens, 7, "max_completion_tokens read as max_tokens");
 
+    T_EQ_INT(
+        scan("{\"model\":\"x\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r),
+        0, "stream_options");
+    T_EQ_INT(r.has_stream_options, 1, "stream_options seen");
+    T_EQ_INT(scan("{\"model\":\"x\",\"opts\":{\"stream_options\":1}}", &r), 0, "nested");
+    T_EQ_INT(r.has_stream_options, 0, "a nested stream_options is not the request's");
     T_EQ_INT(scan("", &r), SCAN_EEMPTY, "empty body");
     T_EQ_INT(scan("  \n", &r), SCAN_EEMPTY, "whitespace body");
     T_EQ_INT(scan("{\"model\":\"x\"", &r), SCAN_EINVAL, "truncated JSON");
