@@ -213,6 +213,10 @@ class Gateway:
         with open(self.config, "w") as f:
             f.write(self.config_text)
         self.proc = None
+        # Every secret this gateway was given (upstream keys, client keys in the env): at stop
+        # its whole output and its store are searched for them - in every integration test.
+        self.secrets = [v for k, v in self.env.items()
+                        if k.startswith(("LLMGATE_TEST_SECRET_", "LLMGATE_TEST_CLIENT_")) and v]
         if start:
             self.start()
 
@@ -230,12 +234,29 @@ class Gateway:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def stop(self, sig=signal.SIGTERM):
-        return self.proc.stop(sig) if self.proc else None
+        rc = self.proc.stop(sig) if self.proc else None
+        self.check_no_secrets()
+        return rc
+
+    def check_no_secrets(self):
+        """No secret in anything this gateway printed, nor in its store file."""
+        blobs = [("its output", self.proc.output().encode() if self.proc else b"")]
+        store = os.path.join(self.state_dir, "data.mdb")
+        if os.path.exists(store):
+            with open(store, "rb") as f:
+                blobs.append(("its store " + store, f.read()))
+        for s in self.secrets:
+            for what, blob in blobs:
+                if s.encode() in blob:
+                    raise AssertionError(f"a configured secret appears in {what}")
 
     def cleanup(self):
         if self.proc and self.proc.p.poll() is None:
             self.proc.stop(signal.SIGKILL)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self.check_no_secrets()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def simple_gateway(mock, keys=(("k1", "sk-test-1"),), model="gpt-4o-mini",
