@@ -195,6 +195,12 @@ typedef struct cfg_alerts_s {
     char *host_header; /* host or host:port */
 } cfg_alerts_t;
 
+/* Client-facing TLS (server/http_conn.c): when set, every listener speaks HTTPS only. */
+typedef struct cfg_tls_s {
+    char *cert_file; /* PEM certificate chain, leaf first; NULL = plain HTTP */
+    char *key_file;  /* PEM private key of the leaf (checked against it at start) */
+} cfg_tls_t;
+
 typedef struct cfg_s {
     char *path;    /* the file it was loaded from */
     char **listen; /* "host:port" / "[v6]:port", at least one */
@@ -220,6 +226,7 @@ typedef struct cfg_s {
     cfg_metrics_t metrics;       /* metrics: {listen} */
     cfg_access_log_t access_log; /* access_log: {path} */
     cfg_alerts_t alerts;         /* alerts: {webhook_url, min_interval_ms, timeout_ms, ...} */
+    cfg_tls_t tls;               /* tls: {cert_file, key_file}; both NULL = plain HTTP */
 } cfg_t;
 
 /* Load and validate PATH. On success returns 0 and sets *out (free with cfg_free()).

@@ -189,6 +189,13 @@ static const cyaml_schema_field_t alerts_fields[] = {
     CYAML_FIELD_END,
 };
 
+/* Client-facing TLS: both files are required once the mapping is there. */
+static const cyaml_schema_field_t tls_fields[] = {
+    CYAML_FIELD_STRING_PTR("cert_file", F_PTR, cfg_tls_t, cert_file, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("key_file", F_PTR, cfg_tls_t, key_file, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     /* a string or a list of strings: libcyaml cannot say "either", validate.c reads it */
     CYAML_FIELD_IGNORE("listen", F_OPT),
@@ -208,6 +215,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING("metrics", F_OPT, cfg_t, metrics, metrics_fields),
     CYAML_FIELD_MAPPING("access_log", F_OPT, cfg_t, access_log, access_log_fields),
     CYAML_FIELD_MAPPING("alerts", F_OPT, cfg_t, alerts, alerts_fields),
+    CYAML_FIELD_MAPPING("tls", F_OPT, cfg_t, tls, tls_fields),
     CYAML_FIELD_END,
 };
 

@@ -762,6 +762,28 @@ static void check_observability(cfg_t *cfg, cfg_report_t *rep)
     check_alerts(cfg, rep);
 }
 
+/* ---- client-facing TLS (server/http_conn.c) -------------------------------------------- */
+
+/* Readable files only: whether they parse and the key belongs to the certificate is decided
+ * by mbedTLS when the server starts (tls_conf_server_new). The key is not read at all by
+ * tools that load without secrets (llmgatectl may run as another user). */
+static void check_tls_file(const char *file, const char *path, const char *what, cfg_report_t *rep)
+{
+    if (!*file)
+        cfg_report_add(rep, path, "must not be empty (the path of a PEM %s)", what);
+    else if (access(file, R_OK) != 0)
+        cfg_report_add(rep, path, "cannot read \"%s\": %s (the path of a PEM %s)", file,
+                       strerror(errno), what);
+}
+
+static void check_tls(const cfg_t *cfg, cfg_report_t *rep)
+{
+    if (cfg->tls.cert_file)
+        check_tls_file(cfg->tls.cert_file, "tls.cert_file", "certificate chain", rep);
+    if (cfg->tls.key_file && !(rep->flags & CFG_LOAD_NO_SECRETS))
+        check_tls_file(cfg->tls.key_file, "tls.key_file", "private key", rep);
+}
+
 void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep)
 {
     build_listen(cfg, root, rep);
@@ -775,6 +797,7 @@ void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep)
     check_providers(cfg, rep);
     check_models(cfg, rep);
     check_observability(cfg, rep);
+    check_tls(cfg, rep);
     cfg_clients_validate(cfg, rep);
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

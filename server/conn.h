@@ -12,6 +12,12 @@
  * from the first byte of a request to its last header, the header timeout (408); then to
  * the end of the body, the body timeout (408). Upstream timeouts belong to upstream.c.
  *
+ * TLS (tls: in the config): each connection then owns a tls_conn_t. Ciphertext read is fed to
+ * it, the handshake is driven (within header_timeout_ms of the accept), and all plaintext is
+ * appended to `pending` exactly as a plaintext read would be; every write is encrypted at
+ * once and its ciphertext queued on the same stream, so the write-queue accounting holds.
+ * A close_notify precedes the FIN. Without TLS, `tls` is NULL and nothing else changes.
+ *
  * Memory: a req_t and everything it points to is freed when its response is complete
  * (req_free). Nothing of a request survives it.
  *
@@ -29,6 +35,7 @@
 #include "server/rewrite.h"
 #include "server/route.h"
 #include "server/scan.h"
+#include "server/tls.h"
 #include "server/upstream.h"
 #include "server/usage.h"
 #include "shm/shm.h"
@@ -122,6 +129,10 @@ typedef struct conn_s {
     int in_header_value;  /* parser state for header spans */
     int value_cut_inside; /* the last value span ended before the end of the input */
     const char *exec_end; /* end of the bytes given to llhttp_execute */
+    tls_conn_t *tls;      /* client-facing TLS, or NULL for plain HTTP */
+    int tls_started;      /* a first byte arrived (plain HTTP on the TLS port is told so) */
+    int tls_ready;        /* handshake complete: plaintext may flow */
+    int tls_failed;       /* encryption failed: the stream is unusable, close is scheduled */
 } conn_t;
 
 /* Accept one connection from server (a listener of w). */

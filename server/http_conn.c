@@ -1,5 +1,5 @@
 /* http_conn.c - client connections: llhttp request parsing with limits, timeouts,
- * pipelining and keep-alive, response writing. See conn.h for the design. */
+ * pipelining and keep-alive, response writing, optional TLS. See conn.h for the design. */
 #include "server/conn.h"
 #include "server/errors.h"
 #include "server/log.h"
@@ -19,7 +19,8 @@
 typedef struct wreq_s {
     uv_write_t w;
     conn_t *c;
-    char data[];
+    char *owned; /* TLS: ciphertext handed over by tls_conn_take_output, else NULL */
+    char data[]; /* plain: the bytes written */
 } wreq_t;
 
 static llhttp_settings_t settings;
@@ -32,7 +33,7 @@ static const cfg_limits_t *limits(const conn_t *c)
 
 static void timer_set(conn_t *c, uint64_t ms, uv_timer_cb cb)
 {
-    if (!c->closing)
+    if (!c->closing && !c->tls_failed) /* a failed TLS stream has its close scheduled */
         uv_timer_start(&c->timer, cb, ms, 0);
 }
 
@@ -47,6 +48,7 @@ static void on_close_cb(uv_handle_t *h)
     if (++c->closing < 3)
         return;
     buf_free(&c->pending);
+    tls_conn_free(c->tls);
     free(c);
     worker_conn_closed(w);
 }
@@ -80,6 +82,8 @@ static void on_linger_timeout_cb(uv_timer_t *t)
     conn_close(t->data);
 }
 
+static int tls_flush(conn_t *c);
+
 static void on_shutdown_cb(uv_shutdown_t *sr, int status)
 {
     conn_t *c = sr->data;
@@ -97,6 +101,8 @@ static void conn_shutdown(conn_t *c)
     if (c->closing || c->shutting)
         return;
     c->shutting = 1;
+    if (c->tls && c->tls_ready && !c->tls_failed && tls_conn_close_notify(c->tls) == 0)
+        tls_flush(c); /* queued before the FIN */
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
     timer_set(c, LINGER_MS, on_linger_timeout_cb);
@@ -140,6 +146,7 @@ static void on_write_cb(uv_write_t *wr, int status)
     wreq_t *q = (wreq_t *)wr;
     conn_t *c = q->c;
 
+    free(q->owned);
     free(q);
     if (status < 0) {
         conn_close(c);
@@ -149,13 +156,36 @@ static void on_write_cb(uv_write_t *wr, int status)
         proxy_on_drain(c->req);
 }
 
-/* Write parts (copied into one allocation). */
-static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
+/* Write parts as they are (copied into one allocation). */
+static int write_plain(conn_t *c, const uv_buf_t *parts, unsigned nparts, size_t total)
 {
-    size_t total = 0, o = 0;
+    size_t o = 0;
     wreq_t *q;
     uv_buf_t b;
     int rc;
+
+    q = malloc(sizeof(*q) + total);
+    if (!q)
+        return UV_ENOMEM;
+    for (unsigned i = 0; i < nparts; i++) {
+        memcpy(q->data + o, parts[i].base, parts[i].len);
+        o += parts[i].len;
+    }
+    q->c = c;
+    q->owned = NULL;
+    b = uv_buf_init(q->data, (unsigned)total);
+    rc = uv_write(&q->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_cb);
+    if (rc != 0)
+        free(q);
+    return rc;
+}
+
+static int tls_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts, size_t total);
+
+/* Write parts: as they are, or encrypted on a TLS connection. */
+static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
+{
+    size_t total = 0;
 
     if (c->closing)
         return UV_ECANCELED;
@@ -168,19 +198,9 @@ static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
             c->req->obs_status = atoi(parts[0].base + 9);
         c->req->obs_bytes_out += total;
     }
-    q = malloc(sizeof(*q) + total);
-    if (!q)
-        return UV_ENOMEM;
-    for (unsigned i = 0; i < nparts; i++) {
-        memcpy(q->data + o, parts[i].base, parts[i].len);
-        o += parts[i].len;
-    }
-    q->c = c;
-    b = uv_buf_init(q->data, (unsigned)total);
-    rc = uv_write(&q->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_cb);
-    if (rc != 0)
-        free(q);
-    return rc;
+    if (c->tls)
+        return tls_writev(c, parts, nparts, total);
+    return write_plain(c, parts, nparts, total);
 }
 
 int conn_write(conn_t *c, const char *data, size_t len)
@@ -458,6 +478,167 @@ static void on_body_timeout_cb(uv_timer_t *t)
     request_timeout(t->data, "timed out waiting for the request body");
 }
 
+/* ---- TLS ------------------------------------------------------------------------------ */
+
+/* Largest TLS record payload: the parts of one write up to this size go out as one record. */
+#define TLS_RECORD_MAX 16384
+
+static void on_tls_failed_cb(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* The TLS stream cannot go on (a record could not be made or queued). Close on the next loop
+ * turn rather than here: the caller may be inside a request that conn_close would free. */
+static void tls_fail(conn_t *c)
+{
+    if (c->closing || c->tls_failed)
+        return;
+    uv_timer_start(&c->timer, on_tls_failed_cb, 0, 0);
+    c->tls_failed = 1; /* after the start: timer_set ignores every later timer */
+}
+
+/* Queue the ciphertext the TLS layer produced (handshake, records, alerts). 0 or a libuv
+ * code; on failure the stream is lost (tls_fail). */
+static int tls_flush(conn_t *c)
+{
+    wreq_t *q;
+    char *out;
+    size_t len;
+    uv_buf_t b;
+    int rc;
+
+    tls_conn_take_output(c->tls, &out, &len);
+    if (!out)
+        return 0;
+    q = malloc(sizeof(*q));
+    if (!q) {
+        free(out);
+        tls_fail(c);
+        return UV_ENOMEM;
+    }
+    q->c = c;
+    q->owned = out;
+    b = uv_buf_init(out, (unsigned)len);
+    rc = uv_write(&q->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_cb);
+    if (rc != 0) {
+        free(out);
+        free(q);
+        tls_fail(c);
+    }
+    return rc;
+}
+
+static int tls_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts, size_t total)
+{
+    char joined[TLS_RECORD_MAX];
+    int rc = 0;
+
+    if (!c->tls_ready || c->tls_failed)
+        return UV_ENOTCONN;
+    if (nparts > 1 && total <= sizeof(joined)) {
+        /* one record for a small response or an SSE chunk with its framing, not one per part */
+        size_t o = 0;
+        for (unsigned i = 0; i < nparts; i++) {
+            memcpy(joined + o, parts[i].base, parts[i].len);
+            o += parts[i].len;
+        }
+        rc = tls_conn_write(c->tls, joined, total);
+    } else {
+        for (unsigned i = 0; i < nparts && rc == 0; i++)
+            if (parts[i].len > 0)
+                rc = tls_conn_write(c->tls, parts[i].base, parts[i].len);
+    }
+    if (rc != 0) {
+        log_debug("worker %d: TLS write failed: %s", c->w->id, tls_strerror(rc));
+        tls_fail(c);
+        return UV_EPROTO;
+    }
+    return tls_flush(c);
+}
+
+static void on_handshake_timeout_cb(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+
+    log_debug("worker %d: TLS handshake not complete after %u ms, closing", c->w->id,
+              limits(c)->header_timeout_ms);
+    conn_close(c);
+}
+
+/* Plain HTTP sent to the TLS port: say so in plain text (as nginx does), then close. */
+static void tls_refuse_plain(conn_t *c)
+{
+    char body[512], head[256];
+    uv_buf_t parts[2];
+    size_t n = error_json(body, sizeof(body), "this port speaks HTTPS only: use https://",
+                          error_type_for(400), NULL, "https_required");
+    int hn = snprintf(head, sizeof(head),
+                      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      n);
+
+    log_debug("worker %d: plain HTTP on the TLS port, refused", c->w->id);
+    parts[0] = uv_buf_init(head, (unsigned)hn);
+    parts[1] = uv_buf_init(body, (unsigned)n);
+    write_plain(c, parts, 2, (size_t)hn + n);
+    conn_shutdown(c);
+}
+
+/* Ciphertext read: drive the handshake, then move all plaintext to `pending`. Returns 1 if
+ * plaintext was added (the caller goes on as after a plaintext read), else 0. */
+static int tls_input(conn_t *c, const char *data, size_t len)
+{
+    size_t before = c->pending.len;
+    int n;
+
+    if (!c->tls_started) {
+        c->tls_started = 1;
+        if (data[0] >= 'A' && data[0] <= 'Z') { /* a TLS record starts with 20..24 */
+            tls_refuse_plain(c);
+            return 0;
+        }
+    }
+    if (tls_conn_feed(c->tls, data, len) != 0) {
+        conn_close(c);
+        return 0;
+    }
+    if (!c->tls_ready) {
+        n = tls_conn_handshake(c->tls);
+        if (tls_flush(c) != 0)
+            return 0;
+        if (n == TLS_WANT)
+            return 0;
+        if (n != 0) {
+            log_debug("worker %d: TLS handshake failed: %s", c->w->id, tls_strerror(n));
+            conn_shutdown(c); /* the alert, if any, goes out before the FIN */
+            return 0;
+        }
+        c->tls_ready = 1;
+        timer_set(c, limits(c)->idle_timeout_ms, on_idle_timeout_cb);
+    }
+    /* data is the worker's read buffer: fed (copied) already, so it takes the plaintext */
+    for (;;) {
+        n = tls_conn_read(c->tls, c->w->readbuf, sizeof(c->w->readbuf));
+        if (n == TLS_WANT)
+            break;
+        if (n <= 0) {
+            /* close_notify or a broken record: like EOF on a plain connection, gone */
+            if (n != TLS_CLOSED)
+                log_debug("worker %d: TLS read failed: %s", c->w->id, tls_strerror(n));
+            conn_close(c);
+            return 0;
+        }
+        if (buf_append(&c->pending, c->w->readbuf, (size_t)n) != 0) {
+            conn_close(c);
+            return 0;
+        }
+    }
+    if (tls_flush(c) != 0) /* a warning alert a record may have provoked */
+        return 0;
+    return c->pending.len > before;
+}
+
 /* ---- the read loop ---------------------------------------------------------------- */
 
 static void conn_process(conn_t *c);
@@ -485,7 +666,10 @@ static void on_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (buf_append(&c->pending, buf->base, (size_t)nread) != 0) {
+    if (c->tls) {
+        if (!tls_input(c, buf->base, (size_t)nread))
+            return;
+    } else if (buf_append(&c->pending, buf->base, (size_t)nread) != 0) {
         conn_close(c);
         return;
     }
@@ -626,9 +810,17 @@ void conn_accept(worker_t *w, uv_stream_t *server)
         conn_close(c);
         return;
     }
+    if (w->tls && tls_conn_new(&c->tls, w->tls, NULL) != 0) {
+        log_warn("worker %d: cannot set up TLS for a connection (out of memory?)", w->id);
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     start_reading(c);
-    timer_set(c, limits(c)->idle_timeout_ms, on_idle_timeout_cb);
+    if (c->tls) /* the handshake is part of the head: it has header_timeout_ms */
+        timer_set(c, limits(c)->header_timeout_ms, on_handshake_timeout_cb);
+    else
+        timer_set(c, limits(c)->idle_timeout_ms, on_idle_timeout_cb);
 }

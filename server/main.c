@@ -10,6 +10,7 @@
 #include "server/log.h"
 #include "server/obs.h"
 #include "server/probe.h"
+#include "server/tls.h"
 #include "server/upstream.h"
 #include "server/worker.h"
 #include "shm/shm.h"
@@ -38,6 +39,7 @@ typedef struct app_s {
     uv_timer_t deadline;
     uv_timer_t maint; /* store housekeeping, every second */
     shm_t *shm;
+    tls_conf_t *client_tls; /* tls: in the config, shared by every worker; NULL = plain HTTP */
     int stopping;
 } app_t;
 
@@ -148,6 +150,11 @@ static void on_deadline_cb(uv_timer_t *t)
         worker_stop(&app->workers[i], 1);
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* SIGHUP: load the file again; if it is valid, bring the store's keys in line and switch
  * every worker to it. Requests in flight finish with the configuration they started with.
  * Listen addresses, workers and state_dir need a restart; they keep their old values. */
@@ -168,6 +175,9 @@ static void on_sighup_cb(uv_signal_t *s, int signum)
         log_error("reload refused, the running configuration stays:\n%s", err);
         return;
     }
+    if (!same_str(cfg->tls.cert_file, app->cfg->tls.cert_file) ||
+        !same_str(cfg->tls.key_file, app->cfg->tls.key_file))
+        log_warn("reload: tls changes take effect at the next start");
     if (cfg->workers != app->cfg->workers || cfg->listen_count != app->cfg->listen_count ||
         strcmp(cfg->state_dir, app->cfg->state_dir) != 0)
         log_warn("reload: listen, workers and state_dir changes take effect at the next start");
@@ -261,6 +271,14 @@ static int serve(cfg_ref_t *ref)
         log_error("TLS set-up failed: %s", err);
         return 1;
     }
+    if (cfg->tls.cert_file) {
+        if (tls_conf_server_new(&app.client_tls, cfg->tls.cert_file, cfg->tls.key_file, err,
+                                sizeof(err)) != 0) {
+            log_error("client TLS (tls.cert_file, tls.key_file): %s", err);
+            goto out;
+        }
+        log_info("client TLS: every listener speaks HTTPS (certificate %s)", cfg->tls.cert_file);
+    }
     if (open_store(&app) != 0)
         goto out;
     if (obs_init(ref, app.shm, app.nworkers, err, sizeof(err)) != 0) {
@@ -279,6 +297,7 @@ static int serve(cfg_ref_t *ref)
         w->fds = calloc(cfg->listen_count, sizeof(int));
         w->on_exit = on_worker_exit;
         w->shm = app.shm;
+        w->tls = app.client_tls;
         w->ud = &app;
         if (!w->fds)
             goto out;
@@ -349,6 +368,7 @@ out:
     uv_loop_close(app.loop);
     shm_store_close(app.shm);
     upstream_tls_cleanup();
+    tls_conf_free(app.client_tls);
     cfgref_put(app.cur);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "server/cfgref.h"
 #include "server/route.h"
+#include "server/tls.h"
 #include "server/upstream.h"
 #include "shm/shm.h"
 
@@ -38,7 +39,8 @@ typedef struct worker_s {
     uv_tcp_t *listeners; /* adopted fds */
     unsigned nlisteners;
     upstream_pool_t *pool;
-    shm_t *shm; /* the process's store, shared by all workers */
+    shm_t *shm;      /* the process's store, shared by all workers */
+    tls_conf_t *tls; /* client-facing TLS (shared, read-only; main owns it), NULL = plain */
     route_state_t route;
     struct conn_s *conns; /* all open connections */
     unsigned nconns;

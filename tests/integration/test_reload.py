@@ -74,7 +74,8 @@ class ReloadTest(unittest.TestCase):
         # a removed: orphaned in the store, never used again
         self.rewrite([("b", "sk-b", None)])
         self.reload()
-        self.assertIn("1 orphaned", self.g.proc.output().splitlines()[-1])
+        reloads = [l for l in self.g.proc.output().splitlines() if "reloaded (generation" in l]
+        self.assertIn("1 orphaned", reloads[-1])
         self.assertEqual({ask()[1] for _ in range(5)}, {"b"})
         c.close()
 

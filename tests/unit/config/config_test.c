@@ -952,6 +952,66 @@ static void test_observability(void)
                 "obs: access_log.path naming a directory refused");
 }
 
+/* ---- client-facing TLS ------------------------------------------------------------------- */
+
+static void test_client_tls(void)
+{
+    char pem[] = "/tmp/llmgate-config-test-XXXXXX", line[600];
+    int fd = mkstemp(pem);
+    cfg_t *c = NULL;
+    int rc;
+
+    T_OK(fd >= 0, "tls: a readable file for the cases");
+    if (fd < 0)
+        return;
+    close(fd);
+    rc = load_edit(&c, 0);
+    T_OK(rc == 0 && !c->tls.cert_file && !c->tls.key_file, "tls: absent = plain HTTP");
+    cfg_free(c);
+    c = NULL;
+    snprintf(line, sizeof(line), "tls: {cert_file: \"%s\", key_file: \"%s\"}", pem, pem);
+    rc = load_edit(&c, -1, line, 0);
+    T_OK(rc == 0 && strcmp(c->tls.cert_file, pem) == 0 && strcmp(c->tls.key_file, pem) == 0,
+         "tls: cert_file and key_file as written");
+    if (rc != 0)
+        show_err();
+    cfg_free(c);
+    c = NULL;
+    snprintf(line, sizeof(line), "tls: {cert_file: \"%s\"}", pem);
+    expect_edit(-1, line, ":27: tls.key_file: is required but missing",
+                "tls: key_file required with cert_file");
+    expect_edit(-1, "tls: {cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem}",
+                ":27: tls.cert_file: cannot read \"/nonexistent/c.pem\"",
+                "tls: unreadable cert_file refused with its path");
+    rc = load_edit(&c, -1, "tls: {cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem}", 0);
+    expect_err(rc, ":27: tls.key_file: cannot read \"/nonexistent/k.pem\"",
+               "tls: unreadable key_file refused too");
+    cfg_free(c);
+    c = NULL;
+    snprintf(line, sizeof(line), "tls: {cert_file: \"\", key_file: \"%s\"}", pem);
+    expect_edit(-1, line, ":27: tls.cert_file: must not be empty", "tls: empty cert_file refused");
+    snprintf(line, sizeof(line), "tls: {cert_file: \"%s\", key_file: \"%s\", ca_file: x}", pem,
+             pem);
+    expect_edit(-1, line, ":27: tls.ca_file: unknown key (allowed: cert_file, key_file)",
+                "tls: unknown key under tls");
+    snprintf(line, sizeof(line), "tls: {cert_file: \"%s\", key_file: /nonexistent/k.pem}", pem);
+    {
+        const char *yaml_fmt = "listen: [\"127.0.0.1:8080\"]\nallow_unauthenticated: true\n"
+                               "providers:\n  - name: p\n    base_url: http://h\n    keys:\n"
+                               "      - {name: k, secret_env: T_UNSET_KEY}\nmodels:\n"
+                               "  - name: m\n    deployments: [{provider: p, model: m}]\n%s\n";
+        char yaml[1200];
+        int n = snprintf(yaml, sizeof(yaml), yaml_fmt, line);
+        rc = cfg_load_string_ex(yaml, (size_t)n, "t.yaml", CFG_LOAD_NO_SECRETS, &c, err,
+                                sizeof(err));
+        T_OK(rc == 0, "tls: the key file is not read without secrets (llmgatectl)");
+        if (rc != 0)
+            show_err();
+        cfg_free(c);
+    }
+    unlink(pem);
+}
+
 /* ---- the shipped configurations ----------------------------------------------------------- */
 
 static void test_shipped(void)
@@ -1028,6 +1088,7 @@ int main(void)
     test_client_keys();
     test_listen_parse();
     test_observability();
+    test_client_tls();
     test_shipped();
     return t_done();
 }
