@@ -209,6 +209,7 @@ typedef struct cfg_s {
     char *state_dir;              /* default "./llmgate-state" */
     uint32_t shutdown_timeout_ms; /* graceful drain on SIGTERM/SIGINT, default 10000 */
     int allow_inline_secrets;     /* keys may carry `secret:` in the file; default false */
+    int allow_core_dumps;         /* keep the core size limit (cores hold the secrets); false */
     int stream_include_usage;     /* ask providers for the usage chunk of every stream (and
                                      strip it for clients that did not ask); default false */
     cfg_limits_t limits;

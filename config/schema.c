@@ -204,6 +204,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_UINT("shutdown_timeout_ms", F_OPT, cfg_t, shutdown_timeout_ms),
     CYAML_FIELD_BOOL("allow_inline_secrets", F_OPT, cfg_t, allow_inline_secrets),
     CYAML_FIELD_BOOL("stream_include_usage", F_OPT, cfg_t, stream_include_usage),
+    CYAML_FIELD_BOOL("allow_core_dumps", F_OPT, cfg_t, allow_core_dumps),
     CYAML_FIELD_MAPPING("limits", F_OPT, cfg_t, limits, limits_fields),
     CYAML_FIELD_MAPPING("policy", F_OPT, cfg_t, policy, policy_fields),
     CYAML_FIELD_SEQUENCE("providers", F_OPTP, cfg_t, providers, &provider_entry, 0,

@@ -440,6 +440,14 @@ int main(int argc, char **argv)
             setrlimit(RLIMIT_NOFILE, &rl);
         }
     }
+    if (!cfg->allow_core_dumps) {
+        /* A core dump would hold every upstream and client key: none unless asked for. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+            rl.rlim_cur = 0;
+            setrlimit(RLIMIT_CORE, &rl);
+        }
+    }
     {
         cfg_ref_t *ref = cfgref_new(cfg, 1);
         if (!ref) {

@@ -20,6 +20,11 @@ class SecurityTest(unittest.TestCase):
     def setUpClass(cls):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # for us and the gateway
+        # the gateway inherits a non-zero core limit, so that lowering it is its own doing
+        csoft, chard = resource.getrlimit(resource.RLIMIT_CORE)
+        if chard != 0:
+            resource.setrlimit(resource.RLIMIT_CORE, (chard if chard != resource.RLIM_INFINITY
+                                                      else 1 << 30, chard))
         cls.mock = Mock()
         cls.other = Mock(threads=1)  # a host a request might try to reach instead
         cls.gw = simple_gateway(cls.mock, workers=2, policy={"failure_threshold": 0})
@@ -51,6 +56,12 @@ class SecurityTest(unittest.TestCase):
         hdrs = dict((n.lower(), v) for n, v in self.mock.last()["headers"])
         self.assertEqual(hdrs["host"], "127.0.0.1:%d" % self.mock.port)
         self.assertEqual(self.other.stats()["requests"], before)
+
+    def test_no_core_dumps_by_default(self):
+        # a core would hold the secrets: llmgate sets its own soft core limit to 0
+        with open(f"/proc/{self.gw.proc.p.pid}/limits") as f:
+            line = [l for l in f if l.startswith("Max core file size")][0]
+        self.assertEqual(line.split()[4], "0", line)
 
     def test_upstream_redirect_not_followed(self):
         before = self.mock.stats()["requests"]
