@@ -125,6 +125,9 @@ typedef struct conn_s {
     int shutting;                      /* FIN queued: no more reading or parsing */
     int processing;                    /* inside conn_process (re-entrancy guard) */
     void (*wait_cb)(struct conn_s *c); /* conn_wait: what the timer calls while busy */
+    buf_t out;                         /* written this loop iteration, sent by conn_flush_all */
+    struct conn_s *dirty_next;         /* the worker's list of connections with output */
+    int dirty;
     int reading;
     int in_header_value;  /* parser state for header spans */
     int value_cut_inside; /* the last value span ended before the end of the input */
@@ -134,6 +137,9 @@ typedef struct conn_s {
     int tls_ready;        /* handshake complete: plaintext may flow */
     int tls_failed;       /* encryption failed: the stream is unusable, close is scheduled */
 } conn_t;
+
+/* Send every connection's collected output (the worker's check handle calls it). */
+void conn_flush_all(struct worker_s *w);
 
 /* Accept one connection from server (a listener of w). */
 void conn_accept(struct worker_s *w, uv_stream_t *server);

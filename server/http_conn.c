@@ -48,6 +48,7 @@ static void on_close_cb(uv_handle_t *h)
     if (++c->closing < 3)
         return;
     buf_free(&c->pending);
+    buf_free(&c->out);
     tls_conn_free(c->tls);
     free(c);
     worker_conn_closed(w);
@@ -83,6 +84,7 @@ static void on_linger_timeout_cb(uv_timer_t *t)
 }
 
 static int tls_flush(conn_t *c);
+static int conn_flush(conn_t *c);
 
 static void on_shutdown_cb(uv_shutdown_t *sr, int status)
 {
@@ -101,6 +103,10 @@ static void conn_shutdown(conn_t *c)
     if (c->closing || c->shutting)
         return;
     c->shutting = 1;
+    if (conn_flush(c) != 0) {
+        conn_close(c);
+        return;
+    }
     if (c->tls && c->tls_ready && !c->tls_failed && tls_conn_close_notify(c->tls) == 0)
         tls_flush(c); /* queued before the FIN */
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -138,7 +144,7 @@ void conn_wait(conn_t *c, uint64_t ms, void (*cb)(conn_t *c))
 
 size_t conn_write_queued(const conn_t *c)
 {
-    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) + c->out.len;
 }
 
 static void on_write_cb(uv_write_t *wr, int status)
@@ -157,35 +163,18 @@ static void on_write_cb(uv_write_t *wr, int status)
 }
 
 /* Write parts as they are (copied into one allocation). */
-static int write_plain(conn_t *c, const uv_buf_t *parts, unsigned nparts, size_t total)
-{
-    size_t o = 0;
-    wreq_t *q;
-    uv_buf_t b;
-    int rc;
-
-    q = malloc(sizeof(*q) + total);
-    if (!q)
-        return UV_ENOMEM;
-    for (unsigned i = 0; i < nparts; i++) {
-        memcpy(q->data + o, parts[i].base, parts[i].len);
-        o += parts[i].len;
-    }
-    q->c = c;
-    q->owned = NULL;
-    b = uv_buf_init(q->data, (unsigned)total);
-    rc = uv_write(&q->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_cb);
-    if (rc != 0)
-        free(q);
-    return rc;
-}
-
 static int tls_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts, size_t total);
+
+static void on_flush_idle_cb(uv_idle_t *h)
+{
+    (void)h; /* only there so that poll does not block while output waits for the check */
+}
 
 /* Write parts: as they are, or encrypted on a TLS connection. */
 static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
 {
     size_t total = 0;
+    worker_t *w = c->w;
 
     if (c->closing)
         return UV_ECANCELED;
@@ -198,9 +187,93 @@ static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
             c->req->obs_status = atoi(parts[0].base + 9);
         c->req->obs_bytes_out += total;
     }
-    if (c->tls)
-        return tls_writev(c, parts, nparts, total);
-    return write_plain(c, parts, nparts, total);
+    /* Collected, and sent once at the end of this loop iteration: a response head and its
+     * body, or the SSE events of one upstream read, leave in one write. */
+    if (buf_reserve(&c->out, total) != 0)
+        return UV_ENOMEM;
+    for (unsigned i = 0; i < nparts; i++)
+        buf_append(&c->out, parts[i].base, parts[i].len);
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->dirty_next = w->dirty;
+        if (!w->dirty)
+            uv_idle_start(&w->flush_idle, on_flush_idle_cb);
+        w->dirty = c;
+    }
+    return 0;
+}
+
+/* Send what c collected as it is: as much as the socket takes at once, the rest queued. */
+static int flush_plain(conn_t *c)
+{
+    size_t len = c->out.len;
+    int rc;
+
+    if (len == 0 || c->closing)
+        return 0;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n == (int)len) {
+            buf_reset(&c->out); /* the buffer is kept for the next response */
+            return 0;
+        }
+        if (n < 0 && n != UV_EAGAIN)
+            return n;
+        if (n > 0) {
+            memmove(c->out.data, c->out.data + n, len - (size_t)n);
+            c->out.len = len - (size_t)n;
+        }
+    }
+    {
+        /* the buffer itself goes to the write request: no copy */
+        wreq_t *q = malloc(sizeof(*q));
+        uv_buf_t b;
+        if (!q)
+            return UV_ENOMEM;
+        q->c = c;
+        q->owned = c->out.data;
+        b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+        c->out.data = NULL;
+        c->out.len = c->out.cap = 0;
+        rc = uv_write(&q->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_cb);
+        if (rc != 0) {
+            free(q->owned);
+            free(q);
+        }
+        return rc;
+    }
+}
+
+/* Send what c collected (encrypted on a TLS connection). */
+static int conn_flush(conn_t *c)
+{
+    if (c->tls && c->out.len && !c->closing) {
+        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+        int rc = tls_writev(c, &b, 1, c->out.len);
+        buf_reset(&c->out);
+        return rc;
+    }
+    return flush_plain(c);
+}
+
+void conn_flush_all(worker_t *w)
+{
+    conn_t *c = w->dirty;
+
+    w->dirty = NULL;
+    uv_idle_stop(&w->flush_idle);
+    while (c) {
+        conn_t *next = c->dirty_next;
+        c->dirty = 0;
+        c->dirty_next = NULL;
+        if (!c->closing && conn_flush(c) != 0)
+            conn_close(c);
+        /* a flush that the socket took whole has no write callback: resume from here too */
+        if (!c->closing && c->req && c->req->up_paused && conn_write_queued(c) < 64 * 1024)
+            proxy_on_drain(c->req);
+        c = next;
+    }
 }
 
 int conn_write(conn_t *c, const char *data, size_t len)
@@ -570,7 +643,6 @@ static void on_handshake_timeout_cb(uv_timer_t *t)
 static void tls_refuse_plain(conn_t *c)
 {
     char body[512], head[256];
-    uv_buf_t parts[2];
     size_t n = error_json(body, sizeof(body), "this port speaks HTTPS only: use https://",
                           error_type_for(400), NULL, "https_required");
     int hn = snprintf(head, sizeof(head),
@@ -579,9 +651,10 @@ static void tls_refuse_plain(conn_t *c)
                       n);
 
     log_debug("worker %d: plain HTTP on the TLS port, refused", c->w->id);
-    parts[0] = uv_buf_init(head, (unsigned)hn);
-    parts[1] = uv_buf_init(body, (unsigned)n);
-    write_plain(c, parts, 2, (size_t)hn + n);
+    /* not through conn_writev: this answer is not encrypted */
+    buf_append(&c->out, head, (size_t)hn);
+    buf_append(&c->out, body, n);
+    flush_plain(c);
     conn_shutdown(c);
 }
 

@@ -73,11 +73,18 @@ static void on_connection_cb(uv_stream_t *server, int status)
     conn_accept(w, server);
 }
 
+static void on_flush_check_cb(uv_check_t *h)
+{
+    conn_flush_all(h->data);
+}
+
 static void maybe_finish(worker_t *w)
 {
     if (!w->draining || w->nconns > 0 || w->finishing)
         return;
     w->finishing = 1;
+    uv_close((uv_handle_t *)&w->flush_check, NULL);
+    uv_close((uv_handle_t *)&w->flush_idle, NULL);
     upstream_pool_close(w->pool);
     uv_mutex_lock(&w->wake_lock);
     w->wake_closed = 1;
@@ -148,6 +155,10 @@ int worker_start(worker_t *w)
     uv_mutex_init(&w->wake_lock);
     uv_async_init(&w->loop, &w->wake, on_wake_cb);
     w->wake.data = w;
+    uv_check_init(&w->loop, &w->flush_check);
+    uv_idle_init(&w->loop, &w->flush_idle);
+    w->flush_check.data = w->flush_idle.data = w;
+    uv_check_start(&w->flush_check, on_flush_check_cb);
     route_state_init(&w->route, (uint64_t)uv_hrtime() ^ ((uint64_t)(w->id + 1) << 32));
     if ((rc = upstream_pool_new(&w->pool, &w->loop, w->cfg)) != 0)
         return UV_ENOMEM;

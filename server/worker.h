@@ -43,6 +43,11 @@ typedef struct worker_s {
     tls_conf_t *tls; /* client-facing TLS (shared, read-only; main owns it), NULL = plain */
     route_state_t route;
     struct conn_s *conns; /* all open connections */
+    /* Output is collected per connection during a loop iteration and sent once, after the
+     * poll phase (check handle); the idle handle keeps poll from blocking meanwhile. */
+    uv_check_t flush_check;
+    uv_idle_t flush_idle;
+    struct conn_s *dirty;
     unsigned nconns;
     atomic_int stop; /* 0 run, 1 drain, 2 force */
     int draining;    /* seen by the loop */
