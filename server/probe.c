@@ -96,6 +96,7 @@ static void on_probe_done_cb(upstream_req_t *up, int err, void *ud)
     o.circuit_min_requests = 0;
     o.set_status = -1;
     o.reason = SHM_RS_PROBE;
+    o.count_request = 1; /* probe traffic counts against the key's limits */
     if (!err && q->status >= 200 && q->status < 300) {
         if (q->for_circuit) {
             shm_provider_set_circuit(p->shm, q->prov->name, SHM_CIRCUIT_CLOSED, 0, SHM_RS_PROBE,

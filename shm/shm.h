@@ -399,6 +399,10 @@ typedef struct shm_outcome_s {
     uint32_t circuit_min_requests;
     double circuit_error_ratio;
     int64_t circuit_open_ms;
+
+    /* shm_key_note only: the outcome is a request of its own (a health probe) and counts
+     * against the key's limits: +1 in the RPM window, the day count and requests. */
+    int count_request;
 } shm_outcome_t;
 
 /* Initialise an outcome: all zero, set_status = circuit = -1. */

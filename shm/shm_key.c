@@ -411,8 +411,14 @@ static int apply_outcome(shm_t *s, MDB_txn *txn, const char *name, const shm_res
          * request without usage keeps its estimate: upstream may have spent it. */
         if (!(o->cls == SHM_CL_CANCELLED && used == 0))
             shm_window_adjust(&k.tok, r->admit_sec, (int64_t)used - (int64_t)r->tokens);
-    } else if (used) {
-        shm_window_add(&k.tok, used);
+    } else {
+        if (used)
+            shm_window_add(&k.tok, used);
+        if (o->count_request) {
+            shm_window_add(&k.req, 1);
+            k.day_count++;
+            k.requests++;
+        }
     }
     k.by_class[o->cls]++;
     k.prompt_tokens += o->prompt_tokens;

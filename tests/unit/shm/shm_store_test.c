@@ -203,6 +203,25 @@ static void test_rpd_rollover(void)
     T_EQ_INT(tu_admit1(s, "pst", t + 200000, &retry), SHM_NONE, "offset day full");
     T_EQ_INT(retry, T0 + 8 * 3600 * 1000LL, "retry at 08:00 UTC");
     T_EQ_INT(tu_admit1(s, "pst", T0 + 8 * 3600 * 1000LL, NULL), 0, "new offset day");
+
+    /* a health probe (shm_key_note with count_request) counts against the limits */
+    {
+        shm_outcome_t o;
+        int64_t now = T0 + 3 * DAY_MS;
+        shm_outcome_init(&o, SHM_CL_SUCCESS);
+        o.count_request = 1;
+        T_EQ_INT(shm_key_note(s, "utc", &o, now), 0, "probe noted");
+        T_EQ_INT(shm_key_note(s, "utc", &o, now + 1), 0, "probe noted");
+        shm_key_get(s, "utc", now + 2, &k);
+        T_OK(k.rpd_used == 2 && k.rpm_used == 2, "probes counted: rpd %u, rpm %u", k.rpd_used,
+             k.rpm_used);
+        T_EQ_INT(tu_admit1(s, "utc", now + 3, NULL), 0, "one admission left of rpd 3");
+        T_EQ_INT(tu_admit1(s, "utc", now + 4, NULL), SHM_NONE, "then the day is full");
+        o.count_request = 0;
+        shm_key_note(s, "pst", &o, now);
+        shm_key_get(s, "pst", now + 1, &k);
+        T_EQ_INT(k.rpd_used, 0, "a plain note is not a request");
+    }
     shm_store_close(s);
     tu_rmdir(parent);
 }
