@@ -300,51 +300,22 @@ int shm_key_get(shm_t *s, const char *name, int64_t now_ms, shm_key_t *out)
     return shm__read(s, key_get_fn, &c);
 }
 
-static int snapshot_fn(shm_t *s, MDB_txn *txn, void *arg)
+static int key_conv(const void *rec, int64_t now_ms, void *view)
 {
-    view_ctx_t *c = arg;
-    MDB_stat st;
-    MDB_cursor *cur;
-    MDB_val kv, vv;
-    int rc;
-    free(c->out);
-    c->out = NULL;
-    c->n = 0;
-    if ((rc = mdb_stat(txn, s->dbi_keys, &st)) != 0)
-        return rc;
-    shm_key_t *keys = calloc(st.ms_entries ? st.ms_entries : 1, sizeof(*keys));
-    if (!keys)
-        return SHM_ENOMEM;
-    c->out = keys;
-    if ((rc = mdb_cursor_open(txn, s->dbi_keys, &cur)) != 0)
-        return rc;
-    for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0 && c->n < st.ms_entries;
-         rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
-        shm_krec_t k;
-        if (vv.mv_size != sizeof(k))
-            continue;
-        memcpy(&k, vv.mv_data, sizeof(k));
-        if (k.version != SHM_KREC_VERSION)
-            continue;
-        shm__key_to_view(&k, c->now_ms, &keys[c->n++]);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+    const shm_krec_t *k = rec;
+
+    if (k->version != SHM_KREC_VERSION)
+        return -1;
+    shm__key_to_view(k, now_ms, view);
+    return 0;
 }
 
 int shm_snapshot(shm_t *s, int64_t now_ms, shm_key_t **out, unsigned *n)
 {
     if (!s || !out || !n)
         return SHM_EINVAL;
-    view_ctx_t c = {.now_ms = shm__now(s, now_ms)};
-    int rc = shm__read(s, snapshot_fn, &c);
-    if (rc != 0) {
-        free(c.out);
-        return rc;
-    }
-    *out = c.out;
-    *n = c.n;
-    return 0;
+    return shm__list(s, s->dbi_keys, sizeof(shm_krec_t), sizeof(shm_key_t), key_conv,
+                     shm__now(s, now_ms), (void **)out, n);
 }
 
 void shm_snapshot_free(void *p)
@@ -490,49 +461,18 @@ int shm_provider_get(shm_t *s, const char *name, shm_provider_t *out)
     return shm__read(s, prov_get_fn, &c);
 }
 
-static int providers_fn(shm_t *s, MDB_txn *txn, void *arg)
+static int prov_conv(const void *rec, int64_t now_ms, void *view)
 {
-    view_ctx_t *c = arg;
-    MDB_stat st;
-    MDB_cursor *cur;
-    MDB_val kv, vv;
-    int rc;
-    free(c->out);
-    c->out = NULL;
-    c->n = 0;
-    if ((rc = mdb_stat(txn, s->dbi_prov, &st)) != 0)
-        return rc;
-    shm_provider_t *ps = calloc(st.ms_entries ? st.ms_entries : 1, sizeof(*ps));
-    if (!ps)
-        return SHM_ENOMEM;
-    c->out = ps;
-    if ((rc = mdb_cursor_open(txn, s->dbi_prov, &cur)) != 0)
-        return rc;
-    for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0 && c->n < st.ms_entries;
-         rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
-        shm_prec_t p;
-        if (vv.mv_size != sizeof(p))
-            continue;
-        memcpy(&p, vv.mv_data, sizeof(p));
-        prov_to_view(&p, shm__now(s, SHM_NOW), &ps[c->n++]);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+    prov_to_view(rec, now_ms, view);
+    return 0;
 }
 
 int shm_providers(shm_t *s, shm_provider_t **out, unsigned *n)
 {
     if (!s || !out || !n)
         return SHM_EINVAL;
-    view_ctx_t c = {0};
-    int rc = shm__read(s, providers_fn, &c);
-    if (rc != 0) {
-        free(c.out);
-        return rc;
-    }
-    *out = c.out;
-    *n = c.n;
-    return 0;
+    return shm__list(s, s->dbi_prov, sizeof(shm_prec_t), sizeof(shm_provider_t), prov_conv,
+                     shm__now(s, SHM_NOW), (void **)out, n);
 }
 
 typedef struct circuit_ctx_s {

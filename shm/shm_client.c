@@ -485,52 +485,27 @@ int shm_client_get(shm_t *s, const char *name, int64_t now_ms, shm_client_t *out
     return shm__read(s, client_get_fn, &c);
 }
 
-static int clients_fn(shm_t *s, MDB_txn *txn, void *arg)
+static int client_conv(const void *rec, int64_t now_ms, void *view)
 {
-    cview_ctx_t *c = arg;
-    MDB_stat st;
-    MDB_cursor *cur;
-    MDB_val kv, vv;
-    int rc;
+    const shm_crec_t *r = rec;
 
-    free(c->out);
-    c->out = NULL;
-    c->n = 0;
-    if (!s->has_clients)
-        return 0;
-    if ((rc = mdb_stat(txn, s->dbi_clients, &st)) != 0)
-        return rc;
-    if (!(c->out = calloc(st.ms_entries ? st.ms_entries : 1, sizeof(*c->out))))
-        return SHM_ENOMEM;
-    if ((rc = mdb_cursor_open(txn, s->dbi_clients, &cur)) != 0)
-        return rc;
-    for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0 && c->n < st.ms_entries;
-         rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
-        shm_crec_t r;
-        if (vv.mv_size != sizeof(r))
-            continue;
-        memcpy(&r, vv.mv_data, sizeof(r));
-        if (r.version != SHM_CREC_VERSION)
-            continue;
-        crec_to_view(&r, c->now_ms, &c->out[c->n++]);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+    if (r->version != SHM_CREC_VERSION)
+        return -1;
+    crec_to_view(r, now_ms, view);
+    return 0;
 }
 
 int shm_clients(shm_t *s, int64_t now_ms, shm_client_t **out, unsigned *n)
 {
     if (!s || !out || !n)
         return SHM_EINVAL;
-    cview_ctx_t c = {.now_ms = shm__now(s, now_ms)};
-    int rc = shm__read(s, clients_fn, &c);
-    if (rc != 0) {
-        free(c.out);
-        return rc;
+    if (!s->has_clients) { /* a store from before clients existed, opened read-only */
+        *out = NULL;
+        *n = 0;
+        return 0;
     }
-    *out = c.out;
-    *n = c.n;
-    return 0;
+    return shm__list(s, s->dbi_clients, sizeof(shm_crec_t), sizeof(shm_client_t), client_conv,
+                     shm__now(s, now_ms), (void **)out, n);
 }
 
 static int client_reset_fn(shm_t *s, MDB_txn *txn, void *arg)

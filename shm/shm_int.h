@@ -145,6 +145,15 @@ typedef int (*shm_txn_fn)(shm_t *s, MDB_txn *txn, void *arg);
 
 int shm__write(shm_t *s, shm_txn_fn fn, void *arg);
 int shm__read(shm_t *s, shm_txn_fn fn, void *arg);
+
+/* Turns a stored record (rec_size bytes, already copied) into its view; 0, or -1 to skip
+ * it (an unknown record version). */
+typedef int (*shm_conv_fn)(const void *rec, int64_t now_ms, void *view);
+
+/* Every record of dbi in key order, converted into a malloc'ed array of views of view_size
+ * bytes (one read transaction). Records of another size are skipped. 0 or an SHM_E* code. */
+int shm__list(shm_t *s, MDB_dbi dbi, size_t rec_size, size_t view_size, shm_conv_fn conv,
+              int64_t now_ms, void **out, unsigned *n);
 int shm__err(int mdb_rc); /* LMDB / errno / SHM code -> SHM code */
 
 /* Record access inside a transaction: 0, MDB_NOTFOUND, SHM_ECORRUPT or an LMDB code. */

@@ -2,6 +2,7 @@
  * day, the public view of a key record, and display names. */
 #include "shm/shm_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -229,4 +230,63 @@ const char *shm_circuit_name(int c)
 {
     static const char *const n[] = {"closed", "open", "half_open"};
     return c >= 0 && c <= SHM_CIRCUIT_HALF_OPEN ? n[c] : "unknown";
+}
+
+/* ---- listing a database ------------------------------------------------------------------ */
+
+typedef struct list_ctx_s {
+    MDB_dbi dbi;
+    size_t rec_size, view_size;
+    shm_conv_fn conv;
+    int64_t now_ms;
+    char *out;
+    unsigned n;
+} list_ctx_t;
+
+static int list_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    list_ctx_t *c = arg;
+    MDB_stat st;
+    MDB_cursor *cur;
+    MDB_val kv, vv;
+    uint64_t rec[512]; /* aligned for any record struct */
+    int rc;
+
+    (void)s;
+    free(c->out); /* a re-run after MDB_MAP_RESIZED starts afresh */
+    c->out = NULL;
+    c->n = 0;
+    if (c->rec_size > sizeof(rec))
+        return SHM_EINVAL;
+    if ((rc = mdb_stat(txn, c->dbi, &st)) != 0)
+        return rc;
+    if (!(c->out = calloc(st.ms_entries ? st.ms_entries : 1, c->view_size)))
+        return SHM_ENOMEM;
+    if ((rc = mdb_cursor_open(txn, c->dbi, &cur)) != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0 && c->n < st.ms_entries;
+         rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
+        if (vv.mv_size != c->rec_size)
+            continue;
+        memcpy(rec, vv.mv_data, c->rec_size); /* records are never read in place */
+        if (c->conv(rec, c->now_ms, c->out + (size_t)c->n * c->view_size) == 0)
+            c->n++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int shm__list(shm_t *s, MDB_dbi dbi, size_t rec_size, size_t view_size, shm_conv_fn conv,
+              int64_t now_ms, void **out, unsigned *n)
+{
+    list_ctx_t c = {dbi, rec_size, view_size, conv, now_ms, NULL, 0};
+    int rc = shm__read(s, list_fn, &c);
+
+    if (rc != 0) {
+        free(c.out);
+        return rc;
+    }
+    *out = c.out;
+    *n = c.n;
+    return 0;
 }
