@@ -38,9 +38,43 @@ static int64_t day_index(int64_t ms)
     return shm_floordiv(ms, DAY_MS);
 }
 
-/* Months since year 0 (UTC): year * 12 + month - 1. */
-static int64_t month_index(int64_t ms)
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's civil-date
+ * algorithms). Valid far beyond CAL_MAX_DAYS. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int64_t *m)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Beyond a million years either way the libc functions decide, as they always did. */
+#define CAL_MAX_DAYS (1000000LL * 366)
+
+/* Months since year 0 (UTC): year * 12 + month - 1. gmtime_r() costs some hundred
+ * instructions and runs twice per request (admission and outcome): integer arithmetic. */
+int64_t shm__month_index(int64_t ms)
+{
+    int64_t days = shm_floordiv(ms, DAY_MS), y, m;
+
+    if (days > -CAL_MAX_DAYS && days < CAL_MAX_DAYS) {
+        civil_from_days(days, &y, &m);
+        return y * 12 + m - 1;
+    }
     time_t t = (time_t)shm_floordiv(ms, 1000);
     struct tm tm;
 
@@ -50,11 +84,15 @@ static int64_t month_index(int64_t ms)
 }
 
 /* Wall-clock ms at which month index m starts. */
-static int64_t month_start_ms(int64_t m)
+int64_t shm__month_start_ms(int64_t m)
 {
+    int64_t y = shm_floordiv(m, 12);
+
+    if (y > -1000000 && y < 1000000)
+        return days_from_civil(y, shm_floormod(m, 12) + 1, 1) * DAY_MS;
     struct tm tm = {0};
 
-    tm.tm_year = (int)(shm_floordiv(m, 12) - 1900);
+    tm.tm_year = (int)(y - 1900);
     tm.tm_mon = (int)shm_floormod(m, 12);
     tm.tm_mday = 1;
     return (int64_t)timegm(&tm) * 1000;
@@ -98,6 +136,33 @@ static int crec_put(shm_t *s, MDB_txn *txn, const shm_crec_t *c)
     return mdb_put(txn, s->dbi_clients, &k, &v, 0);
 }
 
+/* crec_get through cur (NULL: no clients database), which is left on the record. */
+static int crec_cur_get(shm_t *s, MDB_cursor *cur, const char *name, shm_crec_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc;
+
+    if (!s->has_clients || !cur)
+        return MDB_NOTFOUND;
+    if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) != 0)
+        return rc;
+    if (v.mv_size != sizeof(*out))
+        return SHM_ECORRUPT;
+    memcpy(out, v.mv_data, sizeof(*out));
+    return out->version == SHM_CREC_VERSION ? 0 : SHM_ECORRUPT;
+}
+
+/* crec_put of c, read by crec_cur_get(s, cur, name): overwritten where cur stands when the
+ * record's own name is name (always, but for a damaged record). */
+static int crec_cur_put(shm_t *s, MDB_cursor *cur, const char *name, const shm_crec_t *c)
+{
+    MDB_val k = {strnlen(c->name, SHM_NAME_MAX), (void *)c->name}, v = {sizeof(*c), (void *)c};
+
+    if (k.mv_size == strlen(name) && memcmp(k.mv_data, name, k.mv_size) == 0)
+        return mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+    return crec_put(s, mdb_cursor_txn(cur), c);
+}
+
 /* Bring c to now: client clock, window, day and month. Returns the client clock now. */
 static int64_t crec_to_now(shm_crec_t *c, int64_t now_ms)
 {
@@ -115,7 +180,7 @@ static int64_t crec_to_now(shm_crec_t *c, int64_t now_ms)
         c->clock_ms = now_ms;
     }
     shm_window_advance(&c->req, shm_floordiv(eff, 1000));
-    int64_t d = day_index(eff), m = month_index(eff);
+    int64_t d = day_index(eff), m = shm__month_index(eff);
     if (d > c->day) {
         c->day_requests = 0;
         c->day_tokens = c->day_cost = 0;
@@ -144,10 +209,10 @@ static int budget_fits(uint64_t used, uint64_t limit, uint64_t want)
 
 /* ---- admission (inside shm_key_admit's transaction) ----------------------------------- */
 
-int shm__client_admit(shm_t *s, MDB_txn *txn, const shm_admit_req_t *req, int64_t now_ms,
+int shm__client_admit(shm_t *s, MDB_cursor *cur, const shm_admit_req_t *req, int64_t now_ms,
                       shm_crec_t *c, int64_t *retry_at)
 {
-    int rc = crec_get(s, txn, req->client, c);
+    int rc = crec_cur_get(s, cur, req->client, c);
     int64_t t = 0, r;
     int over = 0;
 
@@ -161,7 +226,7 @@ int shm__client_admit(shm_t *s, MDB_txn *txn, const shm_admit_req_t *req, int64_
     int64_t eff = crec_to_now(c, now_ms);
     uint64_t tok = clamp_want(req->tokens, c->tok_day_max, c->tok_month_max);
     uint64_t cost = clamp_want(req->cost_micro_usd, c->cost_day_max, c->cost_month_max);
-    int64_t next_day = (c->day + 1) * DAY_MS, next_month = month_start_ms(c->month + 1);
+    int64_t next_day = (c->day + 1) * DAY_MS, next_month = shm__month_start_ms(c->month + 1);
 
     if (c->rpm && !shm_window_fits(&c->req, c->rpm, 1, &r)) {
         over = 1;
@@ -187,7 +252,7 @@ int shm__client_admit(shm_t *s, MDB_txn *txn, const shm_admit_req_t *req, int64_
     return SHM_ECLIENT_BUDGET;
 }
 
-int shm__client_reserve(shm_t *s, MDB_txn *txn, shm_crec_t *c, const shm_admit_req_t *req,
+int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admit_req_t *req,
                         shm_resv_t *r)
 {
     uint64_t tok = clamp_want(req->tokens, c->tok_day_max, c->tok_month_max);
@@ -210,7 +275,7 @@ int shm__client_reserve(shm_t *s, MDB_txn *txn, shm_crec_t *c, const shm_admit_r
     r->client_sec = c->req.head_sec;
     r->client_day = c->day;
     r->client_month = c->month;
-    return crec_put(s, txn, c);
+    return crec_cur_put(s, cur, req->client, c);
 }
 
 /* ---- outcomes (inside the record / release transaction) ------------------------------- */
@@ -230,11 +295,11 @@ static uint64_t reconcile(uint64_t v, int64_t at, int64_t cur, uint64_t reserved
     return add_sat(v, real);
 }
 
-int shm__client_finish(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_outcome_t *o,
+int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm_outcome_t *o,
                        int refund, int64_t now_ms)
 {
     shm_crec_t c;
-    int rc = crec_get(s, txn, r->client, &c);
+    int rc = crec_cur_get(s, cur, r->client, &c);
 
     if (rc == MDB_NOTFOUND || rc == SHM_ECORRUPT)
         return 0; /* client gone meanwhile: nothing to count */
@@ -275,7 +340,7 @@ int shm__client_finish(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_ou
     }
     /* released without refund: the reservation stays spent as estimated */
     c.updated_ms = now_ms;
-    return crec_put(s, txn, &c);
+    return crec_cur_put(s, cur, r->client, &c);
 }
 
 /* ---- the client set ------------------------------------------------------------------- */
@@ -319,7 +384,7 @@ static int csync_fn(shm_t *s, MDB_txn *txn, void *arg)
             r.created_ms = r.clock_ms = c->now_ms;
             r.req.head_sec = shm_floordiv(c->now_ms, 1000);
             r.day = day_index(c->now_ms);
-            r.month = month_index(c->now_ms);
+            r.month = shm__month_index(c->now_ms);
             c->st.added++;
         } else if (rc != 0) {
             return rc;
@@ -449,7 +514,7 @@ static void crec_to_view(const shm_crec_t *r, int64_t now_ms, shm_client_t *o)
     o->cost_day_used_micro_usd = c.day_cost;
     o->cost_month_used_micro_usd = c.month_cost;
     o->day_reset_ms = (c.day + 1) * DAY_MS;
-    o->month_reset_ms = month_start_ms(c.month + 1);
+    o->month_reset_ms = shm__month_start_ms(c.month + 1);
     o->requests = c.requests;
     o->prompt_tokens = c.prompt_tokens;
     o->completion_tokens = c.completion_tokens;

@@ -1,8 +1,9 @@
 /* shm_int.h - shm/ internals: the shm_t, stored record layouts, shared helpers.
  *
  * Stored records are fixed-layout structs with a version and a size field, explicit
- * widths and no pointers. LMDB hands out values only 2-byte aligned, so a record is always
- * memcpy'd into a local struct before use (shm__get_*), never read in place.
+ * widths and no pointers. LMDB hands out values only 2-byte aligned, so a record is never
+ * read through a struct pointer into the map: it is memcpy'd into a local struct before use
+ * (shm__get_*), or, on the admission path, only the fields it needs are (shm_admit.c).
  * Changing a layout means a new SHM_SCHEMA_VERSION (and a migration), never a silent
  * reinterpretation.
  */
@@ -144,6 +145,19 @@ int64_t shm__now(const shm_t *s, int64_t now_ms);
 typedef int (*shm_txn_fn)(shm_t *s, MDB_txn *txn, void *arg);
 
 int shm__write(shm_t *s, shm_txn_fn fn, void *arg);
+
+/* The record step of shm_key_record_batch (shm_key.c), for a transaction that records and
+ * then admits (shm_key_record_admit). shm__record_check validates the batch first: 0,
+ * SHM_EINVAL or SHM_ESTALE. */
+typedef struct shm_rec_ctx_s {
+    shm_resv_t *const *resv; /* NULL for a note */
+    const char *name;        /* for a note */
+    const shm_outcome_t *o;
+    unsigned n;
+    int64_t now_ms;
+} shm_rec_ctx_t;
+int shm__record_fn(shm_t *s, MDB_txn *txn, void *arg);
+int shm__record_check(shm_t *s, shm_resv_t *const *resv, const shm_outcome_t *o, unsigned n);
 int shm__read(shm_t *s, shm_txn_fn fn, void *arg);
 
 /* Turns a stored record (rec_size bytes, already copied) into its view; 0, or -1 to skip
@@ -168,9 +182,23 @@ void shm__prov_init(shm_prec_t *p, const char *name, int64_t now_ms);
 int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_krec_t *k,
                   int64_t arg, const char *text, int64_t ts_ms);
 
+/* Put a record through cur, which a get of key left on it. rec_name is the record's own
+ * name, its key in the store (as shm__key_put etc. put it): when it is key, the record is
+ * overwritten where the cursor stands (MDB_CURRENT, no second B-tree search); otherwise it is
+ * put under rec_name. 0 or an LMDB code. */
+int shm__cur_put(MDB_cursor *cur, MDB_dbi dbi, const MDB_val *key, const char *rec_name,
+                 const void *data, size_t size);
+
 /* The key clock: returns the effective now for k (see shm.h "Time"), updating k->clock_ms
  * and re-basing k on a large step back (*stepped = step in ms, else 0). */
 int64_t shm__key_clock(shm_krec_t *k, int64_t now_ms, int64_t *stepped);
+/* Bring a copy of a key record to now: key clock, windows, day. Returns the key clock now. */
+int64_t shm__key_to_now(shm_krec_t *k, int64_t now_ms, int64_t *stepped);
+
+static inline int shm__status_blocked(int st)
+{
+    return st == SHM_ST_DISABLED || st == SHM_ST_INVALID || st == SHM_ST_DEPLETED;
+}
 /* Roll k's day to the day of eff_ms (count reset on a newer day, kept otherwise). */
 void shm__key_day(shm_krec_t *k, int64_t eff_ms);
 int64_t shm__day_index(int64_t eff_ms, int32_t offset_s);
@@ -186,15 +214,23 @@ int shm__owners_reclaim(shm_t *s, int64_t now_ms, int *reclaimed);
 int shm__owner_release(shm_t *s, int64_t now_ms);
 
 /* Client budgets (shm_client.c), inside the admission and record/release transactions.
- * _admit: c = the client's record brought to now; 0 if req fits, SHM_ECLIENT_BUDGET with
- * *retry_at, MDB_NOTFOUND (unknown or orphaned), or an LMDB code. _reserve: counts req on c,
- * puts it, fills r's client part (after r's key part). _finish: o = the outcome, or NULL for
- * a release with refund 0/1; a client gone meanwhile is 0. */
-int shm__client_admit(shm_t *s, MDB_txn *txn, const shm_admit_req_t *req, int64_t now_ms,
+ * cur: a cursor on s->dbi_clients of the transaction, owned by the caller.
+ * _admit: c = the client's record brought to now, cur left on it; 0 if req fits,
+ * SHM_ECLIENT_BUDGET with *retry_at, MDB_NOTFOUND (unknown or orphaned), or an LMDB code.
+ * _reserve: counts req on c, puts it through cur (untouched since _admit), fills r's client
+ * part (after r's key part). _finish: o = the outcome, or NULL for a release with refund
+ * 0/1; a client gone meanwhile is 0. */
+int shm__client_admit(shm_t *s, MDB_cursor *cur, const shm_admit_req_t *req, int64_t now_ms,
                       shm_crec_t *c, int64_t *retry_at);
-int shm__client_reserve(shm_t *s, MDB_txn *txn, shm_crec_t *c, const shm_admit_req_t *req,
+int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admit_req_t *req,
                         shm_resv_t *r);
-int shm__client_finish(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_outcome_t *o,
+int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm_outcome_t *o,
                        int refund, int64_t now_ms);
+
+/* UTC calendar (shm_client.c): months since year 0 (year * 12 + month - 1) of wall-clock ms,
+ * and the wall-clock ms at which month m starts. Integer arithmetic, equal to gmtime_r() and
+ * timegm() (which they replace on the hot path) over any date within a million years. */
+int64_t shm__month_index(int64_t ms);
+int64_t shm__month_start_ms(int64_t m);
 
 #endif

@@ -39,6 +39,15 @@ static int put_fixed(MDB_txn *txn, MDB_dbi dbi, const char *name, const void *da
     return mdb_put(txn, dbi, &k, &v, 0);
 }
 
+int shm__cur_put(MDB_cursor *cur, MDB_dbi dbi, const MDB_val *key, const char *rec_name,
+                 const void *data, size_t size)
+{
+    MDB_val k = name_val(rec_name), v = {size, (void *)data};
+    if (k.mv_size == key->mv_size && memcmp(k.mv_data, key->mv_data, k.mv_size) == 0)
+        return mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+    return mdb_put(mdb_cursor_txn(cur), dbi, &k, &v, 0); /* a record not under its name */
+}
+
 int shm__key_get(shm_t *s, MDB_txn *txn, const char *name, shm_krec_t *out)
 {
     int rc = get_fixed(txn, s->dbi_keys, name, out, sizeof(*out));
@@ -130,6 +139,16 @@ int64_t shm__key_clock(shm_krec_t *k, int64_t now_ms, int64_t *stepped)
     k->clock_ms = now_ms;
     *stepped = back;
     return now_ms;
+}
+
+int64_t shm__key_to_now(shm_krec_t *k, int64_t now_ms, int64_t *stepped)
+{
+    int64_t eff = shm__key_clock(k, now_ms, stepped);
+    int64_t sec = shm_floordiv(eff, 1000);
+    shm_window_advance(&k->req, sec);
+    shm_window_advance(&k->tok, sec);
+    shm__key_day(k, eff);
+    return eff;
 }
 
 int64_t shm__day_index(int64_t eff_ms, int32_t offset_s)

@@ -3,19 +3,6 @@
 
 #include <string.h>
 
-int64_t shm_floordiv(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
-int64_t shm_floormod(int64_t a, int64_t b)
-{
-    return a - shm_floordiv(a, b) * b;
-}
-
 void shm_window_reset(shm_window_t *w)
 {
     int64_t head = w->head_sec;

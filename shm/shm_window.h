@@ -20,9 +20,20 @@ typedef struct shm_window_s {
     uint32_t pad;
 } shm_window_t;
 
-/* Floor division and modulo that also work for negative numerators. */
-int64_t shm_floordiv(int64_t a, int64_t b);
-int64_t shm_floormod(int64_t a, int64_t b);
+/* Floor division and modulo that also work for negative numerators (inline: every
+ * admission runs them for each candidate). */
+static inline int64_t shm_floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static inline int64_t shm_floormod(int64_t a, int64_t b)
+{
+    return a - shm_floordiv(a, b) * b;
+}
 
 /* Empty window. */
 void shm_window_reset(shm_window_t *w);

@@ -6,7 +6,17 @@
  * Prints median and p99 ns per admit and per record, admit+record pairs per second, and
  * the store size on disk. Then: batched recording, and the slower durability modes.
  *
- *   shm-bench [ops-per-thread]        (default 200000)
+ * --rr mirrors one request of the server (bench/run.sh's llmgate.yaml) instead: 20
+ * candidates per admission (two providers' keys, the providers in random order as
+ * route_group gives them), the round-robin strategy of server/policy.c (oldest
+ * last_admit_ms), a client key without budgets, and a success recorded with the default
+ * key policy and circuit breaker knobs. Rows: the server's 20 keys, then 1,000 and
+ * 100,000 keys with 20 neighbouring candidates.
+ *
+ *   shm-bench [--rr [--keys N]] [ops-per-thread]        (default 200000)
+ *
+ * --keys N: only the one-thread --rr row of N keys (e.g. under valgrind --tool=callgrind
+ * --toggle-collect=worker, to count instructions per admit+record pair).
  */
 #include <ftw.h>
 #include <pthread.h>
@@ -18,9 +28,12 @@
 
 #include "shm/shm.h"
 
-#define CANDS 4 /* candidates per admission, unless a row says otherwise */
+#define CANDS    4  /* candidates per admission, unless a row says otherwise */
+#define RR_CANDS 20 /* --rr: candidates per admission */
+#define RR_GROUP 10 /* --rr: keys per provider in the server-like store */
 
 static unsigned g_cands = CANDS;
+static int g_rr; /* --rr: server-like admissions (see the top of the file) */
 
 static int64_t now_ns(void)
 {
@@ -53,6 +66,17 @@ static int least_inflight(void *arg, const shm_candidate_t *c, unsigned n)
     return (int)best;
 }
 
+/* server/policy.c, CFG_STRATEGY_ROUND_ROBIN: the oldest last_admit_ms */
+static int round_robin(void *arg, const shm_candidate_t *c, unsigned n)
+{
+    (void)arg;
+    unsigned best = 0;
+    for (unsigned i = 1; i < n; i++)
+        if (c[i].last_admit_ms < c[best].last_admit_ms)
+            best = i;
+    return (int)best;
+}
+
 typedef struct run_s {
     shm_t *s;
     char **names;
@@ -65,9 +89,14 @@ typedef struct run_s {
 static void *worker(void *arg)
 {
     run_t *r = arg;
-    const char *cands[CANDS];
+    const char *cands[RR_CANDS];
     shm_admit_req_t req = {
         .names = cands, .count = g_cands, .tokens = 500, .choose = least_inflight};
+    if (g_rr) {
+        req.choose = round_robin;
+        req.client = "bench-client";
+        req.cost_micro_usd = 100;
+    }
     shm_outcome_t o[64];
     shm_resv_t rv[64], *rp[64];
     for (unsigned i = 0; i < 64; i++) {
@@ -77,13 +106,30 @@ static void *worker(void *arg)
         o[i].prompt_tokens = 300;
         o[i].completion_tokens = 150;
         o[i].cost_micro_usd = 42;
+        if (g_rr) { /* the defaults of config/schema.c, as server/keypolicy.c passes them */
+            o[i].fail_threshold = 3;
+            o[i].fail_cooldown_ms = 10000;
+            o[i].cooldown_max_ms = 300000;
+            o[i].recovery_successes = 2;
+            o[i].circuit_min_requests = 20;
+            o[i].circuit_error_ratio = 0.5;
+            o[i].circuit_open_ms = 30000;
+        }
         rp[i] = &rv[i];
     }
     unsigned pending = 0;
     for (unsigned i = 0; i < r->ops; i++) {
         unsigned base = (unsigned)rand_r(&r->seed) % r->nkeys;
-        for (unsigned c = 0; c < g_cands; c++)
-            cands[c] = r->names[(base + c) % r->nkeys];
+        if (g_rr && r->nkeys == RR_CANDS) {
+            /* route_group: each deployment's provider keys in config order, the
+             * deployments in weighted random order */
+            base = (base & 1) * RR_GROUP;
+            for (unsigned c = 0; c < g_cands; c++)
+                cands[c] = r->names[(base + c) % r->nkeys];
+        } else {
+            for (unsigned c = 0; c < g_cands; c++)
+                cands[c] = r->names[(base + c) % r->nkeys];
+        }
         int64_t t0 = now_ns();
         int rc = shm_key_admit(r->s, &req, SHM_NOW, &rv[pending], NULL);
         int64_t t1 = now_ns();
@@ -142,6 +188,16 @@ static int bench(unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch
     shm_key_spec_t *sp = calloc(nkeys, sizeof(*sp));
     for (unsigned i = 0; i < nkeys; i++) {
         names[i] = malloc(24);
+        if (g_rr && nkeys == RR_CANDS) { /* bench/run.sh's llmgate.yaml */
+            snprintf(names[i], 24, "bench-%c-%02u", 'a' + i / RR_GROUP, i % RR_GROUP + 1);
+            snprintf(provs[i], 16, "bench-%c", 'a' + i / RR_GROUP);
+            sp[i] = (shm_key_spec_t){.name = names[i],
+                                     .fingerprint = "a1b2c3d4e5f6",
+                                     .provider = provs[i],
+                                     .rpm = 10000000,
+                                     .weight = 1};
+            continue;
+        }
         snprintf(names[i], 24, "openai-key-%06u", i);
         /* keys grouped by provider, 50 each, as a deployment's candidates usually are */
         snprintf(provs[i], 16, "provider-%03u", (i / 50) % 1000);
@@ -155,6 +211,10 @@ static int bench(unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch
                                  .weight = 1};
     }
     int rc = shm_keys_sync(s, sp, nkeys, SHM_NOW, NULL);
+    if (rc == 0 && g_rr) {
+        shm_client_spec_t cs = {.name = "bench-client"}; /* budgets off */
+        rc = shm_clients_sync(s, &cs, 1, SHM_NOW, NULL);
+    }
     free(sp);
     free(provs);
     if (rc != 0) {
@@ -229,7 +289,33 @@ static void row(const char *label, unsigned nkeys, unsigned nthreads, unsigned o
 
 int main(int argc, char **argv)
 {
-    unsigned ops = argc > 1 ? (unsigned)atoi(argv[1]) : 200000;
+    unsigned ops = 200000, only_keys = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--rr") == 0)
+            g_rr = 1;
+        else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc)
+            only_keys = (unsigned)atoi(argv[++i]);
+        else
+            ops = (unsigned)atoi(argv[i]);
+    }
+    if (g_rr) {
+        g_cands = RR_CANDS;
+        printf("shm-bench --rr: %u admit+record pairs per thread, %d candidates per "
+               "admission, round robin, a client key, circuit breaker on\n",
+               ops, RR_CANDS);
+        printf("%-10s %8s %3s %5s %6s %8s %8s %8s %8s %10s %9s %9s\n", "mode", "keys", "thr",
+               "cands", "batch", "adm p50", "adm p99", "rec p50", "rec p99", "pairs/s", "disk MiB",
+               "used MiB");
+        if (only_keys) {
+            row("rr", only_keys < RR_CANDS ? RR_CANDS : only_keys, 1, ops, 1, SHM_DUR_FAST);
+            return 0;
+        }
+        row("rr", RR_CANDS, 1, ops, 1, SHM_DUR_FAST);
+        row("rr", RR_CANDS, 2, ops, 1, SHM_DUR_FAST);
+        row("rr", 1000, 1, ops, 1, SHM_DUR_FAST);
+        row("rr", 100000, 1, ops, 1, SHM_DUR_FAST);
+        return 0;
+    }
     printf("shm-bench: %u admit+record pairs per thread, %d candidates per admission\n", ops,
            CANDS);
     printf("ns per operation; record ns is per outcome (a batch's commit divided by its size)\n");

@@ -537,6 +537,83 @@ static void test_map_growth(void)
     tu_rmdir(parent);
 }
 
+/* shm_key_record_admit: held-back outcomes and the next admission in one transaction. */
+static void test_record_admit(void)
+{
+    char parent[64], dir[96];
+    tu_mkdir(parent, sizeof(parent), dir, sizeof(dir));
+    shm_t *s = tu_open(dir, T0);
+    shm_key_spec_t sp[2] = {tu_spec("a", "p", 0, 0, 0, 1), tu_spec("b", "p", 0, 0, 0, 1)};
+    shm_keys_sync(s, sp, 2, T0, NULL);
+    const char *ab[2] = {"a", "b"};
+    shm_admit_req_t req = {.names = ab, .count = 2};
+    int64_t t = T0 + 5000, retry = 0;
+    shm_resv_t ra, rb, rc3, rd;
+    shm_outcome_t o[2];
+    int recorded = -1;
+    shm_key_t k;
+
+    T_EQ_INT(shm_key_admit(s, &req, t, &ra, NULL), 0, "a admitted");
+    T_EQ_INT(shm_key_admit(s, &req, t, &rb, NULL), 0, "b admitted");
+    T_EQ_INT(shm_key_admit(s, &req, t, &rc3, &retry), SHM_NONE, "both at max_inflight 1: nothing");
+    /* a's success held back, then recorded with the next admission: it must see a free */
+    shm_outcome_init(&o[0], SHM_CL_SUCCESS);
+    o[0].total_ms = 40;
+    o[0].prompt_tokens = 7;
+    shm_resv_t *one[1] = {&ra};
+    T_EQ_INT(shm_key_record_admit(s, one, o, 1, &req, t + 10, &rc3, &retry, &recorded), 0,
+             "record a + admit in one transaction");
+    T_EQ_INT(recorded, 1, "  ... the outcome was committed");
+    T_EQ_INT(ra.live, 0, "  ... its reservation is finished");
+    T_EQ_STR(rc3.name, "a", "  ... and the admission saw a free again");
+    shm_key_get(s, "a", t + 10, &k);
+    T_OK(k.inflight == 1 && k.by_class[SHM_CL_SUCCESS] == 1 && k.prompt_tokens == 7 &&
+             k.requests == 2,
+         "a: one success recorded, one request in flight, two requests");
+    T_EQ_INT(shm_key_record_admit(s, one, o, 1, &req, t + 10, &rd, &retry, &recorded), SHM_ESTALE,
+             "the same outcome again: SHM_ESTALE");
+    T_EQ_INT(recorded, 0, "  ... nothing written");
+    /* nothing admissible: the outcomes are still committed */
+    shm_outcome_init(&o[1], SHM_CL_SUCCESS);
+    shm_resv_t *two[2] = {&rb, &rc3};
+    const char *b1[1] = {"b"};
+    shm_admit_req_t rq_b = {.names = b1, .count = 1};
+    T_EQ_INT(shm_key_admit(s, &rq_b, t + 20, &rd, NULL), SHM_NONE, "b alone: full");
+    /* admit only b while b's own outcome is in the batch: sees it free */
+    T_EQ_INT(shm_key_record_admit(s, two, o, 2, &rq_b, t + 20, &rd, &retry, &recorded), 0,
+             "two outcomes + admission of b");
+    T_OK(recorded == 1 && rb.live == 0 && rc3.live == 0, "  ... both committed");
+    T_EQ_STR(rd.name, "b", "  ... b admitted");
+    shm_resv_t *rd1[1] = {&rd};
+    shm_resv_t re;
+    shm_key_t kb;
+    {
+        /* b is full again (rd): an admission of b alone finds nothing, and the batched outcome
+         * of a different reservation still commits */
+        shm_resv_t ra2;
+        const char *a1[1] = {"a"};
+        shm_admit_req_t rq_a = {.names = a1, .count = 1};
+        T_EQ_INT(shm_key_admit(s, &rq_a, t + 30, &ra2, NULL), 0, "a admitted again");
+        shm_resv_t *ra2p[1] = {&ra2};
+        T_EQ_INT(shm_key_record_admit(s, ra2p, o, 1, &rq_b, t + 30, &re, &retry, &recorded),
+                 SHM_NONE, "b full: SHM_NONE");
+        T_EQ_INT(recorded, 1, "  ... but a's outcome was committed");
+        T_EQ_INT(ra2.live, 0, "  ... and its reservation finished");
+        shm_key_get(s, "a", t + 30, &k);
+        T_OK(k.inflight == 0 && k.by_class[SHM_CL_SUCCESS] == 3,
+             "a: nothing in flight, 3 successes");
+    }
+    T_EQ_INT(shm_key_record_admit(s, rd1, o, 0, &rq_b, t + 40, &re, &retry, &recorded), SHM_NONE,
+             "n 0: a plain admission (b still full)");
+    T_EQ_INT(shm_key_record(s, &rd, o, t + 40), 0, "b's reservation recorded alone");
+    shm_key_get(s, "b", t + 40, &kb);
+    T_OK(kb.inflight == 0 && kb.by_class[SHM_CL_SUCCESS] == 2, "b: 2 successes, none in flight");
+    T_EQ_INT(shm_key_record_admit(s, rd1, o, 1, &rq_b, t + 40, &re, &retry, NULL), SHM_EINVAL,
+             "recorded is required");
+    shm_store_close(s);
+    tu_rmdir(parent);
+}
+
 int main(void)
 {
     test_files_and_perms();
@@ -546,6 +623,7 @@ int main(void)
     test_rpd_rollover();
     test_clock_backwards();
     test_admission_rules();
+    test_record_admit();
     test_actions_history_latency();
     test_persistence_reopen();
     test_map_growth();

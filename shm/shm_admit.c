@@ -1,0 +1,610 @@
+/* shm_admit.c - admission: the hot path, one LMDB write transaction per request.
+ *
+ * Judge every candidate, let the strategy choose among the admissible ones, reserve on the
+ * chosen record, put it, commit. The writer lock that LMDB holds across processes for the
+ * whole transaction is what makes the limits exact.
+ *
+ * What it costs is mostly B-tree searches and copies, so:
+ *  - candidates are visited in key order with one cursor: the next candidate is usually
+ *    the next record (MDB_NEXT) or on the cursor's page, and the tree is descended about
+ *    once per admission instead of once per candidate (the caller's order is kept for the
+ *    strategy, skip[] and resv.index);
+ *  - a candidate is judged where its record lies in the map, nothing written: only the
+ *    fields judging reads are copied out (values are only 2-byte aligned, so never through
+ *    a struct pointer), and a window's 61 buckets only when its head must move or an
+ *    amount does not fit. What "now" does to a record (key clock, windows, day) is applied
+ *    to that partial copy exactly as shm__key_to_now() would to a whole one;
+ *  - only the chosen record is copied whole, brought to now and put, in place through the
+ *    cursor that found it (MDB_CURRENT);
+ *  - a record whose key clock stepped back is the exception: it is copied, re-based and put
+ *    at once, chosen or not (see admit_fn).
+ */
+#include "shm/shm_int.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define ADMIT_PROV_CACHE 4
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+typedef struct admit_ctx_s {
+    const shm_admit_req_t *req;
+    const size_t *lens; /* strlen of each req->names[i] */
+    int64_t now_in, now_ms;
+    uint32_t slot;
+    uint32_t tokens;
+    shm_resv_t resv; /* out */
+    int64_t retry_at;
+    int result;    /* 0 or SHM_NONE */
+    int client_rc; /* SHM_ECLIENT_BUDGET or SHM_ENOTFOUND: the client was refused */
+    uint8_t skip[SHM_ADMIT_MAX];
+} admit_ctx_t;
+
+/* ---- a key record judged in the map ------------------------------------------------------ */
+
+/* A window of a partial copy: head_sec and total are in w; its buckets are in w too, or
+ * still at *src in the map (then *src != NULL). */
+static void win_load(shm_window_t *w, const char **src)
+{
+    if (*src) {
+        memcpy(w->bucket, *src + offsetof(shm_window_t, bucket), sizeof(w->bucket));
+        *src = NULL;
+    }
+}
+
+/* shm_window_advance() on such a window. */
+static void win_advance(shm_window_t *w, const char **src, int64_t sec)
+{
+    if (sec <= w->head_sec)
+        return;
+    if (sec - w->head_sec < SHM_WIN_BUCKETS)
+        win_load(w, src); /* some seconds stay: their buckets are needed */
+    else
+        *src = NULL; /* every second leaves: advance clears all buckets */
+    shm_window_advance(w, sec);
+}
+
+/* shm_window_fits() on such a window: the buckets are read only when cost does not fit. */
+static int win_fits(shm_window_t *w, const char **src, uint64_t limit, uint64_t cost,
+                    int64_t *retry_ms)
+{
+    if (w->total + (cost > limit ? limit : cost) <= limit)
+        return 1;
+    win_load(w, src);
+    return shm_window_fits(w, limit, cost, retry_ms);
+}
+
+/* Copy out of the key record at rec what judging reads: limits, status, clocks, day and
+ * the strategy's fields (rpm .. last_admit_ms), and the windows' head and total. Everything
+ * else in *k stays unset (the provider is compared in place). Returns the in-flight count
+ * of all owners. */
+static uint32_t krec_peek(shm_krec_t *k, const char *rec, const char *src[2])
+{
+    const size_t a = offsetof(shm_krec_t, rpm), b = offsetof(shm_krec_t, created_ms);
+    const char *in = rec + offsetof(shm_krec_t, inflight);
+    uint32_t n = 0, v;
+    memcpy((char *)k + a, rec + a, b - a);
+    memcpy(&k->req, rec + offsetof(shm_krec_t, req), offsetof(shm_window_t, bucket));
+    memcpy(&k->tok, rec + offsetof(shm_krec_t, tok), offsetof(shm_window_t, bucket));
+    src[0] = rec + offsetof(shm_krec_t, req);
+    src[1] = rec + offsetof(shm_krec_t, tok);
+    for (unsigned i = 0; i < SHM_MAX_OWNERS; i++) { /* shm__key_inflight() */
+        memcpy(&v, in + i * sizeof(v), sizeof(v));
+        n += v;
+    }
+    return n;
+}
+
+/* 1 if the key clock of k stepped back so far from now_ms that shm__key_to_now() re-bases. */
+static int clock_steps(const shm_krec_t *k, int64_t now_ms)
+{
+    return now_ms < k->clock_ms && k->clock_ms - now_ms > SHM_CLOCK_SKEW_MS;
+}
+
+/* shm__key_to_now() on a partial copy whose clock does not step: key clock, windows, day.
+ * Returns the key clock now. */
+static int64_t peek_to_now(shm_krec_t *k, const char *src[2], int64_t now_ms)
+{
+    int64_t eff = now_ms >= k->clock_ms ? now_ms : k->clock_ms;
+    int64_t sec = shm_floordiv(eff, 1000);
+    k->clock_ms = eff;
+    win_advance(&k->req, &src[0], sec);
+    win_advance(&k->tok, &src[1], sec);
+    shm__key_day(k, eff);
+    return eff;
+}
+
+/* Decide for one candidate on k, brought to now (whole, or partial with its windows'
+ * buckets at src). Returns the skip reason and sets *t (key clock ms at which time-bound
+ * reasons clear) and *untimed. */
+static int judge(shm_krec_t *k, const char *src[2], uint32_t inflight, int64_t eff, int prov_open,
+                 int64_t prov_until_eff, uint32_t tokens, uint32_t probes, int64_t *t, int *untimed)
+{
+    int why = SHM_SKIP_NONE;
+    int64_t r;
+    *t = 0;
+    *untimed = 0;
+#define SKIP(w)                                                                                    \
+    do {                                                                                           \
+        if (!why)                                                                                  \
+            why = (w);                                                                             \
+    } while (0)
+    if (k->flags & SHM_KF_ORPHANED) {
+        SKIP(SHM_SKIP_ORPHANED);
+        *untimed = 1;
+    }
+    if (k->status == SHM_ST_DEPLETED && k->cooldown_until_ms) {
+        /* depleted until the quota resets: then probed like a half-open key */
+        if (k->cooldown_until_ms > eff) {
+            SKIP(SHM_SKIP_STATUS);
+            *t = max64(*t, k->cooldown_until_ms);
+        } else if (inflight >= probes) {
+            SKIP(SHM_SKIP_PROBE);
+            *untimed = 1;
+        }
+    } else if (shm__status_blocked(k->status)) {
+        SKIP(SHM_SKIP_STATUS);
+        *untimed = 1;
+    } else if (k->status == SHM_ST_COOLING && k->cooldown_until_ms > eff) {
+        SKIP(SHM_SKIP_COOLING);
+        *t = max64(*t, k->cooldown_until_ms);
+    } else if (k->status != SHM_ST_ACTIVE && inflight >= probes) {
+        SKIP(SHM_SKIP_PROBE); /* half-open: probes at a time */
+        *untimed = 1;
+    }
+    if (prov_open) {
+        SKIP(SHM_SKIP_CIRCUIT);
+        *t = max64(*t, prov_until_eff);
+    }
+    if (k->rpm && !win_fits(&k->req, &src[0], k->rpm, 1, &r)) {
+        SKIP(SHM_SKIP_RPM);
+        *t = max64(*t, r);
+    }
+    if (k->tpm && !win_fits(&k->tok, &src[1], k->tpm, tokens, &r)) {
+        SKIP(SHM_SKIP_TPM);
+        *t = max64(*t, r);
+    }
+    if (k->rpd && k->day_count >= k->rpd) {
+        SKIP(SHM_SKIP_RPD);
+        *t = max64(*t, (k->day + 1) * 86400000 + (int64_t)k->day_offset_s * 1000);
+    }
+    if (k->max_inflight && inflight >= k->max_inflight) {
+        SKIP(SHM_SKIP_INFLIGHT);
+        *untimed = 1;
+    }
+#undef SKIP
+    return why;
+}
+
+/* ---- providers --------------------------------------------------------------------------- */
+
+/* What admission reads of a provider: its circuit (a missing or unreadable record is a
+ * closed circuit). name is the provider field of a key record, cmp_len how many bytes of it
+ * decide equality with another such field (as strncmp(a, b, SHM_NAME_MAX + 1) would). */
+typedef struct prov_peek_s {
+    char name[SHM_NAME_MAX + 1];
+    size_t cmp_len;
+    int open;
+    int64_t open_until_ms;
+} prov_peek_t;
+
+static int prov_peek(shm_t *s, MDB_txn *txn, const char *name, prov_peek_t *p)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    uint32_t version;
+    uint16_t circuit;
+    int rc = mdb_get(txn, s->dbi_prov, &k, &v);
+
+    memcpy(p->name, name, sizeof(p->name));
+    p->cmp_len = strnlen(p->name, sizeof(p->name));
+    p->cmp_len += p->cmp_len < sizeof(p->name); /* and the NUL */
+    p->open = 0;
+    p->open_until_ms = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != sizeof(shm_prec_t))
+        return 0;
+    memcpy(&version, v.mv_data, sizeof(version));
+    if (version != SHM_PREC_VERSION)
+        return 0;
+    memcpy(&circuit, (char *)v.mv_data + offsetof(shm_prec_t, circuit), sizeof(circuit));
+    memcpy(&p->open_until_ms, (char *)v.mv_data + offsetof(shm_prec_t, open_until_ms),
+           sizeof(p->open_until_ms));
+    p->open = circuit == SHM_CIRCUIT_OPEN;
+    return 0;
+}
+
+/* The providers seen in this admission (candidates are usually one or two providers' keys,
+ * in runs): last is where the previous candidate's was found. */
+typedef struct prov_cache_s {
+    prov_peek_t p[ADMIT_PROV_CACHE];
+    unsigned n, last;
+} prov_cache_t;
+
+/* The provider of a key record (its provider field), from the cache or the store. */
+static int prov_find(shm_t *s, MDB_txn *txn, prov_cache_t *pc, const char *provider,
+                     const prov_peek_t **out)
+{
+    const prov_peek_t *p = &pc->p[pc->last];
+    if (pc->n && memcmp(p->name, provider, p->cmp_len) == 0) {
+        *out = p;
+        return 0;
+    }
+    for (unsigned q = 0; q < pc->n; q++) {
+        if (q != pc->last && memcmp(pc->p[q].name, provider, pc->p[q].cmp_len) == 0) {
+            pc->last = q;
+            *out = &pc->p[q];
+            return 0;
+        }
+    }
+    pc->last = pc->n < ADMIT_PROV_CACHE ? pc->n++ : 0;
+    *out = &pc->p[pc->last];
+    return prov_peek(s, txn, provider, &pc->p[pc->last]);
+}
+
+/* ---- visiting the candidates in key order ------------------------------------------------ */
+
+/* The order of the keys database: LMDB's default for keys (unsigned bytes, then the
+ * shorter first). It only decides the order of the visits; found or not is decided by LMDB,
+ * so another order would cost searches, never change a result. */
+static int keycmp(const char *a, size_t la, const char *b, size_t lb)
+{
+    int d = memcmp(a, b, la < lb ? la : lb);
+    return d ? d : (la > lb) - (la < lb);
+}
+
+/* The order in which to visit the candidates. A run of candidates in key order costs one
+ * search and then MDB_NEXT steps; a new run costs one search more. So the caller's order is
+ * kept when it is a few runs (a route's candidates are its providers' keys, each provider's
+ * in configuration order, which is often key order); otherwise the candidates are sorted
+ * (a binary insertion sort), which costs comparisons instead of searches. */
+#define ADMIT_RUNS_KEPT 4
+
+static void visit_order(const char *const *names, const size_t *lens, unsigned n, uint8_t *ord)
+{
+    unsigned runs = 1;
+    for (unsigned i = 0; i < n; i++)
+        ord[i] = (uint8_t)i;
+    for (unsigned i = 1; i < n && runs <= ADMIT_RUNS_KEPT; i++)
+        runs += keycmp(names[i], lens[i], names[i - 1], lens[i - 1]) < 0;
+    if (runs <= ADMIT_RUNS_KEPT)
+        return;
+    for (unsigned i = 1; i < n; i++) {
+        unsigned lo = 0, hi = i - 1;
+        if (keycmp(names[i], lens[i], names[ord[hi]], lens[ord[hi]]) >= 0)
+            continue;     /* ord[i] == i already */
+        while (lo < hi) { /* names[i] sorts before ord[i - 1]: its place is in [0, i - 1] */
+            unsigned mid = (lo + hi) / 2;
+            if (keycmp(names[i], lens[i], names[ord[mid]], lens[ord[mid]]) >= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(&ord[lo + 1], &ord[lo], i - lo);
+        ord[lo] = (uint8_t)i;
+    }
+}
+
+/* Position cur on key and read its record into *cv: 0, MDB_NOTFOUND, or an LMDB code. When
+ * cur stands on the candidate visited before (*on), the next record is tried first: a
+ * candidate that is its neighbour in key order costs no search. */
+static int seek(MDB_cursor *cur, const MDB_val *key, MDB_val *cv, int *on)
+{
+    MDB_val ck;
+    int rc;
+    if (*on) {
+        rc = mdb_cursor_get(cur, &ck, cv, MDB_NEXT);
+        if (rc == 0 && ck.mv_size == key->mv_size &&
+            memcmp(ck.mv_data, key->mv_data, key->mv_size) == 0)
+            return 0;
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    ck = *key;
+    rc = mdb_cursor_get(cur, &ck, cv, MDB_SET_KEY);
+    *on = rc == 0;
+    return rc;
+}
+
+/* ---- the admission transaction ------------------------------------------------------------ */
+
+static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    admit_ctx_t *c = arg;
+    const shm_admit_req_t *req = c->req;
+    const unsigned n = req->count;
+    const uint32_t probes = req->half_open_probes ? req->half_open_probes : 1;
+    /* by position in names where skip is NONE; then the admissible ones, in that order */
+    shm_candidate_t cands[SHM_ADMIT_MAX];
+    uint8_t ord[SHM_ADMIT_MAX];
+    prov_cache_t provs = {.n = 0, .last = 0};
+    unsigned nc = 0;
+    int64_t best = 0, stepped;
+    int dirty = 0, on = 0, rc;
+    MDB_cursor *cur = NULL, *ccur = NULL;
+    MDB_val cv;
+    shm_krec_t k;
+    shm_crec_t client;
+
+    c->retry_at = 0;
+    c->client_rc = 0;
+    c->now_ms = shm__now(s, c->now_in); /* SHM_NOW: read under the writer lock */
+    /* The client's budgets first: over one, no key is judged and nothing is written. */
+    if (req->client) {
+        if (s->has_clients && (rc = mdb_cursor_open(txn, s->dbi_clients, &ccur)) != 0)
+            goto out;
+        rc = shm__client_admit(s, ccur, req, c->now_ms, &client, &c->retry_at);
+        if (rc == SHM_ECLIENT_BUDGET || rc == MDB_NOTFOUND) {
+            c->client_rc = rc == MDB_NOTFOUND ? SHM_ENOTFOUND : rc;
+            memset(c->skip, SHM_SKIP_CLIENT, n);
+            rc = SHM_NONE;
+            goto out;
+        }
+        if (rc != 0)
+            goto out;
+    }
+    if ((rc = mdb_cursor_open(txn, s->dbi_keys, &cur)) != 0)
+        goto out;
+    /* A name given twice is judged twice, as any other: the second time finds the record
+     * as the first left it (re-based, if it was). */
+    visit_order(req->names, c->lens, n, ord);
+    for (unsigned j = 0; j < n; j++) {
+        unsigned i = ord[j];
+        MDB_val key = {c->lens[i], (void *)req->names[i]};
+        c->skip[i] = SHM_SKIP_UNKNOWN;
+        rc = seek(cur, &key, &cv, &on);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc != 0)
+            goto out;
+        uint32_t version;
+        memcpy(&version, cv.mv_data, sizeof(version));
+        if (cv.mv_size != sizeof(shm_krec_t) || version != SHM_KREC_VERSION)
+            continue; /* a record we cannot read is no candidate */
+        const char *src[2];
+        uint32_t inflight = krec_peek(&k, cv.mv_data, src);
+        /* the provider field, read in place (the map does not move before the next put) */
+        const char *pname = (const char *)cv.mv_data + offsetof(shm_krec_t, provider);
+        int64_t eff;
+        if (!clock_steps(&k, c->now_ms)) {
+            eff = peek_to_now(&k, src, c->now_ms);
+        } else {
+            /* A re-base is kept whether or not this key is admitted: repeating it from the
+             * old key clock on every call would keep the window full forever. The cursor
+             * stays on the record. */
+            memcpy(&k, cv.mv_data, sizeof(k));
+            eff = shm__key_to_now(&k, c->now_ms, &stepped);
+            src[0] = src[1] = NULL;
+            pname = k.provider;
+            if ((rc = shm__cur_put(cur, s->dbi_keys, &key, k.name, &k, sizeof(k))) != 0 ||
+                (rc = shm__hist_add(s, txn, k.name, SHM_EV_CLOCK, &k, stepped, "admission",
+                                    c->now_ms)) != 0)
+                goto out;
+            dirty = 1;
+        }
+        const prov_peek_t *prov;
+        if ((rc = prov_find(s, txn, &provs, pname, &prov)) != 0)
+            goto out;
+        int prov_open = prov->open && prov->open_until_ms > c->now_ms;
+        int64_t t;
+        int untimed;
+        int why = judge(&k, src, inflight, eff, prov_open, eff + (prov->open_until_ms - c->now_ms),
+                        c->tokens, probes, &t, &untimed);
+        c->skip[i] = (uint8_t)why;
+        if (why) {
+            if (!untimed) {
+                int64_t when = c->now_ms + (t > eff ? t - eff : 1);
+                best = best == 0 || when < best ? when : best;
+            }
+            continue;
+        }
+        shm_candidate_t *cd = &cands[i];
+        cd->index = i;
+        cd->status = k.status == SHM_ST_ACTIVE ? SHM_ST_ACTIVE : SHM_ST_HALF_OPEN;
+        cd->weight = k.weight;
+        cd->inflight = inflight;
+        cd->max_inflight = k.max_inflight;
+        cd->rpm_used = (uint32_t)k.req.total;
+        cd->rpm = k.rpm;
+        cd->rpd_used = k.day_count;
+        cd->rpd = k.rpd;
+        cd->tpm_used = k.tok.total;
+        cd->tpm = k.tpm;
+        cd->ewma_total_ms = k.ewma_total_ms;
+        cd->consec_failures = k.consec_fail;
+        cd->last_admit_ms = k.last_admit_ms;
+    }
+    /* the strategy sees the admissible candidates in the caller's order */
+    for (unsigned i = 0; i < n; i++) {
+        if (c->skip[i] != SHM_SKIP_NONE)
+            continue;
+        if (nc != i)
+            cands[nc] = cands[i];
+        nc++;
+    }
+    /* SHM_NONE is a result, not a failure: commit (nearly free without writes) so that a
+     * re-base above is kept. */
+    int pick = -1;
+    if (nc == 0)
+        c->retry_at = best;
+    else
+        pick = req->choose ? req->choose(req->choose_arg, cands, nc) : 0;
+    if (pick < 0 || (unsigned)pick >= nc) {
+        c->result = SHM_NONE;
+        rc = dirty ? 0 : SHM_NONE;
+        goto out;
+    }
+    unsigned idx = cands[pick].index;
+    const char *name = req->names[idx];
+    MDB_val key = {c->lens[idx], (void *)name};
+
+    /* Reserve on the chosen record, brought to now (already re-based if it stepped). */
+    MDB_val ck = key;
+    if ((rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_KEY)) != 0)
+        goto out;
+    if (cv.mv_size != sizeof(k)) {
+        rc = SHM_ECORRUPT;
+        goto out;
+    }
+    memcpy(&k, cv.mv_data, sizeof(k));
+    int64_t eff = shm__key_to_now(&k, c->now_ms, &stepped);
+    shm_window_add(&k.req, 1);
+    shm_window_add(&k.tok, k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens);
+    k.day_count++;
+    k.inflight[c->slot]++;
+    k.requests++;
+    k.last_admit_ms = eff;
+    k.updated_ms = c->now_ms;
+    if (k.status == SHM_ST_COOLING || k.status == SHM_ST_DEPLETED) {
+        k.status = SHM_ST_HALF_OPEN;
+        k.status_since_ms = eff;
+        k.consec_succ = 0; /* recovery counts the probes' successes */
+        if ((rc = shm__hist_add(s, txn, name, SHM_EV_STATUS, &k, 0, "cooldown over: probe",
+                                c->now_ms)))
+            goto out;
+    }
+    if ((rc = shm__cur_put(cur, s->dbi_keys, &key, k.name, &k, sizeof(k))) != 0)
+        goto out;
+    shm_resv_t *r = &c->resv;
+    memset(r, 0, sizeof(*r));
+    memcpy(r->name, k.name, sizeof(r->name));
+    r->name[SHM_NAME_MAX] = '\0';
+    r->index = idx;
+    r->live = 1;
+    r->slot = c->slot;
+    r->tokens = k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens;
+    r->admit_sec = shm_floordiv(eff, 1000);
+    r->admitted_ms = c->now_ms;
+    if (req->client && (rc = shm__client_reserve(s, ccur, &client, req, r)) != 0)
+        goto out;
+    c->result = 0;
+    rc = 0;
+out:
+    /* closed here on every path: an aborted write transaction would not free them twice */
+    if (cur)
+        mdb_cursor_close(cur);
+    if (ccur)
+        mdb_cursor_close(ccur);
+    return rc;
+}
+
+/* Checks an admission request and makes sure this process has its owner slot; fills c. */
+static int admit_prepare(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, size_t *lens,
+                         admit_ctx_t *c)
+{
+    if (!s || !req || !req->names || req->count == 0 || req->count > SHM_ADMIT_MAX)
+        return SHM_EINVAL;
+    for (unsigned i = 0; i < req->count; i++) {
+        lens[i] = req->names[i] ? strlen(req->names[i]) : 0;
+        if (lens[i] == 0 || lens[i] > SHM_NAME_MAX)
+            return SHM_EINVAL;
+    }
+    if (req->client && !shm__name_ok(req->client))
+        return SHM_EINVAL;
+    if (s->readonly)
+        return SHM_ERDONLY;
+    int slot = __atomic_load_n(&s->slot, __ATOMIC_ACQUIRE);
+    if (slot < 0) {
+        int rc = shm__owner_ensure(s, shm__now(s, now_ms));
+        if (rc != 0)
+            return rc;
+        slot = __atomic_load_n(&s->slot, __ATOMIC_ACQUIRE);
+    }
+    memset(c, 0, sizeof(*c));
+    c->req = req;
+    c->lens = lens;
+    c->now_in = now_ms;
+    c->slot = (uint32_t)slot;
+    c->tokens = req->tokens;
+    c->result = SHM_NONE;
+    return 0;
+}
+
+/* The caller's view of an admission that ran (rc: the transaction's result). */
+static int admit_finish(const admit_ctx_t *c, int rc, shm_resv_t *resv, int64_t *retry_at_ms)
+{
+    const shm_admit_req_t *req = c->req;
+
+    if (rc == 0)
+        rc = c->result;
+    if (rc == SHM_NONE && c->client_rc)
+        rc = c->client_rc;
+    if (req->skip)
+        memcpy(req->skip, c->skip, req->count);
+    if (rc == 0)
+        *resv = c->resv;
+    else if ((rc == SHM_NONE || rc == SHM_ECLIENT_BUDGET) && retry_at_ms)
+        *retry_at_ms = c->retry_at;
+    return rc;
+}
+
+int shm_key_admit(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, shm_resv_t *resv,
+                  int64_t *retry_at_ms)
+{
+    size_t lens[SHM_ADMIT_MAX];
+    admit_ctx_t c;
+
+    if (retry_at_ms)
+        *retry_at_ms = 0;
+    if (!resv)
+        return SHM_EINVAL;
+    int rc = admit_prepare(s, req, now_ms, lens, &c);
+    if (rc != 0)
+        return rc;
+    return admit_finish(&c, shm__write(s, admit_fn, &c), resv, retry_at_ms);
+}
+
+typedef struct rec_admit_ctx_s {
+    shm_rec_ctx_t rec;
+    admit_ctx_t adm;
+} rec_admit_ctx_t;
+
+/* Outcomes first, then the admission, which sees them. The transaction commits whatever the
+ * admission says (nothing admissible is a result), unless a step fails. */
+static int rec_admit_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    rec_admit_ctx_t *c = arg;
+    int rc = shm__record_fn(s, txn, &c->rec);
+
+    if (rc != 0)
+        return rc;
+    c->adm.result = SHM_NONE;
+    c->adm.client_rc = 0;
+    rc = admit_fn(s, txn, &c->adm);
+    return rc == SHM_NONE ? 0 : rc;
+}
+
+int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t *o, unsigned n,
+                         const shm_admit_req_t *req, int64_t now_ms, shm_resv_t *resv,
+                         int64_t *retry_at_ms, int *recorded)
+{
+    size_t lens[SHM_ADMIT_MAX];
+    rec_admit_ctx_t c;
+    int rc;
+
+    if (recorded)
+        *recorded = 0;
+    if (retry_at_ms)
+        *retry_at_ms = 0;
+    if (!resv || !recorded)
+        return SHM_EINVAL;
+    if (n == 0)
+        return shm_key_admit(s, req, now_ms, resv, retry_at_ms);
+    if ((rc = shm__record_check(s, rresv, o, n)) != 0 ||
+        (rc = admit_prepare(s, req, now_ms, lens, &c.adm)) != 0)
+        return rc;
+    c.rec = (shm_rec_ctx_t){.resv = rresv, .o = o, .n = n, .now_ms = now_ms};
+    rc = shm__write(s, rec_admit_fn, &c);
+    if (rc == 0) {
+        *recorded = 1;
+        for (unsigned i = 0; i < n; i++)
+            rresv[i]->live = 0;
+    }
+    return admit_finish(&c.adm, rc, resv, retry_at_ms);
+}
