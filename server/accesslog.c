@@ -39,85 +39,197 @@ struct accesslog_s {
 
 /* ---- the line ------------------------------------------------------------------------- */
 
+/* Lines are built from plain appends and the printf-free number appenders of buf.h: the
+ * line is written once per request on a worker, and vsnprintf cost more than everything
+ * else of it together. The output is byte for byte what the printf formats in the comments
+ * give (tests/unit/obs/accesslog_test.c compares them). */
+
+#define APPEND_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
+/* 1 if byte c goes into a JSON string as it is (printable ASCII, not '"' or '\'). */
+static inline int json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 static int json_str(buf_t *b, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    size_t n, run = 0;
+    size_t n, run, i;
     int rc;
 
     if (!s)
-        return buf_appends(b, "null");
-    n = strnlen(s, ACCESSLOG_STR_MAX);
-    rc = buf_append(b, "\"", 1);
-    for (size_t i = 0; i < n;) {
-        size_t k = prom_utf8_seq(p + i, n - i);
-        char esc[8];
+        return APPEND_LIT(b, "null");
+    for (i = 0; i < ACCESSLOG_STR_MAX && p[i] && json_plain(p[i]); i++)
+        ;
+    n = i < ACCESSLOG_STR_MAX && p[i] ? i + strnlen(s + i, ACCESSLOG_STR_MAX - i) : i;
+    if (buf_reserve(b, n + 2) != 0)
+        return -1;
+    if (i == n) { /* the common case: nothing to escape, one copy into the reserved room */
+        char *w = b->data + b->len;
 
-        if (k != 0 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && p[i] != 0x7f) {
+        w[0] = '"';
+        memcpy(w + 1, s, n);
+        w[n + 1] = '"';
+        w[n + 2] = '\0';
+        b->len += n + 2;
+        return 0;
+    }
+    rc = APPEND_LIT(b, "\"");
+    for (run = i; i < n;) {
+        size_t k = p[i] < 0x80 ? 1 : prom_utf8_seq(p + i, n - i);
+        char esc[6];
+
+        if (k != 0 && (p[i] >= 0x80 || json_plain(p[i]))) {
             run += k;
             i += k;
             continue;
         }
         rc |= buf_append(b, p + i - run, run);
         run = 0;
-        if (k == 0)
-            rc |= buf_appends(b, "\\ufffd");
-        else if (p[i] == '"' || p[i] == '\\')
-            rc |= buf_printf(b, "\\%c", p[i]);
-        else {
-            snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
-            rc |= buf_appends(b, esc);
+        if (k == 0) {
+            rc |= APPEND_LIT(b, "\\ufffd");
+        } else if (p[i] == '"' || p[i] == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)p[i];
+            rc |= buf_append(b, esc, 2);
+        } else { /* "\\u%04x": a control character or DEL */
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[p[i] >> 4];
+            esc[5] = hex[p[i] & 0xf];
+            rc |= buf_append(b, esc, 6);
         }
         i += k ? k : 1;
     }
     rc |= buf_append(b, p + n - run, run);
-    rc |= buf_append(b, "\"", 1);
+    rc |= APPEND_LIT(b, "\"");
     return rc;
 }
 
+/* "%.3f" of s in milliseconds, or null. */
 static int json_ms(buf_t *b, double s)
 {
     if (!(s >= 0)) /* negative or NaN: none */
-        return buf_appends(b, "null");
-    return buf_printf(b, "%.3f", s * 1000.0);
+        return APPEND_LIT(b, "null");
+    return buf_append_fixed3(b, s * 1000.0);
+}
+
+/* Two digits of v (0..99) at p. */
+static void put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* The time of the line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" of start_ms in UTC. A
+ * worker logs many lines in the same second: the date and time up to the second are kept
+ * per thread and gmtime_r runs only when the second changes. */
+static int put_time(buf_t *b, int64_t start_ms)
+{
+    static _Thread_local struct {
+        int64_t secs;
+        int valid;
+        char text[19]; /* YYYY-MM-DDTHH:MM:SS */
+    } cache;
+    int64_t secs = start_ms / 1000;
+    int ms = (int)(start_ms % 1000);
+    char tail[5];
+    struct tm tm;
+    int rc;
+
+    if (start_ms < 0 || !cache.valid || cache.secs != secs) {
+        time_t t = (time_t)secs;
+        int year, ok;
+
+        memset(&tm, 0, sizeof(tm));
+        ok = gmtime_r(&t, &tm) != NULL;
+        year = tm.tm_year + 1900;
+        if (start_ms < 0 || !ok || year > 9999) {
+            /* outside what the cache formats: the printf the line always had */
+            char text[96];
+
+            snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+            return buf_appends(b, text);
+        }
+        put2(cache.text, year / 100);
+        put2(cache.text + 2, year % 100);
+        cache.text[4] = '-';
+        put2(cache.text + 5, tm.tm_mon + 1);
+        cache.text[7] = '-';
+        put2(cache.text + 8, tm.tm_mday);
+        cache.text[10] = 'T';
+        put2(cache.text + 11, tm.tm_hour);
+        cache.text[13] = ':';
+        put2(cache.text + 14, tm.tm_min);
+        cache.text[16] = ':';
+        put2(cache.text + 17, tm.tm_sec);
+        cache.secs = secs;
+        cache.valid = 1;
+    }
+    tail[0] = '.';
+    tail[1] = (char)('0' + ms / 100);
+    put2(tail + 2, ms % 100);
+    tail[4] = 'Z';
+    rc = buf_append(b, cache.text, sizeof(cache.text));
+    rc |= buf_append(b, tail, sizeof(tail));
+    return rc;
 }
 
 int accesslog_format(buf_t *b, const obs_record_t *r)
 {
-    time_t secs = (time_t)(r->start_ms / 1000);
-    struct tm tm;
     int rc;
 
-    gmtime_r(&secs, &tm);
-    rc = buf_printf(
-        b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"request_id\":", tm.tm_year + 1900,
-        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(r->start_ms % 1000));
+    /* room for a typical line at once; the appends still grow the buffer as needed */
+    if (buf_reserve(b, 512) != 0)
+        return -1;
+    rc = APPEND_LIT(b, "{\"time\":\"");
+    rc |= put_time(b, r->start_ms);
+    rc |= APPEND_LIT(b, "\",\"request_id\":");
     rc |= json_str(b, r->request_id);
-    rc |= buf_appends(b, ",\"client\":");
+    rc |= APPEND_LIT(b, ",\"client\":");
     rc |= json_str(b, r->client);
-    rc |= buf_appends(b, ",\"model\":");
+    rc |= APPEND_LIT(b, ",\"model\":");
     rc |= json_str(b, r->model);
-    rc |= buf_appends(b, ",\"served_model\":");
+    rc |= APPEND_LIT(b, ",\"served_model\":");
     rc |= json_str(b, r->served_model);
-    rc |= buf_appends(b, ",\"provider\":");
+    rc |= APPEND_LIT(b, ",\"provider\":");
     rc |= json_str(b, r->provider);
-    rc |= buf_appends(b, ",\"key\":");
+    rc |= APPEND_LIT(b, ",\"key\":");
     rc |= json_str(b, r->key);
-    rc |= buf_printf(b, ",\"attempts\":%d,\"status\":%d,\"upstream_status\":", r->attempts,
-                     r->status);
-    rc |= r->upstream_status ? buf_printf(b, "%d", r->upstream_status) : buf_appends(b, "null");
-    rc |= buf_appends(b, ",\"ttfb_ms\":");
+    rc |= APPEND_LIT(b, ",\"attempts\":");
+    rc |= buf_append_i64(b, r->attempts);
+    rc |= APPEND_LIT(b, ",\"status\":");
+    rc |= buf_append_i64(b, r->status);
+    rc |= APPEND_LIT(b, ",\"upstream_status\":");
+    rc |= r->upstream_status ? buf_append_i64(b, r->upstream_status) : APPEND_LIT(b, "null");
+    rc |= APPEND_LIT(b, ",\"ttfb_ms\":");
     rc |= json_ms(b, r->ttfb_s);
-    rc |= buf_appends(b, ",\"duration_ms\":");
+    rc |= APPEND_LIT(b, ",\"duration_ms\":");
     rc |= json_ms(b, r->duration_s);
-    rc |= buf_appends(b, ",\"upstream_ms\":");
+    rc |= APPEND_LIT(b, ",\"upstream_ms\":");
     rc |= json_ms(b, r->attempts ? r->upstream_s : -1);
-    rc |= buf_printf(b,
-                     ",\"prompt_tokens\":%u,\"completion_tokens\":%u,\"tokens_estimated\":%s,"
-                     "\"cost_usd\":%.10g,\"bytes_in\":%llu,\"bytes_out\":%llu,\"stream\":%s}\n",
-                     r->prompt_tokens, r->completion_tokens, r->tokens_estimated ? "true" : "false",
-                     r->cost_usd > 0 ? r->cost_usd : 0.0, (unsigned long long)r->bytes_in,
-                     (unsigned long long)r->bytes_out, r->stream ? "true" : "false");
+    rc |= APPEND_LIT(b, ",\"prompt_tokens\":");
+    rc |= buf_append_u64(b, r->prompt_tokens);
+    rc |= APPEND_LIT(b, ",\"completion_tokens\":");
+    rc |= buf_append_u64(b, r->completion_tokens);
+    rc |= r->tokens_estimated ? APPEND_LIT(b, ",\"tokens_estimated\":true,\"cost_usd\":")
+                              : APPEND_LIT(b, ",\"tokens_estimated\":false,\"cost_usd\":");
+    if (r->cost_usd > 0) {
+        /* "%.10g" has no short exact equivalent: the one printf left in the line */
+        char cost[32];
+
+        snprintf(cost, sizeof(cost), "%.10g", r->cost_usd);
+        rc |= buf_appends(b, cost);
+    } else {
+        rc |= APPEND_LIT(b, "0");
+    }
+    rc |= APPEND_LIT(b, ",\"bytes_in\":");
+    rc |= buf_append_u64(b, r->bytes_in);
+    rc |= APPEND_LIT(b, ",\"bytes_out\":");
+    rc |= buf_append_u64(b, r->bytes_out);
+    rc |= r->stream ? APPEND_LIT(b, ",\"stream\":true}\n") : APPEND_LIT(b, ",\"stream\":false}\n");
     return rc;
 }
 

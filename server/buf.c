@@ -1,6 +1,7 @@
 /* buf.c - growable byte buffer. */
 #include "server/buf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,17 +24,6 @@ int buf_reserve(buf_t *b, size_t extra)
     return 0;
 }
 
-int buf_append(buf_t *b, const void *data, size_t len)
-{
-    if (buf_reserve(b, len) != 0)
-        return -1;
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 int buf_appends(buf_t *b, const char *s)
 {
     return buf_append(b, s, strlen(s));
@@ -41,19 +31,97 @@ int buf_appends(buf_t *b, const char *s)
 
 int buf_printf(buf_t *b, const char *fmt, ...)
 {
+    size_t room = b->cap - b->len; /* includes the byte of the NUL; 0 for a zeroed buf */
     va_list ap;
     int n;
 
+    /* Most outputs fit in what the buffer already has: format once, straight into it. */
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room) {
+        b->len += (size_t)n;
+        return 0;
+    }
     if (n < 0 || buf_reserve(b, (size_t)n) != 0)
-        return -1;
+        goto fail;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
     return 0;
+fail:
+    if (room)
+        b->data[b->len] = '\0'; /* the cut first try wrote over it */
+    return -1;
+}
+
+/* The decimal digits of v, ending at end (exclusive). Returns where they start. */
+static char *u64_digits(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+int buf_append_u64(buf_t *b, uint64_t v)
+{
+    char tmp[20], *p = u64_digits(tmp + sizeof(tmp), v);
+
+    return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+int buf_append_i64(buf_t *b, int64_t v)
+{
+    char tmp[21], *p;
+
+    /* 0 - (uint64_t)v is the magnitude even for INT64_MIN */
+    p = u64_digits(tmp + sizeof(tmp), v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+int buf_append_fixed3(buf_t *b, double v)
+{
+    uint64_t bits, m, q, r, half;
+    unsigned e;
+    char tmp[24], *p;
+
+    if (signbit(v) || !(v < 9007199254740992.0)) /* 2^53; NaN fails the comparison */
+        return buf_printf(b, "%.3f", v);
+    /* v = m * 2^-e exactly (IEEE 754 binary64); v < 2^53 makes e >= 0, and
+     * m < 2^53 keeps m * 1000 below 2^63. The thousandths are m * 1000 / 2^e, rounded. */
+    memcpy(&bits, &v, sizeof(bits));
+    m = bits & ((UINT64_C(1) << 52) - 1);
+    if (bits >> 52) {
+        m |= UINT64_C(1) << 52;
+        e = 1075 - (unsigned)(bits >> 52);
+    } else {
+        e = 1074; /* zero or subnormal */
+    }
+    m *= 1000;
+    if (e == 0) {
+        q = m;
+    } else if (e >= 64) {
+        q = 0; /* m < 2^63 <= 2^(e-1): below one half */
+    } else {
+        q = m >> e;
+        r = m & ((UINT64_C(1) << e) - 1);
+        half = UINT64_C(1) << (e - 1);
+        if (r > half || (r == half && (q & 1)))
+            q++;
+    }
+    p = tmp + sizeof(tmp);
+    for (int i = 0; i < 3; i++) {
+        *--p = (char)('0' + q % 10);
+        q /= 10;
+    }
+    *--p = '.';
+    p = u64_digits(p, q);
+    return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void buf_reset(buf_t *b)

@@ -22,42 +22,48 @@ const char *hdr_find(const http_hdr_t *hdrs, size_t n, const char *lower, size_t
     return NULL;
 }
 
+/* hdr_name_is for a literal lowercase name: the length is compared first, without strlen
+ * (the filters below run for every header of every request and response). */
+#define NAME_IS(name, len, lit)                                                                    \
+    ((len) == sizeof(lit) - 1 && strncasecmp((name), (lit), sizeof(lit) - 1) == 0)
+
 int rewrite_is_hop_by_hop(const char *name, size_t len)
 {
-    static const char *const hop[] = {"connection",
-                                      "keep-alive",
-                                      "proxy-connection",
-                                      "te",
-                                      "trailer",
-                                      "transfer-encoding",
-                                      "upgrade",
-                                      "proxy-authorization",
-                                      "proxy-authenticate",
-                                      NULL};
-    for (int i = 0; hop[i]; i++)
-        if (hdr_name_is(name, len, hop[i]))
-            return 1;
-    return 0;
+    return NAME_IS(name, len, "connection") || NAME_IS(name, len, "keep-alive") ||
+           NAME_IS(name, len, "proxy-connection") || NAME_IS(name, len, "te") ||
+           NAME_IS(name, len, "trailer") || NAME_IS(name, len, "transfer-encoding") ||
+           NAME_IS(name, len, "upgrade") || NAME_IS(name, len, "proxy-authorization") ||
+           NAME_IS(name, len, "proxy-authenticate");
+}
+
+/* The next token of the comma-separated list v[0..vlen) from *pos: its start in *start,
+ * its length returned (0 for an empty element). *pos moves past it; the list ends when
+ * *pos reaches vlen. */
+static size_t next_token(const char *v, size_t vlen, size_t *pos, size_t *start)
+{
+    size_t i = *pos, s, e;
+
+    while (i < vlen && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+        i++;
+    s = i;
+    while (i < vlen && v[i] != ',')
+        i++;
+    e = i;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
+    *pos = i;
+    *start = s;
+    return e - s;
 }
 
 /* 1 if the comma-separated token list v[0..vlen) names name[0..len). */
 static int token_list_has(const char *v, size_t vlen, const char *name, size_t len)
 {
-    size_t i = 0;
+    size_t i = 0, s;
 
-    while (i < vlen) {
-        size_t s, e;
-        while (i < vlen && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        s = i;
-        while (i < vlen && v[i] != ',')
-            i++;
-        e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e - s == len && strncasecmp(v + s, name, len) == 0)
+    while (i < vlen)
+        if (next_token(v, vlen, &i, &s) == len && strncasecmp(v + s, name, len) == 0)
             return 1;
-    }
     return 0;
 }
 
@@ -65,16 +71,35 @@ static int token_list_has(const char *v, size_t vlen, const char *name, size_t l
 static int named_by_connection(const http_hdr_t *hdrs, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
-        if (hdr_name_is(hdrs[i].name, hdrs[i].name_len, "connection") &&
+        if (NAME_IS(hdrs[i].name, hdrs[i].name_len, "connection") &&
             token_list_has(hdrs[i].value, hdrs[i].value_len, name, len))
             return 1;
     return 0;
 }
 
+/* 1 if a Connection header names a header that is not hop-by-hop. Only then can
+ * named_by_connection drop a header the other rules keep; the usual "Connection:
+ * keep-alive" names a hop-by-hop header, so the per-header lookup is skipped. */
+static int connection_names_others(const http_hdr_t *hdrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t pos = 0, s, len;
+
+        if (!NAME_IS(hdrs[i].name, hdrs[i].name_len, "connection"))
+            continue;
+        while (pos < hdrs[i].value_len) {
+            len = next_token(hdrs[i].value, hdrs[i].value_len, &pos, &s);
+            if (!rewrite_is_hop_by_hop(hdrs[i].value + s, len)) /* an empty token too */
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int is_client_credential(const char *name, size_t len, const cfg_provider_t *prov)
 {
-    if (hdr_name_is(name, len, "authorization") || hdr_name_is(name, len, "x-api-key") ||
-        hdr_name_is(name, len, "api-key"))
+    if (NAME_IS(name, len, "authorization") || NAME_IS(name, len, "x-api-key") ||
+        NAME_IS(name, len, "api-key"))
         return 1;
     return prov->auth == CFG_AUTH_HEADER && prov->auth_header && len == strlen(prov->auth_header) &&
            strncasecmp(name, prov->auth_header, len) == 0;
@@ -90,44 +115,97 @@ static int is_provider_header(const char *name, size_t len, const cfg_provider_t
     return 0;
 }
 
+#define APPEND_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
+/* "name: value\r\n" with one copy each (the heads are built per request: no printf). */
+static int put_header(buf_t *b, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    char *w;
+
+    if (buf_reserve(b, nlen + vlen + 4) != 0)
+        return -1;
+    w = b->data + b->len;
+    memcpy(w, name, nlen);
+    w += nlen;
+    *w++ = ':';
+    *w++ = ' ';
+    memcpy(w, value, vlen);
+    w += vlen;
+    *w++ = '\r';
+    *w++ = '\n';
+    *w = '\0';
+    b->len = (size_t)(w - b->data);
+    return 0;
+}
+
+/* Room for every header of hdrs as "name: value\r\n" (an upper bound of what is kept). */
+static size_t headers_size(const http_hdr_t *hdrs, size_t n)
+{
+    size_t size = 0;
+
+    for (size_t i = 0; i < n; i++)
+        size += hdrs[i].name_len + hdrs[i].value_len + 4;
+    return size;
+}
+
 int rewrite_request_head(buf_t *out, const char *method, const char *suffix, size_t suffix_len,
                          const http_hdr_t *hdrs, size_t nhdrs, const cfg_provider_t *prov,
                          const cfg_key_t *key, size_t body_len, const char *extra)
 {
-    int rc = 0;
+    size_t method_len = strlen(method), base_len = strlen(prov->base_path),
+           host_len = strlen(prov->host_header), secret_len = strlen(key->secret),
+           extra_len = extra ? strlen(extra) : 0, size;
+    int rc = 0, by_conn = connection_names_others(hdrs, nhdrs);
 
-    rc |= buf_printf(out, "%s %s%.*s HTTP/1.1\r\nHost: %s\r\n", method, prov->base_path,
-                     (int)suffix_len, suffix, prov->host_header);
+    suffix_len = strnlen(suffix, suffix_len); /* as "%.*s" did: up to a NUL */
+    /* One reservation for the whole head (bounds: all client headers, the longest auth
+     * line, 20 digits of length). */
+    size = method_len + base_len + suffix_len + host_len + sizeof(" HTTP/1.1\r\nHost: \r\n") +
+           headers_size(hdrs, nhdrs) + sizeof("Authorization: Bearer \r\n") + secret_len +
+           (prov->auth_header ? strlen(prov->auth_header) + 4 : 0) + extra_len +
+           sizeof("Content-Length: 18446744073709551615\r\n\r\n");
+    for (unsigned i = 0; i < prov->headers_count; i++)
+        size += strlen(prov->headers[i].name) + strlen(prov->headers[i].value) + 4;
+    rc |= buf_reserve(out, size);
+    rc |= buf_append(out, method, method_len);
+    rc |= APPEND_LIT(out, " ");
+    rc |= buf_append(out, prov->base_path, base_len);
+    rc |= buf_append(out, suffix, suffix_len);
+    rc |= APPEND_LIT(out, " HTTP/1.1\r\n");
+    rc |= put_header(out, "Host", 4, prov->host_header, host_len);
     for (size_t i = 0; i < nhdrs; i++) {
         const char *n = hdrs[i].name;
         size_t l = hdrs[i].name_len;
 
-        if (rewrite_is_hop_by_hop(n, l) || hdr_name_is(n, l, "host") ||
-            hdr_name_is(n, l, "content-length") || hdr_name_is(n, l, "expect") ||
-            hdr_name_is(n, l, "accept-encoding") || is_client_credential(n, l, prov) ||
-            is_provider_header(n, l, prov) || named_by_connection(hdrs, nhdrs, n, l))
+        if (rewrite_is_hop_by_hop(n, l) || NAME_IS(n, l, "host") ||
+            NAME_IS(n, l, "content-length") || NAME_IS(n, l, "expect") ||
+            NAME_IS(n, l, "accept-encoding") || is_client_credential(n, l, prov) ||
+            is_provider_header(n, l, prov) || (by_conn && named_by_connection(hdrs, nhdrs, n, l)))
             continue;
-        rc |= buf_append(out, n, l);
-        rc |= buf_append(out, ": ", 2);
-        rc |= buf_append(out, hdrs[i].value, hdrs[i].value_len);
-        rc |= buf_append(out, "\r\n", 2);
+        rc |= put_header(out, n, l, hdrs[i].value, hdrs[i].value_len);
     }
     switch (prov->auth) {
     case CFG_AUTH_BEARER:
-        rc |= buf_printf(out, "Authorization: Bearer %s\r\n", key->secret);
+        rc |= APPEND_LIT(out, "Authorization: Bearer ");
+        rc |= buf_append(out, key->secret, secret_len);
+        rc |= APPEND_LIT(out, "\r\n");
         break;
     case CFG_AUTH_X_API_KEY:
-        rc |= buf_printf(out, "x-api-key: %s\r\n", key->secret);
+        rc |= put_header(out, "x-api-key", 9, key->secret, secret_len);
         break;
     case CFG_AUTH_HEADER:
-        rc |= buf_printf(out, "%s: %s\r\n", prov->auth_header, key->secret);
+        rc |=
+            put_header(out, prov->auth_header, strlen(prov->auth_header), key->secret, secret_len);
         break;
     }
     for (unsigned i = 0; i < prov->headers_count; i++)
-        rc |= buf_printf(out, "%s: %s\r\n", prov->headers[i].name, prov->headers[i].value);
+        rc |= put_header(out, prov->headers[i].name, strlen(prov->headers[i].name),
+                         prov->headers[i].value, strlen(prov->headers[i].value));
     if (extra)
-        rc |= buf_appends(out, extra);
-    rc |= buf_printf(out, "Content-Length: %zu\r\n\r\n", body_len);
+        rc |= buf_append(out, extra, extra_len);
+    rc |= APPEND_LIT(out, "Content-Length: ");
+    rc |= buf_append_u64(out, body_len);
+    rc |= APPEND_LIT(out, "\r\n\r\n");
     return rc ? -1 : 0;
 }
 
@@ -135,36 +213,47 @@ int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t
                           long long content_length, int client_http11, int keep_alive,
                           const char *extra, int *chunked_out)
 {
-    int rc = 0, chunked = 0;
+    const char *reason = http_reason(status);
+    size_t reason_len = strlen(reason), extra_len = extra ? strlen(extra) : 0;
+    int rc = 0, chunked = 0, by_conn = connection_names_others(hdrs, nhdrs);
 
-    rc |= buf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    /* One reservation for the whole head (bounds: all provider headers, the longest
+     * framing and connection lines). */
+    rc |= buf_reserve(out, sizeof("HTTP/1.1 -2147483648 \r\n") + reason_len +
+                               headers_size(hdrs, nhdrs) + extra_len +
+                               sizeof("Content-Length: -9223372036854775808\r\n") +
+                               sizeof("Connection: close\r\n\r\n"));
+    rc |= APPEND_LIT(out, "HTTP/1.1 ");
+    rc |= buf_append_i64(out, status);
+    rc |= APPEND_LIT(out, " ");
+    rc |= buf_append(out, reason, reason_len);
+    rc |= APPEND_LIT(out, "\r\n");
     for (size_t i = 0; i < nhdrs; i++) {
         const char *n = hdrs[i].name;
         size_t l = hdrs[i].name_len;
 
-        if (rewrite_is_hop_by_hop(n, l) || hdr_name_is(n, l, "content-length") ||
-            named_by_connection(hdrs, nhdrs, n, l))
+        if (rewrite_is_hop_by_hop(n, l) || NAME_IS(n, l, "content-length") ||
+            (by_conn && named_by_connection(hdrs, nhdrs, n, l)))
             continue;
-        rc |= buf_append(out, n, l);
-        rc |= buf_append(out, ": ", 2);
-        rc |= buf_append(out, hdrs[i].value, hdrs[i].value_len);
-        rc |= buf_append(out, "\r\n", 2);
+        rc |= put_header(out, n, l, hdrs[i].value, hdrs[i].value_len);
     }
     if (extra)
-        rc |= buf_appends(out, extra);
+        rc |= buf_append(out, extra, extra_len);
     if (status < 200 || status == 204 || status == 304) {
         /* no body by definition: no framing header */
     } else if (content_length >= 0) {
-        rc |= buf_printf(out, "Content-Length: %lld\r\n", content_length);
+        rc |= APPEND_LIT(out, "Content-Length: ");
+        rc |= buf_append_i64(out, content_length);
+        rc |= APPEND_LIT(out, "\r\n");
     } else if (client_http11) {
-        rc |= buf_appends(out, "Transfer-Encoding: chunked\r\n");
+        rc |= APPEND_LIT(out, "Transfer-Encoding: chunked\r\n");
         chunked = 1;
     } else {
         keep_alive = 0; /* close-delimited for HTTP/1.0 */
     }
     if (!keep_alive)
-        rc |= buf_appends(out, "Connection: close\r\n");
-    rc |= buf_append(out, "\r\n", 2);
+        rc |= APPEND_LIT(out, "Connection: close\r\n");
+    rc |= APPEND_LIT(out, "\r\n");
     *chunked_out = chunked;
     return rc ? -1 : 0;
 }

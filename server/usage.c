@@ -19,15 +19,40 @@ void usage_tail_feed(usage_tail_t *t, const char *data, size_t len)
     t->len += len;
 }
 
-static const char *find_last(const char *hay, size_t n, const char *needle)
+static int json_ws(char ch)
 {
-    size_t m = strlen(needle);
-    const char *last = NULL;
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
 
-    for (size_t i = 0; i + m <= n; i++)
-        if (hay[i] == needle[0] && memcmp(hay + i, needle, m) == 0)
-            last = hay + i;
-    return last;
+/* The last "usage" member whose value is an object ("usage" as a string value or inside
+ * other text does not count). Scans back from the end, quote to quote, so the usual case
+ * (usage near the end) touches a few bytes only. */
+static const char *find_usage(const char *hay, size_t n)
+{
+    static const char needle[] = "\"usage\"";
+    const size_t m = sizeof(needle) - 1;
+    const char *end = hay + n;
+    size_t lim = n >= m ? n - m + 1 : 0; /* candidate starts are < lim */
+
+    while (lim > 0) {
+        const char *q = memrchr(hay, '"', lim);
+        if (!q)
+            return NULL;
+        if (memcmp(q, needle, m) == 0) {
+            const char *e = q + m;
+            while (e < end && json_ws(*e))
+                e++;
+            if (e < end && *e == ':') {
+                e++;
+                while (e < end && json_ws(*e))
+                    e++;
+                if (e < end && *e == '{')
+                    return q;
+            }
+        }
+        lim = (size_t)(q - hay);
+    }
+    return NULL;
 }
 
 /* The unsigned number after "name": within [p, end), or -1. */
@@ -68,7 +93,7 @@ uint32_t usage_count_events(const char *data, size_t len)
 
 int usage_tail_scan(const usage_tail_t *t, uint32_t *prompt, uint32_t *completion)
 {
-    const char *u = find_last(t->buf, t->len, "\"usage\"");
+    const char *u = find_usage(t->buf, t->len);
     const char *end = t->buf + t->len, *close;
     long long p, c;
     int depth = 0;

@@ -127,6 +127,85 @@ int main(void)
     }
 
     {
+        /* Whole heads byte for byte (they were built with printf before: the appends must
+         * give the same bytes, up to the widest numbers). */
+        http_hdr_t resp[] = {
+            H("Content-Type", "text/event-stream"),
+            H("Transfer-Encoding", "chunked"),
+            H("Connection", "keep-alive"),
+            H("Content-Length", "10"),
+            H("x-ratelimit-remaining-requests", "99"),
+        };
+        http_hdr_t named[] = {
+            H("Connection", "close, X-Drop"),
+            H("X-Drop", "1"),
+            H("close", "2"),
+            H("X-Keep", "3"),
+            H("Connection", "x-none, "),
+            H("", "empty name"),
+        };
+
+        prov.auth = CFG_AUTH_BEARER;
+        buf_reset(&b);
+        rewrite_request_head(&b, "POST", "/chat/completions", 17, in, sizeof(in) / sizeof(in[0]),
+                             &prov, &key, 18446744073709551615ULL, "x-request-id: r-9\r\n");
+        T_EQ_STR(b.data,
+                 "POST /v1/chat/completions HTTP/1.1\r\n"
+                 "Host: api.example.com:8443\r\n"
+                 "Content-Type: application/json\r\n"
+                 "X-Request-Id: abc\r\n"
+                 "User-Agent: OpenAI/JS 4.95.0\r\n"
+                 "Authorization: Bearer sk-SECRET\r\n"
+                 "OpenAI-Organization: org-1\r\n"
+                 "x-request-id: r-9\r\n"
+                 "Content-Length: 18446744073709551615\r\n"
+                 "\r\n",
+                 "request head exact, the widest Content-Length");
+        prov.auth = CFG_AUTH_HEADER;
+        prov.auth_header = "api-key";
+        buf_reset(&b);
+        rewrite_request_head(&b, "GET", "/models\0junk", 12, in, 0, &prov, &key, 0, NULL);
+        T_EQ_STR(b.data,
+                 "GET /v1/models HTTP/1.1\r\n"
+                 "Host: api.example.com:8443\r\n"
+                 "api-key: sk-SECRET\r\n"
+                 "OpenAI-Organization: org-1\r\n"
+                 "Content-Length: 0\r\n"
+                 "\r\n",
+                 "request head exact: custom auth header, suffix ends at a NUL as \"%%.*s\" did");
+        buf_reset(&b);
+        rewrite_request_head(&b, "POST", "/x", 2, named, 6, &prov, &key, 5, NULL);
+        T_OK(strstr(b.data, "Host: api.example.com:8443\r\nX-Keep: 3\r\napi-key: sk-SECRET\r\n") &&
+                 !has(&b, "X-Drop") && !has(&b, "close") && !has(&b, "empty name"),
+             "headers named by Connection dropped, \"close\" and an empty name too");
+        buf_reset(&b);
+        rewrite_response_head(&b, 200, resp, 5, 9223372036854775807LL, 1, 0,
+                              "x-llmgate-key: k1\r\n", &chunked);
+        T_EQ_STR(b.data,
+                 "HTTP/1.1 200 OK\r\n"
+                 "Content-Type: text/event-stream\r\n"
+                 "x-ratelimit-remaining-requests: 99\r\n"
+                 "x-llmgate-key: k1\r\n"
+                 "Content-Length: 9223372036854775807\r\n"
+                 "Connection: close\r\n"
+                 "\r\n",
+                 "response head exact, the widest Content-Length");
+        buf_reset(&b);
+        rewrite_response_head(&b, 599, resp, 5, -1, 1, 1, NULL, &chunked);
+        T_EQ_STR(b.data,
+                 "HTTP/1.1 599 Unknown\r\n"
+                 "Content-Type: text/event-stream\r\n"
+                 "x-ratelimit-remaining-requests: 99\r\n"
+                 "Transfer-Encoding: chunked\r\n"
+                 "\r\n",
+                 "response head exact, chunked");
+        buf_reset(&b);
+        rewrite_response_head(&b, -7, named, 6, 3, 1, 1, NULL, &chunked);
+        T_EQ_STR(b.data, "HTTP/1.1 -7 Unknown\r\nX-Keep: 3\r\n\r\n",
+                 "response: named headers dropped, a negative status printed as %%d did");
+    }
+
+    {
         char j[256];
         error_json(j, sizeof(j), "bad \"x\"\n", "invalid_request_error", NULL, "c1");
         T_EQ_STR(j,

@@ -1,0 +1,243 @@
+/* buf_test.c - server/buf.c: buf_printf formats once when the output fits and grows when
+ * it does not (exact boundaries under ASan), and the printf-free number appenders write
+ * what snprintf writes, for edge values and many pseudo-random ones. */
+#include "server/buf.h"
+#include "t.h"
+
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* ---- buf_printf ------------------------------------------------------------------------ */
+
+static void test_printf(void)
+{
+    buf_t b = {0};
+    char big[3000], want[3100];
+    size_t room;
+
+    T_EQ_INT(buf_printf(&b, "%s-%d", "x", 7), 0, "printf into a zeroed buffer");
+    T_EQ_STR(b.data, "x-7", "... formats");
+    T_EQ_INT(b.len, 3, "... and counts");
+
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[1234] = 'b';
+    T_EQ_INT(buf_printf(&b, "[%s]%d", big, 42), 0, "an output bigger than the capacity");
+    snprintf(want, sizeof(want), "x-7[%s]42", big);
+    T_EQ_STR(b.data, want, "... grows and formats it whole after what was there");
+    T_EQ_INT(b.len, strlen(want), "... length");
+    T_OK(b.cap > b.len, "... with room for the NUL");
+    buf_free(&b);
+
+    /* Fill to the exact boundary: an output of room - 1 bytes fits with its NUL. */
+    buf_append(&b, "0123456789", 10);
+    room = b.cap - b.len;
+    memset(big, 'c', room - 1);
+    big[room - 1] = '\0';
+    T_EQ_INT(buf_printf(&b, "%s", big), 0, "an output of exactly the spare room less the NUL");
+    T_EQ_INT(b.cap, 256, "... fits without growing");
+    T_EQ_INT(b.len, 255, "... fills the buffer");
+    T_OK(b.data[255] == '\0' && b.data[254] == 'c' && memcmp(b.data, "0123456789c", 11) == 0,
+         "... NUL-terminated, earlier bytes kept");
+    buf_free(&b);
+
+    /* One byte more: the NUL does not fit, the buffer grows and the output is redone. */
+    buf_append(&b, "0123456789", 10);
+    room = b.cap - b.len;
+    memset(big, 'd', room);
+    big[room] = '\0';
+    T_EQ_INT(buf_printf(&b, "%s", big), 0, "an output of exactly the spare room");
+    T_EQ_INT(b.cap, 512, "... grows");
+    T_EQ_INT(b.len, 256, "... length");
+    T_OK(b.data[256] == '\0' && b.data[255] == 'd' && b.data[10] == 'd' &&
+             memcmp(b.data, "0123456789", 10) == 0,
+         "... output whole, not the cut first try");
+
+    T_EQ_INT(buf_printf(&b, "%s", ""), 0, "an empty output");
+    T_EQ_INT(b.len, 256, "... changes nothing");
+    buf_reset(&b);
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&b, "%d,", i);
+    T_OK(b.len == 3890 && strncmp(b.data, "0,1,2,", 6) == 0 &&
+             strcmp(b.data + b.len - 8, "998,999,") == 0,
+         "many small outputs grow the buffer as needed");
+    buf_free(&b);
+}
+
+/* ---- integer appenders ----------------------------------------------------------------- */
+
+static int check_u64(uint64_t v, int *shown)
+{
+    buf_t b = {0};
+    char want[32];
+    int ok;
+
+    snprintf(want, sizeof(want), "%" PRIu64, v);
+    ok = buf_append_u64(&b, v) == 0 && b.len == strlen(want) && strcmp(b.data, want) == 0;
+    if (!ok && (*shown)++ < 5)
+        printf("#   u64: got \"%s\", want \"%s\"\n", b.data ? b.data : "", want);
+    buf_free(&b);
+    return !ok;
+}
+
+static int check_i64(int64_t v, int *shown)
+{
+    buf_t b = {0};
+    char want[32];
+    int ok;
+
+    buf_append(&b, "x", 1); /* after something, as in a line */
+    snprintf(want, sizeof(want), "x%" PRId64, v);
+    ok = buf_append_i64(&b, v) == 0 && b.len == strlen(want) && strcmp(b.data, want) == 0;
+    if (!ok && (*shown)++ < 5)
+        printf("#   i64: got \"%s\", want \"%s\"\n", b.data ? b.data : "", want);
+    buf_free(&b);
+    return !ok;
+}
+
+static void test_ints(void)
+{
+    static const int64_t edge[] = {0,       1,        -1,        9,           10,    -10,
+                                   99,      100,      999,       1000,        -1000, INT_MAX,
+                                   INT_MIN, UINT_MAX, INT64_MAX, INT64_MIN,   200,   404,
+                                   499,     -32768,   65535,     4294967296LL};
+    int bad = 0, shown = 0;
+    uint64_t p = 1;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        bad += check_i64(edge[i], &shown);
+        bad += check_u64((uint64_t)edge[i], &shown);
+    }
+    bad += check_u64(UINT64_MAX, &shown);
+    bad += check_u64(UINT64_MAX - 1, &shown);
+    for (int i = 0; i < 20; i++, p *= 10) { /* every power of ten and its neighbours */
+        bad += check_u64(p, &shown) + check_u64(p - 1, &shown) + check_u64(p + 1, &shown);
+        bad += check_i64((int64_t)(p - 1), &shown) + check_i64(-(int64_t)(p - 1), &shown);
+    }
+    T_EQ_INT(bad, 0, "u64/i64 edge values: 0, +-1, powers of ten, INT_MAX, INT64_MIN, UINT64_MAX");
+
+    bad = 0;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t r = next_rand() >> (next_rand() % 64); /* every magnitude */
+        bad += check_u64(r, &shown) + check_i64((int64_t)r, &shown) +
+               check_i64(-(int64_t)(r >> 1), &shown);
+    }
+    T_EQ_INT(bad, 0, "u64/i64: 300000 pseudo-random values as snprintf");
+}
+
+/* ---- buf_append_fixed3 ----------------------------------------------------------------- */
+
+static int check_fixed3(double v, int *shown)
+{
+    buf_t b = {0};
+    char want[512];
+    int ok;
+
+    snprintf(want, sizeof(want), "%.3f", v);
+    ok = buf_append_fixed3(&b, v) == 0 && b.len == strlen(want) && strcmp(b.data, want) == 0;
+    if (!ok && (*shown)++ < 5)
+        printf("#   fixed3(%.17g): got \"%s\", want \"%s\"\n", v, b.data ? b.data : "", want);
+    buf_free(&b);
+    return !ok;
+}
+
+/* v and the doubles next to it on both sides */
+static int check_around(double v, int *shown)
+{
+    int bad = check_fixed3(v, shown);
+    double up = v, down = v;
+
+    for (int i = 0; i < 3; i++) {
+        up = nextafter(up, INFINITY);
+        down = nextafter(down, -INFINITY);
+        bad += check_fixed3(up, shown) + check_fixed3(down, shown);
+    }
+    return bad;
+}
+
+static void test_fixed3(void)
+{
+    static const double edge[] = {0.0,
+                                  -0.0,
+                                  0.0004999,
+                                  0.0005,
+                                  0.0005000000001,
+                                  0.0015,
+                                  0.0025,
+                                  0.0625, /* ties: exact halves of a thousandth */
+                                  0.1875,
+                                  0.3125,
+                                  1.0625,
+                                  2.4375,
+                                  12.345,
+                                  12.3456,
+                                  0.9995,
+                                  9.9995,
+                                  999.9995,
+                                  1500.0,
+                                  1e6,
+                                  123456789.987654,
+                                  1e15,
+                                  9007199254740991.0, /* 2^53 - 1 */
+                                  9007199254740992.0, /* 2^53: printf from here */
+                                  1e19,
+                                  1.8446744073709552e19,
+                                  1e300,
+                                  DBL_MAX,
+                                  DBL_MIN,
+                                  4.9406564584124654e-324,
+                                  -1.0,
+                                  -0.0004,
+                                  -12.3456,
+                                  INFINITY,
+                                  -INFINITY,
+                                  NAN};
+    int bad = 0, shown = 0;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+        bad += check_fixed3(edge[i], &shown);
+    T_EQ_INT(bad, 0, "%%.3f edge values: 0, -0, 0.0004999, 0.0005, ties, 2^53, inf, NaN");
+
+    bad = 0;
+    for (int k = 0; k < 200000; k++) /* every rounding boundary x.xxx5 up to 200 */
+        bad += check_around((k + 0.5) / 1000.0, &shown);
+    for (int k = 0; k < 20000; k++) /* and at larger magnitudes */
+        bad += check_around((double)(next_rand() % 1000000000000ULL) + 0.0005, &shown);
+    T_EQ_INT(bad, 0, "%%.3f at rounding boundaries and the 3 doubles on each side");
+
+    bad = 0;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t r = next_rand(), bits = next_rand();
+        double v;
+
+        bad += check_fixed3((double)(r >> 11) / 9007199254740992.0, &shown);       /* [0, 1) */
+        bad += check_fixed3((double)(r >> 11) / 9007199254740992.0 * 1e6, &shown); /* ms */
+        bad += check_fixed3((double)(r % 100000000) / 1000.0, &shown); /* whole thousandths */
+        memcpy(&v, &bits, sizeof(v));
+        bad += check_fixed3(v, &shown); /* any bit pattern */
+        /* seconds to milliseconds, as the access log calls it */
+        bad += check_fixed3((double)(r % 3600000000ULL) / 1e6 * 1000.0, &shown);
+    }
+    T_EQ_INT(bad, 0, "%%.3f: 500000 pseudo-random values as snprintf");
+}
+
+int main(void)
+{
+    test_printf();
+    test_ints();
+    test_fixed3();
+    return t_done();
+}
