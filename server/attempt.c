@@ -22,6 +22,15 @@
  * Every admitted reservation is finished exactly once: by the judged outcome, by
  * SHM_CL_CANCELLED when the client goes away, or by a refunding release when the request
  * never left. Streaming backpressure: see on_up_body_cb.
+ *
+ * Plain successes (no status or circuit change) are held back in the worker for a moment
+ * (attempt_hold_success): the worker's next admission records them in its own transaction
+ * (shm_key_record_admit), and whatever is left is recorded at the end of the loop iteration,
+ * before the responses are written (attempt_flush_records from the worker's check). So a
+ * request costs one store transaction instead of two, every admission still sees every
+ * earlier outcome of its worker, and other workers and processes see an outcome at most one
+ * loop iteration late. Failures, and outcomes that change a key or a provider, are recorded
+ * at once.
  */
 #include "server/attempt.h"
 #include "server/conn.h"
@@ -64,6 +73,80 @@ static const cfg_policy_t *policy(const req_t *r)
 
 /* ---- recording ---------------------------------------------------------------------- */
 
+static void on_hold_idle_cb(uv_idle_t *h)
+{
+    (void)h; /* only there so that poll does not block while outcomes wait for the check */
+}
+
+/* Record the held outcomes one by one (a batch refused as a whole loses none of them). */
+static void record_each(worker_t *w)
+{
+    for (unsigned i = 0; i < w->nheld; i++) {
+        int rc = shm_key_record(w->shm, &w->held_resv[i], &w->held_o[i], SHM_NOW);
+        if (rc != 0)
+            log_error("store: recording the outcome of key %s failed: %s", w->held_resv[i].name,
+                      shm_strerror(rc));
+    }
+    w->nheld = 0;
+}
+
+void attempt_flush_records(worker_t *w)
+{
+    shm_resv_t *ptr[WORKER_HELD_MAX];
+
+    if (w->nheld == 0)
+        return;
+    uv_idle_stop(&w->held_idle);
+    for (unsigned i = 0; i < w->nheld; i++)
+        ptr[i] = &w->held_resv[i];
+    if (shm_key_record_batch(w->shm, ptr, w->held_o, w->nheld, SHM_NOW) == 0)
+        w->nheld = 0;
+    else
+        record_each(w);
+}
+
+/* Keep a plain success for the worker's next transaction (see the design note). */
+static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_t *o)
+{
+    if (w->nheld == WORKER_HELD_MAX)
+        attempt_flush_records(w);
+    w->held_resv[w->nheld] = *resv;
+    if (w->finishing) { /* the loop is closing: no check will come */
+        int rc = shm_key_record(w->shm, &w->held_resv[w->nheld], o, SHM_NOW);
+        if (rc != 0)
+            log_error("store: recording the outcome of key %s failed: %s", resv->name,
+                      shm_strerror(rc));
+        return;
+    }
+    w->held_o[w->nheld] = *o;
+    if (w->nheld++ == 0)
+        uv_idle_start(&w->held_idle, on_hold_idle_cb);
+}
+
+/* Admit through the store, recording the worker's held successes in the same transaction. */
+static int admit_with_held(worker_t *w, const shm_admit_req_t *ar, shm_resv_t *resv,
+                           int64_t *retry_at)
+{
+    shm_resv_t *ptr[WORKER_HELD_MAX];
+    int recorded = 0, rc;
+
+    if (w->nheld == 0)
+        return shm_key_admit(w->shm, ar, SHM_NOW, resv, retry_at);
+    for (unsigned i = 0; i < w->nheld; i++)
+        ptr[i] = &w->held_resv[i];
+    rc = shm_key_record_admit(w->shm, ptr, w->held_o, w->nheld, ar, SHM_NOW, resv, retry_at,
+                              &recorded);
+    if (recorded) {
+        w->nheld = 0;
+        uv_idle_stop(&w->held_idle);
+        return rc;
+    }
+    /* Nothing was written: the outcomes on their own, then the admission. */
+    uv_idle_stop(&w->held_idle);
+    record_each(w);
+    return shm_key_admit(w->shm, ar, SHM_NOW, resv, retry_at);
+}
+
 /* Finish the attempt's reservation with outcome o (latency, usage and cost filled here). */
 static void record(req_t *r, shm_outcome_t *o)
 {
@@ -98,6 +181,11 @@ static void record(req_t *r, shm_outcome_t *o)
                 (uint64_t)((double)o->prompt_tokens * m->input_price_per_m +
                            (double)o->completion_tokens * m->output_price_per_m + 0.5);
         }
+    }
+    if (o->cls == SHM_CL_SUCCESS && o->set_status < 0 && o->circuit < 0 &&
+        o->cooldown_until_ms == 0) {
+        hold_success(w, &r->resv, o);
+        return;
     }
     rc = shm_key_record(w->shm, &r->resv, o, SHM_NOW);
     if (rc != 0)
@@ -134,13 +222,40 @@ void proxy_on_drain(req_t *r)
 
 /* ---- final answers ------------------------------------------------------------------ */
 
+/* Appends s at out[*o], never past len - 1 (cut, like snprintf); out stays terminated. */
+static void put_str(char *out, size_t len, size_t *o, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (*o + n >= len)
+        n = *o < len ? len - 1 - *o : 0;
+    memcpy(out + *o, s, n);
+    *o += n;
+    out[*o] = '\0';
+}
+
+/* The x-llmgate-* and x-request-id lines of an answer (per request: no printf). */
 static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
                             char *out, size_t len)
 {
-    snprintf(out, len,
-             "x-llmgate-provider: %s\r\nx-llmgate-key: %s\r\nx-llmgate-attempts: %d\r\n"
-             "x-request-id: %s\r\n",
-             prov->name, key->name, r->attempts, r->request_id);
+    char num[24], *p = num + sizeof(num);
+    unsigned v = r->attempts > 0 ? (unsigned)r->attempts : 0;
+    size_t o = 0;
+
+    *--p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    out[0] = '\0';
+    put_str(out, len, &o, "x-llmgate-provider: ");
+    put_str(out, len, &o, prov->name);
+    put_str(out, len, &o, "\r\nx-llmgate-key: ");
+    put_str(out, len, &o, key->name);
+    put_str(out, len, &o, "\r\nx-llmgate-attempts: ");
+    put_str(out, len, &o, p);
+    put_str(out, len, &o, "\r\nx-request-id: ");
+    put_str(out, len, &o, r->request_id);
+    put_str(out, len, &o, "\r\n");
 }
 
 /* Headers of a held answer, as views into fail_head ("Name: value\r\n" lines). */
@@ -516,7 +631,7 @@ static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
                                r->model->output_price_per_m +
                            0.5);
         }
-        rc = shm_key_admit(w->shm, &ar, SHM_NOW, &r->resv, &t);
+        rc = admit_with_held(w, &ar, &r->resv, &t);
         if (rc == 0) {
             r->pick = cands[r->resv.index];
             r->admitted = 1;
@@ -648,7 +763,10 @@ static void attempt_next(conn_t *c, req_t *r)
     {
         /* A generated request id goes upstream too; a client's is forwarded as it came. */
         char rid[160];
-        snprintf(rid, sizeof(rid), "x-request-id: %s\r\n", r->request_id);
+        size_t o = 0;
+        put_str(rid, sizeof(rid), &o, "x-request-id: ");
+        put_str(rid, sizeof(rid), &o, r->request_id);
+        put_str(rid, sizeof(rid), &o, "\r\n");
         if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->hdrs,
                                  r->nhdrs, prov, r->pick.key, body_len,
                                  r->request_id_generated ? rid : NULL) != 0)

@@ -12,4 +12,8 @@ struct req_s;
 
 void attempt_start(struct conn_s *c, struct req_s *r);
 
+struct worker_s;
+/* Record the worker's held-back successes now (the worker's check, its exit). */
+void attempt_flush_records(struct worker_s *w);
+
 #endif

@@ -87,6 +87,48 @@ int auth_check(const cfg_t *cfg, const http_hdr_t *hdrs, size_t n, const cfg_cli
     return 0;
 }
 
+void auth_cache_clear(auth_cache_t *cache)
+{
+    explicit_bzero(cache, sizeof(*cache));
+}
+
+/* 1 if the len bytes at a and b are equal; every byte is compared. */
+static int same_bytes(const unsigned char *a, const unsigned char *b, size_t len)
+{
+    unsigned diff = 0;
+
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+int auth_check_cached(const cfg_t *cfg, unsigned gen, const http_hdr_t *hdrs, size_t n,
+                      auth_cache_t *cache, const cfg_client_t **out)
+{
+    size_t klen = 0;
+    const char *key;
+    int rc;
+
+    if (cfg->client_keys_count == 0 || gen == 0)
+        return auth_check(cfg, hdrs, n, out);
+    key = presented_key(hdrs, n, &klen);
+    if (key && cache->generation == gen && cache->len == klen &&
+        same_bytes(cache->key, (const unsigned char *)key, klen)) {
+        *out = cache->client;
+        return 0;
+    }
+    if (cache->generation)
+        auth_cache_clear(cache);
+    rc = auth_check(cfg, hdrs, n, out);
+    if (rc == 0 && *out && key && klen <= sizeof(cache->key)) {
+        memcpy(cache->key, key, klen);
+        cache->len = klen;
+        cache->client = *out;
+        cache->generation = gen;
+    }
+    return rc;
+}
+
 int auth_model_allowed(const cfg_client_t *client, const cfg_model_t *model)
 {
     if (!client || client->models_count == 0)

@@ -22,7 +22,14 @@
  *   model not allowed  403 code "model_not_allowed", param "model"
  * Both 401s should carry "WWW-Authenticate: Bearer\r\n".
  *
- * Pure functions: any thread, no allocation, no state.
+ * A keep-alive connection usually presents the same key on every request: auth_check_cached
+ * remembers, per connection, the last key that authenticated and the client it gave, for one
+ * configuration generation, and skips the hash when the same key comes again (compared over
+ * its whole length without an early exit). That copy lives in the connection's memory only
+ * and is wiped (auth_cache_clear) when another key comes, when the configuration changed,
+ * and when the connection closes. A key that fails is never remembered.
+ *
+ * Pure functions: any thread, no allocation, no state beyond the caller's cache.
  */
 #ifndef LLMGATE_AUTH_H
 #define LLMGATE_AUTH_H
@@ -39,6 +46,23 @@
  * (NULL when the configuration allows unauthenticated use and has no client keys), or
  * AUTH_EMISSING / AUTH_EUNKNOWN with *out = NULL. out may not be NULL. */
 int auth_check(const cfg_t *cfg, const http_hdr_t *hdrs, size_t n, const cfg_client_t **out);
+
+/* The per-connection memory of auth_check_cached. Zeroed = empty. */
+#define AUTH_CACHE_KEY_MAX 256
+typedef struct auth_cache_s {
+    unsigned generation; /* of the configuration the client belongs to; 0 = empty */
+    const cfg_client_t *client;
+    size_t len;
+    unsigned char key[AUTH_CACHE_KEY_MAX];
+} auth_cache_t;
+
+/* auth_check, remembering a success in cache for configuration generation gen (> 0; the
+ * caller's cfg must be the one of that generation). */
+int auth_check_cached(const cfg_t *cfg, unsigned gen, const http_hdr_t *hdrs, size_t n,
+                      auth_cache_t *cache, const cfg_client_t **out);
+
+/* Wipe the remembered key. */
+void auth_cache_clear(auth_cache_t *cache);
 
 /* 1 if client may use model (resolved through aliases): it lists no models, or lists the
  * model's name or one of its aliases. The anonymous client (NULL) may use every model. */

@@ -18,8 +18,9 @@
  * once and its ciphertext queued on the same stream, so the write-queue accounting holds.
  * A close_notify precedes the FIN. Without TLS, `tls` is NULL and nothing else changes.
  *
- * Memory: a req_t and everything it points to is freed when its response is complete
- * (req_free). Nothing of a request survives it.
+ * Memory: when its response is complete, a req_t is cleared and kept in the worker's small
+ * cache with its small buffers (req_recycle), or freed (req_free). Nothing of a request's
+ * content survives it: lengths are zeroed and every other field is reset.
  *
  * Threads: everything here belongs to the worker's loop.
  */
@@ -30,6 +31,7 @@
 #include <uv.h>
 
 #include "llhttp.h"
+#include "server/auth.h"
 #include "server/buf.h"
 #include "server/cfgref.h"
 #include "server/rewrite.h"
@@ -56,7 +58,10 @@ typedef struct req_s {
     buf_t head; /* url and header bytes as received */
     hdr_span_t *spans;
     size_t nhdrs, spans_cap;
-    http_hdr_t *hdrs; /* built from spans at dispatch (head no longer moves) */
+    http_hdr_t *hdrs;     /* built from spans at dispatch (head no longer moves) */
+    http_hdr_t *hdrs_mem; /* storage of hdrs, kept when the request is recycled */
+    size_t hdrs_cap;
+    struct req_s *cache_next; /* in the worker's cache of finished requests */
     buf_t body;
 
     /* proxying */
@@ -136,6 +141,7 @@ typedef struct conn_s {
     int tls_started;      /* a first byte arrived (plain HTTP on the TLS port is told so) */
     int tls_ready;        /* handshake complete: plaintext may flow */
     int tls_failed;       /* encryption failed: the stream is unusable, close is scheduled */
+    auth_cache_t auth;    /* the last client key that authenticated here (auth.h) */
 } conn_t;
 
 /* Send every connection's collected output (the worker's check handle calls it). */
@@ -188,6 +194,13 @@ void proxy_abort(req_t *r);
 void proxy_on_drain(req_t *r);
 
 void req_free(req_t *r);
+/* A zeroed request for c, from the worker's cache when it has one; NULL without memory. */
+req_t *req_new(conn_t *c);
+/* End of a request: release what it holds and keep it (cleared) in the worker's cache, or
+ * free it when the cache is full. */
+void req_recycle(struct worker_s *w, req_t *r);
+/* Free the worker's cache (at the worker's exit). */
+void req_cache_free(struct worker_s *w);
 /* From proxy.c: the request's access-log line and metrics, once, when it ends. */
 void proxy_obs_finish(conn_t *c, req_t *r);
 /* From proxy.c: take the client's x-request-id or make one (r->request_id). */

@@ -50,6 +50,7 @@ static void on_close_cb(uv_handle_t *h)
     buf_free(&c->pending);
     buf_free(&c->out);
     tls_conn_free(c->tls);
+    auth_cache_clear(&c->auth);
     free(c);
     worker_conn_closed(w);
 }
@@ -64,7 +65,7 @@ void conn_close(conn_t *c)
     if (c->req) {
         proxy_abort(c->req);
         proxy_obs_finish(c, c->req);
-        req_free(c->req);
+        req_recycle(w, c->req);
         c->req = NULL;
     }
     if (c->prev)
@@ -367,11 +368,10 @@ static int reject(conn_t *c, int status, const char *msg)
 static int on_message_begin_cb(llhttp_t *p)
 {
     conn_t *c = p->data;
-    req_t *r = calloc(1, sizeof(*r));
+    req_t *r = req_new(c);
 
     if (!r)
         return reject(c, 500, "out of memory");
-    r->conn = c;
     r->start_ns = uv_hrtime();
     c->req = r;
     c->head_bytes = 0;
@@ -468,9 +468,16 @@ static int on_headers_complete_cb(llhttp_t *p)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > limits(c)->max_body_bytes)
         return reject(c, 413, "request body too large");
     /* The head will not grow any more: resolve spans into header views. */
-    r->hdrs = calloc(r->nhdrs ? r->nhdrs : 1, sizeof(*r->hdrs));
-    if (!r->hdrs)
-        return reject(c, 500, "out of memory");
+    if (r->nhdrs > r->hdrs_cap || !r->hdrs_mem) {
+        size_t cap = r->nhdrs > 16 ? r->nhdrs : 16;
+        http_hdr_t *nh = malloc(cap * sizeof(*nh));
+        if (!nh)
+            return reject(c, 500, "out of memory");
+        free(r->hdrs_mem);
+        r->hdrs_mem = nh;
+        r->hdrs_cap = cap;
+    }
+    r->hdrs = r->hdrs_mem;
     for (size_t i = 0; i < r->nhdrs; i++) {
         r->hdrs[i].name = r->head.data + r->spans[i].name_off;
         r->hdrs[i].name_len = r->spans[i].name_len;
@@ -794,12 +801,11 @@ static void conn_process(conn_t *c)
         buf_reset(&c->pending);
         c->close_after = 1;
         if (!c->req) {
-            c->req = calloc(1, sizeof(*c->req));
+            c->req = req_new(c);
             if (!c->req) {
                 conn_close(c);
                 break;
             }
-            c->req->conn = c;
         }
         c->busy = 1;
         uv_timer_stop(&c->timer);
@@ -828,7 +834,7 @@ void conn_request_done(conn_t *c, int abort_conn)
     if (c->req)
         proxy_obs_finish(c, c->req);
     if (c->req) {
-        req_free(c->req);
+        req_recycle(c->w, c->req);
         c->req = NULL;
     }
     c->busy = 0;

@@ -80,9 +80,16 @@ void proxy_request_id(conn_t *c, req_t *r)
         r->request_id_generated = 0;
         return;
     }
-    snprintf(r->request_id, sizeof(r->request_id), "req-%016llx%08llx",
-             (unsigned long long)route_rand(&c->w->route),
-             (unsigned long long)(route_rand(&c->w->route) & 0xffffffffu));
+    /* "req-" and 24 hex digits: 64 + 32 random bits (as "req-%016llx%08llx") */
+    static const char hex[] = "0123456789abcdef";
+    uint64_t hi = route_rand(&c->w->route), lo = route_rand(&c->w->route) & 0xffffffffu;
+    char *p = r->request_id;
+    memcpy(p, "req-", 4);
+    for (int i = 0; i < 16; i++)
+        p[4 + i] = hex[(hi >> (60 - 4 * i)) & 15];
+    for (int i = 0; i < 8; i++)
+        p[20 + i] = hex[(lo >> (28 - 4 * i)) & 15];
+    p[28] = '\0';
     r->request_id_generated = 1;
 }
 
@@ -104,9 +111,83 @@ void req_free(req_t *r)
     buf_free(&r->fail_body);
     buf_free(&r->sse_held);
     free(r->spans);
-    free(r->hdrs);
+    free(r->hdrs_mem);
     free(r->up_body);
     free(r);
+}
+
+/* Buffers bigger than this are not kept with a cached request (a large body would otherwise
+ * stay allocated); the cache holds at most REQ_CACHE_MAX requests per worker. */
+#define REQ_KEEP_BUF  (16 * 1024)
+#define REQ_CACHE_MAX 64
+
+static void keep_buf(buf_t *b)
+{
+    if (b->cap > REQ_KEEP_BUF)
+        buf_free(b);
+    else
+        b->len = 0;
+}
+
+req_t *req_new(conn_t *c)
+{
+    worker_t *w = c->w;
+    req_t *r = w->req_cache;
+
+    if (r) {
+        w->req_cache = r->cache_next;
+        r->cache_next = NULL;
+        w->nreq_cache--;
+    } else if (!(r = calloc(1, sizeof(*r)))) {
+        return NULL;
+    }
+    r->conn = c;
+    return r;
+}
+
+void req_recycle(worker_t *w, req_t *r)
+{
+    if (!r)
+        return;
+    if (w->nreq_cache >= REQ_CACHE_MAX) {
+        req_free(r);
+        return;
+    }
+    if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
+        shm_key_release(w->shm, &r->resv, 0, SHM_NOW);
+    cfgref_put(r->cfgref);
+    buf_free(&r->fail_head);
+    buf_free(&r->fail_body);
+    buf_free(&r->sse_held);
+    free(r->up_body);
+    keep_buf(&r->head);
+    keep_buf(&r->body);
+    keep_buf(&r->up_head);
+    buf_t head = r->head, body = r->body, up_head = r->up_head;
+    hdr_span_t *spans = r->spans;
+    http_hdr_t *hdrs_mem = r->hdrs_mem;
+    size_t spans_cap = r->spans_cap, hdrs_cap = r->hdrs_cap;
+    memset(r, 0, sizeof(*r));
+    r->head = head;
+    r->body = body;
+    r->up_head = up_head;
+    r->spans = spans;
+    r->spans_cap = spans_cap;
+    r->hdrs_mem = hdrs_mem;
+    r->hdrs_cap = hdrs_cap;
+    r->cache_next = w->req_cache;
+    w->req_cache = r;
+    w->nreq_cache++;
+}
+
+void req_cache_free(worker_t *w)
+{
+    while (w->req_cache) {
+        req_t *r = w->req_cache;
+        w->req_cache = r->cache_next;
+        req_free(r);
+    }
+    w->nreq_cache = 0;
 }
 
 static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
@@ -115,7 +196,8 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
 
     r->suffix = suffix;
     r->cfgref = cfgref_get(c->w->cfgref);
-    rc = auth_check(r->cfgref->cfg, r->hdrs, r->nhdrs, &r->client);
+    rc = auth_check_cached(r->cfgref->cfg, r->cfgref->generation, r->hdrs, r->nhdrs, &c->auth,
+                           &r->client);
     if (rc != 0) {
         /* never echo what was presented */
         conn_respond_error_hdr(c, 401, "WWW-Authenticate: Bearer\r\n", auth_code(rc), NULL, "%s",

@@ -332,8 +332,32 @@ static void on_write_cb(uv_write_t *w, int status)
         upstream__timer_arm(c, r->first_byte_ms);
 }
 
+/* Writes bufs (owned: freed once written). With nothing queued, the socket is tried at once:
+ * a request head and body that fit in the send buffer cost one writev and no write request
+ * (uv_write would also re-arm the poll watcher after the write). Only a remainder is
+ * queued with uv_write. */
 static int conn_write(conn_t *c, uv_buf_t *bufs, unsigned n, char *owned, payload_t *payload)
 {
+    if (c->writes == 0) {
+        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (w > 0) {
+            size_t left = (size_t)w;
+            while (n && left >= bufs->len) {
+                left -= bufs->len;
+                bufs++;
+                n--;
+            }
+            if (n) {
+                bufs->base += left;
+                bufs->len -= left;
+            }
+        }
+        /* an error other than EAGAIN: uv_write below reports it the usual way */
+        if (n == 0) {
+            free(owned);
+            return 0;
+        }
+    }
     wreq_t *wr = malloc(sizeof *wr);
     if (!wr) {
         free(owned);

@@ -1,5 +1,6 @@
 /* worker.c - listening sockets, worker threads, graceful and forced stop. */
 #include "server/worker.h"
+#include "server/attempt.h"
 #include "server/conn.h"
 #include "server/log.h"
 
@@ -75,7 +76,12 @@ static void on_connection_cb(uv_stream_t *server, int status)
 
 static void on_flush_check_cb(uv_check_t *h)
 {
-    conn_flush_all(h->data);
+    worker_t *w = h->data;
+
+    /* outcomes first: a client that has its answer finds it counted in the store */
+    attempt_flush_records(w);
+    conn_flush_all(w);
+    attempt_flush_records(w); /* any that the flush itself finished */
 }
 
 static void maybe_finish(worker_t *w)
@@ -85,6 +91,8 @@ static void maybe_finish(worker_t *w)
     w->finishing = 1;
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->flush_idle, NULL);
+    attempt_flush_records(w);
+    uv_close((uv_handle_t *)&w->held_idle, NULL);
     upstream_pool_close(w->pool);
     uv_mutex_lock(&w->wake_lock);
     w->wake_closed = 1;
@@ -139,6 +147,8 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&w->loop) != 0)
         log_warn("worker %d: loop closed with handles open", w->id);
+    attempt_flush_records(w); /* none expected: the last check recorded them */
+    req_cache_free(w);
     cfgref_put(atomic_exchange(&w->next_cfg, NULL));
     cfgref_put(w->cfgref);
     w->cfgref = NULL;
@@ -157,6 +167,7 @@ int worker_start(worker_t *w)
     w->wake.data = w;
     uv_check_init(&w->loop, &w->flush_check);
     uv_idle_init(&w->loop, &w->flush_idle);
+    uv_idle_init(&w->loop, &w->held_idle);
     w->flush_check.data = w->flush_idle.data = w;
     uv_check_start(&w->flush_check, on_flush_check_cb);
     route_state_init(&w->route, (uint64_t)uv_hrtime() ^ ((uint64_t)(w->id + 1) << 32));

@@ -25,6 +25,8 @@
 #include "server/upstream.h"
 #include "shm/shm.h"
 
+#define WORKER_HELD_MAX 32 /* held-back successes per worker (attempt.c) */
+
 struct conn_s;
 
 typedef struct worker_s {
@@ -56,6 +58,16 @@ typedef struct worker_s {
     int wake_closed;
     int finishing;
     char readbuf[64 * 1024]; /* every read of this loop lands here, then is parsed or kept */
+    /* Finished requests kept for the next ones (req_new/req_recycle in proxy.c): their
+     * small buffers are reused, so a request costs no allocation in the common case. */
+    struct req_s *req_cache;
+    unsigned nreq_cache;
+    /* Plain successes not yet recorded (attempt.c): recorded with the next admission or at
+     * the end of the loop iteration; held_idle keeps poll from blocking meanwhile. */
+    shm_resv_t held_resv[WORKER_HELD_MAX];
+    shm_outcome_t held_o[WORKER_HELD_MAX];
+    unsigned nheld;
+    uv_idle_t held_idle;
     void (*on_exit)(struct worker_s *w);
     void *ud;
 } worker_t;

@@ -115,6 +115,46 @@ int main(void)
                  "an Authorization that is not Bearer is not replaced by x-api-key");
     }
 
+    {
+        /* the per-connection cache: same answers as auth_check, the hash skipped on a repeat */
+        auth_cache_t ac;
+        http_hdr_t h[1] = {{"Authorization", 13, "Bearer sk-client-a", 18}};
+        memset(&ac, 0, sizeof(ac));
+        T_OK(auth_check_cached(cfg, 1, h, 1, &ac, &cl) == 0 && cl == a, "cached: app-a");
+        T_OK(ac.generation == 1 && ac.client == a && ac.len == 11, "  ... remembered");
+        T_OK(auth_check_cached(cfg, 1, h, 1, &ac, &cl) == 0 && cl == a, "again: app-a (hit)");
+        /* a hit does not hash: a client remembered under a wrong pointer is what comes back,
+         * which shows the cache answered (never done outside this test) */
+        ac.client = b;
+        T_OK(auth_check_cached(cfg, 1, h, 1, &ac, &cl) == 0 && cl == b,
+             "  ... the hit answers from the cache");
+        T_OK(auth_check_cached(cfg, 2, h, 1, &ac, &cl) == 0 && cl == a,
+             "another configuration generation: checked again (app-a)");
+        T_EQ_INT(ac.generation, 2, "  ... and remembered for it");
+        http_hdr_t hb[1] = {{"x-api-key", 9, "sk-client-b", 11}};
+        T_OK(auth_check_cached(cfg, 2, hb, 1, &ac, &cl) == 0 && cl == b,
+             "another key of the same length: checked (app-b)");
+        T_OK(ac.client == b, "  ... and it replaced the remembered one");
+        http_hdr_t hx[1] = {{"x-api-key", 9, "sk-client-x", 11}};
+        T_EQ_INT(auth_check_cached(cfg, 2, hx, 1, &ac, &cl), AUTH_EUNKNOWN,
+                 "an unknown key after a known one: AUTH_EUNKNOWN");
+        T_OK(cl == NULL && ac.generation == 0 && ac.len == 0, "  ... nothing remembered");
+        int zero = 1;
+        for (size_t i = 0; i < sizeof(ac.key); i++)
+            zero &= ac.key[i] == 0;
+        T_OK(zero, "  ... and the previous key's bytes were wiped");
+        http_hdr_t hp[1] = {{"x-api-key", 9, "sk-client-", 10}};
+        auth_check_cached(cfg, 2, hb, 1, &ac, &cl);
+        T_EQ_INT(auth_check_cached(cfg, 2, hp, 1, &ac, &cl), AUTH_EUNKNOWN,
+                 "a prefix of the remembered key is not a hit");
+        T_EQ_INT(auth_check_cached(cfg, 2, h, 0, &ac, &cl), AUTH_EMISSING,
+                 "no key with a key remembered: missing");
+        T_OK(auth_check_cached(cfg, 0, h, 1, &ac, &cl) == 0 && cl == a && ac.generation == 0,
+             "generation 0: plain auth_check, nothing remembered");
+        auth_cache_clear(&ac);
+        T_OK(ac.generation == 0 && ac.client == NULL && ac.len == 0, "auth_cache_clear empties");
+    }
+
     /* models */
     const cfg_model_t *m1 = cfg_model_find(cfg, "m1", 2), *m2 = cfg_model_find(cfg, "m2", 2);
     T_OK(auth_model_allowed(a, m1), "app-a lists alias \"one\": m1 allowed");
