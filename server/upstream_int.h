@@ -104,8 +104,9 @@ typedef struct conn_s {
     int writes;   /* uv_write requests in flight */
     int reusable; /* cleared by anything that forbids going back to the pool */
     int kicked;
-    int kick_uverr; /* deferred transport failure (libuv code) */
-    int kick_err;   /* deferred failure (UPSTREAM_E*) */
+    int kick_uverr;   /* deferred transport failure (libuv code) */
+    int kick_err;     /* deferred failure (UPSTREAM_E*) */
+    int send_pending; /* the request is written by the kick (batched per loop iteration) */
     tls_conn_t *tls;
     llhttp_t parser;
 } conn_t;
