@@ -285,15 +285,22 @@ int conn_write(conn_t *c, const char *data, size_t len)
 
 int conn_write_body(conn_t *c, int chunked, const char *data, size_t len)
 {
-    char size_line[24];
+    static const char hex[] = "0123456789abcdef";
+    char size_line[24], *p = size_line + sizeof(size_line);
     uv_buf_t parts[3];
+    size_t v = len;
 
     if (len == 0)
         return 0;
     if (!chunked)
         return conn_write(c, data, len);
-    parts[0] =
-        uv_buf_init(size_line, (unsigned)snprintf(size_line, sizeof(size_line), "%zx\r\n", len));
+    /* "%zx\r\n" without printf: one per streamed chunk */
+    *--p = '\n';
+    *--p = '\r';
+    do
+        *--p = hex[v & 15];
+    while ((v >>= 4) != 0);
+    parts[0] = uv_buf_init(p, (unsigned)(size_line + sizeof(size_line) - p));
     parts[1] = uv_buf_init((char *)data, (unsigned)len);
     parts[2] = uv_buf_init("\r\n", 2);
     return conn_writev(c, parts, 3);
