@@ -85,24 +85,30 @@ cmd_test() {
         (cd tests/integration/sdk && npm install --no-audit --no-fund --loglevel=error >/dev/null)
     fi
     build build-asan -Dsanitize=address
-    local log=build-asan/meson-logs/testlog.json rc=0
+    local rc=0
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --num-processes 2 || rc=$?
+    # The same suites under ThreadSanitizer (workers, the store shared between threads and
+    # processes, the access-log and alert threads).
+    build build-tsan -Dsanitize=thread
+    meson test -C build-tsan --print-errorlogs --num-processes 2 || rc=$?
     # The libFuzzer targets (request path, usage scanner, config loader), briefly.
     tests/fuzz/run.sh 20 || rc=1
     # A closing line every CI reads: "N passed, N failed".
-    python3 - "$log" <<'PY'
+    # (both sanitizer runs counted: every suite twice)
+    python3 - build-asan/meson-logs/testlog.json build-tsan/meson-logs/testlog.json <<'PY'
 import json, sys
 ok = bad = skip = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    res = r.get("result")
-    if res in ("OK", "EXPECTEDFAIL"):
-        ok += 1
-    elif res == "SKIP":
-        skip += 1
-    else:
-        bad += 1
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line)
+        res = r.get("result")
+        if res in ("OK", "EXPECTEDFAIL"):
+            ok += 1
+        elif res == "SKIP":
+            skip += 1
+        else:
+            bad += 1
 print(f"{ok} passed, {bad} failed, {skip} skipped")
 PY
     return $rc
