@@ -23,14 +23,18 @@
  * SHM_CL_CANCELLED when the client goes away, or by a refunding release when the request
  * never left. Streaming backpressure: see on_up_body_cb.
  *
- * Plain successes (no status or circuit change) are held back in the worker for a moment
- * (attempt_hold_success): the worker's next admission records them in its own transaction
- * (shm_key_record_admit), and whatever is left is recorded at the end of the loop iteration,
- * before the responses are written (attempt_flush_records from the worker's check). So a
- * request costs one store transaction instead of two, every admission still sees every
- * earlier outcome of its worker, and other workers and processes see an outcome at most one
- * loop iteration late. Failures, and outcomes that change a key or a provider, are recorded
- * at once.
+ * One store transaction per loop iteration, not two per request: a request that needs a
+ * key joins the worker's admission queue (attempt_next), and the worker's check admits the
+ * whole queue in one transaction (attempt_run_admissions, shm_key_batch), in arrival order,
+ * each over its route groups, then goes on with each request. Plain successes (no status or
+ * circuit change) are held back in the worker (hold_success) and recorded at the start of
+ * that same transaction, or alone at the end of the iteration when nothing waits for
+ * admission - always before the responses of the iteration are written. Every admission
+ * still sees every earlier outcome and admission, exact limits hold across workers and
+ * processes (the transaction is the writer lock), and others see an outcome at most one loop
+ * iteration late. Failures, and outcomes that change a key or a provider, are recorded at
+ * once. If the batch transaction fails, nothing of it was written: the outcomes are recorded
+ * alone and each request is admitted alone.
  */
 #include "server/attempt.h"
 #include "server/conn.h"
@@ -51,6 +55,8 @@
 #define WAIT_POLL_MS  100          /* re-try admission this often when only in-flight blocks */
 
 static void attempt_next(conn_t *c, req_t *r);
+static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int busy);
+static void update_idle(worker_t *w);
 
 static int64_t wall_ms(void)
 {
@@ -96,13 +102,13 @@ void attempt_flush_records(worker_t *w)
 
     if (w->nheld == 0)
         return;
-    uv_idle_stop(&w->held_idle);
     for (unsigned i = 0; i < w->nheld; i++)
         ptr[i] = &w->held_resv[i];
     if (shm_key_record_batch(w->shm, ptr, w->held_o, w->nheld, SHM_NOW) == 0)
         w->nheld = 0;
     else
         record_each(w);
+    update_idle(w);
 }
 
 /* Keep a plain success for the worker's next transaction (see the design note). */
@@ -119,8 +125,8 @@ static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_
         return;
     }
     w->held_o[w->nheld] = *o;
-    if (w->nheld++ == 0)
-        uv_idle_start(&w->held_idle, on_hold_idle_cb);
+    w->nheld++;
+    update_idle(w);
 }
 
 /* Admit through the store, recording the worker's held successes in the same transaction. */
@@ -138,12 +144,12 @@ static int admit_with_held(worker_t *w, const shm_admit_req_t *ar, shm_resv_t *r
                               &recorded);
     if (recorded) {
         w->nheld = 0;
-        uv_idle_stop(&w->held_idle);
+        update_idle(w);
         return rc;
     }
     /* Nothing was written: the outcomes on their own, then the admission. */
-    uv_idle_stop(&w->held_idle);
     record_each(w);
+    update_idle(w);
     return shm_key_admit(w->shm, ar, SHM_NOW, resv, retry_at);
 }
 
@@ -204,6 +210,7 @@ static void record_class(req_t *r, int cls, int code)
 
 void proxy_abort(req_t *r)
 {
+    attempt_forget(r);
     if (r->up) {
         r->upstream_ns += uv_hrtime() - r->attempt_ns;
         upstream_req_abort(r->up);
@@ -592,10 +599,13 @@ static const upstream_cbs_t up_cbs = {
 
 /* ---- admission ---------------------------------------------------------------------- */
 
-/* Admit one key of the first group that has an admissible one: 0 (r->pick and r->resv
- * set), SHM_NONE (*retry_at: earliest wall time a candidate frees up by time alone, 0 if
- * none will; *busy: some candidate only waits for requests in flight), or an SHM_E* code. */
-static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
+/* Admit one key of the first group that has an admissible one: 0 (*pick and *resv set),
+ * SHM_NONE (*retry_at: earliest wall time a candidate frees up by time alone, 0 if none
+ * will; *busy: some candidate only waits for requests in flight), or an SHM_E* code.
+ * Inside a batch transaction (b) or on its own (b NULL, with the worker's held outcomes).
+ * r is not changed: a batch may run this more than once. */
+static int admit_groups(worker_t *w, const req_t *r, shm_batch_t *b, int64_t *retry_at, int *busy,
+                        route_cand_t *pick, shm_resv_t *resv)
 {
     route_cand_t cands[ROUTE_MAX_GROUP];
     const char *names[ROUTE_MAX_GROUP];
@@ -631,11 +641,9 @@ static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
                                r->model->output_price_per_m +
                            0.5);
         }
-        rc = admit_with_held(w, &ar, &r->resv, &t);
+        rc = b ? shm_batch_admit(b, &ar, resv, &t) : admit_with_held(w, &ar, resv, &t);
         if (rc == 0) {
-            r->pick = cands[r->resv.index];
-            r->admitted = 1;
-            route_tried_add(&r->tried, r->pick.key);
+            *pick = cands[resv->index];
             return 0;
         }
         if (rc != SHM_NONE) {
@@ -646,6 +654,135 @@ static int admit_next(worker_t *w, req_t *r, int64_t *retry_at, int *busy)
             *retry_at = t;
         for (unsigned i = 0; i < n; i++)
             *busy |= skip[i] == SHM_SKIP_INFLIGHT || skip[i] == SHM_SKIP_PROBE;
+    }
+}
+
+static void admit_apply(req_t *r, const route_cand_t *pick, const shm_resv_t *resv)
+{
+    r->pick = *pick;
+    r->resv = *resv;
+    r->admitted = 1;
+    route_tried_add(&r->tried, r->pick.key);
+}
+
+/* ---- admissions of one loop iteration, in one store transaction ------------------------ */
+
+static void update_idle(worker_t *w)
+{
+    if (w->nheld || w->admit_head)
+        uv_idle_start(&w->held_idle, on_hold_idle_cb);
+    else
+        uv_idle_stop(&w->held_idle);
+}
+
+/* A request waits for the worker's next batch (attempt_run_admissions, from the check). */
+static void attempt_next(conn_t *c, req_t *r)
+{
+    worker_t *w = c->w;
+
+    if (r->admit_queued)
+        return;
+    r->admit_queued = 1;
+    r->admit_q_next = NULL;
+    r->admit_q_prev = w->admit_tail;
+    if (w->admit_tail)
+        w->admit_tail->admit_q_next = r;
+    else
+        w->admit_head = r;
+    w->admit_tail = r;
+    update_idle(w);
+}
+
+void attempt_forget(req_t *r)
+{
+    worker_t *w;
+
+    if (!r->admit_queued)
+        return;
+    w = r->conn->w;
+    if (r->admit_q_prev)
+        r->admit_q_prev->admit_q_next = r->admit_q_next;
+    else
+        w->admit_head = r->admit_q_next;
+    if (r->admit_q_next)
+        r->admit_q_next->admit_q_prev = r->admit_q_prev;
+    else
+        w->admit_tail = r->admit_q_prev;
+    r->admit_queued = 0;
+    r->admit_q_next = r->admit_q_prev = NULL;
+    update_idle(w);
+}
+
+#define ADMIT_BATCH_MAX 64
+
+typedef struct adm_slot_s {
+    req_t *r;
+    int rc, busy;
+    int64_t retry_at;
+    route_cand_t pick;
+    shm_resv_t resv;
+} adm_slot_t;
+
+typedef struct adm_batch_s {
+    worker_t *w;
+    adm_slot_t slot[ADMIT_BATCH_MAX];
+    unsigned n;
+} adm_batch_t;
+
+static int fatal_admit(int rc)
+{
+    return rc != 0 && rc != SHM_NONE && rc != SHM_ECLIENT_BUDGET && rc != SHM_ENOTFOUND &&
+           rc != SHM_EINVAL;
+}
+
+static int batch_fn(shm_batch_t *b, void *arg)
+{
+    adm_batch_t *ab = arg;
+
+    for (unsigned i = 0; i < ab->n; i++) {
+        adm_slot_t *s = &ab->slot[i];
+        s->rc = admit_groups(ab->w, s->r, b, &s->retry_at, &s->busy, &s->pick, &s->resv);
+        if (fatal_admit(s->rc))
+            return s->rc;
+    }
+    return 0;
+}
+
+/* Admit every queued request (and record the held successes) in one transaction, then go on
+ * with each. Requests queued meanwhile wait for the next round (at most a few per check). */
+void attempt_run_admissions(worker_t *w)
+{
+    static __thread adm_batch_t ab;
+    shm_resv_t *held[WORKER_HELD_MAX];
+
+    for (int round = 0; round < 4 && w->admit_head; round++) {
+        ab.w = w;
+        ab.n = 0;
+        while (w->admit_head && ab.n < ADMIT_BATCH_MAX) {
+            req_t *r = w->admit_head;
+            attempt_forget(r);
+            ab.slot[ab.n++].r = r;
+        }
+        for (unsigned i = 0; i < w->nheld; i++)
+            held[i] = &w->held_resv[i];
+        int rc = shm_key_batch(w->shm, held, w->held_o, w->nheld, SHM_NOW, batch_fn, &ab);
+        if (rc == 0) {
+            w->nheld = 0;
+        } else {
+            /* Nothing was written: the outcomes on their own, then each admission alone. */
+            record_each(w);
+            for (unsigned i = 0; i < ab.n; i++) {
+                adm_slot_t *s = &ab.slot[i];
+                s->rc = admit_groups(w, s->r, NULL, &s->retry_at, &s->busy, &s->pick, &s->resv);
+            }
+        }
+        update_idle(w);
+        for (unsigned i = 0; i < ab.n; i++) {
+            adm_slot_t *s = &ab.slot[i];
+            if (s->rc == 0)
+                admit_apply(s->r, &s->pick, &s->resv);
+            attempt_admitted(s->r->conn, s->r, s->rc, s->retry_at, s->busy);
+        }
     }
 }
 
@@ -693,17 +830,16 @@ static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
 }
 
 /* The next attempt: admit, rewrite, send. */
-static void attempt_next(conn_t *c, req_t *r)
+/* The admission's result for r (rc from admit_groups, r->pick and r->resv set on 0): send,
+ * wait for capacity, or answer. */
+static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int busy)
 {
     worker_t *w = c->w;
     const char *body = r->body.data ? r->body.data : "";
     size_t body_len = r->body.len;
     const cfg_provider_t *prov;
     unsigned fb = 0;
-    int64_t retry_at;
-    int rc, busy;
 
-    rc = admit_next(w, r, &retry_at, &busy);
     if (rc == SHM_NONE) {
         no_capacity(c, r, retry_at, busy);
         return;

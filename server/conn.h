@@ -62,6 +62,8 @@ typedef struct req_s {
     http_hdr_t *hdrs_mem; /* storage of hdrs, kept when the request is recycled */
     size_t hdrs_cap;
     struct req_s *cache_next; /* in the worker's cache of finished requests */
+    int admit_queued;         /* on the worker's admission queue (attempt.c) */
+    struct req_s *admit_q_prev, *admit_q_next;
     buf_t body;
 
     /* proxying */

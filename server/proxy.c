@@ -101,6 +101,7 @@ void req_free(req_t *r)
 {
     if (!r)
         return;
+    attempt_forget(r);
     if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
         shm_key_release(r->conn->w->shm, &r->resv, 0, SHM_NOW);
     cfgref_put(r->cfgref);
@@ -149,6 +150,7 @@ void req_recycle(worker_t *w, req_t *r)
 {
     if (!r)
         return;
+    attempt_forget(r); /* never expected: a request ends off the admission queue */
     if (w->nreq_cache >= REQ_CACHE_MAX) {
         req_free(r);
         return;

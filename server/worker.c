@@ -78,7 +78,9 @@ static void on_flush_check_cb(uv_check_t *h)
 {
     worker_t *w = h->data;
 
-    /* outcomes first: a client that has its answer finds it counted in the store */
+    /* admissions (with the held outcomes) and outcomes first: a client that has its answer
+     * finds it counted in the store */
+    attempt_run_admissions(w);
     attempt_flush_records(w);
     conn_flush_all(w);
     attempt_flush_records(w); /* any that the flush itself finished */

@@ -68,6 +68,8 @@ typedef struct worker_s {
     shm_outcome_t held_o[WORKER_HELD_MAX];
     unsigned nheld;
     uv_idle_t held_idle;
+    /* Requests waiting for admission (attempt.c): admitted together at the check. */
+    struct req_s *admit_head, *admit_tail;
     void (*on_exit)(struct worker_s *w);
     void *ud;
 } worker_t;

@@ -436,6 +436,25 @@ int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t
                          const shm_admit_req_t *req, int64_t now_ms, shm_resv_t *resv,
                          int64_t *retry_at_ms, int *recorded);
 
+/* A batch: n outcomes (as shm_key_record_batch, n may be 0) and then any number of
+ * admissions, all in ONE write transaction, for a caller that gathers the admissions of a
+ * moment (the server: those of one loop iteration). fn runs inside the transaction and
+ * admits with shm_batch_admit; it may run more than once (the transaction is re-run from
+ * its inputs when the map must grow), so it must (re)write its results on every run: those
+ * of the last run are the ones committed. fn returns 0, or a code to give the transaction
+ * up. shm_key_batch returns 0 when everything was committed (the outcomes' reservations
+ * have live 0), else a code, and then nothing was written: not the outcomes, not one
+ * admission. */
+typedef struct shm_batch_s shm_batch_t;
+typedef int (*shm_batch_fn)(shm_batch_t *b, void *arg);
+int shm_key_batch(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t *o, unsigned n,
+                  int64_t now_ms, shm_batch_fn fn, void *arg);
+/* One admission inside a batch: as shm_key_admit (0, SHM_NONE with *retry_at_ms,
+ * SHM_ECLIENT_BUDGET, SHM_ENOTFOUND, SHM_EINVAL). Any other code means the transaction
+ * cannot go on: fn should return it (shm_key_batch fails with it whatever fn returns). */
+int shm_batch_admit(shm_batch_t *b, const shm_admit_req_t *req, shm_resv_t *resv,
+                    int64_t *retry_at_ms);
+
 /* Finish a reservation without an outcome. refund 1: the request never reached upstream,
  * so its RPM, RPD and TPM reservation is given back too (if still in the window/day).
  * Returns 0, SHM_EINVAL, SHM_ESTALE, SHM_ERDONLY. */

@@ -608,3 +608,84 @@ int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t
     }
     return admit_finish(&c.adm, rc, resv, retry_at_ms);
 }
+
+/* ---- batches: outcomes and any number of admissions in one transaction ---------------- */
+
+struct shm_batch_s {
+    shm_t *s;
+    MDB_txn *txn;
+    int64_t now_ms;
+    int err; /* a failed admission step: the transaction is given up */
+};
+
+typedef struct batch_ctx_s {
+    shm_rec_ctx_t rec;
+    shm_batch_fn fn;
+    void *arg;
+    int64_t now_ms;
+} batch_ctx_t;
+
+static int batch_txn_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    batch_ctx_t *c = arg;
+    shm_batch_t b = {.s = s, .txn = txn, .now_ms = c->now_ms, .err = 0};
+    int rc;
+
+    if (c->rec.n && (rc = shm__record_fn(s, txn, &c->rec)) != 0)
+        return rc;
+    rc = c->fn(&b, c->arg);
+    return b.err ? b.err : rc;
+}
+
+int shm_batch_admit(shm_batch_t *b, const shm_admit_req_t *req, shm_resv_t *resv,
+                    int64_t *retry_at_ms)
+{
+    size_t lens[SHM_ADMIT_MAX];
+    admit_ctx_t c;
+
+    if (retry_at_ms)
+        *retry_at_ms = 0;
+    if (!b || !resv)
+        return SHM_EINVAL;
+    if (b->err)
+        return b->err;
+    /* the owner slot was ensured before the transaction: never a write of its own here */
+    if (__atomic_load_n(&b->s->slot, __ATOMIC_ACQUIRE) < 0)
+        return SHM_ESTALE;
+    int rc = admit_prepare(b->s, req, b->now_ms, lens, &c);
+    if (rc != 0)
+        return rc;
+    rc = admit_fn(b->s, b->txn, &c);
+    if (rc == SHM_NONE)
+        rc = 0; /* nothing admissible is a result; nothing was written */
+    if (rc != 0) {
+        b->err = rc;
+        return rc;
+    }
+    return admit_finish(&c, 0, resv, retry_at_ms);
+}
+
+int shm_key_batch(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t *o, unsigned n,
+                  int64_t now_ms, shm_batch_fn fn, void *arg)
+{
+    int rc;
+
+    if (!s || !fn)
+        return SHM_EINVAL;
+    if (n && (rc = shm__record_check(s, rresv, o, n)) != 0)
+        return rc;
+    if (s->readonly)
+        return SHM_ERDONLY;
+    if (__atomic_load_n(&s->slot, __ATOMIC_ACQUIRE) < 0 &&
+        (rc = shm__owner_ensure(s, shm__now(s, now_ms))) != 0)
+        return rc;
+    batch_ctx_t c = {.rec = {.resv = rresv, .o = o, .n = n, .now_ms = now_ms},
+                     .fn = fn,
+                     .arg = arg,
+                     .now_ms = now_ms};
+    rc = shm__write(s, batch_txn_fn, &c);
+    if (rc == 0)
+        for (unsigned i = 0; i < n; i++)
+            rresv[i]->live = 0;
+    return rc;
+}

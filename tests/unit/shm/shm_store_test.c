@@ -614,6 +614,80 @@ static void test_record_admit(void)
     tu_rmdir(parent);
 }
 
+/* shm_key_batch: outcomes and several admissions in one transaction. */
+typedef struct batch_t_s {
+    const char **names;
+    unsigned count;
+    unsigned runs;
+    int rc[3];
+    shm_resv_t resv[3];
+    int fail; /* give the transaction up after the admissions */
+} batch_t;
+
+static int batch_cb(shm_batch_t *b, void *arg)
+{
+    batch_t *t = arg;
+    t->runs++;
+    for (unsigned i = 0; i < 3; i++) {
+        shm_admit_req_t req = {.names = t->names, .count = t->count};
+        int64_t retry;
+        t->rc[i] = shm_batch_admit(b, &req, &t->resv[i], &retry);
+    }
+    return t->fail ? SHM_EINVAL : 0;
+}
+
+static void test_batch(void)
+{
+    char parent[64], dir[96];
+    tu_mkdir(parent, sizeof(parent), dir, sizeof(dir));
+    shm_t *s = tu_open(dir, T0);
+    shm_key_spec_t sp[2] = {tu_spec("a", "p", 0, 0, 0, 1), tu_spec("b", "p", 0, 0, 0, 1)};
+    shm_keys_sync(s, sp, 2, T0, NULL);
+    const char *ab[2] = {"a", "b"};
+    int64_t t = T0 + 5000;
+    shm_resv_t ra;
+    shm_key_t k;
+    shm_outcome_t o;
+
+    T_EQ_INT(tu_admit(s, ab, 2, 0, t, &ra, NULL), 0, "a admitted alone");
+    shm_outcome_init(&o, SHM_CL_SUCCESS);
+    shm_resv_t *one[1] = {&ra};
+    batch_t bt = {.names = ab, .count = 2};
+    T_EQ_INT(shm_key_batch(s, one, &o, 1, t + 1, batch_cb, &bt), 0,
+             "a batch: a's outcome and three admissions");
+    T_EQ_INT(bt.runs, 1, "  ... fn ran once");
+    T_EQ_INT(ra.live, 0, "  ... the outcome was recorded");
+    T_OK(bt.rc[0] == 0 && bt.rc[1] == 0 && bt.rc[2] == SHM_NONE,
+         "  ... two admitted, the third sees both keys full (max_inflight 1)");
+    T_OK(strcmp(bt.resv[0].name, bt.resv[1].name) != 0, "  ... on two different keys");
+    shm_key_get(s, "a", t + 1, &k);
+    T_OK(k.inflight == 1 && k.requests == 2 && k.by_class[SHM_CL_SUCCESS] == 1,
+         "a: the success and a new request in flight");
+    /* a batch given up writes nothing */
+    shm_resv_t *two[2] = {&bt.resv[0], &bt.resv[1]};
+    shm_outcome_t oo[2] = {o, o};
+    batch_t bf = {.names = ab, .count = 2, .fail = 1};
+    T_EQ_INT(shm_key_batch(s, two, oo, 2, t + 2, batch_cb, &bf), SHM_EINVAL,
+             "fn gives up: the code comes back");
+    T_OK(bt.resv[0].live == 1 && bt.resv[1].live == 1, "  ... the outcomes are still to record");
+    T_OK(bf.rc[0] == 0 && bf.rc[1] == 0, "  ... (inside, both admissions had succeeded)");
+    shm_key_get(s, "a", t + 2, &k);
+    T_OK(k.inflight == 1 && k.requests == 2 && k.by_class[SHM_CL_SUCCESS] == 1,
+         "  ... and nothing of it is in the store");
+    T_EQ_INT(shm_key_record_batch(s, two, oo, 2, t + 3), 0, "the outcomes recorded afterwards");
+    batch_t bz = {.names = ab, .count = 2};
+    T_EQ_INT(shm_key_batch(s, NULL, NULL, 0, t + 4, batch_cb, &bz), 0, "a batch without outcomes");
+    T_OK(bz.rc[0] == 0 && bz.rc[1] == 0 && bz.rc[2] == SHM_NONE, "  ... admits as before");
+    const char *bad[1] = {""};
+    batch_t bb = {.names = bad, .count = 1};
+    T_EQ_INT(shm_key_batch(s, NULL, NULL, 0, t + 5, batch_cb, &bb), 0,
+             "an invalid admission does not give the batch up");
+    T_EQ_INT(bb.rc[0], SHM_EINVAL, "  ... it answers SHM_EINVAL");
+    T_EQ_INT(shm_key_batch(s, NULL, NULL, 0, t + 5, NULL, NULL), SHM_EINVAL, "no fn: SHM_EINVAL");
+    shm_store_close(s);
+    tu_rmdir(parent);
+}
+
 int main(void)
 {
     test_files_and_perms();
@@ -624,6 +698,7 @@ int main(void)
     test_clock_backwards();
     test_admission_rules();
     test_record_admit();
+    test_batch();
     test_actions_history_latency();
     test_persistence_reopen();
     test_map_growth();
