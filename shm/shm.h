@@ -4,8 +4,9 @@
  * -----------
  * One state directory holds one LMDB environment (data.mdb, lock.mdb). Every llmgate
  * process and the admin CLI open it at the same time; LMDB's writer lock serializes write
- * transactions across all threads of all processes, and every admission is one write
- * transaction, so the limits below are exact across processes, not per process.
+ * transactions across all threads of all processes, and every admission runs inside one
+ * write transaction (alone, or with others in shm_key_batch), so the limits below are exact
+ * across processes, not per process.
  *
  * Named databases (record layouts are fixed structs with a version and size field, no
  * pointers; see shm_int.h):
@@ -97,10 +98,9 @@
  *
  * Cost (shm-bench, 2-core VM, SHM_DUR_FAST, 4 candidates, one thread): with 1,000 keys an
  * admission is ~1.6-2.5 us median and a record ~1.6-2.7 us, each its own commit; with
- * 100,000 keys ~7 us (deeper tree, colder pages). Batching 16 outcomes in one commit saves
- * only ~15% per outcome (each outcome dirties its own key's pages; the commit itself is
- * cheap with MDB_WRITEMAP), so every outcome commits at once and batching is left to
- * shm_key_record_batch() for a caller that wants it. A request as the server makes it
+ * 100,000 keys ~7 us (deeper tree, colder pages). The server batches: a worker's admissions
+ * of one loop iteration and its plain successes share one transaction (shm_key_batch), about
+ * 0.05 transactions per request under bench/run.sh's load. A request as the server makes it
  * (shm-bench --rr: 20 candidates, round robin, a client key, circuit breaker on) costs ~44k
  * instructions for admit + record with 20 keys, ~50k with 1,000 (callgrind); candidates
  * listed in key order, or in a few such runs, are the cheapest (see shm_admit.c).
