@@ -84,16 +84,28 @@ static void on_hold_idle_cb(uv_idle_t *h)
     (void)h; /* only there so that poll does not block while outcomes wait for the check */
 }
 
+/* Record one outcome now; a failure is logged (the reservation is the store's to reclaim). */
+static void record_now(worker_t *w, shm_resv_t *resv, const shm_outcome_t *o)
+{
+    int rc = shm_key_record(w->shm, resv, o, SHM_NOW);
+    if (rc != 0)
+        log_error("store: recording the outcome of key %s failed: %s", resv->name,
+                  shm_strerror(rc));
+}
+
 /* Record the held outcomes one by one (a batch refused as a whole loses none of them). */
 static void record_each(worker_t *w)
 {
-    for (unsigned i = 0; i < w->nheld; i++) {
-        int rc = shm_key_record(w->shm, &w->held_resv[i], &w->held_o[i], SHM_NOW);
-        if (rc != 0)
-            log_error("store: recording the outcome of key %s failed: %s", w->held_resv[i].name,
-                      shm_strerror(rc));
-    }
+    for (unsigned i = 0; i < w->nheld; i++)
+        record_now(w, &w->held_resv[i], &w->held_o[i]);
     w->nheld = 0;
+}
+
+/* Pointers to the held reservations, as the store's batch calls take them. */
+static void held_ptrs(worker_t *w, shm_resv_t **ptr)
+{
+    for (unsigned i = 0; i < w->nheld; i++)
+        ptr[i] = &w->held_resv[i];
 }
 
 void attempt_flush_records(worker_t *w)
@@ -102,8 +114,7 @@ void attempt_flush_records(worker_t *w)
 
     if (w->nheld == 0)
         return;
-    for (unsigned i = 0; i < w->nheld; i++)
-        ptr[i] = &w->held_resv[i];
+    held_ptrs(w, ptr);
     if (shm_key_record_batch(w->shm, ptr, w->held_o, w->nheld, SHM_NOW) == 0)
         w->nheld = 0;
     else
@@ -118,10 +129,7 @@ static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_
         attempt_flush_records(w);
     w->held_resv[w->nheld] = *resv;
     if (w->finishing) { /* the loop is closing: no check will come */
-        int rc = shm_key_record(w->shm, &w->held_resv[w->nheld], o, SHM_NOW);
-        if (rc != 0)
-            log_error("store: recording the outcome of key %s failed: %s", resv->name,
-                      shm_strerror(rc));
+        record_now(w, &w->held_resv[w->nheld], o);
         return;
     }
     w->held_o[w->nheld] = *o;
@@ -129,36 +137,11 @@ static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_
     update_idle(w);
 }
 
-/* Admit through the store, recording the worker's held successes in the same transaction. */
-static int admit_with_held(worker_t *w, const shm_admit_req_t *ar, shm_resv_t *resv,
-                           int64_t *retry_at)
-{
-    shm_resv_t *ptr[WORKER_HELD_MAX];
-    int recorded = 0, rc;
-
-    if (w->nheld == 0)
-        return shm_key_admit(w->shm, ar, SHM_NOW, resv, retry_at);
-    for (unsigned i = 0; i < w->nheld; i++)
-        ptr[i] = &w->held_resv[i];
-    rc = shm_key_record_admit(w->shm, ptr, w->held_o, w->nheld, ar, SHM_NOW, resv, retry_at,
-                              &recorded);
-    if (recorded) {
-        w->nheld = 0;
-        update_idle(w);
-        return rc;
-    }
-    /* Nothing was written: the outcomes on their own, then the admission. */
-    record_each(w);
-    update_idle(w);
-    return shm_key_admit(w->shm, ar, SHM_NOW, resv, retry_at);
-}
-
 /* Finish the attempt's reservation with outcome o (latency, usage and cost filled here). */
 static void record(req_t *r, shm_outcome_t *o)
 {
     worker_t *w = r->conn->w;
     uint64_t now = uv_hrtime();
-    int rc;
 
     if (!r->admitted)
         return;
@@ -193,10 +176,7 @@ static void record(req_t *r, shm_outcome_t *o)
         hold_success(w, &r->resv, o);
         return;
     }
-    rc = shm_key_record(w->shm, &r->resv, o, SHM_NOW);
-    if (rc != 0)
-        log_error("store: recording the outcome of key %s failed: %s", r->pick.key->name,
-                  shm_strerror(rc));
+    record_now(w, &r->resv, o);
 }
 
 static void record_class(req_t *r, int cls, int code)
@@ -245,14 +225,11 @@ static void put_str(char *out, size_t len, size_t *o, const char *s)
 static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
                             char *out, size_t len)
 {
-    char num[24], *p = num + sizeof(num);
-    unsigned v = r->attempts > 0 ? (unsigned)r->attempts : 0;
+    char num[24], *p;
     size_t o = 0;
 
-    *--p = '\0';
-    do
-        *--p = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
+    num[sizeof(num) - 1] = '\0';
+    p = u64_digits(num + sizeof(num) - 1, r->attempts > 0 ? (uint64_t)r->attempts : 0);
     out[0] = '\0';
     put_str(out, len, &o, "x-llmgate-provider: ");
     put_str(out, len, &o, prov->name);
@@ -602,8 +579,8 @@ static const upstream_cbs_t up_cbs = {
 /* Admit one key of the first group that has an admissible one: 0 (*pick and *resv set),
  * SHM_NONE (*retry_at: earliest wall time a candidate frees up by time alone, 0 if none
  * will; *busy: some candidate only waits for requests in flight), or an SHM_E* code.
- * Inside a batch transaction (b) or on its own (b NULL, with the worker's held outcomes).
- * r is not changed: a batch may run this more than once. */
+ * Inside a batch transaction (b), or on its own transactions (b NULL: the fallback when a
+ * batch failed). r is not changed: a batch may run this more than once. */
 static int admit_groups(worker_t *w, const req_t *r, shm_batch_t *b, int64_t *retry_at, int *busy,
                         route_cand_t *pick, shm_resv_t *resv)
 {
@@ -641,7 +618,7 @@ static int admit_groups(worker_t *w, const req_t *r, shm_batch_t *b, int64_t *re
                                r->model->output_price_per_m +
                            0.5);
         }
-        rc = b ? shm_batch_admit(b, &ar, resv, &t) : admit_with_held(w, &ar, resv, &t);
+        rc = b ? shm_batch_admit(b, &ar, resv, &t) : shm_key_admit(w->shm, &ar, SHM_NOW, resv, &t);
         if (rc == 0) {
             *pick = cands[resv->index];
             return 0;
@@ -763,8 +740,7 @@ void attempt_run_admissions(worker_t *w)
             attempt_forget(r);
             ab.slot[ab.n++].r = r;
         }
-        for (unsigned i = 0; i < w->nheld; i++)
-            held[i] = &w->held_resv[i];
+        held_ptrs(w, held);
         int rc = shm_key_batch(w->shm, held, w->held_o, w->nheld, SHM_NOW, batch_fn, &ab);
         if (rc == 0) {
             w->nheld = 0;
@@ -829,7 +805,6 @@ static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
                        r->model->name);
 }
 
-/* The next attempt: admit, rewrite, send. */
 /* The admission's result for r (rc from admit_groups, r->pick and r->resv set on 0): send,
  * wait for capacity, or answer. */
 static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int busy)

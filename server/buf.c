@@ -56,12 +56,22 @@ fail:
     return -1;
 }
 
-/* The decimal digits of v, ending at end (exclusive). Returns where they start. */
-static char *u64_digits(char *end, uint64_t v)
+char *u64_digits(char *end, uint64_t v)
 {
     do {
         *--end = (char)('0' + v % 10);
         v /= 10;
+    } while (v);
+    return end;
+}
+
+char *u64_hex_digits(char *end, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    do {
+        *--end = hex[v & 15];
+        v >>= 4;
     } while (v);
     return end;
 }

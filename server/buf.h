@@ -47,6 +47,12 @@ int buf_append_i64(buf_t *b, int64_t v);  /* "%" PRId64 */
  * "%.3f". */
 int buf_append_fixed3(buf_t *b, double v);
 
+/* The decimal ("%" PRIu64) or lower-case hex ("%" PRIx64) digits of v, written backwards so
+ * that they end at end (exclusive; room for 20 or 16 bytes before it). Returns where they
+ * start. For fixed buffers on hot paths. */
+char *u64_digits(char *end, uint64_t v);
+char *u64_hex_digits(char *end, uint64_t v);
+
 void buf_reset(buf_t *b); /* length 0, memory kept */
 void buf_free(buf_t *b);
 

@@ -285,22 +285,18 @@ int conn_write(conn_t *c, const char *data, size_t len)
 
 int conn_write_body(conn_t *c, int chunked, const char *data, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    char size_line[24], *p = size_line + sizeof(size_line);
+    char size_line[24], *end = size_line + sizeof(size_line) - 2, *p;
     uv_buf_t parts[3];
-    size_t v = len;
 
     if (len == 0)
         return 0;
     if (!chunked)
         return conn_write(c, data, len);
     /* "%zx\r\n" without printf: one per streamed chunk */
-    *--p = '\n';
-    *--p = '\r';
-    do
-        *--p = hex[v & 15];
-    while ((v >>= 4) != 0);
-    parts[0] = uv_buf_init(p, (unsigned)(size_line + sizeof(size_line) - p));
+    end[0] = '\r';
+    end[1] = '\n';
+    p = u64_hex_digits(end, len);
+    parts[0] = uv_buf_init(p, (unsigned)(end + 2 - p));
     parts[1] = uv_buf_init((char *)data, (unsigned)len);
     parts[2] = uv_buf_init("\r\n", 2);
     return conn_writev(c, parts, 3);

@@ -560,24 +560,19 @@ int shm_key_admit(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, shm_resv
     return admit_finish(&c, shm__write(s, admit_fn, &c), resv, retry_at_ms);
 }
 
-typedef struct rec_admit_ctx_s {
-    shm_rec_ctx_t rec;
-    admit_ctx_t adm;
-} rec_admit_ctx_t;
+/* shm_key_record_admit is a batch of one admission. */
+typedef struct one_admit_s {
+    const shm_admit_req_t *req;
+    shm_resv_t *resv;
+    int64_t *retry_at_ms;
+    int rc;
+} one_admit_t;
 
-/* Outcomes first, then the admission, which sees them. The transaction commits whatever the
- * admission says (nothing admissible is a result), unless a step fails. */
-static int rec_admit_fn(shm_t *s, MDB_txn *txn, void *arg)
+static int one_admit_fn(shm_batch_t *b, void *arg)
 {
-    rec_admit_ctx_t *c = arg;
-    int rc = shm__record_fn(s, txn, &c->rec);
-
-    if (rc != 0)
-        return rc;
-    c->adm.result = SHM_NONE;
-    c->adm.client_rc = 0;
-    rc = admit_fn(s, txn, &c->adm);
-    return rc == SHM_NONE ? 0 : rc;
+    one_admit_t *a = arg;
+    a->rc = shm_batch_admit(b, a->req, a->resv, a->retry_at_ms);
+    return 0; /* a failed step is kept by the batch itself */
 }
 
 int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t *o, unsigned n,
@@ -585,7 +580,7 @@ int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t
                          int64_t *retry_at_ms, int *recorded)
 {
     size_t lens[SHM_ADMIT_MAX];
-    rec_admit_ctx_t c;
+    admit_ctx_t check;
     int rc;
 
     if (recorded)
@@ -596,17 +591,16 @@ int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t
         return SHM_EINVAL;
     if (n == 0)
         return shm_key_admit(s, req, now_ms, resv, retry_at_ms);
+    /* a bad request is refused before anything is written (and the owner slot ensured) */
     if ((rc = shm__record_check(s, rresv, o, n)) != 0 ||
-        (rc = admit_prepare(s, req, now_ms, lens, &c.adm)) != 0)
+        (rc = admit_prepare(s, req, now_ms, lens, &check)) != 0)
         return rc;
-    c.rec = (shm_rec_ctx_t){.resv = rresv, .o = o, .n = n, .now_ms = now_ms};
-    rc = shm__write(s, rec_admit_fn, &c);
-    if (rc == 0) {
-        *recorded = 1;
-        for (unsigned i = 0; i < n; i++)
-            rresv[i]->live = 0;
-    }
-    return admit_finish(&c.adm, rc, resv, retry_at_ms);
+    one_admit_t a = {.req = req, .resv = resv, .retry_at_ms = retry_at_ms, .rc = SHM_NONE};
+    rc = shm_key_batch(s, rresv, o, n, now_ms, one_admit_fn, &a);
+    if (rc != 0)
+        return rc;
+    *recorded = 1;
+    return a.rc;
 }
 
 /* ---- batches: outcomes and any number of admissions in one transaction ---------------- */
