@@ -97,23 +97,32 @@ void proxy_request_id(conn_t *c, req_t *r)
 #include <stdlib.h>
 #include <string.h>
 
+/* What a finished request still holds besides the buffers a recycled one keeps (head,
+ * body, up_head, spans, hdrs_mem): its queue place, reservation, config and the rest. */
+static void req_release(worker_t *w, req_t *r)
+{
+    attempt_forget(r); /* never expected: a request ends off the admission queue */
+    if (r->admitted)   /* never expected: every path records; do not leave in-flight behind */
+        shm_key_release(w->shm, &r->resv, 0, SHM_NOW);
+    cfgref_put(r->cfgref);
+    buf_free(&r->fail_head);
+    buf_free(&r->fail_body);
+    buf_free(&r->sse_held);
+    free(r->up_body);
+}
+
 void req_free(req_t *r)
 {
     if (!r)
         return;
-    attempt_forget(r);
-    if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
-        shm_key_release(r->conn->w->shm, &r->resv, 0, SHM_NOW);
-    cfgref_put(r->cfgref);
+    /* a cached request (conn NULL after its reset) holds nothing to release */
+    if (r->conn)
+        req_release(r->conn->w, r);
     buf_free(&r->head);
     buf_free(&r->body);
     buf_free(&r->up_head);
-    buf_free(&r->fail_head);
-    buf_free(&r->fail_body);
-    buf_free(&r->sse_held);
     free(r->spans);
     free(r->hdrs_mem);
-    free(r->up_body);
     free(r);
 }
 
@@ -150,18 +159,11 @@ void req_recycle(worker_t *w, req_t *r)
 {
     if (!r)
         return;
-    attempt_forget(r); /* never expected: a request ends off the admission queue */
     if (w->nreq_cache >= REQ_CACHE_MAX) {
         req_free(r);
         return;
     }
-    if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
-        shm_key_release(w->shm, &r->resv, 0, SHM_NOW);
-    cfgref_put(r->cfgref);
-    buf_free(&r->fail_head);
-    buf_free(&r->fail_body);
-    buf_free(&r->sse_held);
-    free(r->up_body);
+    req_release(w, r);
     keep_buf(&r->head);
     keep_buf(&r->body);
     keep_buf(&r->up_head);
