@@ -17,11 +17,21 @@
  *  - only the chosen record is copied whole, brought to now and put, in place through the
  *    cursor that found it (MDB_CURRENT);
  *  - a record whose key clock stepped back is the exception: it is copied, re-based and put
- *    at once, chosen or not (see admit_fn).
+ *    at once, chosen or not (see admit_fn);
+ *  - in a batch (shm_key_batch), every admission runs at the batch's one "now", and nothing
+ *    but the admissions themselves writes key records, so what judging read of a record
+ *    stays true until an admission of the batch puts that record: the batch keeps it (a
+ *    judged_t per record, found by name) and the next admissions judge from that copy
+ *    without a search (from the batch's second admission on: a batch of one would only
+ *    pay for keeping). The record an admission reserves on is kept as it was put; a
+ *    record re-based at once is dropped. A copy whose window would not fit the cost is not
+ *    used (the retry time needs the buckets, which are not kept): that candidate is read
+ *    again.
  */
 #include "shm/shm_int.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ADMIT_PROV_CACHE 4
@@ -31,8 +41,49 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* ---- what a batch keeps of the records judged ------------------------------------------- */
+
+#define JUDGED_MAX   128 /* records kept per batch; more are judged from the map */
+#define JUDGED_SLOTS 256 /* open addressing over them, a power of two */
+
+/* The part of a key record that krec_peek copies: rpm .. last_admit_ms. */
+#define KPART_OFF offsetof(shm_krec_t, rpm)
+#define KPART_LEN (offsetof(shm_krec_t, created_ms) - offsetof(shm_krec_t, rpm))
+
+/* A record as judging saw it at the batch's now (key clock, windows and day brought to it). */
+typedef struct judged_s {
+    size_t len;
+    char name[SHM_NAME_MAX + 1];
+    char part[KPART_LEN];
+    int64_t req_head, tok_head; /* the windows' head_sec and total */
+    uint64_t req_total, tok_total;
+    uint32_t rpm, tpm; /* also in part: for judged_fits */
+    uint32_t inflight;
+    int prov_open;
+    int valid; /* 0: dropped (an admission put the record in a way not kept) */
+    int64_t eff, prov_until_eff;
+} judged_t;
+
+typedef struct judged_set_s {
+    unsigned n;
+    uint8_t slot[JUDGED_SLOTS]; /* index + 1 into rec, 0 free */
+    judged_t rec[JUDGED_MAX];
+} judged_set_t;
+
+struct shm_batch_s {
+    shm_t *s;
+    MDB_txn *txn;
+    int64_t now_ms;       /* resolved: one now for every admission of the batch */
+    int err;              /* a failed admission step: the transaction is given up */
+    MDB_cursor *cur;      /* on the keys, shared by the admissions; closed with the batch */
+    judged_set_t *judged; /* allocated by the second admission (judged_failed: it could not be) */
+    int judged_failed;
+    unsigned admissions; /* run so far */
+};
+
 typedef struct admit_ctx_s {
     const shm_admit_req_t *req;
+    shm_batch_t *batch; /* NULL outside a batch */
     const size_t *lens; /* strlen of each req->names[i] */
     int64_t now_in, now_ms;
     uint32_t slot;
@@ -312,6 +363,128 @@ static int seek(MDB_cursor *cur, const MDB_val *key, MDB_val *cv, int *on)
     return rc;
 }
 
+/* ---- the records a batch keeps ----------------------------------------------------------- */
+
+/* A hash of a name for the set's slots: its first and last 8 bytes and its length (names of
+ * 8 bytes and more; shorter ones byte by byte). Names that differ only in between collide;
+ * the slot search compares whole names, so a collision costs a step, never a wrong record. */
+static uint32_t name_hash(const char *name, size_t len)
+{
+    uint64_t a = len, b = 0;
+    if (len >= 8) {
+        memcpy(&a, name, 8);
+        memcpy(&b, name + len - 8, 8);
+        b ^= len;
+    } else {
+        for (size_t i = 0; i < len; i++)
+            a = a << 8 | (uint8_t)name[i];
+    }
+    uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b + (b >> 29)) * 0xc2b2ae3d27d4eb4full;
+    return (uint32_t)(h >> 32 ^ h);
+}
+
+/* The slot of name: the one that holds it, or the free one where it would go. There is
+ * always a free slot (JUDGED_MAX < JUDGED_SLOTS), and a record is never removed, only
+ * marked not valid, so a search ends at the first free slot. */
+static uint8_t *judged_slot(judged_set_t *js, const char *name, size_t len)
+{
+    uint32_t h = name_hash(name, len);
+    for (;;) {
+        uint8_t *sl = &js->slot[h++ & (JUDGED_SLOTS - 1)];
+        if (*sl == 0)
+            return sl;
+        const judged_t *j = &js->rec[*sl - 1];
+        if (j->len == len && memcmp(j->name, name, len) == 0)
+            return sl;
+    }
+}
+
+static judged_t *judged_get(judged_set_t *js, const char *name, size_t len)
+{
+    uint8_t *sl = judged_slot(js, name, len);
+    return *sl && js->rec[*sl - 1].valid ? &js->rec[*sl - 1] : NULL;
+}
+
+/* Where to keep name's record (NULL: the set is full). */
+static judged_t *judged_at(judged_set_t *js, const char *name, size_t len)
+{
+    uint8_t *sl = judged_slot(js, name, len);
+    if (*sl)
+        return &js->rec[*sl - 1];
+    if (js->n == JUDGED_MAX)
+        return NULL;
+    judged_t *j = &js->rec[js->n++];
+    *sl = (uint8_t)js->n;
+    j->len = len;
+    memcpy(j->name, name, len);
+    return j;
+}
+
+static void judged_drop(judged_set_t *js, const char *name, size_t len)
+{
+    uint8_t *sl = judged_slot(js, name, len);
+    if (*sl)
+        js->rec[*sl - 1].valid = 0;
+}
+
+/* Keep k as judging reads it (brought to the batch's now). */
+static void judged_save(judged_set_t *js, const char *name, size_t len, const shm_krec_t *k,
+                        uint32_t inflight, int64_t eff, int prov_open, int64_t prov_until_eff)
+{
+    judged_t *j = judged_at(js, name, len);
+    if (!j)
+        return;
+    memcpy(j->part, (const char *)k + KPART_OFF, KPART_LEN);
+    j->req_head = k->req.head_sec;
+    j->req_total = k->req.total;
+    j->tok_head = k->tok.head_sec;
+    j->tok_total = k->tok.total;
+    j->rpm = k->rpm;
+    j->tpm = k->tpm;
+    j->inflight = inflight;
+    j->eff = eff;
+    j->prov_open = prov_open;
+    j->prov_until_eff = prov_until_eff;
+    j->valid = 1;
+}
+
+/* 1 if judging j's record for tokens can do without the windows' buckets (not kept): the
+ * windows fit, so no retry time is needed from them. */
+static int judged_fits(const judged_t *j, uint32_t tokens)
+{
+    return (!j->rpm || j->req_total + 1 <= j->rpm) &&
+           (!j->tpm || j->tok_total + (tokens > j->tpm ? j->tpm : tokens) <= j->tpm);
+}
+
+/* The partial copy of j's record in k, as krec_peek and peek_to_now would have made it. */
+static void judged_load(const judged_t *j, shm_krec_t *k)
+{
+    memcpy((char *)k + KPART_OFF, j->part, KPART_LEN);
+    k->req.head_sec = j->req_head;
+    k->req.total = j->req_total;
+    k->tok.head_sec = j->tok_head;
+    k->tok.total = j->tok_total;
+}
+
+/* The batch's set (NULL: none, judge from the map). A batch of one admission, the usual
+ * one on a quiet server, would only pay for keeping records, so the set starts with the
+ * second admission. */
+static judged_set_t *batch_judged(shm_batch_t *b)
+{
+    if (b->admissions++ == 0)
+        return NULL;
+    if (!b->judged && !b->judged_failed) {
+        b->judged = malloc(sizeof(*b->judged));
+        if (b->judged) {
+            b->judged->n = 0;
+            memset(b->judged->slot, 0, sizeof(b->judged->slot));
+        } else {
+            b->judged_failed = 1;
+        }
+    }
+    return b->judged;
+}
+
 /* ---- the admission transaction ------------------------------------------------------------ */
 
 static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
@@ -320,9 +493,13 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     const shm_admit_req_t *req = c->req;
     const unsigned n = req->count;
     const uint32_t probes = req->half_open_probes ? req->half_open_probes : 1;
+    shm_batch_t *b = c->batch;
+    judged_set_t *js = b ? batch_judged(b) : NULL;
     /* by position in names where skip is NONE; then the admissible ones, in that order */
     shm_candidate_t cands[SHM_ADMIT_MAX];
     uint8_t ord[SHM_ADMIT_MAX];
+    const judged_t *jp[SHM_ADMIT_MAX]; /* kept by the batch and usable, else NULL */
+    int64_t prov_left[SHM_ADMIT_MAX];  /* circuit open: ms until it may close, else INT64_MIN */
     prov_cache_t provs = {.n = 0, .last = 0};
     unsigned nc = 0;
     int64_t best = 0, stepped;
@@ -349,53 +526,90 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
         if (rc != 0)
             goto out;
     }
-    if ((rc = mdb_cursor_open(txn, s->dbi_keys, &cur)) != 0)
+    if (b) {
+        if (!b->cur && (rc = mdb_cursor_open(txn, s->dbi_keys, &b->cur)) != 0)
+            goto out;
+        cur = b->cur;
+    } else if ((rc = mdb_cursor_open(txn, s->dbi_keys, &cur)) != 0) {
         goto out;
-    /* A name given twice is judged twice, as any other: the second time finds the record
-     * as the first left it (re-based, if it was). */
-    visit_order(req->names, c->lens, n, ord);
-    for (unsigned j = 0; j < n; j++) {
-        unsigned i = ord[j];
-        MDB_val key = {c->lens[i], (void *)req->names[i]};
-        c->skip[i] = SHM_SKIP_UNKNOWN;
-        rc = seek(cur, &key, &cv, &on);
-        if (rc == MDB_NOTFOUND)
-            continue;
-        if (rc != 0)
-            goto out;
-        uint32_t version;
-        memcpy(&version, cv.mv_data, sizeof(version));
-        if (cv.mv_size != sizeof(shm_krec_t) || version != SHM_KREC_VERSION)
-            continue; /* a record we cannot read is no candidate */
-        const char *src[2];
-        uint32_t inflight = krec_peek(&k, cv.mv_data, src);
-        /* the provider field, read in place (the map does not move before the next put) */
-        const char *pname = (const char *)cv.mv_data + offsetof(shm_krec_t, provider);
-        int64_t eff;
-        if (!clock_steps(&k, c->now_ms)) {
-            eff = peek_to_now(&k, src, c->now_ms);
+    }
+    /* The candidates this batch has kept (judged from the copy, in any order), the others
+     * from the map in key order. A name given twice is judged twice, as any other: the
+     * second time finds the record as the first left it (re-based, if it was). */
+    unsigned nkept = 0;
+    for (unsigned i = 0; i < n; i++) {
+        jp[i] = js && js->n ? judged_get(js, req->names[i], c->lens[i]) : NULL;
+        if (jp[i] && !judged_fits(jp[i], c->tokens))
+            jp[i] = NULL;
+        nkept += jp[i] != NULL;
+    }
+    if (nkept < n)
+        visit_order(req->names, c->lens, n, ord);
+    for (unsigned o = 0; o < n; o++) {
+        unsigned i = nkept < n ? ord[o] : o;
+        const char *src[2] = {NULL, NULL};
+        uint32_t inflight;
+        int64_t eff, prov_until_eff;
+        int prov_open;
+        if (jp[i] && !jp[i]->valid) /* dropped by a re-base above (a record not under its name) */
+            jp[i] = NULL;
+        if (jp[i]) {
+            judged_load(jp[i], &k);
+            inflight = jp[i]->inflight;
+            eff = jp[i]->eff;
+            prov_open = jp[i]->prov_open;
+            prov_until_eff = jp[i]->prov_until_eff;
         } else {
-            /* A re-base is kept whether or not this key is admitted: repeating it from the
-             * old key clock on every call would keep the window full forever. The cursor
-             * stays on the record. */
-            memcpy(&k, cv.mv_data, sizeof(k));
-            eff = shm__key_to_now(&k, c->now_ms, &stepped);
-            src[0] = src[1] = NULL;
-            pname = k.provider;
-            if ((rc = shm__cur_put(cur, s->dbi_keys, &key, k.name, &k, sizeof(k))) != 0 ||
-                (rc = shm__hist_add(s, txn, k.name, SHM_EV_CLOCK, &k, stepped, "admission",
-                                    c->now_ms)) != 0)
+            MDB_val key = {c->lens[i], (void *)req->names[i]};
+            c->skip[i] = SHM_SKIP_UNKNOWN;
+            rc = seek(cur, &key, &cv, &on);
+            if (rc == MDB_NOTFOUND)
+                continue;
+            if (rc != 0)
                 goto out;
-            dirty = 1;
+            uint32_t version;
+            memcpy(&version, cv.mv_data, sizeof(version));
+            if (cv.mv_size != sizeof(shm_krec_t) || version != SHM_KREC_VERSION)
+                continue; /* a record we cannot read is no candidate */
+            inflight = krec_peek(&k, cv.mv_data, src);
+            /* the provider field, read in place (the map does not move before the next put) */
+            const char *pname = (const char *)cv.mv_data + offsetof(shm_krec_t, provider);
+            int keep = js != NULL;
+            if (!clock_steps(&k, c->now_ms)) {
+                eff = peek_to_now(&k, src, c->now_ms);
+            } else {
+                /* A re-base is kept whether or not this key is admitted: repeating it from
+                 * the old key clock on every call would keep the window full forever. The
+                 * cursor stays on the record. */
+                memcpy(&k, cv.mv_data, sizeof(k));
+                eff = shm__key_to_now(&k, c->now_ms, &stepped);
+                src[0] = src[1] = NULL;
+                pname = k.provider;
+                if ((rc = shm__cur_put(cur, s->dbi_keys, &key, k.name, &k, sizeof(k))) != 0 ||
+                    (rc = shm__hist_add(s, txn, k.name, SHM_EV_CLOCK, &k, stepped, "admission",
+                                        c->now_ms)) != 0)
+                    goto out;
+                dirty = 1;
+                if (js) { /* rare: not kept (put under k.name, which may not be this name) */
+                    judged_drop(js, key.mv_data, key.mv_size);
+                    judged_drop(js, k.name, strnlen(k.name, sizeof(k.name)));
+                    keep = 0;
+                }
+            }
+            const prov_peek_t *prov;
+            if ((rc = prov_find(s, txn, &provs, pname, &prov)) != 0)
+                goto out;
+            prov_open = prov->open && prov->open_until_ms > c->now_ms;
+            prov_until_eff = eff + (prov->open_until_ms - c->now_ms);
+            if (keep) /* before judging, which may load buckets into k: they are not kept */
+                judged_save(js, key.mv_data, key.mv_size, &k, inflight, eff, prov_open,
+                            prov_until_eff);
         }
-        const prov_peek_t *prov;
-        if ((rc = prov_find(s, txn, &provs, pname, &prov)) != 0)
-            goto out;
-        int prov_open = prov->open && prov->open_until_ms > c->now_ms;
+        prov_left[i] = prov_open ? prov_until_eff - eff : INT64_MIN;
         int64_t t;
         int untimed;
-        int why = judge(&k, src, inflight, eff, prov_open, eff + (prov->open_until_ms - c->now_ms),
-                        c->tokens, probes, &t, &untimed);
+        int why = judge(&k, src, inflight, eff, prov_open, prov_until_eff, c->tokens, probes, &t,
+                        &untimed);
         c->skip[i] = (uint8_t)why;
         if (why) {
             if (!untimed) {
@@ -471,6 +685,18 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     }
     if ((rc = shm__cur_put(cur, s->dbi_keys, &key, k.name, &k, sizeof(k))) != 0)
         goto out;
+    if (js) {
+        /* what the next admissions of the batch see of it is what was put */
+        size_t nlen = strnlen(k.name, sizeof(k.name));
+        if (nlen == key.mv_size && memcmp(k.name, name, nlen) == 0) {
+            int popen = prov_left[idx] != INT64_MIN;
+            judged_save(js, name, nlen, &k, shm__key_inflight(&k), eff, popen,
+                        popen ? eff + prov_left[idx] : eff);
+        } else { /* put under k.name: neither is kept */
+            judged_drop(js, name, key.mv_size);
+            judged_drop(js, k.name, nlen);
+        }
+    }
     shm_resv_t *r = &c->resv;
     memset(r, 0, sizeof(*r));
     memcpy(r->name, k.name, sizeof(r->name));
@@ -486,8 +712,9 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     c->result = 0;
     rc = 0;
 out:
-    /* closed here on every path: an aborted write transaction would not free them twice */
-    if (cur)
+    /* closed here on every path: an aborted write transaction would not free them twice (a
+     * batch's cursor is closed with the batch) */
+    if (cur && !b)
         mdb_cursor_close(cur);
     if (ccur)
         mdb_cursor_close(ccur);
@@ -605,13 +832,6 @@ int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t
 
 /* ---- batches: outcomes and any number of admissions in one transaction ---------------- */
 
-struct shm_batch_s {
-    shm_t *s;
-    MDB_txn *txn;
-    int64_t now_ms;
-    int err; /* a failed admission step: the transaction is given up */
-};
-
 typedef struct batch_ctx_s {
     shm_rec_ctx_t rec;
     shm_batch_fn fn;
@@ -622,12 +842,18 @@ typedef struct batch_ctx_s {
 static int batch_txn_fn(shm_t *s, MDB_txn *txn, void *arg)
 {
     batch_ctx_t *c = arg;
-    shm_batch_t b = {.s = s, .txn = txn, .now_ms = c->now_ms, .err = 0};
+    /* one now for the whole transaction: the outcomes and every admission */
+    int64_t now = shm__now(s, c->now_ms);
+    shm_batch_t b = {.s = s, .txn = txn, .now_ms = now};
     int rc;
 
+    c->rec.now_ms = now;
     if (c->rec.n && (rc = shm__record_fn(s, txn, &c->rec)) != 0)
         return rc;
     rc = c->fn(&b, c->arg);
+    if (b.cur)
+        mdb_cursor_close(b.cur);
+    free(b.judged);
     return b.err ? b.err : rc;
 }
 
@@ -649,6 +875,7 @@ int shm_batch_admit(shm_batch_t *b, const shm_admit_req_t *req, shm_resv_t *resv
     int rc = admit_prepare(b->s, req, b->now_ms, lens, &c);
     if (rc != 0)
         return rc;
+    c.batch = b;
     rc = admit_fn(b->s, b->txn, &c);
     if (rc == SHM_NONE)
         rc = 0; /* nothing admissible is a result; nothing was written */

@@ -17,6 +17,12 @@
  *
  * --keys N: only the one-thread --rr row of N keys (e.g. under valgrind --tool=callgrind
  * --toggle-collect=worker, to count instructions per admit+record pair).
+ *
+ * --rr also prints "server" rows: as the server batches a loop iteration's requests, one
+ * transaction (shm_key_batch) records the previous batch's successes and admits B requests
+ * (each its own 20 candidates in random provider order). The admit columns are then the
+ * transaction's time divided by B, per request (its admission and its recording); rec is
+ * empty. --batch B: only the one-thread server row with B requests per transaction.
  */
 #include <ftw.h>
 #include <pthread.h>
@@ -31,6 +37,8 @@
 #define CANDS    4  /* candidates per admission, unless a row says otherwise */
 #define RR_CANDS 20 /* --rr: candidates per admission */
 #define RR_GROUP 10 /* --rr: keys per provider in the server-like store */
+
+#define MAX_BATCH 64
 
 static unsigned g_cands = CANDS;
 static int g_rr; /* --rr: server-like admissions (see the top of the file) */
@@ -81,25 +89,31 @@ typedef struct run_s {
     shm_t *s;
     char **names;
     unsigned nkeys, ops, batch, seed;
+    int server;                     /* batch: requests per shm_key_batch, as the server does */
     uint32_t *admit_ns, *record_ns; /* per op */
     unsigned n;
     int errors;
 } run_t;
 
-static void *worker(void *arg)
+/* The candidates of one request. */
+static void pick_cands(run_t *r, const char **cands)
 {
-    run_t *r = arg;
-    const char *cands[RR_CANDS];
-    shm_admit_req_t req = {
-        .names = cands, .count = g_cands, .tokens = 500, .choose = least_inflight};
-    if (g_rr) {
-        req.choose = round_robin;
-        req.client = "bench-client";
-        req.cost_micro_usd = 100;
+    unsigned base = (unsigned)rand_r(&r->seed) % r->nkeys;
+    if (g_rr && r->nkeys == RR_CANDS) {
+        /* route_group: each deployment's provider keys in config order, the deployments in
+         * weighted random order */
+        base = (base & 1) * RR_GROUP;
+        for (unsigned c = 0; c < g_cands; c++)
+            cands[c] = r->names[(base + c) % r->nkeys];
+    } else {
+        for (unsigned c = 0; c < g_cands; c++)
+            cands[c] = r->names[(base + c) % r->nkeys];
     }
-    shm_outcome_t o[64];
-    shm_resv_t rv[64], *rp[64];
-    for (unsigned i = 0; i < 64; i++) {
+}
+
+static void outcomes_init(shm_outcome_t *o, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
         shm_outcome_init(&o[i], SHM_CL_SUCCESS);
         o[i].ttfb_ms = 120;
         o[i].total_ms = 900;
@@ -115,21 +129,92 @@ static void *worker(void *arg)
             o[i].circuit_error_ratio = 0.5;
             o[i].circuit_open_ms = 30000;
         }
-        rp[i] = &rv[i];
     }
+}
+
+typedef struct sbatch_s {
+    run_t *r;
+    const char **names; /* batch × g_cands */
+    shm_resv_t *out;
+    unsigned n, admitted;
+} sbatch_t;
+
+static int sbatch_fn(shm_batch_t *b, void *arg)
+{
+    sbatch_t *sb = arg;
+    shm_admit_req_t req = {.count = g_cands,
+                           .tokens = 500,
+                           .choose = round_robin,
+                           .client = "bench-client",
+                           .cost_micro_usd = 100};
+    sb->admitted = 0;
+    for (unsigned i = 0; i < sb->n; i++) {
+        req.names = &sb->names[i * g_cands];
+        int rc = shm_batch_admit(b, &req, &sb->out[sb->admitted], NULL);
+        if (rc == 0)
+            sb->admitted++;
+        else if (rc != SHM_NONE)
+            return rc;
+    }
+    return 0;
+}
+
+/* The server's way: per transaction, the held successes and a batch of admissions. */
+static void *server_worker(void *arg)
+{
+    run_t *r = arg;
+    static __thread const char *names[MAX_BATCH * RR_CANDS];
+    shm_outcome_t o[MAX_BATCH];
+    shm_resv_t held[MAX_BATCH], fresh[MAX_BATCH], *rp[MAX_BATCH];
+    unsigned nheld = 0;
+    outcomes_init(o, MAX_BATCH);
+    for (unsigned done = 0; done < r->ops;) {
+        unsigned n = r->ops - done < r->batch ? r->ops - done : r->batch;
+        for (unsigned i = 0; i < n; i++)
+            pick_cands(r, &names[i * g_cands]);
+        for (unsigned i = 0; i < nheld; i++)
+            rp[i] = &held[i];
+        sbatch_t sb = {.r = r, .names = names, .out = fresh, .n = n};
+        int64_t t0 = now_ns();
+        int rc = shm_key_batch(r->s, rp, o, nheld, SHM_NOW, sbatch_fn, &sb);
+        uint32_t per = (uint32_t)((now_ns() - t0) / n);
+        if (rc != 0 || sb.admitted != n)
+            r->errors++;
+        nheld = rc == 0 ? sb.admitted : 0;
+        memcpy(held, fresh, nheld * sizeof(*held));
+        for (unsigned i = 0; i < n; i++) {
+            r->admit_ns[r->n] = per;
+            r->record_ns[r->n++] = 0;
+        }
+        done += n;
+    }
+    if (nheld) {
+        for (unsigned i = 0; i < nheld; i++)
+            rp[i] = &held[i];
+        shm_key_record_batch(r->s, rp, o, nheld, SHM_NOW);
+    }
+    return NULL;
+}
+
+static void *worker(void *arg)
+{
+    run_t *r = arg;
+    const char *cands[RR_CANDS];
+    shm_admit_req_t req = {
+        .names = cands, .count = g_cands, .tokens = 500, .choose = least_inflight};
+    if (g_rr) {
+        req.choose = round_robin;
+        req.client = "bench-client";
+        req.cost_micro_usd = 100;
+    }
+    shm_outcome_t o[MAX_BATCH];
+    shm_resv_t rv[MAX_BATCH], *rp[MAX_BATCH];
+    outcomes_init(o, MAX_BATCH);
+    for (unsigned i = 0; i < MAX_BATCH; i++)
+        rp[i] = &rv[i];
     unsigned pending = 0;
     for (unsigned i = 0; i < r->ops; i++) {
-        unsigned base = (unsigned)rand_r(&r->seed) % r->nkeys;
-        if (g_rr && r->nkeys == RR_CANDS) {
-            /* route_group: each deployment's provider keys in config order, the
-             * deployments in weighted random order */
-            base = (base & 1) * RR_GROUP;
-            for (unsigned c = 0; c < g_cands; c++)
-                cands[c] = r->names[(base + c) % r->nkeys];
-        } else {
-            for (unsigned c = 0; c < g_cands; c++)
-                cands[c] = r->names[(base + c) % r->nkeys];
-        }
+        pick_cands(r, cands);
         int64_t t0 = now_ns();
         int rc = shm_key_admit(r->s, &req, SHM_NOW, &rv[pending], NULL);
         int64_t t1 = now_ns();
@@ -171,7 +256,7 @@ static uint32_t pct(uint32_t *v, unsigned n, unsigned p)
 }
 
 static int bench(unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch, int durability,
-                 result_t *res)
+                 int server, result_t *res)
 {
     char dir[] = "/tmp/shm-bench-XXXXXX", state[64], err[512];
     if (!mkdtemp(dir))
@@ -225,11 +310,16 @@ static int bench(unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch
     pthread_t th[8];
     int64_t t0 = now_ns();
     for (unsigned t = 0; t < nthreads; t++) {
-        runs[t] = (run_t){
-            .s = s, .names = names, .nkeys = nkeys, .ops = ops, .batch = batch, .seed = 7 + t};
+        runs[t] = (run_t){.s = s,
+                          .names = names,
+                          .nkeys = nkeys,
+                          .ops = ops,
+                          .batch = batch,
+                          .seed = 7 + t,
+                          .server = server};
         runs[t].admit_ns = calloc(ops, sizeof(uint32_t));
         runs[t].record_ns = calloc(ops, sizeof(uint32_t));
-        pthread_create(&th[t], NULL, worker, &runs[t]);
+        pthread_create(&th[t], NULL, server ? server_worker : worker, &runs[t]);
     }
     for (unsigned t = 0; t < nthreads; t++)
         pthread_join(th[t], NULL);
@@ -273,11 +363,11 @@ static int bench(unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch
     return 0;
 }
 
-static void row(const char *label, unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch,
-                int durability)
+static void row_x(const char *label, unsigned nkeys, unsigned nthreads, unsigned ops,
+                  unsigned batch, int durability, int server)
 {
     result_t r;
-    if (bench(nkeys, nthreads, ops, batch, durability, &r) != 0) {
+    if (bench(nkeys, nthreads, ops, batch, durability, server, &r) != 0) {
         printf("%-10s %8u %3u  failed\n", label, nkeys, nthreads);
         return;
     }
@@ -287,14 +377,22 @@ static void row(const char *label, unsigned nkeys, unsigned nthreads, unsigned o
     fflush(stdout);
 }
 
+static void row(const char *label, unsigned nkeys, unsigned nthreads, unsigned ops, unsigned batch,
+                int durability)
+{
+    row_x(label, nkeys, nthreads, ops, batch, durability, 0);
+}
+
 int main(int argc, char **argv)
 {
-    unsigned ops = 200000, only_keys = 0;
+    unsigned ops = 200000, only_keys = 0, only_batch = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--rr") == 0)
             g_rr = 1;
         else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc)
             only_keys = (unsigned)atoi(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            only_batch = (unsigned)atoi(argv[++i]);
         else
             ops = (unsigned)atoi(argv[i]);
     }
@@ -306,6 +404,12 @@ int main(int argc, char **argv)
         printf("%-10s %8s %3s %5s %6s %8s %8s %8s %8s %10s %9s %9s\n", "mode", "keys", "thr",
                "cands", "batch", "adm p50", "adm p99", "rec p50", "rec p99", "pairs/s", "disk MiB",
                "used MiB");
+        if (only_batch > MAX_BATCH)
+            only_batch = MAX_BATCH;
+        if (only_batch) {
+            row_x("server", RR_CANDS, 1, ops, only_batch, SHM_DUR_FAST, 1);
+            return 0;
+        }
         if (only_keys) {
             row("rr", only_keys < RR_CANDS ? RR_CANDS : only_keys, 1, ops, 1, SHM_DUR_FAST);
             return 0;
@@ -314,6 +418,10 @@ int main(int argc, char **argv)
         row("rr", RR_CANDS, 2, ops, 1, SHM_DUR_FAST);
         row("rr", 1000, 1, ops, 1, SHM_DUR_FAST);
         row("rr", 100000, 1, ops, 1, SHM_DUR_FAST);
+        static const unsigned sbat[] = {1, 4, 16, 32};
+        for (unsigned i = 0; i < 4; i++)
+            row_x("server", RR_CANDS, 1, ops, sbat[i], SHM_DUR_FAST, 1);
+        row_x("server", RR_CANDS, 2, ops, 16, SHM_DUR_FAST, 1);
         return 0;
     }
     printf("shm-bench: %u admit+record pairs per thread, %d candidates per admission\n", ops,

@@ -7,7 +7,9 @@
  * (limits, outcomes, cooldowns, circuits, admin actions, clock steps back and forth,
  * unknown and repeated names, any order of candidates) compares both on every admission:
  * skip[], what the strategy sees, the choice, retry times, and every key record byte for
- * byte. Then targeted cases, and the UTC calendar arithmetic against libc. */
+ * byte. Then targeted cases; batches (shm_key_batch judges from the records it kept)
+ * against the same admissions one by one in a twin store; and the UTC calendar arithmetic
+ * against libc. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +266,29 @@ static unsigned rnd(unsigned *seed, unsigned n)
     return (unsigned)rand_r(seed) % n;
 }
 
+/* An outcome of any class, with the policy knobs the tests use. */
+static void rand_outcome(unsigned *seed, int64_t now, shm_outcome_t *o)
+{
+    static const int cls[] = {SHM_CL_SUCCESS, SHM_CL_SUCCESS, SHM_CL_SUCCESS, SHM_CL_429,
+                              SHM_CL_5XX,     SHM_CL_TIMEOUT, SHM_CL_OTHER,   SHM_CL_CANCELLED};
+    shm_outcome_init(o, cls[rnd(seed, 8)]);
+    o->prompt_tokens = rnd(seed, 400);
+    o->completion_tokens = rnd(seed, 400);
+    o->total_ms = rnd(seed, 2000);
+    o->fail_threshold = 2;
+    o->fail_cooldown_ms = 5000;
+    o->cooldown_max_ms = 60000;
+    o->circuit_min_requests = 4;
+    o->circuit_error_ratio = 0.5;
+    o->circuit_open_ms = 10000;
+    if (o->cls == SHM_CL_429 && rnd(seed, 2))
+        o->cooldown_until_ms = now + rnd(seed, 30000);
+    if (rnd(seed, 40) == 0) {
+        o->set_status = SHM_ST_DEPLETED;
+        o->cooldown_until_ms = now + rnd(seed, 20000);
+    }
+}
+
 static int cand_eq(const shm_candidate_t *a, const shm_candidate_t *b)
 {
     return a->index == b->index && a->status == b->status && a->weight == b->weight &&
@@ -398,25 +423,7 @@ static void test_differential(void)
         } else if (op < 85 && npool) {
             unsigned i = rnd(&seed, npool);
             shm_outcome_t o;
-            static const int cls[] = {SHM_CL_SUCCESS, SHM_CL_SUCCESS,  SHM_CL_SUCCESS,
-                                      SHM_CL_429,     SHM_CL_5XX,      SHM_CL_TIMEOUT,
-                                      SHM_CL_OTHER,   SHM_CL_CANCELLED};
-            shm_outcome_init(&o, cls[rnd(&seed, 8)]);
-            o.prompt_tokens = rnd(&seed, 400);
-            o.completion_tokens = rnd(&seed, 400);
-            o.total_ms = rnd(&seed, 2000);
-            o.fail_threshold = 2;
-            o.fail_cooldown_ms = 5000;
-            o.cooldown_max_ms = 60000;
-            o.circuit_min_requests = 4;
-            o.circuit_error_ratio = 0.5;
-            o.circuit_open_ms = 10000;
-            if (o.cls == SHM_CL_429 && rnd(&seed, 2))
-                o.cooldown_until_ms = now + rnd(&seed, 30000);
-            if (rnd(&seed, 40) == 0) {
-                o.set_status = SHM_ST_DEPLETED;
-                o.cooldown_until_ms = now + rnd(&seed, 20000);
-            }
+            rand_outcome(&seed, now, &o);
             shm_key_record(s, &pool[i], &o, now);
             pool[i] = pool[--npool];
         } else if (op < 90 && npool) {
@@ -575,6 +582,301 @@ static void test_step_back_not_chosen(void)
     tu_rmdir(parent);
 }
 
+/* ---- batches: the records a batch keeps ---------------------------------------------------- */
+
+/* Admissions of one batch (shm_key_batch) judge from what the batch kept of the records
+ * judged before; one by one (shm_key_admit, same now) each reads the map. Both must give the
+ * same results and leave the same records. */
+
+typedef struct bq_s {
+    const char *names[MAXC];
+    unsigned n;
+    uint32_t tokens, probes;
+    choose_t ch;
+    uint8_t skip[MAXC];
+    shm_resv_t r;
+    int64_t retry;
+    int rc;
+} bq_t;
+
+typedef struct bqs_s {
+    bq_t *q;
+    unsigned n;
+} bqs_t;
+
+static void bq_req(bq_t *q, shm_admit_req_t *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->names = q->names;
+    req->count = q->n;
+    req->tokens = q->tokens;
+    req->half_open_probes = q->probes;
+    req->choose = choose_cb;
+    req->choose_arg = &q->ch;
+    req->skip = q->skip;
+    q->ch.called = 0;
+    q->ch.nseen = 0;
+    q->retry = -1;
+}
+
+static int bq_batch_fn(shm_batch_t *b, void *arg)
+{
+    bqs_t *bs = arg;
+    for (unsigned i = 0; i < bs->n; i++) {
+        shm_admit_req_t req;
+        bq_req(&bs->q[i], &req);
+        bs->q[i].rc = shm_batch_admit(b, &req, &bs->q[i].r, &bs->q[i].retry);
+    }
+    return 0;
+}
+
+/* 1 if a and b (the same admission, batched and alone) agree. */
+static int bq_eq(const bq_t *a, const bq_t *b, char *why, size_t whylen)
+{
+    if (a->rc != b->rc) {
+        snprintf(why, whylen, "rc %d, alone %d", a->rc, b->rc);
+        return 0;
+    }
+    if (memcmp(a->skip, b->skip, a->n) != 0) {
+        snprintf(why, whylen, "skip[] differs");
+        return 0;
+    }
+    int same = a->ch.called == b->ch.called && a->ch.nseen == b->ch.nseen;
+    for (unsigned i = 0; same && i < a->ch.nseen; i++)
+        same = cand_eq(&a->ch.seen[i], &b->ch.seen[i]);
+    if (!same) {
+        snprintf(why, whylen, "the strategy saw other candidates (%u, alone %u)", a->ch.nseen,
+                 b->ch.nseen);
+        return 0;
+    }
+    if (a->rc == SHM_NONE && a->retry != b->retry) {
+        snprintf(why, whylen, "retry %lld, alone %lld", (long long)a->retry, (long long)b->retry);
+        return 0;
+    }
+    if (a->rc == 0 && (a->r.index != b->r.index || strcmp(a->r.name, b->r.name) != 0 ||
+                       a->r.tokens != b->r.tokens || a->r.admit_sec != b->r.admit_sec)) {
+        snprintf(why, whylen, "chose %u, alone %u", a->r.index, b->r.index);
+        return 0;
+    }
+    return 1;
+}
+
+static int snaps_eq(shm_t *a, shm_t *b, char *why, size_t whylen)
+{
+    snap_t sa, sb;
+    snap(a, &sa);
+    snap(b, &sb);
+    for (unsigned i = 0; i < NKEYS; i++) {
+        if (sa.have[i] != sb.have[i] ||
+            (sa.have[i] && memcmp(&sa.k[i], &sb.k[i], sizeof(shm_krec_t)) != 0)) {
+            snprintf(why, whylen, "record %s differs", key_names[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_batch_differential(void)
+{
+    char pa[64], da[96], pb[64], db[96], why[160] = "", fail[200] = "";
+    unsigned seed = 4242;
+    tu_mkdir(pa, sizeof(pa), da, sizeof(da));
+    tu_mkdir(pb, sizeof(pb), db, sizeof(db));
+    shm_t *sa = tu_open(da, T0), *sb = tu_open(db, T0);
+    shm_key_spec_t sp[NKEYS];
+    static const uint32_t rpms[] = {0, 3, 8}, rpds[] = {0, 6, 40}, tpms[] = {0, 700, 3000},
+                          mifs[] = {0, 2, 4};
+    for (unsigned i = 0; i < NKEYS; i++) {
+        sp[i] = tu_spec(key_names[i], prov_names[i % NPROVS], rpms[rnd(&seed, 3)],
+                        rpds[rnd(&seed, 3)], tpms[rnd(&seed, 3)], mifs[rnd(&seed, 3)]);
+        sp[i].day_offset_s = i == 3 ? 3600 : 0;
+    }
+    T_OK(shm_keys_sync(sa, sp, NKEYS, T0, NULL) == 0 && shm_keys_sync(sb, sp, NKEYS, T0, NULL) == 0,
+         "keys in both stores");
+    shm_resv_t pool_a[64], pool_b[64];
+    unsigned npool = 0, batches = 0, admissions = 0, agreed = 0, admitted = 0, steps = 0;
+    unsigned stores_agree = 0, checks = 0;
+    int64_t now = T0 + 2000;
+    static bq_t qa[12], qb[12];
+
+    for (unsigned step = 0; step < 1500; step++) {
+        unsigned dt = rnd(&seed, 100);
+        if (dt < 70)
+            now += rnd(&seed, 1500);
+        else if (dt < 85)
+            now += 61000 + rnd(&seed, 120000);
+        else if (dt < 92)
+            now -= 1 + rnd(&seed, SHM_CLOCK_SKEW_MS);
+        else if (dt < 96) {
+            now -= SHM_CLOCK_SKEW_MS + 1 + rnd(&seed, 100000); /* re-bases */
+            steps++;
+        } else
+            now += DAY_MS / 2 + rnd(&seed, DAY_MS);
+        unsigned op = rnd(&seed, 100);
+        if (op < 50) {
+            unsigned nq = 1 + rnd(&seed, 12);
+            for (unsigned j = 0; j < nq; j++) {
+                bq_t *q = &qa[j];
+                memset(q, 0, sizeof(*q));
+                q->n = 1 + rnd(&seed, MAXC);
+                for (unsigned i = 0; i < q->n; i++) {
+                    unsigned w = rnd(&seed, 20);
+                    q->names[i] = w < 18 ? key_names[rnd(&seed, NKEYS)] : missing_names[w - 18];
+                }
+                q->tokens = rnd(&seed, 4) ? rnd(&seed, 400) : rnd(&seed, 4000);
+                q->probes = rnd(&seed, 3);
+                q->ch.mode = (int)rnd(&seed, 4);
+                qb[j] = *q;
+            }
+            bqs_t bs = {qa, nq};
+            int rc = shm_key_batch(sa, NULL, NULL, 0, now, bq_batch_fn, &bs);
+            batches++;
+            for (unsigned j = 0; j < nq; j++) {
+                shm_admit_req_t req;
+                bq_req(&qb[j], &req);
+                qb[j].rc = shm_key_admit(sb, &req, now, &qb[j].r, &qb[j].retry);
+            }
+            for (unsigned j = 0; j < nq; j++) {
+                admissions++;
+                if (rc == 0 && bq_eq(&qa[j], &qb[j], why, sizeof(why)))
+                    agreed++;
+                else if (!fail[0])
+                    snprintf(fail, sizeof(fail), "step %u, admission %u of %u: %s", step, j, nq,
+                             rc ? "the batch failed" : why);
+                if (rc == 0 && qa[j].rc == 0 && qb[j].rc == 0) {
+                    admitted++;
+                    if (npool < 64) {
+                        pool_a[npool] = qa[j].r;
+                        pool_b[npool++] = qb[j].r;
+                    } else {
+                        shm_key_release(sa, &qa[j].r, 0, now);
+                        shm_key_release(sb, &qb[j].r, 0, now);
+                    }
+                }
+            }
+            checks++;
+            if (snaps_eq(sa, sb, why, sizeof(why)))
+                stores_agree++;
+            else if (!fail[0])
+                snprintf(fail, sizeof(fail), "step %u, after the batch: %s", step, why);
+        } else if (op < 80 && npool) {
+            unsigned i = rnd(&seed, npool);
+            shm_outcome_t o;
+            rand_outcome(&seed, now, &o);
+            shm_key_record(sa, &pool_a[i], &o, now);
+            shm_key_record(sb, &pool_b[i], &o, now);
+            pool_a[i] = pool_a[--npool];
+            pool_b[i] = pool_b[npool];
+        } else if (op < 87 && npool) {
+            unsigned i = rnd(&seed, npool);
+            int refund = (int)rnd(&seed, 2);
+            shm_key_release(sa, &pool_a[i], refund, now);
+            shm_key_release(sb, &pool_b[i], refund, now);
+            pool_a[i] = pool_a[--npool];
+            pool_b[i] = pool_b[npool];
+        } else if (op < 94) {
+            const char *k = key_names[rnd(&seed, NKEYS)];
+            unsigned a = rnd(&seed, 3);
+            int64_t ms = 1 + rnd(&seed, 20000);
+            shm_t *both[2] = {sa, sb};
+            for (unsigned x = 0; x < 2; x++) {
+                if (a == 0)
+                    shm_key_disable(both[x], k, "test", now);
+                else if (a == 1)
+                    shm_key_enable(both[x], k, "test", now);
+                else
+                    shm_key_cooldown(both[x], k, ms, "test", now);
+            }
+        } else {
+            const char *p = prov_names[rnd(&seed, NPROVS)];
+            int open = (int)rnd(&seed, 2);
+            int64_t until = now + rnd(&seed, 20000);
+            shm_t *both[2] = {sa, sb};
+            for (unsigned x = 0; x < 2; x++) {
+                if (open)
+                    shm_provider_set_circuit(both[x], p, SHM_CIRCUIT_OPEN, until, SHM_RS_POLICY,
+                                             now);
+                else
+                    shm_provider_set_circuit(both[x], p, SHM_CIRCUIT_CLOSED, 0, SHM_RS_ADMIN, now);
+            }
+        }
+    }
+    T_EQ_INT(agreed, admissions,
+             "%u admissions in %u batches (%u admitted, %u clock steps back) agree with the "
+             "same admissions one by one %s",
+             admissions, batches, admitted, steps, fail);
+    T_EQ_INT(stores_agree, checks,
+             "after every batch the key records are byte for byte those "
+             "of the admissions one by one");
+    T_OK(admitted > 300 && admitted < admissions && steps > 20,
+         "the workload admits and refuses and steps the clock back (%u of %u)", admitted,
+         admissions);
+    shm_store_close(sa);
+    shm_store_close(sb);
+    tu_rmdir(pa);
+    tu_rmdir(pb);
+}
+
+/* More records than a batch keeps (128): the rest are judged from the map, alike. */
+#define WIDE_KEYS 200
+static void test_batch_wide(void)
+{
+    char pa[64], da[96], pb[64], db[96], why[160] = "";
+    static char names[WIDE_KEYS][8];
+    shm_key_spec_t sp[WIDE_KEYS];
+    unsigned seed = 99;
+    tu_mkdir(pa, sizeof(pa), da, sizeof(da));
+    tu_mkdir(pb, sizeof(pb), db, sizeof(db));
+    shm_t *sa = tu_open(da, T0), *sb = tu_open(db, T0);
+    for (unsigned i = 0; i < WIDE_KEYS; i++) {
+        snprintf(names[i], sizeof(names[i]), "w%03u", i);
+        sp[i] = tu_spec(names[i], prov_names[i % NPROVS], 1, 0, 0, 0);
+    }
+    T_OK(shm_keys_sync(sa, sp, WIDE_KEYS, T0, NULL) == 0 &&
+             shm_keys_sync(sb, sp, WIDE_KEYS, T0, NULL) == 0,
+         "200 keys in both stores");
+    static bq_t qa[40], qb[40];
+    unsigned agree = 0, admitted = 0, total = 0;
+    for (unsigned round = 0; round < 10; round++) {
+        int64_t now = T0 + 1000 + round * 5000;
+        for (unsigned j = 0; j < 40; j++) {
+            bq_t *q = &qa[j];
+            memset(q, 0, sizeof(*q));
+            q->n = MAXC;
+            for (unsigned i = 0; i < q->n; i++)
+                q->names[i] = names[rnd(&seed, WIDE_KEYS)];
+            q->ch.mode = (int)rnd(&seed, 3);
+            qb[j] = *q;
+        }
+        bqs_t bs = {qa, 40};
+        int rc = shm_key_batch(sa, NULL, NULL, 0, now, bq_batch_fn, &bs);
+        for (unsigned j = 0; j < 40; j++) {
+            shm_admit_req_t req;
+            bq_req(&qb[j], &req);
+            qb[j].rc = shm_key_admit(sb, &req, now, &qb[j].r, &qb[j].retry);
+            total++;
+            agree += rc == 0 && bq_eq(&qa[j], &qb[j], why, sizeof(why));
+            admitted += qb[j].rc == 0;
+        }
+    }
+    T_EQ_INT(agree, total, "%u admissions over 200 keys (%u admitted) agree batched and alone %s",
+             total, admitted, why);
+    unsigned same = 0;
+    for (unsigned i = 0; i < WIDE_KEYS; i++) {
+        shm_key_t a, b;
+        same += shm_key_get(sa, names[i], T0 + 200000, &a) == 0 &&
+                shm_key_get(sb, names[i], T0 + 200000, &b) == 0 && a.requests == b.requests &&
+                a.rpm_used == b.rpm_used && a.inflight == b.inflight;
+    }
+    T_EQ_INT(same, WIDE_KEYS, "every one of the 200 keys counted alike");
+    T_OK(admitted > 100 && admitted < total, "some admitted, some refused by rpm 1 (%u of %u)",
+         admitted, total);
+    shm_store_close(sa);
+    shm_store_close(sb);
+    tu_rmdir(pa);
+    tu_rmdir(pb);
+}
+
 /* ---- calendar ------------------------------------------------------------------------------ */
 
 static void test_calendar(void)
@@ -607,6 +909,8 @@ int main(void)
     test_differential();
     test_orders_missing_and_repeats();
     test_step_back_not_chosen();
+    test_batch_differential();
+    test_batch_wide();
     test_calendar();
     return t_done();
 }
