@@ -39,10 +39,12 @@ struct accesslog_s {
 
 /* ---- the line ------------------------------------------------------------------------- */
 
-/* Lines are built from plain appends and the printf-free number appenders of buf.h: the
- * line is written once per request on a worker, and vsnprintf cost more than everything
- * else of it together. The output is byte for byte what the printf formats in the comments
- * give (tests/unit/obs/accesslog_test.c compares them). */
+/* Lines are built from plain appends and the printf-free number appenders of buf.h, cost_usd
+ * included (buf_append_g10): the line is written once per request on a worker, and
+ * vsnprintf cost more than everything else of it together. Only values no request has (a
+ * time before 1970 or after 9999, a cost under 2^-59 or from 1e10 dollars up) still go
+ * through printf. The output is byte for byte what the printf formats in the comments give
+ * (tests/unit/obs/accesslog_test.c compares them). */
 
 #define APPEND_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
 
@@ -216,15 +218,8 @@ int accesslog_format(buf_t *b, const obs_record_t *r)
     rc |= buf_append_u64(b, r->completion_tokens);
     rc |= r->tokens_estimated ? APPEND_LIT(b, ",\"tokens_estimated\":true,\"cost_usd\":")
                               : APPEND_LIT(b, ",\"tokens_estimated\":false,\"cost_usd\":");
-    if (r->cost_usd > 0) {
-        /* "%.10g" has no short exact equivalent: the one printf left in the line */
-        char cost[32];
-
-        snprintf(cost, sizeof(cost), "%.10g", r->cost_usd);
-        rc |= buf_appends(b, cost);
-    } else {
-        rc |= APPEND_LIT(b, "0");
-    }
+    /* "%.10g"; 0 for no cost, a negative one and NaN */
+    rc |= r->cost_usd > 0 ? buf_append_g10(b, r->cost_usd) : APPEND_LIT(b, "0");
     rc |= APPEND_LIT(b, ",\"bytes_in\":");
     rc |= buf_append_u64(b, r->bytes_in);
     rc |= APPEND_LIT(b, ",\"bytes_out\":");

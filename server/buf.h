@@ -47,6 +47,14 @@ int buf_append_i64(buf_t *b, int64_t v);  /* "%" PRId64 */
  * "%.3f". */
 int buf_append_fixed3(buf_t *b, double v);
 
+/* "%.10g" of v: ten significant digits, the exact value rounded half to even (as glibc
+ * does in the default rounding mode), fixed or exponent notation by the rules of %g,
+ * trailing zeros dropped. Done without printf for +0 and 2^-59 <= v < 1e10 (about 1.7e-18
+ * up to ten billion: any price or cost) where the compiler has unsigned __int128 (64-bit
+ * gcc and clang); other values (negative, -0.0, tinier, huge, NaN, infinities) go through
+ * buf_printf, so the output is always that of "%.10g". */
+int buf_append_g10(buf_t *b, double v);
+
 /* The decimal ("%" PRIu64) or lower-case hex ("%" PRIx64) digits of v, written backwards so
  * that they end at end (exclusive; room for 20 or 16 bytes before it). Returns where they
  * start. For fixed buffers on hot paths. */
