@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define HIGH_WATER    (256 * 1024) /* client write queue that pauses the upstream */
 #define FAIL_BODY_MAX (256 * 1024) /* an error body larger than this is passed as it streams */
@@ -57,14 +56,6 @@
 static void attempt_next(conn_t *c, req_t *r);
 static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int busy);
 static void update_idle(worker_t *w);
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint32_t ms_between(uint64_t from_ns, uint64_t to_ns)
 {
@@ -141,7 +132,7 @@ static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_
 static void record(req_t *r, shm_outcome_t *o)
 {
     worker_t *w = r->conn->w;
-    uint64_t now = uv_hrtime();
+    uint64_t now = worker_now_ns(w);
 
     if (!r->admitted)
         return;
@@ -192,7 +183,7 @@ void proxy_abort(req_t *r)
 {
     attempt_forget(r);
     if (r->up) {
-        r->upstream_ns += uv_hrtime() - r->attempt_ns;
+        r->upstream_ns += worker_now_ns(r->conn->w) - r->attempt_ns;
         upstream_req_abort(r->up);
         r->up = NULL;
     }
@@ -309,7 +300,7 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
     const char *why;
 
     (void)up;
-    r->ttfb_ns = uv_hrtime();
+    r->ttfb_ns = worker_now_ns(c->w);
     r->up_status = status;
     r->up_content_length = content_length;
     if (status < 200 || status >= 300) {
@@ -326,7 +317,7 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
         return;
     }
     {
-        kp_input_t in = {status, 0, hdrs, nhdrs, NULL, 0, wall_ms()};
+        kp_input_t in = {status, 0, hdrs, nhdrs, NULL, 0, worker_wall_ms(c->w)};
         keypolicy_judge(policy(r), &in, &r->ok_outcome, &why);
     }
     attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, extra, sizeof(extra));
@@ -486,7 +477,7 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
         deliver_failure(c, r);
         return;
     }
-    if (uv_hrtime() >= r->deadline_ns) {
+    if (worker_now_ns(c->w) >= r->deadline_ns) {
         log_warn("request for %s: deadline of %u ms reached after %d attempts (%s)", r->model->name,
                  pol->request_timeout_ms, r->attempts, why);
         deliver_failure(c, r);
@@ -501,7 +492,7 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
     if (act == KP_NEXT_DEPLOYMENT) {
         log_warn("provider %s does not serve model %s: skipping that deployment for %u ms",
                  dep->provider_ref->name, dep->model, pol->model_unavailable_ms);
-        route_mark_unavailable(dep, wall_ms() + pol->model_unavailable_ms);
+        route_mark_unavailable(dep, worker_wall_ms(c->w) + pol->model_unavailable_ms);
     }
     if (act == KP_RETRY) {
         uint32_t ms;
@@ -526,11 +517,11 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
 
     (void)up;
     r->up = NULL; /* freed by upstream.c when this returns */
-    r->upstream_ns += uv_hrtime() - r->attempt_ns;
+    r->upstream_ns += worker_now_ns(c->w) - r->attempt_ns;
     if (r->response_started) {
         if (err) {
             /* Cut mid-response: the key's failure; the client sees the cut. */
-            kp_input_t in = {0, err, NULL, 0, NULL, 0, wall_ms()};
+            kp_input_t in = {0, err, NULL, 0, NULL, 0, worker_wall_ms(c->w)};
             keypolicy_judge(policy(r), &in, &o, &why);
             record(r, &o);
             log_warn("upstream %s (key %s) failed mid-response: %s",
@@ -548,13 +539,14 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
     if (r->buffering && !err) {
         http_hdr_t hdrs[128];
         size_t n = held_headers(r, hdrs, 128);
-        kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len, wall_ms()};
+        int64_t now_ms = worker_wall_ms(c->w);
+        kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len, now_ms};
         act = keypolicy_judge(policy(r), &in, &o, &why);
         r->fail_status = r->up_status;
         r->fail_err = 0;
     } else {
         /* No (complete) answer: a transport failure of this key. */
-        kp_input_t in = {0, err, NULL, 0, NULL, 0, wall_ms()};
+        kp_input_t in = {0, err, NULL, 0, NULL, 0, worker_wall_ms(c->w)};
         act = keypolicy_judge(policy(r), &in, &o, &why);
         r->fail_status = 0;
         r->fail_err = err;
@@ -766,8 +758,8 @@ void attempt_run_admissions(worker_t *w)
 static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
 {
     const cfg_policy_t *pol = policy(r);
-    uint64_t now = uv_hrtime();
-    int64_t wall = wall_ms();
+    uint64_t now = worker_now_ns(c->w);
+    int64_t wall = worker_wall_ms(c->w);
 
     if (retry_at || busy) {
         if (!r->wait_deadline_ns)
@@ -821,7 +813,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     }
     if (rc == SHM_ECLIENT_BUDGET) {
         char hdr[64];
-        int64_t wait_ms = retry_at - wall_ms();
+        int64_t wait_ms = retry_at - worker_wall_ms(w);
         long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
         snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", secs);
         conn_respond_error_hdr(c, 429, hdr, "client_budget_exceeded", NULL,
@@ -891,7 +883,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         fb = (unsigned)(t < prov->first_byte_timeout_max_ms ? t : prov->first_byte_timeout_max_ms);
     }
     r->attempts++;
-    r->attempt_ns = uv_hrtime();
+    r->attempt_ns = worker_now_ns(w);
     r->ttfb_ns = 0;
     r->usage.len = 0;
     r->buffering = 0;

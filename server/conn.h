@@ -10,7 +10,9 @@
  *
  * Timers: while waiting for a new request, the keep-alive idle timeout (close silently);
  * from the first byte of a request to its last header, the header timeout (408); then to
- * the end of the body, the body timeout (408). Upstream timeouts belong to upstream.c.
+ * the end of the body, the body timeout (408). Upstream timeouts belong to upstream.c. The
+ * one timer is lazy (ltimer.h): each step moves the deadline, nearly always later, and only
+ * an earlier deadline touches libuv's timer heap.
  *
  * TLS (tls: in the config): each connection then owns a tls_conn_t. Ciphertext read is fed to
  * it, the handshake is driven (within header_timeout_ms of the accept), and all plaintext is
@@ -34,6 +36,7 @@
 #include "server/auth.h"
 #include "server/buf.h"
 #include "server/cfgref.h"
+#include "server/ltimer.h"
 #include "server/rewrite.h"
 #include "server/route.h"
 #include "server/scan.h"
@@ -50,7 +53,7 @@ typedef struct hdr_span_s {
 
 typedef struct req_s {
     struct conn_s *conn;
-    uint64_t start_ns; /* monotonic, first byte of the request */
+    uint64_t start_ns; /* monotonic (worker_now_ns, as every *_ns here), first byte */
     int method;        /* llhttp_method_t */
     int http11;        /* 1 for HTTP/1.1, 0 for 1.0 */
     int keep_alive;    /* the client wants (and may have) keep-alive */
@@ -117,7 +120,7 @@ typedef struct req_s {
 
 typedef struct conn_s {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    ltimer_t timer; /* header, body, idle, wait, linger: one at a time (lazy, ltimer.h) */
     struct worker_s *w;
     struct conn_s *prev, *next; /* the worker's connection list */
     llhttp_t parser;

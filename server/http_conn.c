@@ -31,10 +31,11 @@ static const cfg_limits_t *limits(const conn_t *c)
     return &c->w->cfg->limits;
 }
 
+/* The connection's one timeout (lazy: moving it later costs nothing, see ltimer.h). */
 static void timer_set(conn_t *c, uint64_t ms, uv_timer_cb cb)
 {
     if (!c->closing && !c->tls_failed) /* a failed TLS stream has its close scheduled */
-        uv_timer_start(&c->timer, cb, ms, 0);
+        ltimer_start(&c->timer, cb, ms);
 }
 
 /* ---- closing ---------------------------------------------------------------------- */
@@ -75,7 +76,7 @@ void conn_close(conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    uv_close((uv_handle_t *)&c->timer, on_close_cb);
+    uv_close(ltimer_handle(&c->timer), on_close_cb); /* stops it: nothing fires after this */
     uv_close((uv_handle_t *)&c->tcp, on_close_cb);
 }
 
@@ -375,7 +376,7 @@ static int on_message_begin_cb(llhttp_t *p)
 
     if (!r)
         return reject(c, 500, "out of memory");
-    r->start_ns = uv_hrtime();
+    r->start_ns = worker_now_ns(c->w);
     c->req = r;
     c->head_bytes = 0;
     c->in_header_value = 0;
@@ -577,7 +578,7 @@ static void tls_fail(conn_t *c)
 {
     if (c->closing || c->tls_failed)
         return;
-    uv_timer_start(&c->timer, on_tls_failed_cb, 0, 0);
+    ltimer_start(&c->timer, on_tls_failed_cb, 0);
     c->tls_failed = 1; /* after the start: timer_set ignores every later timer */
 }
 
@@ -796,7 +797,7 @@ static void conn_process(conn_t *c)
             c->pending.len -= used;
             llhttp_resume(&c->parser);
             c->busy = 1;
-            uv_timer_stop(&c->timer);
+            ltimer_stop(&c->timer);
             proxy_handle(c, c->req);
             continue;
         }
@@ -811,7 +812,7 @@ static void conn_process(conn_t *c)
             }
         }
         c->busy = 1;
-        uv_timer_stop(&c->timer);
+        ltimer_stop(&c->timer);
         if (c->err_status) {
             int st = c->err_status;
             conn_respond_error(c, st, st == 413 ? "request_too_large" : NULL, NULL, "%s",
@@ -874,9 +875,8 @@ void conn_accept(worker_t *w, uv_stream_t *server)
         return;
     c->w = w;
     uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
+    ltimer_init(&w->loop, &c->timer, c);
     c->tcp.data = c;
-    c->timer.data = c;
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;

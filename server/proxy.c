@@ -12,16 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* The request's line in the access log and metrics (once, when it ends either way). */
 void proxy_obs_finish(conn_t *c, req_t *r)
 {
     obs_record_t o;
-    uint64_t now = uv_hrtime();
+    uint64_t now = worker_now_ns(c->w);
     uint64_t up_ns = r->upstream_ns + (r->up ? now - r->attempt_ns : 0);
     uint32_t pt = 0, ct = 0;
-    struct timespec ts;
 
     if (r->obs_done)
         return;
@@ -29,9 +27,7 @@ void proxy_obs_finish(conn_t *c, req_t *r)
     if (!r->request_id[0])
         proxy_request_id(c, r);
     memset(&o, 0, sizeof(o));
-    clock_gettime(CLOCK_REALTIME, &ts);
-    o.start_ms =
-        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)((now - r->start_ns) / 1000000);
+    o.start_ms = worker_wall_ms(c->w) - (int64_t)((now - r->start_ns) / 1000000);
     o.request_id = r->request_id;
     o.client = r->client ? r->client->name : NULL;
     o.model = r->scan.model[0] ? r->scan.model : NULL;

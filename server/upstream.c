@@ -5,8 +5,9 @@
  * pool     one per loop; owns origins, connections and requests in flight.
  * origin   (host, port, tls, ca_file): its idle connections, newest first, and the last TLS
  *          session, offered to every new connection of that origin.
- * conn     a TCP handle, one timer (connect, first byte, idle between reads, or idle in the
- *          pool: the state says which), optionally a tls_conn_t, and an llhttp parser.
+ * conn     a TCP handle, one lazy timer (connect, first byte, idle between reads, or idle in
+ *          the pool: the state says which; see ltimer.h), optionally a tls_conn_t, and an
+ *          llhttp parser.
  * req      what the caller holds: a copy of head + body (refcounted, because a socket write
  *          may still reference it when the request moves to a retry connection), the response
  *          headers as they accumulate, and body bytes held back while paused.
@@ -365,7 +366,7 @@ void upstream_req_pause(upstream_req_t *r)
         return;
     r->paused = 1;
     if (r->conn && r->conn->state == CONN_ACTIVE) {
-        uv_timer_stop(&r->conn->timer);
+        ltimer_stop(&r->conn->timer);
         upstream__conn_update_reading(r->conn);
     }
 }

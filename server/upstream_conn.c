@@ -51,12 +51,13 @@ static void on_handle_closed_cb(uv_handle_t *h)
 
 static void on_timer_cb(uv_timer_t *t);
 
+/* Lazy (ltimer.h): the deadline moves at every read, nearly always later, at no libuv call. */
 void upstream__timer_arm(conn_t *c, unsigned ms)
 {
     if (ms)
-        uv_timer_start(&c->timer, on_timer_cb, ms, 0);
+        ltimer_start(&c->timer, on_timer_cb, ms);
     else
-        uv_timer_stop(&c->timer);
+        ltimer_stop(&c->timer);
 }
 
 static void conn_flush_tls(conn_t *c);
@@ -81,8 +82,8 @@ void upstream__conn_close(conn_t *c)
         c->req = NULL;
     }
     c->state = CONN_CLOSING;
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed_cb);
+    ltimer_stop(&c->timer);
+    uv_close(ltimer_handle(&c->timer), on_handle_closed_cb); /* nothing fires after this */
     if (!c->tcp_recycling)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed_cb);
 }
@@ -281,8 +282,8 @@ int upstream__conn_open(upstream_req_t *r)
     list_init(&c->idle_link);
     list_init(&c->kick_link);
     uv_tcp_init(pool->loop, &c->tcp);
-    uv_timer_init(pool->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    ltimer_init(pool->loop, &c->timer, c);
+    c->tcp.data = c;
     c->handles = 2;
     list_insert_tail(&pool->conns, &c->link);
     pool->nconns++;

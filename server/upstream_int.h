@@ -13,6 +13,7 @@
 
 #include <llhttp.h>
 
+#include "server/ltimer.h"
 #include "server/tls.h"
 
 #define READ_BUF_SIZE 65536
@@ -91,7 +92,7 @@ typedef struct conn_s {
     upstream_req_t *req;
     enum conn_state state;
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    ltimer_t timer;
     uv_getaddrinfo_t gai;
     uv_connect_t connect;
     struct addrinfo *ai, *ai_cur; /* resolved addresses, tried in order */

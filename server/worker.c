@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int listen_socket(const char *addr, int *port_io, char *err, size_t errlen)
@@ -74,9 +75,34 @@ static void on_connection_cb(uv_stream_t *server, int status)
     conn_accept(w, server);
 }
 
+int64_t worker_wall_ms(worker_t *w)
+{
+    if (!w->clock_wall_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        w->clock_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    return w->clock_wall_ms;
+}
+
+/* Drop the clock readings: taken before a wait, they must not be used after it. */
+static void clock_drop(worker_t *w)
+{
+    w->clock_ns = 0;
+    w->clock_wall_ms = 0;
+}
+
+static void on_clock_prepare_cb(uv_prepare_t *h)
+{
+    clock_drop(h->data);
+}
+
 static void on_flush_check_cb(uv_check_t *h)
 {
     worker_t *w = h->data;
+
+    /* everything polled has been handled: admissions get a reading of their own */
+    clock_drop(w);
 
     /* admissions (with the held outcomes) and outcomes first: a client that has its answer
      * finds it counted in the store */
@@ -93,6 +119,7 @@ static void maybe_finish(worker_t *w)
     w->finishing = 1;
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     uv_close((uv_handle_t *)&w->flush_idle, NULL);
+    uv_close((uv_handle_t *)&w->clock_prepare, NULL);
     attempt_flush_records(w);
     uv_close((uv_handle_t *)&w->held_idle, NULL);
     upstream_pool_close(w->pool);
@@ -170,8 +197,11 @@ int worker_start(worker_t *w)
     uv_check_init(&w->loop, &w->flush_check);
     uv_idle_init(&w->loop, &w->flush_idle);
     uv_idle_init(&w->loop, &w->held_idle);
-    w->flush_check.data = w->flush_idle.data = w;
+    clock_drop(w);
+    uv_prepare_init(&w->loop, &w->clock_prepare);
+    w->flush_check.data = w->flush_idle.data = w->clock_prepare.data = w;
     uv_check_start(&w->flush_check, on_flush_check_cb);
+    uv_prepare_start(&w->clock_prepare, on_clock_prepare_cb);
     route_state_init(&w->route, (uint64_t)uv_hrtime() ^ ((uint64_t)(w->id + 1) << 32));
     if ((rc = upstream_pool_new(&w->pool, &w->loop, w->cfg)) != 0)
         return UV_ENOMEM;

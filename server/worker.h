@@ -11,6 +11,18 @@
  * connections, finish in-flight requests, then end the loop); worker_stop(w, 1) closes
  * everything at once. Both are safe from any thread (uv_async). When the worker's loop
  * has ended it calls on_exit(w) from its own thread.
+ *
+ * Clock: a request needs "now" half a dozen times (its start, each attempt's start, first
+ * byte and end, deadlines, the wall-clock time of cooldowns and of its log line), and under
+ * load one loop iteration serves tens of requests. worker_now_ns and worker_wall_ms read the
+ * clock once and return that reading until it is dropped: before poll (prepare handle:
+ * nothing read before a wait is used after it) and when the check starts (admissions and what
+ * follows them). So a reading is taken after the events it stamps were polled and is never
+ * ahead of the real time: latencies are never negative (readings only grow), a deadline
+ * counted from a reading starts no earlier than its event, and one checked against a reading
+ * is seen late, never early. A value is off by at most the callbacks run since the reading
+ * (microseconds; about half a millisecond at full load), and two stamps of the same loop
+ * phase are equal.
  */
 #ifndef LLMGATE_WORKER_H
 #define LLMGATE_WORKER_H
@@ -49,6 +61,9 @@ typedef struct worker_s {
      * poll phase (check handle); the idle handle keeps poll from blocking meanwhile. */
     uv_check_t flush_check;
     uv_idle_t flush_idle;
+    uv_prepare_t clock_prepare; /* drops the clock readings before poll */
+    uint64_t clock_ns;          /* worker_now_ns's reading, 0 = none */
+    int64_t clock_wall_ms;      /* worker_wall_ms's reading, 0 = none */
     struct conn_s *dirty;
     unsigned nconns;
     atomic_int stop; /* 0 run, 1 drain, 2 force */
@@ -91,5 +106,18 @@ void worker_stop(worker_t *w, int force);
 
 /* Called by http_conn.c whenever a connection closes (to finish a drain). */
 void worker_conn_closed(worker_t *w);
+
+/* Monotonic time (ns, as uv_hrtime) at most the callbacks of one loop phase old (see the
+ * design note). The worker's thread. */
+static inline uint64_t worker_now_ns(worker_t *w)
+{
+    if (!w->clock_ns)
+        w->clock_ns = uv_hrtime();
+    return w->clock_ns;
+}
+
+/* Wall-clock time (CLOCK_REALTIME, ms since the epoch), read as worker_now_ns. The worker's
+ * thread. */
+int64_t worker_wall_ms(worker_t *w);
 
 #endif
