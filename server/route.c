@@ -94,8 +94,9 @@ static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tie
                            const route_tried_t *tried, route_cand_t *out, unsigned max)
 {
     const cfg_deployment_t *deps[64];
+    const cfg_provider_t *added[64]; /* providers whose keys are in out already */
     uint64_t weights[64];
-    unsigned nd = 0, n = 0;
+    unsigned nd = 0, n = 0, nadded = 0;
 
     int64_t now = atomic_load(&unavail_n) ? now_wall_ms() : 0;
 
@@ -117,9 +118,17 @@ static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tie
             r -= weights[pick];
             pick++;
         }
-        for (unsigned k = 0; k < deps[pick]->provider_ref->keys_count && n < max; k++) {
-            const cfg_key_t *key = &deps[pick]->provider_ref->keys[k];
-            if (route_tried_has(tried, key) || cands_have(out, n, key))
+        /* Two deployments of one provider share its keys: only then can a key be in out
+         * already (a provider's keys are distinct, and the check is quadratic). */
+        const cfg_provider_t *prov = deps[pick]->provider_ref;
+        int again = 0;
+        for (unsigned a = 0; a < nadded; a++)
+            again |= added[a] == prov;
+        if (!again)
+            added[nadded++] = prov;
+        for (unsigned k = 0; k < prov->keys_count && n < max; k++) {
+            const cfg_key_t *key = &prov->keys[k];
+            if ((tried->n && route_tried_has(tried, key)) || (again && cands_have(out, n, key)))
                 continue;
             out[n].model = m;
             out[n].dep = deps[pick];

@@ -273,6 +273,36 @@ int main(void)
             T_OK(first_heavy > 2800 && first_heavy < 3200,
                  "weight 3:1 puts the heavy deployment first %d of 4000 times", first_heavy);
         }
+        {
+            /* Two deployments of one provider in a tier share its keys: each key is a
+             * candidate once, with the deployment drawn first, whatever the order. */
+            cfg_deployment_t dd[3] = {{.provider_ref = &ps[0], .weight = 1, .priority = 1},
+                                      {.provider_ref = &ps[2], .weight = 1, .priority = 1},
+                                      {.provider_ref = &ps[0], .weight = 1, .priority = 1}};
+            cfg_model_t md = {.name = "d", .deployments = dd, .deployments_count = 3};
+            route_tried_t none = {0}, one = {0};
+            int bad = 0, first_dd2 = 0;
+            route_tried_add(&one, &k1[1]);
+            for (int i = 0; i < 2000; i++) {
+                n = route_group(&st, &md, &none, 0, c, 8);
+                int k10 = 0, k11 = 0, k30 = 0;
+                for (unsigned j = 0; j < n; j++) {
+                    k10 += c[j].key == &k1[0];
+                    k11 += c[j].key == &k1[1];
+                    k30 += c[j].key == &k3[0];
+                    bad += (c[j].key == &k1[0] || c[j].key == &k1[1]) && c[j].dep == &dd[1];
+                }
+                bad += n != 3 || k10 != 1 || k11 != 1 || k30 != 1;
+                for (unsigned j = 0; j < n; j++)
+                    if (c[j].key == &k1[0])
+                        first_dd2 += c[j].dep == &dd[2];
+                n = route_group(&st, &md, &one, 0, c, 8);
+                bad += n != 2 || c[0].key == &k1[1] || c[1].key == &k1[1];
+            }
+            T_EQ_INT(bad, 0, "a provider in two deployments of a tier: its keys once each");
+            T_OK(first_dd2 > 800 && first_dd2 < 1200,
+                 "with either of its deployments, as drawn (%d of 2000 the second)", first_dd2);
+        }
     }
     buf_free(&b);
     return t_done();
