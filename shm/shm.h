@@ -441,11 +441,11 @@ int shm_key_record_admit(shm_t *s, shm_resv_t *const *rresv, const shm_outcome_t
  * moment (the server: those of one loop iteration). now_ms (SHM_NOW: read once, under the
  * writer lock) is the now of the outcomes and of every admission of the batch. From its
  * second admission on, a batch judges the records it has judged already from what it kept
- * of them, not from the map; the results are those of the same admissions one by one. fn runs inside the transaction and
- * admits with shm_batch_admit; it may run more than once (the transaction is re-run from
- * its inputs when the map must grow), so it must (re)write its results on every run: those
- * of the last run are the ones committed. fn returns 0, or a code to give the transaction
- * up. shm_key_batch returns 0 when everything was committed (the outcomes' reservations
+ * of them, not from the map; the results are those of the same admissions one by one. fn runs
+ * inside the transaction and admits with shm_batch_admit; it may run more than once (the
+ * transaction is re-run from its inputs when the map must grow), so it must (re)write its results
+ * on every run: those of the last run are the ones committed. fn returns 0, or a code to give the
+ * transaction up. shm_key_batch returns 0 when everything was committed (the outcomes' reservations
  * have live 0), else a code, and then nothing was written: not the outcomes, not one
  * admission. */
 typedef struct shm_batch_s shm_batch_t;
