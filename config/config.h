@@ -112,6 +112,7 @@ typedef struct cfg_limits_s {
     uint32_t header_timeout_ms; /* whole head must arrive within, default 10000 */
     uint32_t body_timeout_ms;   /* whole body must arrive within, default 30000 */
     uint32_t idle_timeout_ms;   /* keep-alive idle, default 75000 */
+    uint32_t send_timeout_ms;   /* a response waits this long for the client to read, 60000 */
     uint32_t max_connections;   /* per worker, default 20000 */
 } cfg_limits_t;
 

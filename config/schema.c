@@ -142,6 +142,7 @@ static const cyaml_schema_field_t limits_fields[] = {
     CYAML_FIELD_UINT("header_timeout_ms", F_OPT, cfg_limits_t, header_timeout_ms),
     CYAML_FIELD_UINT("body_timeout_ms", F_OPT, cfg_limits_t, body_timeout_ms),
     CYAML_FIELD_UINT("idle_timeout_ms", F_OPT, cfg_limits_t, idle_timeout_ms),
+    CYAML_FIELD_UINT("send_timeout_ms", F_OPT, cfg_limits_t, send_timeout_ms),
     CYAML_FIELD_UINT("max_connections", F_OPT, cfg_limits_t, max_connections),
     CYAML_FIELD_END,
 };
@@ -244,6 +245,7 @@ static const num_rule_t num_rules[] = {
     {"limits.header_timeout_ms", 1, UNLIMITED_U32, 10000, NULL},
     {"limits.body_timeout_ms", 1, UNLIMITED_U32, 30000, NULL},
     {"limits.idle_timeout_ms", 1, UNLIMITED_U32, 75000, NULL},
+    {"limits.send_timeout_ms", 1, UNLIMITED_U32, 60000, NULL},
     {"limits.max_connections", 0, UNLIMITED_U32, 20000, "unlimited"},
     {"policy.max_retries", 0, 100, 2, "no retries"},
     {"policy.request_timeout_ms", 1, UNLIMITED_U32, 300000, NULL},

@@ -50,6 +50,7 @@
 #include <string.h>
 
 #define HIGH_WATER    (256 * 1024) /* client write queue that pauses the upstream */
+#define LOW_WATER     (64 * 1024)  /* ... and that resumes it */
 #define FAIL_BODY_MAX (256 * 1024) /* an error body larger than this is passed as it streams */
 #define WAIT_POLL_MS  100          /* re-try admission this often when only in-flight blocks */
 
@@ -190,12 +191,45 @@ void proxy_abort(req_t *r)
     record_class(r, SHM_CL_CANCELLED, 0);
 }
 
-void proxy_on_drain(req_t *r)
+/* The client took nothing for send_timeout_ms (or the request's deadline passed) while the
+ * upstream was paused for it: close; conn_close aborts the upstream request and releases
+ * the reservation as cancelled, so a client that stops reading holds no slot for long. */
+static void on_send_timeout(conn_t *c)
 {
-    if (r->up && r->up_paused) {
-        r->up_paused = 0;
-        upstream_req_resume(r->up);
+    req_t *r = c->req;
+
+    if (!r || !r->up_paused)
+        return;
+    log_warn("request %s for %s: the client took no response bytes for %u ms, closing",
+             r->request_id, r->model ? r->model->name : "?", r->send_wait_ms);
+    conn_close(c);
+}
+
+/* While paused, the connection's timer (free once a response streams) bounds the client's
+ * silence: send_timeout_ms from its last progress, never past the request's deadline. */
+static void arm_send_timeout(conn_t *c, req_t *r)
+{
+    uint64_t now = worker_now_ns(c->w), ms = c->w->cfg->limits.send_timeout_ms;
+
+    if (r->deadline_ns <= now)
+        ms = 1;
+    else if ((r->deadline_ns - now) / 1000000 < ms)
+        ms = (r->deadline_ns - now) / 1000000 + 1;
+    r->send_wait_ms = (uint32_t)ms;
+    conn_wait(c, ms, on_send_timeout);
+}
+
+void proxy_on_drain(req_t *r, size_t queued)
+{
+    if (!r->up || !r->up_paused)
+        return;
+    if (queued >= LOW_WATER) { /* the client took some: it has send_timeout_ms again */
+        arm_send_timeout(r->conn, r);
+        return;
     }
+    r->up_paused = 0;
+    conn_wait_cancel(r->conn);
+    upstream_req_resume(r->up);
 }
 
 /* ---- final answers ------------------------------------------------------------------ */
@@ -212,9 +246,10 @@ static void put_str(char *out, size_t len, size_t *o, const char *s)
     out[*o] = '\0';
 }
 
-/* The x-llmgate-* and x-request-id lines of an answer (per request: no printf). */
+/* The x-llmgate-* lines of an answer, and x-request-id unless conn_respond adds it (per
+ * request: no printf). */
 static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
-                            char *out, size_t len)
+                            int with_request_id, char *out, size_t len)
 {
     char num[24], *p;
     size_t o = 0;
@@ -228,9 +263,12 @@ static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cf
     put_str(out, len, &o, key->name);
     put_str(out, len, &o, "\r\nx-llmgate-attempts: ");
     put_str(out, len, &o, p);
-    put_str(out, len, &o, "\r\nx-request-id: ");
-    put_str(out, len, &o, r->request_id);
     put_str(out, len, &o, "\r\n");
+    if (with_request_id) {
+        put_str(out, len, &o, "x-request-id: ");
+        put_str(out, len, &o, r->request_id);
+        put_str(out, len, &o, "\r\n");
+    }
 }
 
 /* Headers of a held answer, as views into fail_head ("Name: value\r\n" lines). */
@@ -254,9 +292,20 @@ static size_t held_headers(const req_t *r, http_hdr_t *out, size_t max)
     return n;
 }
 
-/* The last upstream failure goes to the client as the provider sent it. */
+/* The last upstream failure goes to the client as the provider sent it - but for a refused
+ * credential: that answer is about the gateway's key, not the client's (and OpenAI's 401
+ * echoes a masked fragment of the key), so the client gets the gateway's own 502. */
 static void deliver_failure(conn_t *c, req_t *r)
 {
+    if (r->fail_status == 401 || r->fail_status == 403) {
+        char extra[512];
+        attempt_headers(r, r->fail_prov, r->fail_key, 0, extra, sizeof(extra));
+        conn_respond_error_hdr(c, 502, extra, "upstream_auth_failed", NULL,
+                               "provider %s refused the gateway's credential for model %s (HTTP "
+                               "%d); an operator must check the key",
+                               r->fail_prov->name, r->model->name, r->fail_status);
+        return;
+    }
     if (r->fail_status) {
         http_hdr_t hdrs[128];
         size_t n = held_headers(r, hdrs, 128);
@@ -264,7 +313,7 @@ static void deliver_failure(conn_t *c, req_t *r)
         buf_t head = {0};
         int chunked;
 
-        attempt_headers(r, r->fail_prov, r->fail_key, extra, sizeof(extra));
+        attempt_headers(r, r->fail_prov, r->fail_key, 1, extra, sizeof(extra));
         if (rewrite_response_head(&head, r->fail_status, hdrs, n, (long long)r->fail_body.len,
                                   r->http11, r->keep_alive && !c->close_after, extra,
                                   &chunked) == 0) {
@@ -320,7 +369,11 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
         kp_input_t in = {status, 0, hdrs, nhdrs, NULL, 0, worker_wall_ms(c->w)};
         keypolicy_judge(policy(r), &in, &r->ok_outcome, &why);
     }
-    attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, extra, sizeof(extra));
+    attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, 1, extra, sizeof(extra));
+    /* A body the gateway changes (the usage event it asked for is taken out) cannot keep the
+     * provider's Content-Length: it is framed anew (chunked, or to the close for HTTP/1.0). */
+    if (r->strip_usage)
+        content_length = -1;
     if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, r->http11, keep, extra,
                               &r->chunked) != 0) {
         buf_free(&head);
@@ -401,8 +454,9 @@ static void stream_held(req_t *r)
     char extra[512];
     buf_t head = {0};
 
-    attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, extra, sizeof(extra));
+    attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, 1, extra, sizeof(extra));
     r->buffering = 0;
+    r->strip_usage = 0; /* an error body is passed as it is */
     memset(&r->ok_outcome, 0, sizeof(r->ok_outcome));
     shm_outcome_init(&r->ok_outcome, SHM_CL_OTHER);
     r->ok_outcome.code = r->up_status;
@@ -437,6 +491,7 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
     if (!r->up_paused && conn_write_queued(c) > HIGH_WATER) {
         r->up_paused = 1;
         upstream_req_pause(up);
+        arm_send_timeout(c, r);
     }
 }
 

@@ -91,6 +91,7 @@ typedef struct req_s {
     int response_started; /* a byte of the response went to the client */
     int chunked;          /* response framed with chunked encoding to the client */
     int up_paused;
+    uint32_t send_wait_ms; /* while up_paused: how long the client may take nothing */
     /* accounting (access log, metrics) */
     const cfg_client_t *client; /* the authenticated client key, NULL when unauthenticated */
     char request_id[132];       /* the client's x-request-id if usable, else generated */
@@ -171,6 +172,9 @@ int conn_write_body(conn_t *c, int chunked, const char *data, size_t len);
  * waiting for capacity). Replaces any wait already set; cancelled by closing. */
 void conn_wait(conn_t *c, uint64_t ms, void (*cb)(conn_t *c));
 
+/* Forget the wait set by conn_wait (its callback will not run). */
+void conn_wait_cancel(conn_t *c);
+
 /* Bytes queued to the client and not yet written. */
 size_t conn_write_queued(const conn_t *c);
 
@@ -195,8 +199,9 @@ void conn_request_done(conn_t *c, int abort_conn);
 void proxy_handle(conn_t *c, req_t *r);
 /* From proxy.c: the client is gone or the connection closes; drop upstream work. */
 void proxy_abort(req_t *r);
-/* From proxy.c: the client's write queue drained below the low watermark. */
-void proxy_on_drain(req_t *r);
+/* From proxy.c: while the upstream is paused for r, the client took bytes; queued is what
+ * is still queued to it (resumes the upstream below the low watermark). */
+void proxy_on_drain(req_t *r, size_t queued);
 
 void req_free(req_t *r);
 /* A zeroed request for c, from the worker's cache when it has one; NULL without memory. */

@@ -142,6 +142,13 @@ void conn_wait(conn_t *c, uint64_t ms, void (*cb)(conn_t *c))
     timer_set(c, ms, on_wait_cb);
 }
 
+void conn_wait_cancel(conn_t *c)
+{
+    c->wait_cb = NULL;
+    if (!c->closing && !c->tls_failed)
+        ltimer_stop(&c->timer);
+}
+
 /* ---- writing ---------------------------------------------------------------------- */
 
 size_t conn_write_queued(const conn_t *c)
@@ -160,8 +167,8 @@ static void on_write_cb(uv_write_t *wr, int status)
         conn_close(c);
         return;
     }
-    if (!c->closing && c->req && c->req->up_paused && conn_write_queued(c) < 64 * 1024)
-        proxy_on_drain(c->req);
+    if (!c->closing && c->req && c->req->up_paused)
+        proxy_on_drain(c->req, conn_write_queued(c));
 }
 
 /* Write parts as they are (copied into one allocation). */
@@ -272,8 +279,8 @@ void conn_flush_all(worker_t *w)
         if (!c->closing && conn_flush(c) != 0)
             conn_close(c);
         /* a flush that the socket took whole has no write callback: resume from here too */
-        if (!c->closing && c->req && c->req->up_paused && conn_write_queued(c) < 64 * 1024)
-            proxy_on_drain(c->req);
+        if (!c->closing && c->req && c->req->up_paused)
+            proxy_on_drain(c->req, conn_write_queued(c));
         c = next;
     }
 }

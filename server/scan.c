@@ -89,11 +89,22 @@ static int unescape(const char *s, size_t n, char *out, size_t cap, size_t *out_
     return 0;
 }
 
-static int tok_eq(const char *body, const jsmntok_t *t, const char *s)
+/* A member name as the provider's JSON parser will read it: unescaped. Names that are not
+ * short ASCII cannot be one we look for; they come back as "" (never equal to one). */
+static const char *member_name(const char *body, const jsmntok_t *t, char *buf, size_t cap)
 {
-    size_t n = strlen(s);
-    return t->type == JSMN_STRING && (size_t)(t->end - t->start) == n &&
-           memcmp(body + t->start, s, n) == 0;
+    const char *s = body + t->start;
+    size_t n = (size_t)(t->end - t->start), len;
+
+    if (t->type != JSMN_STRING || n >= cap)
+        return "";
+    if (!memchr(s, '\\', n)) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        return buf;
+    }
+    /* "mod\u0065l" is "model" to every parser upstream: compare what they compare */
+    return unescape(s, n, buf, cap, &len) == 0 ? buf : "";
 }
 
 /* Index of the token after the subtree rooted at i. */
@@ -123,7 +134,8 @@ static int parse_uint(const char *s, size_t n, long long *out)
 
 static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_result_t *out)
 {
-    int seen_model = 0, seen_stream = 0, seen_max = 0;
+    int seen_model = 0, seen_stream = 0, seen_max = 0, seen_options = 0;
+    char nbuf[32];
     int i;
 
     if (ntok < 1 || toks[0].type != JSMN_OBJECT)
@@ -131,13 +143,15 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_r
     i = 1;
     while (i < ntok && toks[i].start < toks[0].end) {
         const jsmntok_t *k = &toks[i], *v;
+        const char *name;
 
         if (i + 1 >= ntok)
             return SCAN_EINVAL;
         v = &toks[i + 1];
-        if (tok_eq(body, k, "model")) {
+        name = member_name(body, k, nbuf, sizeof(nbuf));
+        if (strcmp(name, "model") == 0) {
             out->bad_field = "model";
-            if (seen_model++ || v->type != JSMN_STRING)
+            if ((out->duplicate = seen_model++ > 0) || v->type != JSMN_STRING)
                 return SCAN_EBADFIELD;
             if (unescape(body + v->start, (size_t)(v->end - v->start), out->model,
                          sizeof(out->model), &out->model_len) != 0 ||
@@ -145,9 +159,9 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_r
                 return SCAN_EBADFIELD;
             out->model_start = (size_t)v->start - 1; /* jsmn string spans exclude quotes */
             out->model_end = (size_t)v->end + 1;
-        } else if (tok_eq(body, k, "stream")) {
+        } else if (strcmp(name, "stream") == 0) {
             out->bad_field = "stream";
-            if (seen_stream++ || v->type != JSMN_PRIMITIVE)
+            if ((out->duplicate = seen_stream++ > 0) || v->type != JSMN_PRIMITIVE)
                 return SCAN_EBADFIELD;
             if (body[v->start] == 't')
                 out->stream = 1;
@@ -155,11 +169,14 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_r
                 out->stream = 0;
             else
                 return SCAN_EBADFIELD;
-        } else if (tok_eq(body, k, "stream_options")) {
+        } else if (strcmp(name, "stream_options") == 0) {
+            out->bad_field = "stream_options";
+            if ((out->duplicate = seen_options++ > 0))
+                return SCAN_EBADFIELD;
             out->has_stream_options = 1;
-        } else if (tok_eq(body, k, "max_tokens") || tok_eq(body, k, "max_completion_tokens")) {
+        } else if (strcmp(name, "max_tokens") == 0 || strcmp(name, "max_completion_tokens") == 0) {
             out->bad_field = "max_tokens";
-            if (seen_max++)
+            if ((out->duplicate = seen_max++ > 0))
                 return SCAN_EBADFIELD;
             if (v->type == JSMN_PRIMITIVE && body[v->start] == 'n')
                 out->max_tokens = -1;
@@ -224,6 +241,21 @@ done:
     return rc;
 }
 
+static const char *scan_duplicate_message(const char *field)
+{
+    if (strcmp(field, "model") == 0)
+        return "\"model\" is given more than once (member names are compared after "
+               "unescaping)";
+    if (strcmp(field, "stream") == 0)
+        return "\"stream\" is given more than once (member names are compared after "
+               "unescaping)";
+    if (strcmp(field, "stream_options") == 0)
+        return "\"stream_options\" is given more than once (member names are compared after "
+               "unescaping)";
+    return "\"max_tokens\" is given more than once, or together with "
+           "\"max_completion_tokens\" (member names are compared after unescaping)";
+}
+
 const char *scan_strerror(int err, const scan_result_t *r)
 {
     switch (err) {
@@ -240,12 +272,17 @@ const char *scan_strerror(int err, const scan_result_t *r)
     case SCAN_ENOMEM:
         return "out of memory while reading the request body";
     case SCAN_EBADFIELD:
+        if (r && r->bad_field && r->duplicate)
+            return scan_duplicate_message(r->bad_field);
         if (r && r->bad_field && strcmp(r->bad_field, "model") == 0)
             return "\"model\" must be a non-empty string, given once";
         if (r && r->bad_field && strcmp(r->bad_field, "stream") == 0)
             return "\"stream\" must be a boolean, given once";
         if (r && r->bad_field && strcmp(r->bad_field, "max_tokens") == 0)
-            return "\"max_tokens\" must be a non-negative integer, given once";
+            return "\"max_tokens\" (or \"max_completion_tokens\") must be a non-negative "
+                   "integer, given once";
+        if (r && r->bad_field && strcmp(r->bad_field, "stream_options") == 0)
+            return "\"stream_options\" must be given once";
         return "a request member has the wrong type";
     default:
         return "unknown scan error";

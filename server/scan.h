@@ -6,7 +6,10 @@
  * and only the top-level members are looked at: "model" (a string), "stream" (a boolean)
  * and "max_tokens" / "max_completion_tokens" (a non-negative integer). Nested objects are
  * skipped by their end offset. A top-level member that appears twice is refused: the
- * gateway and the provider must never disagree on which one counts.
+ * gateway and the provider must never disagree on which one counts. Member names are
+ * compared as the provider's parser reads them, after unescaping: "mod\u0065l" is "model"
+ * (else a client could hide a second model, stream or max_tokens from the gateway's
+ * allowlist and reservations behind an escape, and a last-key-wins parser would use it).
  *
  * scan_splice_model() replaces the model string's token (quotes included) with the
  * upstream model name, leaving every other byte as the client sent it.
@@ -32,6 +35,7 @@ typedef struct scan_result_s {
     long long max_tokens;   /* -1 when absent */
     int has_stream_options; /* a top-level "stream_options" member is present */
     const char *bad_field;  /* for SCAN_EBADFIELD: which member ("model", "stream", ...) */
+    int duplicate;          /* for SCAN_EBADFIELD: that member was given twice */
 } scan_result_t;
 
 /* Scan body[0..len). 0 on success, or a SCAN_E* code. */

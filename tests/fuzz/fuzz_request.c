@@ -225,6 +225,90 @@ static void error_body(int status, const char *msg)
     check_json_object(body, n);
 }
 
+/* ---- what a provider's last-key-wins JSON parser reads of the body ------------------- */
+
+static int hex4(const char *s)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v = v * 16 + (c >= '0' && c <= '9'   ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                             : 0);
+    }
+    return v;
+}
+
+/* A member name decoded as Python's or Go's parser would (code points past ASCII become a
+ * marker byte: they can never equal an ASCII name). Written apart from scan.c on purpose. */
+static size_t ref_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < cap; i++) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < n) {
+            char e = s[++i];
+            if (e == 'u' && i + 4 < n) {
+                int v = hex4(s + i + 1);
+                i += 4;
+                c = v < 0x80 ? (char)v : (char)0xff;
+            } else {
+                c = e == 'n'   ? '\n'
+                    : e == 't' ? '\t'
+                    : e == 'r' ? '\r'
+                    : e == 'b' ? '\b'
+                    : e == 'f' ? '\f'
+                               : e;
+            }
+        }
+        out[o++] = c;
+    }
+    return o;
+}
+
+typedef struct ref_s {
+    int model, stream, max, options;
+    int model_value_start; /* of the last "model" member's value token */
+} ref_t;
+
+static int ref_name_is(const char *d, size_t n, const char *want)
+{
+    return n == strlen(want) && memcmp(d, want, n) == 0;
+}
+
+/* Counts of the members the gateway must agree on, by decoded name; -1 if the body does not
+ * parse within a small token budget (then nothing is checked). */
+static int ref_members(const char *body, size_t len, ref_t *r)
+{
+    static jsmntok_t t[4096];
+    jsmn_parser p;
+    int n, i = 1;
+
+    memset(r, 0, sizeof(*r));
+    jsmn_init(&p);
+    n = jsmn_parse(&p, body, len, t, 4096);
+    if (n < 1 || t[0].type != JSMN_OBJECT)
+        return -1;
+    while (i + 1 < n && t[i].start < t[0].end) {
+        char d[64];
+        size_t dn = ref_decode(body + t[i].start, (size_t)(t[i].end - t[i].start), d, sizeof(d));
+        if (ref_name_is(d, dn, "model")) {
+            r->model++;
+            r->model_value_start = t[i + 1].start;
+        }
+        r->stream += ref_name_is(d, dn, "stream");
+        r->max += ref_name_is(d, dn, "max_tokens") || ref_name_is(d, dn, "max_completion_tokens");
+        r->options += ref_name_is(d, dn, "stream_options");
+        /* skip the value's subtree */
+        int end = t[i + 1].end;
+        i += 2;
+        while (i < n && t[i].start < end)
+            i++;
+    }
+    return 0;
+}
+
 typedef struct out_s {
     int messages, complete, creds, ours;
     size_t body_len;
@@ -367,6 +451,16 @@ static void serve(freq_t *r, unsigned salt)
     if (rc != 0) {
         error_body(400, scan_strerror(rc, &sr));
         goto respond;
+    }
+    {
+        /* the provider reads what the gateway judged: one model (the one scanned), at most
+         * one stream, max_tokens and stream_options, whatever escapes spell their names */
+        ref_t ref;
+        if (ref_members(body, r->body.len, &ref) == 0)
+            check(ref.model == 1 && (size_t)ref.model_value_start == sr.model_start + 1 &&
+                      ref.stream <= 1 && ref.max <= 1 && ref.options <= 1 &&
+                      ref.options == sr.has_stream_options,
+                  "the provider reads the members the gateway judged");
     }
     check(sr.model_len == strlen(sr.model) && sr.model_start < sr.model_end &&
               sr.model_end <= r->body.len && body[sr.model_start] == '"' &&

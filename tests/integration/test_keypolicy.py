@@ -102,7 +102,8 @@ class KeyPolicyTest(unittest.TestCase):
         g2 = self.gateway([("x", "sk-x", None)])
         self.mock.script(key="sk-x", status=403)
         st, _, body = self.post(g2)
-        self.assertEqual(st, 403)  # the provider's answer, as it was
+        self.assertEqual(st, 502)  # the gateway's own answer: the provider refused its key
+        self.assertEqual(json.loads(body)["error"]["code"], "upstream_auth_failed")
         st, _, body = self.post(g2)
         self.assertEqual(st, 503, body)
         self.assertIn("model m", body.decode())

@@ -65,6 +65,35 @@ int main(void)
     T_EQ_INT(scan("{\"model\":\"a\\u00e9\"}", &r), SCAN_EBADFIELD, "non-ASCII escape refused");
     T_OK(strstr(scan_strerror(SCAN_ENOMODEL, NULL), "model") != NULL, "message names model");
 
+    /* Escaped member names are the same member to the provider (issue: a second, escaped
+     * "model" or "max_tokens" slipped past the allowlist and the reservations). */
+    T_EQ_INT(scan("{\"model\":\"gpt-4o-mini\",\"mod\\u0065l\":\"gpt-4o\"}", &r), SCAN_EBADFIELD,
+             "escaped duplicate model refused");
+    T_EQ_STR(r.bad_field, "model", "duplicate model named");
+    T_OK(r.duplicate, "flagged as a duplicate");
+    T_OK(strstr(scan_strerror(SCAN_EBADFIELD, &r), "more than once") != NULL,
+         "message says given more than once");
+    T_EQ_INT(scan("{\"mod\\u0065l\":\"x\",\"model\":\"y\"}", &r), SCAN_EBADFIELD,
+             "escaped first, plain second refused");
+    T_EQ_INT(scan("{\"\\u006d\\u006F\\u0064\\u0065\\u006c\":\"esc\"}", &r), 0,
+             "a fully escaped model name is the model");
+    T_EQ_STR(r.model, "esc", "escaped model member read");
+    T_EQ_INT(scan("{\"model\":\"x\",\"max_tokens\":1,\"max_tok\\u0065ns\":999999}", &r),
+             SCAN_EBADFIELD, "escaped duplicate max_tokens refused");
+    T_EQ_STR(r.bad_field, "max_tokens", "max_tokens named");
+    T_EQ_INT(scan("{\"model\":\"x\",\"stream\":false,\"str\\u0065am\":true}", &r), SCAN_EBADFIELD,
+             "escaped duplicate stream refused");
+    T_EQ_STR(r.bad_field, "stream", "stream named");
+    T_EQ_INT(scan("{\"model\":\"x\",\"stream_options\":{},\"stream\\u005foptions\":{}}", &r),
+             SCAN_EBADFIELD, "escaped duplicate stream_options refused");
+    T_EQ_STR(r.bad_field, "stream_options", "stream_options named");
+    T_EQ_INT(scan("{\"model\":\"x\",\"stream\\u005foptions\":{\"include_usage\":false}}", &r), 0,
+             "escaped stream_options alone is read");
+    T_OK(r.has_stream_options, "and seen as stream_options");
+    T_EQ_INT(scan("{\"model\":\"x\",\"mod\\u00e9l\":1,\"model\\u0000\":2,\"m\\/odel\":3}", &r), 0,
+             "names that only look like model are other members");
+    T_EQ_STR(r.model, "x", "the real model kept");
+
     {
         /* A body with more tokens than the stack array: the heap path. */
         size_t n = 20000, o = 0;
