@@ -37,13 +37,12 @@
  * alone and each request is admitted alone.
  */
 #include "server/attempt.h"
-#include "server/conn.h"
 #include "server/errors.h"
 #include "server/keypolicy.h"
 #include "server/log.h"
-#include "server/policy.h"
-#include "server/worker.h"
 #include "server/obs.h"
+#include "server/policy.h"
+#include "server/proxy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +55,7 @@
 
 static void attempt_next(conn_t *c, req_t *r);
 static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int busy);
-static void update_idle(worker_t *w);
+static void update_idle(proxy_t *w);
 
 static uint32_t ms_between(uint64_t from_ns, uint64_t to_ns)
 {
@@ -66,7 +65,7 @@ static uint32_t ms_between(uint64_t from_ns, uint64_t to_ns)
 
 static const cfg_policy_t *policy(const req_t *r)
 {
-    return &r->conn->w->cfg->policy;
+    return &r->px->cfg->policy;
 }
 
 /* ---- recording ---------------------------------------------------------------------- */
@@ -77,7 +76,7 @@ static void on_hold_idle_cb(uv_idle_t *h)
 }
 
 /* Record one outcome now; a failure is logged (the reservation is the store's to reclaim). */
-static void record_now(worker_t *w, shm_resv_t *resv, const shm_outcome_t *o)
+static void record_now(proxy_t *w, shm_resv_t *resv, const shm_outcome_t *o)
 {
     int rc = shm_key_record(w->shm, resv, o, SHM_NOW);
     if (rc != 0)
@@ -86,7 +85,7 @@ static void record_now(worker_t *w, shm_resv_t *resv, const shm_outcome_t *o)
 }
 
 /* Record the held outcomes one by one (a batch refused as a whole loses none of them). */
-static void record_each(worker_t *w)
+static void record_each(proxy_t *w)
 {
     for (unsigned i = 0; i < w->nheld; i++)
         record_now(w, &w->held_resv[i], &w->held_o[i]);
@@ -94,15 +93,15 @@ static void record_each(worker_t *w)
 }
 
 /* Pointers to the held reservations, as the store's batch calls take them. */
-static void held_ptrs(worker_t *w, shm_resv_t **ptr)
+static void held_ptrs(proxy_t *w, shm_resv_t **ptr)
 {
     for (unsigned i = 0; i < w->nheld; i++)
         ptr[i] = &w->held_resv[i];
 }
 
-void attempt_flush_records(worker_t *w)
+void attempt_flush_records(proxy_t *w)
 {
-    shm_resv_t *ptr[WORKER_HELD_MAX];
+    shm_resv_t *ptr[PROXY_HELD_MAX];
 
     if (w->nheld == 0)
         return;
@@ -115,9 +114,9 @@ void attempt_flush_records(worker_t *w)
 }
 
 /* Keep a plain success for the worker's next transaction (see the design note). */
-static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_t *o)
+static void hold_success(proxy_t *w, const shm_resv_t *resv, const shm_outcome_t *o)
 {
-    if (w->nheld == WORKER_HELD_MAX)
+    if (w->nheld == PROXY_HELD_MAX)
         attempt_flush_records(w);
     w->held_resv[w->nheld] = *resv;
     if (w->finishing) { /* the loop is closing: no check will come */
@@ -132,8 +131,8 @@ static void hold_success(worker_t *w, const shm_resv_t *resv, const shm_outcome_
 /* Finish the attempt's reservation with outcome o (latency, usage and cost filled here). */
 static void record(req_t *r, shm_outcome_t *o)
 {
-    worker_t *w = r->conn->w;
-    uint64_t now = worker_now_ns(w);
+    proxy_t *w = r->px;
+    uint64_t now = loop_clock_ns(w->clock);
 
     if (!r->admitted)
         return;
@@ -153,7 +152,7 @@ static void record(req_t *r, shm_outcome_t *o)
         /* No usage seen (an error, an early end): keep the estimate reserved for TPM; a
          * cut stream has spent about one token per event streamed. */
         o->prompt_tokens = o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED
-                               ? (uint32_t)(r->body.len / 4)
+                               ? (uint32_t)(r->h.body.len / 4)
                                : 0;
         o->completion_tokens = o->cls == SHM_CL_CANCELLED ? r->sse_events : 0;
         if (o->cls == SHM_CL_SUCCESS || o->cls == SHM_CL_CANCELLED) {
@@ -180,11 +179,11 @@ static void record_class(req_t *r, int cls, int code)
     record(r, &o);
 }
 
-void proxy_abort(req_t *r)
+void attempt_abort(req_t *r)
 {
     attempt_forget(r);
     if (r->up) {
-        r->upstream_ns += worker_now_ns(r->conn->w) - r->attempt_ns;
+        r->upstream_ns += loop_clock_ns(r->px->clock) - r->attempt_ns;
         upstream_req_abort(r->up);
         r->up = NULL;
     }
@@ -196,12 +195,12 @@ void proxy_abort(req_t *r)
  * the reservation as cancelled, so a client that stops reading holds no slot for long. */
 static void on_send_timeout(conn_t *c)
 {
-    req_t *r = c->req;
+    req_t *r = (req_t *)c->req;
 
     if (!r || !r->up_paused)
         return;
     log_warn("request %s for %s: the client took no response bytes for %u ms, closing",
-             r->request_id, r->model ? r->model->name : "?", r->send_wait_ms);
+             r->h.request_id, r->model ? r->model->name : "?", r->send_wait_ms);
     conn_close(c);
 }
 
@@ -209,7 +208,7 @@ static void on_send_timeout(conn_t *c)
  * silence: send_timeout_ms from its last progress, never past the request's deadline. */
 static void arm_send_timeout(conn_t *c, req_t *r)
 {
-    uint64_t now = worker_now_ns(c->w), ms = c->w->cfg->limits.send_timeout_ms;
+    uint64_t now = loop_clock_ns(conn_px(c)->clock), ms = conn_px(c)->cfg->limits.send_timeout_ms;
 
     if (r->deadline_ns <= now)
         ms = 1;
@@ -219,16 +218,17 @@ static void arm_send_timeout(conn_t *c, req_t *r)
     conn_wait(c, ms, on_send_timeout);
 }
 
-void proxy_on_drain(req_t *r, size_t queued)
+void attempt_drain(req_t *r, size_t queued)
 {
     if (!r->up || !r->up_paused)
         return;
     if (queued >= LOW_WATER) { /* the client took some: it has send_timeout_ms again */
-        arm_send_timeout(r->conn, r);
+        arm_send_timeout(r->h.conn, r);
         return;
     }
     r->up_paused = 0;
-    conn_wait_cancel(r->conn);
+    r->h.want_drain = 0;
+    conn_wait_cancel(r->h.conn);
     upstream_req_resume(r->up);
 }
 
@@ -266,7 +266,7 @@ static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cf
     put_str(out, len, &o, "\r\n");
     if (with_request_id) {
         put_str(out, len, &o, "x-request-id: ");
-        put_str(out, len, &o, r->request_id);
+        put_str(out, len, &o, r->h.request_id);
         put_str(out, len, &o, "\r\n");
     }
 }
@@ -315,7 +315,7 @@ static void deliver_failure(conn_t *c, req_t *r)
 
         attempt_headers(r, r->fail_prov, r->fail_key, 1, extra, sizeof(extra));
         if (rewrite_response_head(&head, r->fail_status, hdrs, n, (long long)r->fail_body.len,
-                                  r->http11, r->keep_alive && !c->close_after, extra,
+                                  r->h.http11, r->h.keep_alive && !c->close_after, extra,
                                   &chunked) == 0) {
             r->response_started = 1;
             conn_write(c, head.data, head.len);
@@ -342,14 +342,14 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
                               size_t nhdrs, long long content_length, void *ud)
 {
     req_t *r = ud;
-    conn_t *c = r->conn;
+    conn_t *c = r->h.conn;
     char extra[512];
     buf_t head = {0};
-    int keep = r->keep_alive && !c->close_after && !c->w->draining;
+    int keep = r->h.keep_alive && !c->close_after && !conn_px(c)->http->draining;
     const char *why;
 
     (void)up;
-    r->ttfb_ns = worker_now_ns(c->w);
+    r->ttfb_ns = loop_clock_ns(conn_px(c)->clock);
     r->up_status = status;
     r->up_content_length = content_length;
     if (status < 200 || status >= 300) {
@@ -366,7 +366,7 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
         return;
     }
     {
-        kp_input_t in = {status, 0, hdrs, nhdrs, NULL, 0, worker_wall_ms(c->w)};
+        kp_input_t in = {status, 0, hdrs, nhdrs, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
         keypolicy_judge(policy(r), &in, &r->ok_outcome, &why);
     }
     attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, 1, extra, sizeof(extra));
@@ -374,10 +374,10 @@ static void on_up_response_cb(upstream_req_t *up, int status, const upstream_hdr
      * provider's Content-Length: it is framed anew (chunked, or to the close for HTTP/1.0). */
     if (r->strip_usage)
         content_length = -1;
-    if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, r->http11, keep, extra,
+    if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, r->h.http11, keep, extra,
                               &r->chunked) != 0) {
         buf_free(&head);
-        proxy_abort(r);
+        attempt_abort(r);
         conn_request_done(c, 1);
         return;
     }
@@ -448,7 +448,7 @@ static void write_events(conn_t *c, req_t *r, const char *data, size_t len)
 /* A held error body grew past FAIL_BODY_MAX: give up judging, pass it on as it streams. */
 static void stream_held(req_t *r)
 {
-    conn_t *c = r->conn;
+    conn_t *c = r->h.conn;
     http_hdr_t hdrs[128];
     size_t n = held_headers(r, hdrs, 128);
     char extra[512];
@@ -460,8 +460,8 @@ static void stream_held(req_t *r)
     memset(&r->ok_outcome, 0, sizeof(r->ok_outcome));
     shm_outcome_init(&r->ok_outcome, SHM_CL_OTHER);
     r->ok_outcome.code = r->up_status;
-    rewrite_response_head(&head, r->up_status, hdrs, n, r->up_content_length, r->http11,
-                          r->keep_alive && !c->close_after, extra, &r->chunked);
+    rewrite_response_head(&head, r->up_status, hdrs, n, r->up_content_length, r->h.http11,
+                          r->h.keep_alive && !c->close_after, extra, &r->chunked);
     if (r->up_content_length < 0 && !r->chunked)
         c->close_after = 1;
     r->response_started = 1;
@@ -473,7 +473,7 @@ static void stream_held(req_t *r)
 static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void *ud)
 {
     req_t *r = ud;
-    conn_t *c = r->conn;
+    conn_t *c = r->h.conn;
 
     usage_tail_feed(&r->usage, data, len);
     if (r->buffering) {
@@ -490,6 +490,7 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
         conn_write_body(c, r->chunked, data, len);
     if (!r->up_paused && conn_write_queued(c) > HIGH_WATER) {
         r->up_paused = 1;
+        r->h.want_drain = 1;
         upstream_req_pause(up);
         arm_send_timeout(c, r);
     }
@@ -498,7 +499,7 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
 static void on_wait_done(conn_t *c)
 {
     if (c->req)
-        attempt_next(c, c->req);
+        attempt_next(c, (req_t *)c->req);
 }
 
 static const char *why_reason(const req_t *r)
@@ -532,22 +533,23 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
         deliver_failure(c, r);
         return;
     }
-    if (worker_now_ns(c->w) >= r->deadline_ns) {
+    if (loop_clock_ns(conn_px(c)->clock) >= r->deadline_ns) {
         log_warn("request for %s: deadline of %u ms reached after %d attempts (%s)", r->model->name,
                  pol->request_timeout_ms, r->attempts, why);
         deliver_failure(c, r);
         return;
     }
     if (act == KP_ROTATE)
-        obs_rotation((unsigned)c->w->id, why_reason(r));
+        obs_rotation((unsigned)conn_px(c)->id, why_reason(r));
     if (act == KP_NEXT_DEPLOYMENT)
-        obs_rotation((unsigned)c->w->id, "model_not_found");
+        obs_rotation((unsigned)conn_px(c)->id, "model_not_found");
     if (act == KP_RETRY && r->retries < pol->max_retries)
-        obs_retry((unsigned)c->w->id, why_reason(r));
+        obs_retry((unsigned)conn_px(c)->id, why_reason(r));
     if (act == KP_NEXT_DEPLOYMENT) {
         log_warn("provider %s does not serve model %s: skipping that deployment for %u ms",
                  dep->provider_ref->name, dep->model, pol->model_unavailable_ms);
-        route_mark_unavailable(dep, worker_wall_ms(c->w) + pol->model_unavailable_ms);
+        route_mark_unavailable(dep,
+                               loop_clock_wall_ms(conn_px(c)->clock) + pol->model_unavailable_ms);
     }
     if (act == KP_RETRY) {
         uint32_t ms;
@@ -555,7 +557,7 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
             deliver_failure(c, r);
             return;
         }
-        ms = keypolicy_backoff_ms(pol, r->retries++, route_rand(&c->w->route));
+        ms = keypolicy_backoff_ms(pol, r->retries++, route_rand(&conn_px(c)->route));
         conn_wait(c, ms ? ms : 1, on_wait_done);
         return;
     }
@@ -565,18 +567,18 @@ static void after_failure(conn_t *c, req_t *r, kp_action_t act, const char *why)
 static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
 {
     req_t *r = ud;
-    conn_t *c = r->conn;
+    conn_t *c = r->h.conn;
     shm_outcome_t o;
     const char *why = "";
     kp_action_t act;
 
     (void)up;
     r->up = NULL; /* freed by upstream.c when this returns */
-    r->upstream_ns += worker_now_ns(c->w) - r->attempt_ns;
+    r->upstream_ns += loop_clock_ns(conn_px(c)->clock) - r->attempt_ns;
     if (r->response_started) {
         if (err) {
             /* Cut mid-response: the key's failure; the client sees the cut. */
-            kp_input_t in = {0, err, NULL, 0, NULL, 0, worker_wall_ms(c->w)};
+            kp_input_t in = {0, err, NULL, 0, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
             keypolicy_judge(policy(r), &in, &o, &why);
             record(r, &o);
             log_warn("upstream %s (key %s) failed mid-response: %s",
@@ -594,14 +596,14 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
     if (r->buffering && !err) {
         http_hdr_t hdrs[128];
         size_t n = held_headers(r, hdrs, 128);
-        int64_t now_ms = worker_wall_ms(c->w);
+        int64_t now_ms = loop_clock_wall_ms(conn_px(c)->clock);
         kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len, now_ms};
         act = keypolicy_judge(policy(r), &in, &o, &why);
         r->fail_status = r->up_status;
         r->fail_err = 0;
     } else {
         /* No (complete) answer: a transport failure of this key. */
-        kp_input_t in = {0, err, NULL, 0, NULL, 0, worker_wall_ms(c->w)};
+        kp_input_t in = {0, err, NULL, 0, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
         act = keypolicy_judge(policy(r), &in, &o, &why);
         r->fail_status = 0;
         r->fail_err = err;
@@ -628,7 +630,7 @@ static const upstream_cbs_t up_cbs = {
  * will; *busy: some candidate only waits for requests in flight), or an SHM_E* code.
  * Inside a batch transaction (b), or on its own transactions (b NULL: the fallback when a
  * batch failed). r is not changed: a batch may run this more than once. */
-static int admit_groups(worker_t *w, const req_t *r, shm_batch_t *b, int64_t *retry_at, int *busy,
+static int admit_groups(proxy_t *w, const req_t *r, shm_batch_t *b, int64_t *retry_at, int *busy,
                         route_cand_t *pick, shm_resv_t *resv)
 {
     route_cand_t cands[ROUTE_MAX_GROUP];
@@ -660,7 +662,7 @@ static int admit_groups(worker_t *w, const req_t *r, shm_batch_t *b, int64_t *re
             /* USD per million tokens = micro-USD per token */
             ar.client = r->client->name;
             ar.cost_micro_usd =
-                (uint64_t)((double)(r->body.len / 4) * r->model->input_price_per_m +
+                (uint64_t)((double)(r->h.body.len / 4) * r->model->input_price_per_m +
                            (double)(r->scan.max_tokens > 0 ? r->scan.max_tokens : 0) *
                                r->model->output_price_per_m +
                            0.5);
@@ -691,7 +693,7 @@ static void admit_apply(req_t *r, const route_cand_t *pick, const shm_resv_t *re
 
 /* ---- admissions of one loop iteration, in one store transaction ------------------------ */
 
-static void update_idle(worker_t *w)
+static void update_idle(proxy_t *w)
 {
     if (w->nheld || w->admit_head)
         uv_idle_start(&w->held_idle, on_hold_idle_cb);
@@ -702,7 +704,7 @@ static void update_idle(worker_t *w)
 /* A request waits for the worker's next batch (attempt_run_admissions, from the check). */
 static void attempt_next(conn_t *c, req_t *r)
 {
-    worker_t *w = c->w;
+    proxy_t *w = conn_px(c);
 
     if (r->admit_queued)
         return;
@@ -719,11 +721,11 @@ static void attempt_next(conn_t *c, req_t *r)
 
 void attempt_forget(req_t *r)
 {
-    worker_t *w;
+    proxy_t *w;
 
     if (!r->admit_queued)
         return;
-    w = r->conn->w;
+    w = r->px;
     if (r->admit_q_prev)
         r->admit_q_prev->admit_q_next = r->admit_q_next;
     else
@@ -748,7 +750,7 @@ typedef struct adm_slot_s {
 } adm_slot_t;
 
 typedef struct adm_batch_s {
-    worker_t *w;
+    proxy_t *w;
     adm_slot_t slot[ADMIT_BATCH_MAX];
     unsigned n;
 } adm_batch_t;
@@ -774,10 +776,10 @@ static int batch_fn(shm_batch_t *b, void *arg)
 
 /* Admit every queued request (and record the held successes) in one transaction, then go on
  * with each. Requests queued meanwhile wait for the next round (at most a few per check). */
-void attempt_run_admissions(worker_t *w)
+void attempt_run_admissions(proxy_t *w)
 {
     static __thread adm_batch_t ab;
-    shm_resv_t *held[WORKER_HELD_MAX];
+    shm_resv_t *held[PROXY_HELD_MAX];
 
     for (int round = 0; round < 4 && w->admit_head; round++) {
         ab.w = w;
@@ -804,7 +806,7 @@ void attempt_run_admissions(worker_t *w)
             adm_slot_t *s = &ab.slot[i];
             if (s->rc == 0)
                 admit_apply(s->r, &s->pick, &s->resv);
-            attempt_admitted(s->r->conn, s->r, s->rc, s->retry_at, s->busy);
+            attempt_admitted(s->r->h.conn, s->r, s->rc, s->retry_at, s->busy);
         }
     }
 }
@@ -813,8 +815,8 @@ void attempt_run_admissions(worker_t *w)
 static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
 {
     const cfg_policy_t *pol = policy(r);
-    uint64_t now = worker_now_ns(c->w);
-    int64_t wall = worker_wall_ms(c->w);
+    uint64_t now = loop_clock_ns(conn_px(c)->clock);
+    int64_t wall = loop_clock_wall_ms(conn_px(c)->clock);
 
     if (retry_at || busy) {
         if (!r->wait_deadline_ns)
@@ -856,9 +858,9 @@ static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
  * wait for capacity, or answer. */
 static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int busy)
 {
-    worker_t *w = c->w;
-    const char *body = r->body.data ? r->body.data : "";
-    size_t body_len = r->body.len;
+    proxy_t *w = conn_px(c);
+    const char *body = r->h.body.data ? r->h.body.data : "";
+    size_t body_len = r->h.body.len;
     const cfg_provider_t *prov;
     unsigned fb = 0;
 
@@ -868,7 +870,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     }
     if (rc == SHM_ECLIENT_BUDGET) {
         char hdr[64];
-        int64_t wait_ms = retry_at - worker_wall_ms(w);
+        int64_t wait_ms = retry_at - loop_clock_wall_ms(w->clock);
         long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
         snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", secs);
         conn_respond_error_hdr(c, 429, hdr, "client_budget_exceeded", NULL,
@@ -923,10 +925,10 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         char rid[160];
         size_t o = 0;
         put_str(rid, sizeof(rid), &o, "x-request-id: ");
-        put_str(rid, sizeof(rid), &o, r->request_id);
+        put_str(rid, sizeof(rid), &o, r->h.request_id);
         put_str(rid, sizeof(rid), &o, "\r\n");
-        if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->hdrs,
-                                 r->nhdrs, prov, r->pick.key, body_len,
+        if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->h.hdrs,
+                                 r->h.nhdrs, prov, r->pick.key, body_len,
                                  r->request_id_generated ? rid : NULL) != 0)
             goto oom;
     }
@@ -938,7 +940,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         fb = (unsigned)(t < prov->first_byte_timeout_max_ms ? t : prov->first_byte_timeout_max_ms);
     }
     r->attempts++;
-    r->attempt_ns = worker_now_ns(w);
+    r->attempt_ns = loop_clock_ns(w->clock);
     r->ttfb_ns = 0;
     r->usage.len = 0;
     r->buffering = 0;
@@ -962,6 +964,6 @@ oom:
 
 void attempt_start(conn_t *c, req_t *r)
 {
-    r->deadline_ns = r->start_ns + (uint64_t)c->w->cfg->policy.request_timeout_ms * 1000000;
+    r->deadline_ns = r->h.start_ns + (uint64_t)conn_px(c)->cfg->policy.request_timeout_ms * 1000000;
     attempt_next(c, r);
 }

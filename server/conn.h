@@ -1,4 +1,9 @@
-/* conn.h - a client connection and the request it is serving (server-internal).
+/* conn.h - the downstream HTTP/1.1 server: client connections, request parsing, responses.
+ *
+ * This layer knows HTTP, not what a request is for. It parses a request (head and body,
+ * with the configured limits) and hands it to the worker's handler table (http_handler_t):
+ * the proxy layer above serves it, is told when the client goes away or drains, and
+ * answers with conn_respond / conn_write. Nothing here includes the proxy.
  *
  * Design note
  * -----------
@@ -20,9 +25,11 @@
  * once and its ciphertext queued on the same stream, so the write-queue accounting holds.
  * A close_notify precedes the FIN. Without TLS, `tls` is NULL and nothing else changes.
  *
- * Memory: when its response is complete, a req_t is cleared and kept in the worker's small
- * cache with its small buffers (req_recycle), or freed (req_free). Nothing of a request's
- * content survives it: lengths are zeroed and every other field is reset.
+ * Memory: the handler allocates requests (req_new: its own struct, an http_req_t first) and
+ * takes them back at their end (end), so it may keep them, cleared, for the next ones.
+ *
+ * Errors: conn_respond_error writes the error body in the shape of the request's client API
+ * (http_req_t.error_json, set by the handler once it knows the API; OpenAI's otherwise).
  *
  * Threads: everything here belongs to the worker's loop.
  */
@@ -32,28 +39,31 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "config/config.h"
 #include "llhttp.h"
 #include "server/auth.h"
 #include "server/buf.h"
-#include "server/cfgref.h"
+#include "server/clock.h"
 #include "server/ltimer.h"
 #include "server/rewrite.h"
-#include "server/route.h"
-#include "server/scan.h"
 #include "server/tls.h"
-#include "server/upstream.h"
-#include "server/usage.h"
-#include "shm/shm.h"
 
-struct worker_s;
+struct conn_s;
+struct http_server_s;
 
 typedef struct hdr_span_s {
     size_t name_off, name_len, value_off, value_len;
 } hdr_span_t;
 
-typedef struct req_s {
+/* Writes an error body for status into buf (at most len - 1 bytes, NUL-terminated); returns
+ * its length. The shape of one client API (error_json in errors.h is OpenAI's). */
+typedef size_t (*http_error_json_fn)(char *buf, size_t len, int status, const char *message,
+                                     const char *code, const char *param);
+
+/* What this layer knows of a request. The handler's own request struct starts with it. */
+typedef struct http_req_s {
     struct conn_s *conn;
-    uint64_t start_ns; /* monotonic (worker_now_ns, as every *_ns here), first byte */
+    uint64_t start_ns; /* monotonic (clock.h), first byte */
     int method;        /* llhttp_method_t */
     int http11;        /* 1 for HTTP/1.1, 0 for 1.0 */
     int keep_alive;    /* the client wants (and may have) keep-alive */
@@ -64,68 +74,60 @@ typedef struct req_s {
     http_hdr_t *hdrs;     /* built from spans at dispatch (head no longer moves) */
     http_hdr_t *hdrs_mem; /* storage of hdrs, kept when the request is recycled */
     size_t hdrs_cap;
-    struct req_s *cache_next; /* in the worker's cache of finished requests */
-    int admit_queued;         /* on the worker's admission queue (attempt.c) */
-    struct req_s *admit_q_prev, *admit_q_next;
     buf_t body;
+    char request_id[132];          /* sent as x-request-id on every answer of conn_respond */
+    int want_drain;                /* the handler waits for the client: call its drain */
+    http_error_json_fn error_json; /* NULL: OpenAI's shape */
+    int status_sent;               /* status of the response sent (0 = none) */
+    uint64_t bytes_out;            /* bytes written to the client */
+} http_req_t;
 
-    /* proxying */
-    cfg_ref_t *cfgref; /* the configuration this request is routed with (held to its end) */
-    scan_result_t scan;
-    const cfg_model_t *model;
-    route_tried_t tried;
-    route_cand_t pick;        /* the admitted (deployment, key) of the current attempt */
-    shm_resv_t resv;          /* its reservation in the store */
-    int admitted;             /* resv is live: exactly one record/release finishes it */
-    uint32_t tokens_estimate; /* TPM reservation: prompt bytes / 4 + max_tokens */
-    uint64_t attempt_ns;      /* monotonic start of the current attempt */
-    uint64_t ttfb_ns;         /* monotonic time of the response head, 0 before */
-    int up_status;            /* upstream HTTP status of the current attempt */
-    usage_tail_t usage;
-    const char *suffix; /* upstream path suffix, e.g. "/chat/completions" */
-    char *up_body;      /* body with the upstream model name spliced in (or NULL) */
-    size_t up_body_len;
-    buf_t up_head;
-    upstream_req_t *up;
-    int attempts;
-    int response_started; /* a byte of the response went to the client */
-    int chunked;          /* response framed with chunked encoding to the client */
-    int up_paused;
-    uint32_t send_wait_ms; /* while up_paused: how long the client may take nothing */
-    /* accounting (access log, metrics) */
-    const cfg_client_t *client; /* the authenticated client key, NULL when unauthenticated */
-    char request_id[132];       /* the client's x-request-id if usable, else generated */
-    int request_id_generated;
-    int obs_status;         /* status of the response sent (0 = none: 499 in the log) */
-    uint64_t obs_bytes_out; /* bytes written to the client */
-    uint64_t upstream_ns;   /* time spent in finished upstream attempts */
-    uint32_t sse_events;    /* "data:" events streamed, to estimate tokens of a cut stream */
-    int strip_usage;        /* we asked for the usage chunk: the client does not get it */
-    buf_t sse_held;         /* with strip_usage: the start of an event not yet complete */
-    int obs_done;
+/* The handler table: how the layer above serves requests. Every call on the loop's thread.
+ *   req_new  a zeroed request for c (an http_req_t first, conn set), or NULL without memory;
+ *   serve    a complete request: answer it now or later, ending with conn_request_done
+ *            (conn_respond* do that);
+ *   abort    the client is gone (or the connection closes) while r is served: drop its work;
+ *   drain    while r->want_drain, the client took bytes; queued is what is still queued;
+ *   end      r is finished (answered, or abandoned after abort): account for it and take it
+ *            back. r is not used by this layer after it. */
+typedef struct http_handler_s {
+    http_req_t *(*req_new)(struct conn_s *c);
+    void (*serve)(struct conn_s *c, http_req_t *r);
+    void (*abort)(http_req_t *r);
+    void (*drain)(http_req_t *r, size_t queued);
+    void (*end)(struct conn_s *c, http_req_t *r);
+} http_handler_t;
 
-    /* key policy (attempt.c) */
-    shm_outcome_t ok_outcome; /* judged at the head of a 2xx, recorded at its end */
-    int buffering;            /* a non-2xx answer is held back until it is judged */
-    long long up_content_length;
-    buf_t fail_head; /* the held (or last failed) answer: "Name: value\r\n"... */
-    buf_t fail_body;
-    int fail_status; /* its status, 0 = none; fail_err: transport error instead */
-    int fail_err;
-    const cfg_provider_t *fail_prov; /* who gave it */
-    const cfg_key_t *fail_key;
-    unsigned retries;          /* transient failures retried so far */
-    uint64_t deadline_ns;      /* policy.request_timeout_ms after the request arrived */
-    uint64_t wait_deadline_ns; /* wait_for_capacity_ms after the first refusal, 0 before */
-} req_t;
+/* One worker's server: its connections and what they share. The worker fills the fields
+ * above the line and keeps cfg current; the rest is this layer's. */
+typedef struct http_server_s {
+    int id; /* the worker's, for logs */
+    uv_loop_t *loop;
+    const cfg_t *cfg;    /* the current configuration (limits) */
+    tls_conf_t *tls;     /* client-facing TLS (shared, read-only), NULL = plain */
+    loop_clock_t *clock; /* the worker's clock readings */
+    const http_handler_t *handler;
+    void *ud; /* the handler's (the proxy of this worker) */
+    void (*on_conn_closed)(struct http_server_s *srv); /* after nconns went down */
+    /* ---- */
+    int draining;         /* no new keep-alive: connections close after their response */
+    struct conn_s *conns; /* all open connections */
+    unsigned nconns;
+    /* Output is collected per connection during a loop iteration and sent once, after the
+     * poll phase (conn_flush_all from the worker's check); flush_idle keeps poll from
+     * blocking meanwhile. */
+    uv_idle_t flush_idle;
+    struct conn_s *dirty;
+    char readbuf[64 * 1024]; /* every read of this loop lands here, then is parsed or kept */
+} http_server_t;
 
 typedef struct conn_s {
     uv_tcp_t tcp;
     ltimer_t timer; /* header, body, idle, wait, linger: one at a time (lazy, ltimer.h) */
-    struct worker_s *w;
-    struct conn_s *prev, *next; /* the worker's connection list */
+    http_server_t *srv;
+    struct conn_s *prev, *next; /* the server's connection list */
     llhttp_t parser;
-    req_t *req;        /* the request being parsed or served */
+    http_req_t *req;   /* the request being parsed or served */
     int busy;          /* a complete request is being served */
     buf_t pending;     /* bytes read while busy, not yet parsed */
     size_t head_bytes; /* url + header bytes of the request being parsed */
@@ -137,7 +139,7 @@ typedef struct conn_s {
     int processing;                    /* inside conn_process (re-entrancy guard) */
     void (*wait_cb)(struct conn_s *c); /* conn_wait: what the timer calls while busy */
     buf_t out;                         /* written this loop iteration, sent by conn_flush_all */
-    struct conn_s *dirty_next;         /* the worker's list of connections with output */
+    struct conn_s *dirty_next;         /* the server's list of connections with output */
     int dirty;
     int reading;
     int in_header_value;  /* parser state for header spans */
@@ -150,16 +152,26 @@ typedef struct conn_s {
     auth_cache_t auth;    /* the last client key that authenticated here (auth.h) */
 } conn_t;
 
+/* Set up srv's own handles on srv->loop (the fields above the line filled). 0 or a libuv
+ * code. */
+int http_server_init(http_server_t *srv);
+
+/* Stop accepting keep-alive: idle connections close now, busy ones after their response. */
+void http_server_drain(http_server_t *srv);
+
+/* Close every connection at once (aborting what they serve). */
+void http_server_close_all(http_server_t *srv);
+
+/* Close srv's own handles (when it has no connections left). */
+void http_server_close(http_server_t *srv);
+
 /* Send every connection's collected output (the worker's check handle calls it). */
-void conn_flush_all(struct worker_s *w);
+void conn_flush_all(http_server_t *srv);
 
-/* Accept one connection from server (a listener of w). */
-void conn_accept(struct worker_s *w, uv_stream_t *server);
+/* Accept one connection from a listener of srv. */
+void conn_accept(http_server_t *srv, uv_stream_t *listener);
 
-/* Graceful shutdown: close now if idle, else after the current response. */
-void conn_drain(conn_t *c);
-
-/* Close at once, aborting any upstream request. */
+/* Close at once, aborting any request being served (handler abort, then end). */
 void conn_close(conn_t *c);
 
 /* Queue bytes to the client (copied). 0 or a negative libuv code. */
@@ -169,7 +181,8 @@ int conn_write(conn_t *c, const char *data, size_t len);
 int conn_write_body(conn_t *c, int chunked, const char *data, size_t len);
 
 /* While a request is served, the connection's timer is free: run cb(c) after ms (backoff,
- * waiting for capacity). Replaces any wait already set; cancelled by closing. */
+ * waiting for capacity, the client's send timeout). Replaces any wait already set;
+ * cancelled by closing. */
 void conn_wait(conn_t *c, uint64_t ms, void (*cb)(conn_t *c));
 
 /* Forget the wait set by conn_wait (its callback will not run). */
@@ -178,11 +191,12 @@ void conn_wait_cancel(conn_t *c);
 /* Bytes queued to the client and not yet written. */
 size_t conn_write_queued(const conn_t *c);
 
-/* A complete local response (status, JSON body); then the request is finished. */
+/* A complete local response (status, body); then the request is finished. extra_headers:
+ * "Name: value\r\n" lines or NULL. */
 void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
                   const char *extra_headers);
 
-/* An OpenAI-shaped error response; then the request is finished. */
+/* An error response in the request's API shape; then the request is finished. */
 void conn_respond_error(conn_t *c, int status, const char *code, const char *param, const char *fmt,
                         ...) __attribute__((format(printf, 5, 6)));
 
@@ -191,29 +205,20 @@ void conn_respond_error_hdr(conn_t *c, int status, const char *extra_headers, co
                             const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* The response of the current request is fully queued: free it, go on with the next
- * pipelined request or close. abort_conn: the response could not be completed. */
+/* The response of the current request is fully queued: end it (handler end), go on with the
+ * next pipelined request or close. abort_conn: the response could not be completed. */
 void conn_request_done(conn_t *c, int abort_conn);
 
-/* From proxy.c: serve a complete request. */
-void proxy_handle(conn_t *c, req_t *r);
-/* From proxy.c: the client is gone or the connection closes; drop upstream work. */
-void proxy_abort(req_t *r);
-/* From proxy.c: while the upstream is paused for r, the client took bytes; queued is what
- * is still queued to it (resumes the upstream below the low watermark). */
-void proxy_on_drain(req_t *r, size_t queued);
+/* The request's path (without query), for routing. */
+static inline const char *http_req_path(const http_req_t *r, size_t *len)
+{
+    const char *url = r->head.data ? r->head.data + r->url_off : "";
+    size_t n = 0;
 
-void req_free(req_t *r);
-/* A zeroed request for c, from the worker's cache when it has one; NULL without memory. */
-req_t *req_new(conn_t *c);
-/* End of a request: release what it holds and keep it (cleared) in the worker's cache, or
- * free it when the cache is full. */
-void req_recycle(struct worker_s *w, req_t *r);
-/* Free the worker's cache (at the worker's exit). */
-void req_cache_free(struct worker_s *w);
-/* From proxy.c: the request's access-log line and metrics, once, when it ends. */
-void proxy_obs_finish(conn_t *c, req_t *r);
-/* From proxy.c: take the client's x-request-id or make one (r->request_id). */
-void proxy_request_id(conn_t *c, req_t *r);
+    while (n < r->url_len && url[n] != '?' && url[n] != '#')
+        n++;
+    *len = n;
+    return url;
+}
 
 #endif

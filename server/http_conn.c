@@ -3,7 +3,6 @@
 #include "server/conn.h"
 #include "server/errors.h"
 #include "server/log.h"
-#include "server/worker.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +27,7 @@ static uv_once_t settings_once = UV_ONCE_INIT;
 
 static const cfg_limits_t *limits(const conn_t *c)
 {
-    return &c->w->cfg->limits;
+    return &c->srv->cfg->limits;
 }
 
 /* The connection's one timeout (lazy: moving it later costs nothing, see ltimer.h). */
@@ -43,7 +42,7 @@ static void timer_set(conn_t *c, uint64_t ms, uv_timer_cb cb)
 static void on_close_cb(uv_handle_t *h)
 {
     conn_t *c = h->data;
-    worker_t *w = c->w;
+    http_server_t *srv = c->srv;
 
     /* Two handles (tcp and timer) share the connection; free after the second. */
     if (++c->closing < 3)
@@ -53,26 +52,29 @@ static void on_close_cb(uv_handle_t *h)
     tls_conn_free(c->tls);
     auth_cache_clear(&c->auth);
     free(c);
-    worker_conn_closed(w);
+    srv->nconns--;
+    if (srv->on_conn_closed)
+        srv->on_conn_closed(srv);
 }
 
 void conn_close(conn_t *c)
 {
-    worker_t *w = c->w;
+    http_server_t *srv = c->srv;
 
     if (c->closing)
         return;
     c->closing = 1;
     if (c->req) {
-        proxy_abort(c->req);
-        proxy_obs_finish(c, c->req);
-        req_recycle(w, c->req);
+        http_req_t *r = c->req;
         c->req = NULL;
+        if (c->busy)
+            srv->handler->abort(r);
+        srv->handler->end(c, r);
     }
     if (c->prev)
         c->prev->next = c->next;
     else
-        w->conns = c->next;
+        srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
@@ -167,8 +169,8 @@ static void on_write_cb(uv_write_t *wr, int status)
         conn_close(c);
         return;
     }
-    if (!c->closing && c->req && c->req->up_paused)
-        proxy_on_drain(c->req, conn_write_queued(c));
+    if (!c->closing && c->req && c->req->want_drain)
+        c->srv->handler->drain(c->req, conn_write_queued(c));
 }
 
 /* Write parts as they are (copied into one allocation). */
@@ -183,7 +185,7 @@ static void on_flush_idle_cb(uv_idle_t *h)
 static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
 {
     size_t total = 0;
-    worker_t *w = c->w;
+    http_server_t *srv = c->srv;
 
     if (c->closing)
         return UV_ECANCELED;
@@ -191,10 +193,10 @@ static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
         total += parts[i].len;
     if (c->req) {
         /* the status of the response (not of an interim 100 Continue), for the access log */
-        if (!c->req->obs_status && parts[0].len > 12 && memcmp(parts[0].base, "HTTP/1.", 7) == 0 &&
+        if (!c->req->status_sent && parts[0].len > 12 && memcmp(parts[0].base, "HTTP/1.", 7) == 0 &&
             atoi(parts[0].base + 9) >= 200)
-            c->req->obs_status = atoi(parts[0].base + 9);
-        c->req->obs_bytes_out += total;
+            c->req->status_sent = atoi(parts[0].base + 9);
+        c->req->bytes_out += total;
     }
     /* Collected, and sent once at the end of this loop iteration: a response head and its
      * body, or the SSE events of one upstream read, leave in one write. */
@@ -204,10 +206,10 @@ static int conn_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts)
         buf_append(&c->out, parts[i].base, parts[i].len);
     if (!c->dirty) {
         c->dirty = 1;
-        c->dirty_next = w->dirty;
-        if (!w->dirty)
-            uv_idle_start(&w->flush_idle, on_flush_idle_cb);
-        w->dirty = c;
+        c->dirty_next = srv->dirty;
+        if (!srv->dirty)
+            uv_idle_start(&srv->flush_idle, on_flush_idle_cb);
+        srv->dirty = c;
     }
     return 0;
 }
@@ -266,12 +268,12 @@ static int conn_flush(conn_t *c)
     return flush_plain(c);
 }
 
-void conn_flush_all(worker_t *w)
+void conn_flush_all(http_server_t *srv)
 {
-    conn_t *c = w->dirty;
+    conn_t *c = srv->dirty;
 
-    w->dirty = NULL;
-    uv_idle_stop(&w->flush_idle);
+    srv->dirty = NULL;
+    uv_idle_stop(&srv->flush_idle);
     while (c) {
         conn_t *next = c->dirty_next;
         c->dirty = 0;
@@ -279,8 +281,8 @@ void conn_flush_all(worker_t *w)
         if (!c->closing && conn_flush(c) != 0)
             conn_close(c);
         /* a flush that the socket took whole has no write callback: resume from here too */
-        if (!c->closing && c->req && c->req->up_paused)
-            proxy_on_drain(c->req, conn_write_queued(c));
+        if (!c->closing && c->req && c->req->want_drain)
+            srv->handler->drain(c->req, conn_write_queued(c));
         c = next;
     }
 }
@@ -313,8 +315,8 @@ int conn_write_body(conn_t *c, int chunked, const char *data, size_t len)
 void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
                   const char *extra_headers)
 {
-    req_t *r = c->req;
-    int keep = r && r->keep_alive && !c->close_after && !c->w->draining && status != 400 &&
+    http_req_t *r = c->req;
+    int keep = r && r->keep_alive && !c->close_after && !c->srv->draining && status != 400 &&
                status != 408 && status != 413 && status != 414 && status != 431;
     char head[512];
     uv_buf_t parts[2];
@@ -341,7 +343,10 @@ static void respond_error_v(conn_t *c, int status, const char *extra, const char
     size_t n;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    n = error_json(body, sizeof(body), msg, error_type_for(status), param, code);
+    if (c->req && c->req->error_json)
+        n = c->req->error_json(body, sizeof(body), status, msg, code, param);
+    else
+        n = error_json(body, sizeof(body), msg, error_type_for(status), param, code);
     conn_respond(c, status, "application/json", body, n, extra);
 }
 
@@ -379,11 +384,11 @@ static int reject(conn_t *c, int status, const char *msg)
 static int on_message_begin_cb(llhttp_t *p)
 {
     conn_t *c = p->data;
-    req_t *r = req_new(c);
+    http_req_t *r = c->srv->handler->req_new(c);
 
     if (!r)
         return reject(c, 500, "out of memory");
-    r->start_ns = worker_now_ns(c->w);
+    r->start_ns = loop_clock_ns(c->srv->clock);
     c->req = r;
     c->head_bytes = 0;
     c->in_header_value = 0;
@@ -402,7 +407,7 @@ static int count_head(conn_t *c, size_t len)
 static int on_url_cb(llhttp_t *p, const char *at, size_t len)
 {
     conn_t *c = p->data;
-    req_t *r = c->req;
+    http_req_t *r = c->req;
 
     if (r->url_len == 0)
         r->url_off = r->head.len;
@@ -417,7 +422,7 @@ static int on_url_cb(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_cb(llhttp_t *p, const char *at, size_t len)
 {
     conn_t *c = p->data;
-    req_t *r = c->req;
+    http_req_t *r = c->req;
     hdr_span_t *s;
 
     if (r->nhdrs == 0 || c->in_header_value) {
@@ -447,7 +452,7 @@ static int on_header_field_cb(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_cb(llhttp_t *p, const char *at, size_t len)
 {
     conn_t *c = p->data;
-    req_t *r = c->req;
+    http_req_t *r = c->req;
     hdr_span_t *s = &r->spans[r->nhdrs - 1];
 
     if (!c->in_header_value) {
@@ -472,7 +477,7 @@ static void on_body_timeout_cb(uv_timer_t *t);
 static int on_headers_complete_cb(llhttp_t *p)
 {
     conn_t *c = p->data;
-    req_t *r = c->req;
+    http_req_t *r = c->req;
 
     r->method = llhttp_get_method(p);
     r->http11 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1;
@@ -508,7 +513,7 @@ static int on_headers_complete_cb(llhttp_t *p)
 static int on_body_cb(llhttp_t *p, const char *at, size_t len)
 {
     conn_t *c = p->data;
-    req_t *r = c->req;
+    http_req_t *r = c->req;
 
     if (r->body.len + len > limits(c)->max_body_bytes)
         return reject(c, 413, "request body too large");
@@ -641,7 +646,7 @@ static int tls_writev(conn_t *c, const uv_buf_t *parts, unsigned nparts, size_t 
                 rc = tls_conn_write(c->tls, parts[i].base, parts[i].len);
     }
     if (rc != 0) {
-        log_debug("worker %d: TLS write failed: %s", c->w->id, tls_strerror(rc));
+        log_debug("worker %d: TLS write failed: %s", c->srv->id, tls_strerror(rc));
         tls_fail(c);
         return UV_EPROTO;
     }
@@ -652,7 +657,7 @@ static void on_handshake_timeout_cb(uv_timer_t *t)
 {
     conn_t *c = t->data;
 
-    log_debug("worker %d: TLS handshake not complete after %u ms, closing", c->w->id,
+    log_debug("worker %d: TLS handshake not complete after %u ms, closing", c->srv->id,
               limits(c)->header_timeout_ms);
     conn_close(c);
 }
@@ -668,7 +673,7 @@ static void tls_refuse_plain(conn_t *c)
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                       n);
 
-    log_debug("worker %d: plain HTTP on the TLS port, refused", c->w->id);
+    log_debug("worker %d: plain HTTP on the TLS port, refused", c->srv->id);
     /* not through conn_writev: this answer is not encrypted */
     buf_append(&c->out, head, (size_t)hn);
     buf_append(&c->out, body, n);
@@ -701,7 +706,7 @@ static int tls_input(conn_t *c, const char *data, size_t len)
         if (n == TLS_WANT)
             return 0;
         if (n != 0) {
-            log_debug("worker %d: TLS handshake failed: %s", c->w->id, tls_strerror(n));
+            log_debug("worker %d: TLS handshake failed: %s", c->srv->id, tls_strerror(n));
             conn_shutdown(c); /* the alert, if any, goes out before the FIN */
             return 0;
         }
@@ -710,17 +715,17 @@ static int tls_input(conn_t *c, const char *data, size_t len)
     }
     /* data is the worker's read buffer: fed (copied) already, so it takes the plaintext */
     for (;;) {
-        n = tls_conn_read(c->tls, c->w->readbuf, sizeof(c->w->readbuf));
+        n = tls_conn_read(c->tls, c->srv->readbuf, sizeof(c->srv->readbuf));
         if (n == TLS_WANT)
             break;
         if (n <= 0) {
             /* close_notify or a broken record: like EOF on a plain connection, gone */
             if (n != TLS_CLOSED)
-                log_debug("worker %d: TLS read failed: %s", c->w->id, tls_strerror(n));
+                log_debug("worker %d: TLS read failed: %s", c->srv->id, tls_strerror(n));
             conn_close(c);
             return 0;
         }
-        if (buf_append(&c->pending, c->w->readbuf, (size_t)n) != 0) {
+        if (buf_append(&c->pending, c->srv->readbuf, (size_t)n) != 0) {
             conn_close(c);
             return 0;
         }
@@ -739,8 +744,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     conn_t *c = h->data;
 
     (void)suggested;
-    buf->base = c->w->readbuf;
-    buf->len = sizeof(c->w->readbuf);
+    buf->base = c->srv->readbuf;
+    buf->len = sizeof(c->srv->readbuf);
 }
 
 static void start_reading(conn_t *c);
@@ -805,14 +810,14 @@ static void conn_process(conn_t *c)
             llhttp_resume(&c->parser);
             c->busy = 1;
             ltimer_stop(&c->timer);
-            proxy_handle(c, c->req);
+            c->srv->handler->serve(c, c->req);
             continue;
         }
         /* A malformed or refused request: answer and close (the parser cannot go on). */
         buf_reset(&c->pending);
         c->close_after = 1;
         if (!c->req) {
-            c->req = req_new(c);
+            c->req = c->srv->handler->req_new(c);
             if (!c->req) {
                 conn_close(c);
                 break;
@@ -842,16 +847,15 @@ static void conn_process(conn_t *c)
 
 void conn_request_done(conn_t *c, int abort_conn)
 {
-    if (c->req)
-        proxy_obs_finish(c, c->req);
     if (c->req) {
-        req_recycle(c->w, c->req);
+        http_req_t *r = c->req;
         c->req = NULL;
+        c->srv->handler->end(c, r);
     }
     c->busy = 0;
     if (c->closing)
         return;
-    if (abort_conn || c->close_after || c->w->draining) {
+    if (abort_conn || c->close_after || c->srv->draining) {
         conn_shutdown(c);
         return;
     }
@@ -864,7 +868,7 @@ void conn_request_done(conn_t *c, int abort_conn)
     }
 }
 
-void conn_drain(conn_t *c)
+static void conn_drain(conn_t *c)
 {
     if (!c->busy && !c->req)
         conn_close(c);
@@ -872,35 +876,67 @@ void conn_drain(conn_t *c)
         c->close_after = 1;
 }
 
-void conn_accept(worker_t *w, uv_stream_t *server)
+int http_server_init(http_server_t *srv)
+{
+    uv_once(&settings_once, settings_init);
+    srv->flush_idle.data = srv;
+    return uv_idle_init(srv->loop, &srv->flush_idle);
+}
+
+void http_server_drain(http_server_t *srv)
+{
+    conn_t *c, *next;
+
+    srv->draining = 1;
+    for (c = srv->conns; c; c = next) {
+        next = c->next;
+        conn_drain(c);
+    }
+}
+
+void http_server_close_all(http_server_t *srv)
+{
+    conn_t *c, *next;
+
+    for (c = srv->conns; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
+
+void http_server_close(http_server_t *srv)
+{
+    uv_close((uv_handle_t *)&srv->flush_idle, NULL);
+}
+
+void conn_accept(http_server_t *srv, uv_stream_t *listener)
 {
     conn_t *c;
 
-    uv_once(&settings_once, settings_init);
     c = calloc(1, sizeof(*c));
     if (!c)
         return;
-    c->w = w;
-    uv_tcp_init(&w->loop, &c->tcp);
-    ltimer_init(&w->loop, &c->timer, c);
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    ltimer_init(srv->loop, &c->timer, c);
     c->tcp.data = c;
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;
     }
-    if (w->nconns > limits(c)->max_connections) {
-        log_warn("worker %d: connection limit %u reached, refusing a connection", w->id,
+    if (srv->nconns > limits(c)->max_connections) {
+        log_warn("worker %d: connection limit %u reached, refusing a connection", srv->id,
                  limits(c)->max_connections);
         conn_close(c);
         return;
     }
-    if (w->tls && tls_conn_new(&c->tls, w->tls, NULL) != 0) {
-        log_warn("worker %d: cannot set up TLS for a connection (out of memory?)", w->id);
+    if (srv->tls && tls_conn_new(&c->tls, srv->tls, NULL) != 0) {
+        log_warn("worker %d: cannot set up TLS for a connection (out of memory?)", srv->id);
         conn_close(c);
         return;
     }

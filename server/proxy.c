@@ -1,12 +1,11 @@
 /* proxy.c - what a complete request becomes: a local answer (/health, /v1/models, errors)
  * or, for the completion endpoints, a scanned and resolved request handed to attempt.c.
  */
-#include "server/conn.h"
+#include "server/proxy.h"
+#include "server/attempt.h"
+#include "server/auth.h"
 #include "server/errors.h"
 #include "server/log.h"
-#include "server/attempt.h"
-#include "server/worker.h"
-#include "server/auth.h"
 #include "server/obs.h"
 
 #include <stdio.h>
@@ -14,21 +13,23 @@
 #include <strings.h>
 
 /* The request's line in the access log and metrics (once, when it ends either way). */
-void proxy_obs_finish(conn_t *c, req_t *r)
+static void proxy_request_id(conn_t *c, req_t *r);
+
+static void proxy_obs_finish(conn_t *c, req_t *r)
 {
     obs_record_t o;
-    uint64_t now = worker_now_ns(c->w);
+    uint64_t now = loop_clock_ns(conn_px(c)->clock);
     uint64_t up_ns = r->upstream_ns + (r->up ? now - r->attempt_ns : 0);
     uint32_t pt = 0, ct = 0;
 
     if (r->obs_done)
         return;
     r->obs_done = 1;
-    if (!r->request_id[0])
+    if (!r->h.request_id[0])
         proxy_request_id(c, r);
     memset(&o, 0, sizeof(o));
-    o.start_ms = worker_wall_ms(c->w) - (int64_t)((now - r->start_ns) / 1000000);
-    o.request_id = r->request_id;
+    o.start_ms = loop_clock_wall_ms(conn_px(c)->clock) - (int64_t)((now - r->h.start_ns) / 1000000);
+    o.request_id = r->h.request_id;
     o.client = r->client ? r->client->name : NULL;
     o.model = r->scan.model[0] ? r->scan.model : NULL;
     if (r->attempts) {
@@ -37,10 +38,10 @@ void proxy_obs_finish(conn_t *c, req_t *r)
         o.key = r->pick.key->name;
     }
     o.attempts = r->attempts;
-    o.status = r->obs_status ? r->obs_status : 499; /* nothing sent: the client left */
+    o.status = r->h.status_sent ? r->h.status_sent : 499; /* nothing sent: the client left */
     o.upstream_status = r->up_status;
-    o.ttfb_s = r->ttfb_ns ? (double)(r->ttfb_ns - r->start_ns) / 1e9 : -1;
-    o.duration_s = (double)(now - r->start_ns) / 1e9;
+    o.ttfb_s = r->ttfb_ns ? (double)(r->ttfb_ns - r->h.start_ns) / 1e9 : -1;
+    o.duration_s = (double)(now - r->h.start_ns) / 1e9;
     o.upstream_s = (double)up_ns / 1e9;
     if (r->attempts) {
         if (usage_tail_scan(&r->usage, &pt, &ct)) {
@@ -48,38 +49,38 @@ void proxy_obs_finish(conn_t *c, req_t *r)
             o.completion_tokens = ct;
         } else if (r->response_started && r->scan.stream) {
             /* a stream cut before its usage chunk: about a token per event streamed */
-            o.prompt_tokens = (uint32_t)(r->body.len / 4);
+            o.prompt_tokens = (uint32_t)(r->h.body.len / 4);
             o.completion_tokens = r->sse_events;
             o.tokens_estimated = 1;
         }
         o.cost_usd = obs_cost_usd(r->pick.model, o.prompt_tokens, o.completion_tokens);
     }
-    o.bytes_in = r->head.len + r->body.len;
-    o.bytes_out = r->obs_bytes_out;
+    o.bytes_in = r->h.head.len + r->h.body.len;
+    o.bytes_out = r->h.bytes_out;
     o.stream = r->scan.stream;
-    obs_request_done((unsigned)c->w->id, &o);
+    obs_request_done((unsigned)conn_px(c)->id, &o);
 }
 
 /* The client's x-request-id when it is usable (1..128 visible ASCII characters), else a
  * new random one; either way it goes upstream and back to the client. */
-void proxy_request_id(conn_t *c, req_t *r)
+static void proxy_request_id(conn_t *c, req_t *r)
 {
     size_t vlen = 0;
-    const char *v = r->hdrs ? hdr_find(r->hdrs, r->nhdrs, "x-request-id", &vlen) : NULL;
-    int ok = v && vlen > 0 && vlen < sizeof(r->request_id) - 4 && vlen <= 128;
+    const char *v = r->h.hdrs ? hdr_find(r->h.hdrs, r->h.nhdrs, "x-request-id", &vlen) : NULL;
+    int ok = v && vlen > 0 && vlen < sizeof(r->h.request_id) - 4 && vlen <= 128;
 
     for (size_t i = 0; ok && i < vlen; i++)
         ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\';
     if (ok) {
-        memcpy(r->request_id, v, vlen);
-        r->request_id[vlen] = '\0';
+        memcpy(r->h.request_id, v, vlen);
+        r->h.request_id[vlen] = '\0';
         r->request_id_generated = 0;
         return;
     }
     /* "req-" and 24 hex digits: 64 + 32 random bits (as "req-%016llx%08llx") */
     static const char hex[] = "0123456789abcdef";
-    uint64_t hi = route_rand(&c->w->route), lo = route_rand(&c->w->route) & 0xffffffffu;
-    char *p = r->request_id;
+    uint64_t hi = route_rand(&conn_px(c)->route), lo = route_rand(&conn_px(c)->route) & 0xffffffffu;
+    char *p = r->h.request_id;
     memcpy(p, "req-", 4);
     for (int i = 0; i < 16; i++)
         p[4 + i] = hex[(hi >> (60 - 4 * i)) & 15];
@@ -95,7 +96,7 @@ void proxy_request_id(conn_t *c, req_t *r)
 
 /* What a finished request still holds besides the buffers a recycled one keeps (head,
  * body, up_head, spans, hdrs_mem): its queue place, reservation, config and the rest. */
-static void req_release(worker_t *w, req_t *r)
+static void req_release(proxy_t *w, req_t *r)
 {
     attempt_forget(r); /* never expected: a request ends off the admission queue */
     if (r->admitted)   /* never expected: every path records; do not leave in-flight behind */
@@ -107,18 +108,18 @@ static void req_release(worker_t *w, req_t *r)
     free(r->up_body);
 }
 
-void req_free(req_t *r)
+static void req_free(req_t *r)
 {
     if (!r)
         return;
     /* a cached request (conn NULL after its reset) holds nothing to release */
-    if (r->conn)
-        req_release(r->conn->w, r);
-    buf_free(&r->head);
-    buf_free(&r->body);
+    if (r->h.conn)
+        req_release(r->px, r);
+    buf_free(&r->h.head);
+    buf_free(&r->h.body);
     buf_free(&r->up_head);
-    free(r->spans);
-    free(r->hdrs_mem);
+    free(r->h.spans);
+    free(r->h.hdrs_mem);
     free(r);
 }
 
@@ -135,9 +136,9 @@ static void keep_buf(buf_t *b)
         b->len = 0;
 }
 
-req_t *req_new(conn_t *c)
+static http_req_t *req_new(conn_t *c)
 {
-    worker_t *w = c->w;
+    proxy_t *w = conn_px(c);
     req_t *r = w->req_cache;
 
     if (r) {
@@ -147,11 +148,12 @@ req_t *req_new(conn_t *c)
     } else if (!(r = calloc(1, sizeof(*r)))) {
         return NULL;
     }
-    r->conn = c;
-    return r;
+    r->h.conn = c;
+    r->px = w;
+    return &r->h;
 }
 
-void req_recycle(worker_t *w, req_t *r)
+static void req_recycle(proxy_t *w, req_t *r)
 {
     if (!r)
         return;
@@ -160,27 +162,27 @@ void req_recycle(worker_t *w, req_t *r)
         return;
     }
     req_release(w, r);
-    keep_buf(&r->head);
-    keep_buf(&r->body);
+    keep_buf(&r->h.head);
+    keep_buf(&r->h.body);
     keep_buf(&r->up_head);
-    buf_t head = r->head, body = r->body, up_head = r->up_head;
-    hdr_span_t *spans = r->spans;
-    http_hdr_t *hdrs_mem = r->hdrs_mem;
-    size_t spans_cap = r->spans_cap, hdrs_cap = r->hdrs_cap;
+    buf_t head = r->h.head, body = r->h.body, up_head = r->up_head;
+    hdr_span_t *spans = r->h.spans;
+    http_hdr_t *hdrs_mem = r->h.hdrs_mem;
+    size_t spans_cap = r->h.spans_cap, hdrs_cap = r->h.hdrs_cap;
     memset(r, 0, sizeof(*r));
-    r->head = head;
-    r->body = body;
+    r->h.head = head;
+    r->h.body = body;
     r->up_head = up_head;
-    r->spans = spans;
-    r->spans_cap = spans_cap;
-    r->hdrs_mem = hdrs_mem;
-    r->hdrs_cap = hdrs_cap;
+    r->h.spans = spans;
+    r->h.spans_cap = spans_cap;
+    r->h.hdrs_mem = hdrs_mem;
+    r->h.hdrs_cap = hdrs_cap;
     r->cache_next = w->req_cache;
     w->req_cache = r;
     w->nreq_cache++;
 }
 
-void req_cache_free(worker_t *w)
+void proxy_free(proxy_t *w)
 {
     while (w->req_cache) {
         req_t *r = w->req_cache;
@@ -195,8 +197,8 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
     int rc;
 
     r->suffix = suffix;
-    r->cfgref = cfgref_get(c->w->cfgref);
-    rc = auth_check_cached(r->cfgref->cfg, r->cfgref->generation, r->hdrs, r->nhdrs, &c->auth,
+    r->cfgref = cfgref_get(conn_px(c)->cfgref);
+    rc = auth_check_cached(r->cfgref->cfg, r->cfgref->generation, r->h.hdrs, r->h.nhdrs, &c->auth,
                            &r->client);
     if (rc != 0) {
         /* never echo what was presented */
@@ -204,7 +206,7 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
                                auth_message(rc));
         return;
     }
-    rc = scan_body(r->body.data ? r->body.data : "", r->body.len, &r->scan);
+    rc = scan_body(r->h.body.data ? r->h.body.data : "", r->h.body.len, &r->scan);
     if (rc != 0) {
         const char *param = rc == SCAN_ENOMODEL ? "model" : r->scan.bad_field;
         conn_respond_error(c, 400, "invalid_request_error", param, "%s",
@@ -214,7 +216,7 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
     r->model = cfg_model_find(r->cfgref->cfg, r->scan.model, r->scan.model_len);
     /* TPM reservation: about four bytes a token for the prompt, plus what may come back. */
     r->tokens_estimate =
-        (uint32_t)(r->body.len / 4) + (r->scan.max_tokens > 0 ? (uint32_t)r->scan.max_tokens : 0);
+        (uint32_t)(r->h.body.len / 4) + (r->scan.max_tokens > 0 ? (uint32_t)r->scan.max_tokens : 0);
     if (!r->model) {
         conn_respond_error(c, 404, "model_not_found", "model",
                            "The model `%s` does not exist or is not served by this gateway",
@@ -231,11 +233,11 @@ static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
 
 static void respond_models(conn_t *c, req_t *r)
 {
-    const cfg_t *cfg = c->w->cfg;
+    const cfg_t *cfg = conn_px(c)->cfg;
     const cfg_client_t *client = NULL;
     buf_t b = {0};
     int first = 1;
-    int rc = auth_check(cfg, r->hdrs, r->nhdrs, &client);
+    int rc = auth_check(cfg, r->h.hdrs, r->h.nhdrs, &client);
 
     if (rc != 0) {
         conn_respond_error_hdr(c, 401, "WWW-Authenticate: Bearer\r\n", auth_code(rc), NULL, "%s",
@@ -272,8 +274,9 @@ static int path_is(const char *path, size_t len, const char *want)
     return len == strlen(want) && memcmp(path, want, len) == 0;
 }
 
-void proxy_handle(conn_t *c, req_t *r)
+static void proxy_serve(conn_t *c, http_req_t *hr)
 {
+    req_t *r = (req_t *)hr;
     static const struct {
         const char *path, *suffix;
     } completions[] = {
@@ -281,8 +284,8 @@ void proxy_handle(conn_t *c, req_t *r)
         {"/v1/completions", "/completions"},
         {"/v1/embeddings", "/embeddings"},
     };
-    const char *url = r->head.data ? r->head.data + r->url_off : "";
-    size_t len = r->url_len, plen = 0;
+    const char *url = r->h.head.data ? r->h.head.data + r->h.url_off : "";
+    size_t len = r->h.url_len, plen = 0;
 
     proxy_request_id(c, r);
 
@@ -291,7 +294,7 @@ void proxy_handle(conn_t *c, req_t *r)
     for (size_t i = 0; i < sizeof(completions) / sizeof(completions[0]); i++) {
         if (!path_is(url, plen, completions[i].path))
             continue;
-        if (r->method != HTTP_POST) {
+        if (r->h.method != HTTP_POST) {
             conn_respond_error(c, 405, "method_not_allowed", NULL, "%s accepts POST only",
                                completions[i].path);
             return;
@@ -299,14 +302,14 @@ void proxy_handle(conn_t *c, req_t *r)
         proxy_completion(c, r, completions[i].suffix);
         return;
     }
-    if (path_is(url, plen, "/metrics") && c->w->cfg->metrics.mode == CFG_METRICS_MAIN) {
+    if (path_is(url, plen, "/metrics") && conn_px(c)->cfg->metrics.mode == CFG_METRICS_MAIN) {
         buf_t b = {0};
         int st = obs_render_metrics(&b) == 0 ? 200 : 500;
         conn_respond(c, st, OBS_METRICS_CONTENT_TYPE, b.data ? b.data : "", b.len, NULL);
         buf_free(&b);
         return;
     }
-    if (path_is(url, plen, "/health/full") && c->w->cfg->metrics.mode == CFG_METRICS_MAIN) {
+    if (path_is(url, plen, "/health/full") && conn_px(c)->cfg->metrics.mode == CFG_METRICS_MAIN) {
         buf_t b = {0};
         int st = obs_render_readiness(&b);
         conn_respond(c, st, "application/json", b.data ? b.data : "", b.len, NULL);
@@ -314,7 +317,7 @@ void proxy_handle(conn_t *c, req_t *r)
         return;
     }
     if (path_is(url, plen, "/v1/models") || path_is(url, plen, "/health")) {
-        if (r->method != HTTP_GET) {
+        if (r->h.method != HTTP_GET) {
             conn_respond_error(c, 405, "method_not_allowed", NULL, "this path accepts GET only");
             return;
         }
@@ -326,6 +329,54 @@ void proxy_handle(conn_t *c, req_t *r)
     }
     /* The path only: a query string may carry something the client should not see echoed. */
     conn_respond_error(c, 404, "unknown_url", NULL, "Unknown request URL: %s %.*s",
-                       llhttp_method_name((llhttp_method_t)r->method),
+                       llhttp_method_name((llhttp_method_t)r->h.method),
                        (int)(plen > 120 ? 120 : plen), url);
+}
+
+static void proxy_abort(http_req_t *r)
+{
+    attempt_abort((req_t *)r);
+}
+
+static void proxy_drain(http_req_t *r, size_t queued)
+{
+    attempt_drain((req_t *)r, queued);
+}
+
+static void proxy_end(conn_t *c, http_req_t *hr)
+{
+    req_t *r = (req_t *)hr;
+
+    proxy_obs_finish(c, r);
+    req_recycle(r->px, r);
+}
+
+const http_handler_t proxy_handler = {
+    .req_new = req_new,
+    .serve = proxy_serve,
+    .abort = proxy_abort,
+    .drain = proxy_drain,
+    .end = proxy_end,
+};
+
+int proxy_init(proxy_t *p, uv_loop_t *loop)
+{
+    route_state_init(&p->route, (uint64_t)uv_hrtime() ^ ((uint64_t)(p->id + 1) << 32));
+    p->held_idle.data = p;
+    return uv_idle_init(loop, &p->held_idle);
+}
+
+void proxy_check(proxy_t *p)
+{
+    /* admissions (with the held outcomes) and outcomes first: a client that has its answer
+     * finds it counted in the store */
+    attempt_run_admissions(p);
+    attempt_flush_records(p);
+}
+
+void proxy_close(proxy_t *p)
+{
+    attempt_flush_records(p);
+    p->finishing = 1;
+    uv_close((uv_handle_t *)&p->held_idle, NULL);
 }

@@ -1,9 +1,9 @@
 /* worker.c - listening sockets, worker threads, graceful and forced stop. */
 #include "server/worker.h"
 #include "server/attempt.h"
-#include "server/conn.h"
 #include "server/log.h"
 
+#include <stddef.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -72,29 +72,13 @@ static void on_connection_cb(uv_stream_t *server, int status)
         log_warn("worker %d: accept failed: %s", w->id, uv_strerror(status));
         return;
     }
-    conn_accept(w, server);
-}
-
-int64_t worker_wall_ms(worker_t *w)
-{
-    if (!w->clock_wall_ms) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        w->clock_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
-    return w->clock_wall_ms;
-}
-
-/* Drop the clock readings: taken before a wait, they must not be used after it. */
-static void clock_drop(worker_t *w)
-{
-    w->clock_ns = 0;
-    w->clock_wall_ms = 0;
+    conn_accept(&w->http, server);
 }
 
 static void on_clock_prepare_cb(uv_prepare_t *h)
 {
-    clock_drop(h->data);
+    worker_t *w = h->data;
+    loop_clock_drop(&w->clock);
 }
 
 static void on_flush_check_cb(uv_check_t *h)
@@ -102,26 +86,21 @@ static void on_flush_check_cb(uv_check_t *h)
     worker_t *w = h->data;
 
     /* everything polled has been handled: admissions get a reading of their own */
-    clock_drop(w);
-
-    /* admissions (with the held outcomes) and outcomes first: a client that has its answer
-     * finds it counted in the store */
-    attempt_run_admissions(w);
-    attempt_flush_records(w);
-    conn_flush_all(w);
-    attempt_flush_records(w); /* any that the flush itself finished */
+    loop_clock_drop(&w->clock);
+    proxy_check(&w->proxy);
+    conn_flush_all(&w->http);
+    attempt_flush_records(&w->proxy); /* any that the flush itself finished */
 }
 
 static void maybe_finish(worker_t *w)
 {
-    if (!w->draining || w->nconns > 0 || w->finishing)
+    if (!w->draining || w->http.nconns > 0 || w->finishing)
         return;
     w->finishing = 1;
     uv_close((uv_handle_t *)&w->flush_check, NULL);
-    uv_close((uv_handle_t *)&w->flush_idle, NULL);
     uv_close((uv_handle_t *)&w->clock_prepare, NULL);
-    attempt_flush_records(w);
-    uv_close((uv_handle_t *)&w->held_idle, NULL);
+    http_server_close(&w->http);
+    proxy_close(&w->proxy);
     upstream_pool_close(w->pool);
     uv_mutex_lock(&w->wake_lock);
     w->wake_closed = 1;
@@ -129,10 +108,10 @@ static void maybe_finish(worker_t *w)
     uv_mutex_unlock(&w->wake_lock);
 }
 
-void worker_conn_closed(worker_t *w)
+/* A connection closed: a draining worker may be done. */
+static void on_conn_closed(http_server_t *srv)
 {
-    w->nconns--;
-    maybe_finish(w);
+    maybe_finish((worker_t *)((char *)srv - offsetof(worker_t, http)));
 }
 
 static void on_wake_cb(uv_async_t *a)
@@ -140,29 +119,25 @@ static void on_wake_cb(uv_async_t *a)
     worker_t *w = a->data;
     int stop = atomic_load(&w->stop);
     cfg_ref_t *next_cfg = atomic_exchange(&w->next_cfg, NULL);
-    conn_t *c, *next;
 
     if (next_cfg) {
         cfg_ref_t *old = w->cfgref;
         w->cfgref = next_cfg;
         w->cfg = next_cfg->cfg;
+        w->http.cfg = w->cfg;
+        w->proxy.cfg = w->cfg;
+        w->proxy.cfgref = w->cfgref;
         cfgref_put(old);
     }
     if (stop >= 1 && !w->draining) {
         w->draining = 1;
         for (unsigned i = 0; i < w->nlisteners; i++)
             uv_close((uv_handle_t *)&w->listeners[i], NULL);
-        for (c = w->conns; c; c = next) {
-            next = c->next;
-            conn_drain(c);
-        }
+        http_server_drain(&w->http);
     }
     if (stop >= 2 && !w->forced) {
         w->forced = 1;
-        for (c = w->conns; c; c = next) {
-            next = c->next;
-            conn_close(c);
-        }
+        http_server_close_all(&w->http);
     }
     maybe_finish(w);
 }
@@ -176,8 +151,8 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&w->loop) != 0)
         log_warn("worker %d: loop closed with handles open", w->id);
-    attempt_flush_records(w); /* none expected: the last check recorded them */
-    req_cache_free(w);
+    attempt_flush_records(&w->proxy); /* none expected: the last check recorded them */
+    proxy_free(&w->proxy);
     cfgref_put(atomic_exchange(&w->next_cfg, NULL));
     cfgref_put(w->cfgref);
     w->cfgref = NULL;
@@ -195,16 +170,34 @@ int worker_start(worker_t *w)
     uv_async_init(&w->loop, &w->wake, on_wake_cb);
     w->wake.data = w;
     uv_check_init(&w->loop, &w->flush_check);
-    uv_idle_init(&w->loop, &w->flush_idle);
-    uv_idle_init(&w->loop, &w->held_idle);
-    clock_drop(w);
+    loop_clock_drop(&w->clock);
     uv_prepare_init(&w->loop, &w->clock_prepare);
-    w->flush_check.data = w->flush_idle.data = w->clock_prepare.data = w;
+    w->flush_check.data = w->clock_prepare.data = w;
     uv_check_start(&w->flush_check, on_flush_check_cb);
     uv_prepare_start(&w->clock_prepare, on_clock_prepare_cb);
-    route_state_init(&w->route, (uint64_t)uv_hrtime() ^ ((uint64_t)(w->id + 1) << 32));
     if ((rc = upstream_pool_new(&w->pool, &w->loop, w->cfg)) != 0)
         return UV_ENOMEM;
+
+    w->http.id = w->id;
+    w->http.loop = &w->loop;
+    w->http.cfg = w->cfg;
+    w->http.tls = w->tls;
+    w->http.clock = &w->clock;
+    w->http.handler = &proxy_handler;
+    w->http.ud = &w->proxy;
+    w->http.on_conn_closed = on_conn_closed;
+    if ((rc = http_server_init(&w->http)) != 0)
+        return rc;
+    w->proxy.id = w->id;
+    w->proxy.cfg = w->cfg;
+    w->proxy.cfgref = w->cfgref;
+    w->proxy.shm = w->shm;
+    w->proxy.pool = w->pool;
+    w->proxy.clock = &w->clock;
+    w->proxy.http = &w->http;
+    if ((rc = proxy_init(&w->proxy, &w->loop)) != 0)
+        return rc;
+
     w->listeners = calloc(w->nlisteners, sizeof(*w->listeners));
     if (!w->listeners)
         return UV_ENOMEM;
