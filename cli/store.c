@@ -192,7 +192,13 @@ void ctl_close(ctl_t *c)
 
 int ctl_store_error(ctl_t *c, int rc, const char *what, const char *name)
 {
-    char nb[SHM_NAME_MAX * 2 + 2];
+    char nb[SHM_NAME_MAX * 2 + 2], rec[256];
+    if (rc == SHM_ECORRUPT && shm_store_corrupt(c->shm, rec, sizeof(rec)))
+        return ctl_fail(CTL_EXIT_STORE,
+                        "%s%s%s: store %s: %s: %s\n(the store is damaged: stop the server, "
+                        "remove the state dir and start the server again: it starts afresh)",
+                        what, name ? " " : "", name ? ctl_printable(name, nb, sizeof(nb)) : "",
+                        c->state_dir, shm_strerror(rc), rec);
     if (rc == SHM_ENOTFOUND && name)
         return ctl_fail(CTL_EXIT_NOTFOUND,
                         "no key \"%s\" in the store %s (`llmgatectl keys` lists them)",

@@ -1,8 +1,57 @@
 /* errors.c - OpenAI-shaped error JSON, escaping, status reasons. */
 #include "server/errors.h"
 
-#include <stdio.h>
 #include <string.h>
+
+/* The escaped form of byte c into esc (at most 6 bytes); returns its length. */
+static size_t escape_byte(unsigned char c, char esc[6])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    switch (c) {
+    case '"':
+    case '\\':
+        esc[0] = '\\';
+        esc[1] = (char)c;
+        return 2;
+    case '\n':
+        memcpy(esc, "\\n", 2);
+        return 2;
+    case '\r':
+        memcpy(esc, "\\r", 2);
+        return 2;
+    case '\t':
+        memcpy(esc, "\\t", 2);
+        return 2;
+    default:
+        if (c < 0x20 || c == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            return 6;
+        }
+        esc[0] = (char)c;
+        return 1;
+    }
+}
+
+/* Where to cut dst[0..o) so that no UTF-8 sequence is left cut short at its end: before the
+ * last lead byte if fewer of its continuation bytes follow than it announces. Bytes >= 0x80
+ * are copied as they are (escapes are ASCII), so dst holds the source's sequences. */
+static size_t utf8_cut(const char *dst, size_t o)
+{
+    size_t lead = o, cont = 0;
+
+    while (lead > 0 && cont < 3 && ((unsigned char)dst[lead - 1] & 0xc0) == 0x80) {
+        lead--;
+        cont++;
+    }
+    if (lead == 0)
+        return o;
+    unsigned char c = (unsigned char)dst[lead - 1];
+    size_t want = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
+    return want > cont ? lead - 1 : o;
+}
 
 size_t json_escape(char *dst, size_t len, const char *src, size_t n)
 {
@@ -11,32 +60,13 @@ size_t json_escape(char *dst, size_t len, const char *src, size_t n)
     if (len == 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)src[i];
-        char esc[8];
-        size_t elen;
+        char esc[6];
+        size_t elen = escape_byte((unsigned char)src[i], esc);
 
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else if (c == '\n') {
-            memcpy(esc, "\\n", 2);
-            elen = 2;
-        } else if (c == '\r') {
-            memcpy(esc, "\\r", 2);
-            elen = 2;
-        } else if (c == '\t') {
-            memcpy(esc, "\\t", 2);
-            elen = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            elen = 6;
-        } else {
-            esc[0] = (char)c;
-            elen = 1;
-        }
-        if (o + elen >= len)
+        if (o + elen >= len) {
+            o = utf8_cut(dst, o);
             break;
+        }
         memcpy(dst + o, esc, elen);
         o += elen;
     }
@@ -44,43 +74,67 @@ size_t json_escape(char *dst, size_t len, const char *src, size_t n)
     return o;
 }
 
-static size_t put_str_or_null(char *buf, size_t len, size_t o, const char *s)
+/* The length of s as a JSON value: "escaped" or null. */
+static size_t value_len(const char *s)
 {
-    if (o >= len)
-        return o;
-    if (!s) {
-        int n = snprintf(buf + o, len - o, "null");
-        return o + (n > 0 ? (size_t)n : 0);
-    }
-    if (o + 2 >= len)
-        return o;
+    size_t n = 2;
+    char esc[6];
+
+    if (!s)
+        return 4;
+    for (; *s; s++)
+        n += escape_byte((unsigned char)*s, esc);
+    return n;
+}
+
+static size_t put_raw(char *buf, size_t o, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(buf + o, s, n);
+    return o + n;
+}
+
+/* Writes s as a JSON value at buf + o, cutting its escaped form to at most room bytes
+ * (room >= 4 when s is NULL, >= 2 otherwise). Returns the new offset. */
+static size_t put_value(char *buf, size_t o, size_t room, const char *s)
+{
+    if (!s)
+        return put_raw(buf, o, "null");
     buf[o++] = '"';
-    o += json_escape(buf + o, len - o - 1, s, strlen(s));
+    o += json_escape(buf + o, room - 1, s, strlen(s));
     buf[o++] = '"';
-    buf[o] = '\0';
     return o;
 }
 
+/* Everything but the message is measured first and the message gets the room that is left,
+ * so a cut body is still valid JSON: json_escape never cuts an escape, and the other members
+ * and the closing braces are always written whole. */
 size_t error_json(char *buf, size_t len, const char *message, const char *type, const char *param,
                   const char *code)
 {
-    size_t o = 0;
-    int n;
+    static const char head[] = "{\"error\":{\"message\":", k_type[] = ",\"type\":",
+                      k_param[] = ",\"param\":", k_code[] = ",\"code\":", tail[] = "}}";
+    size_t fixed, o = 0;
 
-    n = snprintf(buf, len, "{\"error\":{\"message\":");
-    o = (size_t)n < len ? (size_t)n : len - 1;
-    o = put_str_or_null(buf, len, o, message);
-    if (o + 10 < len)
-        o += (size_t)snprintf(buf + o, len - o, ",\"type\":");
-    o = put_str_or_null(buf, len, o, type);
-    if (o + 10 < len)
-        o += (size_t)snprintf(buf + o, len - o, ",\"param\":");
-    o = put_str_or_null(buf, len, o, param);
-    if (o + 10 < len)
-        o += (size_t)snprintf(buf + o, len - o, ",\"code\":");
-    o = put_str_or_null(buf, len, o, code);
-    if (o + 3 < len)
-        o += (size_t)snprintf(buf + o, len - o, "}}");
+    if (len == 0)
+        return 0;
+    fixed = sizeof(head) - 1 + sizeof(k_type) - 1 + value_len(type) + sizeof(k_param) - 1 +
+            value_len(param) + sizeof(k_code) - 1 + value_len(code) + sizeof(tail) - 1;
+    if (fixed + (message ? 2 : 4) >= len) {
+        buf[0] = '\0';
+        return 0;
+    }
+    o = put_raw(buf, o, head);
+    o = put_value(buf, o, len - 1 - fixed, message);
+    o = put_raw(buf, o, k_type);
+    o = put_value(buf, o, len - 1 - o, type);
+    o = put_raw(buf, o, k_param);
+    o = put_value(buf, o, len - 1 - o, param);
+    o = put_raw(buf, o, k_code);
+    o = put_value(buf, o, len - 1 - o, code);
+    o = put_raw(buf, o, tail);
+    buf[o] = '\0';
     return o;
 }
 

@@ -396,6 +396,13 @@ static int open_dbs_fn(shm_t *s, MDB_txn *txn, void *arg)
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
     s->has_clients = rc == 0;
+    /* Object affinity (shm_obj.h), added later still, the same way; both or none. */
+    rc = mdb_dbi_open(txn, "objects", cflag, &s->dbi_objs);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "objects_by_expiry", cflag, &s->dbi_objx);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    s->has_objects = rc == 0;
     return 0;
 }
 
@@ -443,6 +450,7 @@ int shm_store_open(const shm_opts_t *opts, int64_t now_ms, shm_t **out, char *er
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->owner_lock, NULL);
     pthread_mutex_init(&s->maint_lock, NULL);
+    pthread_mutex_init(&s->corrupt_lock, NULL);
     s->readonly = opts->readonly;
     s->durability = opts->durability;
     s->map_max = opts->map_max ? opts->map_max : SHM_DEFAULT_MAX;
@@ -460,7 +468,7 @@ int shm_store_open(const shm_opts_t *opts, int64_t now_ms, shm_t **out, char *er
 
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail_mdb;
-    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxdbs(s->env, 16); /* 9 named databases; builds before objects set 8 */
     mdb_env_set_maxreaders(s->env, opts->max_readers ? opts->max_readers : 126);
     mdb_env_set_mapsize(s->env, map);
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
@@ -513,6 +521,7 @@ fail:
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->owner_lock);
     pthread_mutex_destroy(&s->maint_lock);
+    pthread_mutex_destroy(&s->corrupt_lock);
     free(s->dir);
     free(s);
     return rc;
@@ -531,6 +540,7 @@ void shm_store_close(shm_t *s)
     pthread_rwlock_destroy(&s->resize_lock);
     pthread_mutex_destroy(&s->owner_lock);
     pthread_mutex_destroy(&s->maint_lock);
+    pthread_mutex_destroy(&s->corrupt_lock);
     free(s->dir);
     free(s);
 }

@@ -21,6 +21,8 @@
  *   providers  provider name -> circuit state and counters.
  *   owners     slot 0..SHM_MAX_OWNERS-1 -> (pid, start time, boot id) of the process that
  *              holds the in-flight reservations counted in that slot of every key record.
+ *   objects, objects_by_expiry   object id -> the key that created it, with a TTL, and its
+ *              expiry index (object affinity: see shm_obj.h).
  *
  * Time. Every call that needs the time takes now_ms: wall-clock milliseconds since the
  * epoch, or SHM_NOW (0): the store then reads opts.clock (default CLOCK_REALTIME) itself,
@@ -111,6 +113,18 @@
  *
  * Errors. Functions return 0 or a negative SHM_E* code (shm_strerror() names it); LMDB and
  * errno codes never come out. SHM_NONE is the only expected "failure" of admission.
+ *
+ * Corrupt records. Every record is checked before anything of it is read: its length, its
+ * version and size fields, a NUL inside each name field (key, provider, fingerprint, client),
+ * a ring's head and count inside the ring. A record that fails (a torn write, another
+ * program's bytes) is corrupt: it is never read past, reinterpreted, skipped or overwritten.
+ * Every call that meets it returns SHM_ECORRUPT and writes nothing: the admissions and
+ * outcomes that name the key, its provider or the client, the views of it, and the calls that
+ * go through every record of a database (shm_snapshot, shm_providers, shm_clients,
+ * shm_keys_sync, shm_clients_sync, shm_keys_prune, and the owner reclaim of shm_maintain)
+ * while any of their records is corrupt. shm_store_corrupt() says which record it was and what
+ * is wrong with it, for the log. Keys that do not meet it are served as before. The remedy
+ * is the operator's: remove the state dir (see Durability) and start afresh.
  */
 #ifndef LLMGATE_SHM_H
 #define LLMGATE_SHM_H
@@ -140,7 +154,8 @@ enum shm_error {
     SHM_EIO = -3,       /* the state dir or its files could not be created/read/synced */
     SHM_EPERM = -4,     /* state dir or file is unsafe: not ours, or group/other-writable */
     SHM_EVERSION = -5,  /* store schema version unknown or newer than SHM_SCHEMA_VERSION */
-    SHM_ECORRUPT = -6,  /* not an llmgate store, a record of a wrong size, or LMDB corrupt */
+    SHM_ECORRUPT = -6,  /* not an llmgate store, LMDB corrupt, or a corrupt record (see
+                         * "Corrupt records"; shm_store_corrupt() names it) */
     SHM_ENOTFOUND = -7, /* no such key / provider, or (read-only open) no store in dir */
     SHM_NONE = -8,      /* admission: no candidate admissible now (see retry_at_ms) */
     SHM_EFULL = -9,     /* the map reached opts.map_max, or the disk is full */
@@ -219,6 +234,14 @@ typedef struct shm_store_info_s {
 
 /* Returns 0 or SHM_EIO. */
 int shm_store_info(shm_t *s, shm_store_info_t *out);
+
+/* The last corrupt record a call on s met (one that returned SHM_ECORRUPT because of it), for
+ * a log line or a message: which record, its key, its database and what is wrong, e.g.
+ *     key record "oai-1" (database keys): 3 bytes, not 1032
+ * Names only (records hold no secret); bytes that are not printable ASCII as '?'. Writes it
+ * into buf (truncated to len, NUL-terminated) and returns 1, or writes "" and returns 0 when
+ * no corrupt record was met. Any thread; the last one met by any thread of the process. */
+int shm_store_corrupt(shm_t *s, char *buf, size_t len);
 
 /* ---- Keys: configuration --------------------------------------------------------------- */
 
@@ -349,7 +372,10 @@ typedef struct shm_resv_s {
  * the client's share) and commit. Returns 0 and fills *resv, or SHM_NONE and sets *retry_at_ms (may
  * be NULL) to the earliest time at which some candidate becomes admissible by time alone (>=
  * now_ms+1), or 0 if none will by time alone (disabled, unknown, in-flight bound: retry on events).
- * Other errors: SHM_EINVAL, SHM_ERDONLY, SHM_EOWNERS, SHM_EFULL. */
+ * Other errors: SHM_EINVAL, SHM_ERDONLY, SHM_EOWNERS, SHM_EFULL, and SHM_ECORRUPT: the record
+ * of a candidate, of a candidate's provider or of the client is corrupt (see "Corrupt
+ * records"): nothing is reserved, on no candidate, and shm_store_corrupt() names the record.
+ * A corrupt record is never taken for a missing one (SHM_SKIP_UNKNOWN, SHM_ENOTFOUND). */
 int shm_key_admit(shm_t *s, const shm_admit_req_t *req, int64_t now_ms, shm_resv_t *resv,
                   int64_t *retry_at_ms);
 

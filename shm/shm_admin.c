@@ -136,8 +136,8 @@ static int sync_fn(shm_t *s, MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
         shm_krec_t k;
-        if (vv.mv_size != sizeof(k))
-            continue;
+        if ((rc = shm__rec_check(s, SHM_REC_KEY, &kv, &vv)) != 0)
+            break;
         memcpy(&k, vv.mv_data, sizeof(k));
         if (k.flags & SHM_KF_ORPHANED)
             continue;
@@ -236,10 +236,8 @@ static int prune_fn(shm_t *s, MDB_txn *txn, void *arg)
     rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST);
     while (rc == 0) {
         shm_krec_t k;
-        if (vv.mv_size != sizeof(k)) {
-            rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT);
-            continue;
-        }
+        if ((rc = shm__rec_check(s, SHM_REC_KEY, &kv, &vv)) != 0)
+            break;
         memcpy(&k, vv.mv_data, sizeof(k));
         if (!(k.flags & SHM_KF_ORPHANED)) {
             rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT);
@@ -300,22 +298,17 @@ int shm_key_get(shm_t *s, const char *name, int64_t now_ms, shm_key_t *out)
     return shm__read(s, key_get_fn, &c);
 }
 
-static int key_conv(const void *rec, int64_t now_ms, void *view)
+static void key_conv(const void *rec, int64_t now_ms, void *view)
 {
-    const shm_krec_t *k = rec;
-
-    if (k->version != SHM_KREC_VERSION)
-        return -1;
-    shm__key_to_view(k, now_ms, view);
-    return 0;
+    shm__key_to_view(rec, now_ms, view);
 }
 
 int shm_snapshot(shm_t *s, int64_t now_ms, shm_key_t **out, unsigned *n)
 {
     if (!s || !out || !n)
         return SHM_EINVAL;
-    return shm__list(s, s->dbi_keys, sizeof(shm_krec_t), sizeof(shm_key_t), key_conv,
-                     shm__now(s, now_ms), (void **)out, n);
+    return shm__list(s, s->dbi_keys, SHM_REC_KEY, sizeof(shm_key_t), key_conv, shm__now(s, now_ms),
+                     (void **)out, n);
 }
 
 void shm_snapshot_free(void *p)
@@ -401,8 +394,8 @@ static int history_fn(shm_t *s, MDB_txn *txn, void *arg)
     if (rc != 0)
         return rc;
     shm_hrec_t h;
-    if (vv.mv_size != sizeof(h))
-        return SHM_ECORRUPT;
+    if ((rc = shm__rec_check(s, SHM_REC_HIST, &kv, &vv)) != 0)
+        return rc;
     memcpy(&h, vv.mv_data, sizeof(h));
     unsigned count = h.count < SHM_HISTORY_RING ? h.count : SHM_HISTORY_RING;
     unsigned start = h.count < SHM_HISTORY_RING ? 0 : h.head;
@@ -461,17 +454,16 @@ int shm_provider_get(shm_t *s, const char *name, shm_provider_t *out)
     return shm__read(s, prov_get_fn, &c);
 }
 
-static int prov_conv(const void *rec, int64_t now_ms, void *view)
+static void prov_conv(const void *rec, int64_t now_ms, void *view)
 {
     prov_to_view(rec, now_ms, view);
-    return 0;
 }
 
 int shm_providers(shm_t *s, shm_provider_t **out, unsigned *n)
 {
     if (!s || !out || !n)
         return SHM_EINVAL;
-    return shm__list(s, s->dbi_prov, sizeof(shm_prec_t), sizeof(shm_provider_t), prov_conv,
+    return shm__list(s, s->dbi_prov, SHM_REC_PROV, sizeof(shm_provider_t), prov_conv,
                      shm__now(s, SHM_NOW), (void **)out, n);
 }
 

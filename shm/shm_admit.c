@@ -233,9 +233,10 @@ static int judge(shm_krec_t *k, const char *src[2], uint32_t inflight, int64_t e
 
 /* ---- providers --------------------------------------------------------------------------- */
 
-/* What admission reads of a provider: its circuit (a missing or unreadable record is a
- * closed circuit). name is the provider field of a key record, cmp_len how many bytes of it
- * decide equality with another such field (as strncmp(a, b, SHM_NAME_MAX + 1) would). */
+/* What admission reads of a provider: its circuit (a missing record is a closed circuit, a
+ * corrupt one fails the admission). name is the provider field of a key record; cmp_len is
+ * how many bytes of it decide equality with another such field, as
+ * strncmp(a, b, SHM_NAME_MAX + 1) would. */
 typedef struct prov_peek_s {
     char name[SHM_NAME_MAX + 1];
     size_t cmp_len;
@@ -243,10 +244,10 @@ typedef struct prov_peek_s {
     int64_t open_until_ms;
 } prov_peek_t;
 
+/* name: the provider field of a checked key record (its NUL is inside the field). */
 static int prov_peek(shm_t *s, MDB_txn *txn, const char *name, prov_peek_t *p)
 {
-    MDB_val k = {strlen(name), (void *)name}, v;
-    uint32_t version;
+    MDB_val k = {strnlen(name, SHM_NAME_MAX + 1), (void *)name}, v;
     uint16_t circuit;
     int rc = mdb_get(txn, s->dbi_prov, &k, &v);
 
@@ -259,11 +260,8 @@ static int prov_peek(shm_t *s, MDB_txn *txn, const char *name, prov_peek_t *p)
         return 0;
     if (rc != 0)
         return rc;
-    if (v.mv_size != sizeof(shm_prec_t))
-        return 0;
-    memcpy(&version, v.mv_data, sizeof(version));
-    if (version != SHM_PREC_VERSION)
-        return 0;
+    if ((rc = shm__rec_check(s, SHM_REC_PROV, &k, &v)) != 0)
+        return rc;
     memcpy(&circuit, (char *)v.mv_data + offsetof(shm_prec_t, circuit), sizeof(circuit));
     memcpy(&p->open_until_ms, (char *)v.mv_data + offsetof(shm_prec_t, open_until_ms),
            sizeof(p->open_until_ms));
@@ -567,10 +565,9 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
                 continue;
             if (rc != 0)
                 goto out;
-            uint32_t version;
-            memcpy(&version, cv.mv_data, sizeof(version));
-            if (cv.mv_size != sizeof(shm_krec_t) || version != SHM_KREC_VERSION)
-                continue; /* a record we cannot read is no candidate */
+            /* a record we cannot read fails the admission: skipping it would hide it */
+            if ((rc = shm__rec_check(s, SHM_REC_KEY, &key, &cv)) != 0)
+                goto out;
             inflight = krec_peek(&k, cv.mv_data, src);
             /* the provider field, read in place (the map does not move before the next put) */
             const char *pname = (const char *)cv.mv_data + offsetof(shm_krec_t, provider);
@@ -660,12 +657,9 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
 
     /* Reserve on the chosen record, brought to now (already re-based if it stepped). */
     MDB_val ck = key;
-    if ((rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_KEY)) != 0)
+    if ((rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_KEY)) != 0 ||
+        (rc = shm__rec_check(s, SHM_REC_KEY, &key, &cv)) != 0)
         goto out;
-    if (cv.mv_size != sizeof(k)) {
-        rc = SHM_ECORRUPT;
-        goto out;
-    }
     memcpy(&k, cv.mv_data, sizeof(k));
     int64_t eff = shm__key_to_now(&k, c->now_ms, &stepped);
     shm_window_add(&k.req, 1);

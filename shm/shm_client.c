@@ -115,6 +115,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 
 /* ---- records ------------------------------------------------------------------------- */
 
+/* 0, MDB_NOTFOUND, SHM_ECORRUPT (shm__rec_check) or an LMDB code. */
 static int crec_get(shm_t *s, MDB_txn *txn, const char *name, shm_crec_t *out)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
@@ -122,12 +123,11 @@ static int crec_get(shm_t *s, MDB_txn *txn, const char *name, shm_crec_t *out)
 
     if (!s->has_clients)
         return MDB_NOTFOUND;
-    if ((rc = mdb_get(txn, s->dbi_clients, &k, &v)) != 0)
+    if ((rc = mdb_get(txn, s->dbi_clients, &k, &v)) != 0 ||
+        (rc = shm__rec_check(s, SHM_REC_CLIENT, &k, &v)) != 0)
         return rc;
-    if (v.mv_size != sizeof(*out))
-        return SHM_ECORRUPT;
     memcpy(out, v.mv_data, sizeof(*out));
-    return out->version == SHM_CREC_VERSION ? 0 : SHM_ECORRUPT;
+    return 0;
 }
 
 static int crec_put(shm_t *s, MDB_txn *txn, const shm_crec_t *c)
@@ -144,12 +144,11 @@ static int crec_cur_get(shm_t *s, MDB_cursor *cur, const char *name, shm_crec_t 
 
     if (!s->has_clients || !cur)
         return MDB_NOTFOUND;
-    if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) != 0)
+    if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) != 0 ||
+        (rc = shm__rec_check(s, SHM_REC_CLIENT, &k, &v)) != 0)
         return rc;
-    if (v.mv_size != sizeof(*out))
-        return SHM_ECORRUPT;
     memcpy(out, v.mv_data, sizeof(*out));
-    return out->version == SHM_CREC_VERSION ? 0 : SHM_ECORRUPT;
+    return 0;
 }
 
 /* crec_put of c, read by crec_cur_get(s, cur, name): overwritten where cur stands when the
@@ -217,10 +216,8 @@ int shm__client_admit(shm_t *s, MDB_cursor *cur, const shm_admit_req_t *req, int
     int over = 0;
 
     *retry_at = 0;
-    if (rc == SHM_ECORRUPT)
-        return MDB_NOTFOUND;
     if (rc != 0)
-        return rc;
+        return rc; /* a corrupt record is not an unknown client: SHM_ECORRUPT */
     if (c->flags & SHM_CF_ORPHANED)
         return MDB_NOTFOUND;
     int64_t eff = crec_to_now(c, now_ms);
@@ -301,7 +298,7 @@ int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm
     shm_crec_t c;
     int rc = crec_cur_get(s, cur, r->client, &c);
 
-    if (rc == MDB_NOTFOUND || rc == SHM_ECORRUPT)
+    if (rc == MDB_NOTFOUND)
         return 0; /* client gone meanwhile: nothing to count */
     if (rc != 0)
         return rc;
@@ -376,7 +373,7 @@ static int csync_fn(shm_t *s, MDB_txn *txn, void *arg)
         const shm_client_spec_t *sp = &c->specs[i];
         shm_crec_t r, before;
         rc = crec_get(s, txn, sp->name, &r);
-        if (rc == MDB_NOTFOUND || rc == SHM_ECORRUPT) {
+        if (rc == MDB_NOTFOUND) {
             memset(&r, 0, sizeof(r));
             r.version = SHM_CREC_VERSION;
             r.size = sizeof(r);
@@ -416,8 +413,8 @@ static int csync_fn(shm_t *s, MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
         shm_crec_t r;
-        if (vv.mv_size != sizeof(r))
-            continue;
+        if ((rc = shm__rec_check(s, SHM_REC_CLIENT, &kv, &vv)) != 0)
+            break;
         memcpy(&r, vv.mv_data, sizeof(r));
         if ((r.flags & SHM_CF_ORPHANED) || spec_index(c, kv.mv_data, kv.mv_size) >= 0)
             continue;
@@ -550,14 +547,9 @@ int shm_client_get(shm_t *s, const char *name, int64_t now_ms, shm_client_t *out
     return shm__read(s, client_get_fn, &c);
 }
 
-static int client_conv(const void *rec, int64_t now_ms, void *view)
+static void client_conv(const void *rec, int64_t now_ms, void *view)
 {
-    const shm_crec_t *r = rec;
-
-    if (r->version != SHM_CREC_VERSION)
-        return -1;
-    crec_to_view(r, now_ms, view);
-    return 0;
+    crec_to_view(rec, now_ms, view);
 }
 
 int shm_clients(shm_t *s, int64_t now_ms, shm_client_t **out, unsigned *n)
@@ -569,7 +561,7 @@ int shm_clients(shm_t *s, int64_t now_ms, shm_client_t **out, unsigned *n)
         *n = 0;
         return 0;
     }
-    return shm__list(s, s->dbi_clients, sizeof(shm_crec_t), sizeof(shm_client_t), client_conv,
+    return shm__list(s, s->dbi_clients, SHM_REC_CLIENT, sizeof(shm_client_t), client_conv,
                      shm__now(s, now_ms), (void **)out, n);
 }
 

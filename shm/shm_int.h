@@ -6,6 +6,11 @@
  * (shm__get_*), or, on the admission path, only the fields it needs are (shm_admit.c).
  * Changing a layout means a new SHM_SCHEMA_VERSION (and a migration), never a silent
  * reinterpretation.
+ *
+ * Nothing of a record is read before shm__rec_check() has passed it: its length, version and
+ * size fields, a NUL inside every name field, a ring's head and count inside the ring. A
+ * record that fails is corrupt: it is not read, not skipped and not overwritten; the
+ * operation fails with SHM_ECORRUPT and the record is noted for shm_store_corrupt().
  */
 #ifndef LLMGATE_SHM_INT_H
 #define LLMGATE_SHM_INT_H
@@ -15,6 +20,7 @@
 #include <sys/types.h>
 
 #include "shm/shm.h"
+#include "shm/shm_obj.h"
 #include "shm/shm_window.h"
 
 #define SHM_KREC_VERSION 2
@@ -23,6 +29,7 @@
 #define SHM_PREC_VERSION 2
 #define SHM_OREC_VERSION 1
 #define SHM_CREC_VERSION 1
+#define SHM_JREC_VERSION 1
 
 #define SHM_KF_ORPHANED 1u
 
@@ -113,11 +120,31 @@ typedef struct shm_crec_s {
 
 _Static_assert(sizeof(shm_crec_t) == 496, "client layout");
 
+/* An object's affinity (shm_obj.c); "objects" database, by object id. */
+typedef struct shm_jrec_s {
+    uint32_t version, size;
+    char key[SHM_NAME_MAX + 1];
+    char group[SHM_NAME_MAX + 1];
+    char provider[SHM_NAME_MAX + 1];
+    char client[SHM_NAME_MAX + 1];
+    char model[SHM_OBJ_MODEL_MAX + 1];
+    int64_t created_ms, expires_ms;
+} shm_jrec_t;
+
+_Static_assert(sizeof(shm_jrec_t) == 408, "object layout");
+
 struct shm_s {
     MDB_env *env;
+    /* the last corrupt record met (shm_store_corrupt), "" if none; under corrupt_lock */
+    pthread_mutex_t corrupt_lock;
+    char corrupt[256];
     MDB_dbi dbi_meta, dbi_keys, dbi_lat, dbi_hist, dbi_prov, dbi_owners;
     MDB_dbi dbi_clients;
     int has_clients; /* 0: a read-only open of a store written before the clients DB */
+    /* objects, objects_by_expiry (shm_obj.c); has_objects 0: a read-only open of a store
+     * written before them */
+    MDB_dbi dbi_objs, dbi_objx;
+    int has_objects;
     int readonly;
     int durability;
     size_t map_max;
@@ -160,17 +187,38 @@ int shm__record_fn(shm_t *s, MDB_txn *txn, void *arg);
 int shm__record_check(shm_t *s, shm_resv_t *const *resv, const shm_outcome_t *o, unsigned n);
 int shm__read(shm_t *s, shm_txn_fn fn, void *arg);
 
-/* Turns a stored record (rec_size bytes, already copied) into its view; 0, or -1 to skip
- * it (an unknown record version). */
-typedef int (*shm_conv_fn)(const void *rec, int64_t now_ms, void *view);
+/* The kinds of stored records, for shm__rec_check. */
+enum shm_rec_kind {
+    SHM_REC_KEY = 0, /* shm_krec_t in keys */
+    SHM_REC_LAT,     /* shm_lrec_t in latency */
+    SHM_REC_HIST,    /* shm_hrec_t in history */
+    SHM_REC_PROV,    /* shm_prec_t in providers */
+    SHM_REC_OWNER,   /* shm_orec_t in owners (keyed by a uint32_t slot) */
+    SHM_REC_CLIENT,  /* shm_crec_t in clients */
+    SHM_REC_OBJ,     /* shm_jrec_t in objects (keyed by an object id) */
+    SHM_REC_OBJ_IDX, /* an entry of objects_by_expiry: no record, shm__corrupt only */
+    SHM_REC_KINDS
+};
 
-/* Every record of dbi in key order, converted into a malloc'ed array of views of view_size
- * bytes (one read transaction). Records of another size are skipped. 0 or an SHM_E* code. */
-int shm__list(shm_t *s, MDB_dbi dbi, size_t rec_size, size_t view_size, shm_conv_fn conv,
-              int64_t now_ms, void **out, unsigned *n);
+/* Check v, the record of kind found under key, before anything of it is read (see above).
+ * 0, or SHM_ECORRUPT with the record noted for shm_store_corrupt(). */
+int shm__rec_check(shm_t *s, int kind, const MDB_val *key, const MDB_val *v);
+/* Note an entry of kind under key that is corrupt for a reason of its own (why: what is
+ * wrong, for the log) for shm_store_corrupt(). Returns SHM_ECORRUPT. */
+int shm__corrupt(shm_t *s, int kind, const MDB_val *key, const char *why);
+
+/* Turns a stored record (already checked and copied) into its view. */
+typedef void (*shm_conv_fn)(const void *rec, int64_t now_ms, void *view);
+
+/* Every record of dbi (records of kind) in key order, converted into a malloc'ed array of
+ * views of view_size bytes (one read transaction). 0 or an SHM_E* code: SHM_ECORRUPT if any
+ * record is corrupt. */
+int shm__list(shm_t *s, MDB_dbi dbi, int kind, size_t view_size, shm_conv_fn conv, int64_t now_ms,
+              void **out, unsigned *n);
 int shm__err(int mdb_rc); /* LMDB / errno / SHM code -> SHM code */
 
-/* Record access inside a transaction: 0, MDB_NOTFOUND, SHM_ECORRUPT or an LMDB code. */
+/* Record access inside a transaction: 0, MDB_NOTFOUND, SHM_ECORRUPT (shm__rec_check) or an
+ * LMDB code. */
 int shm__key_get(shm_t *s, MDB_txn *txn, const char *name, shm_krec_t *out);
 int shm__key_put(shm_t *s, MDB_txn *txn, const shm_krec_t *k);
 int shm__prov_get(shm_t *s, MDB_txn *txn, const char *name, shm_prec_t *out);
@@ -216,7 +264,8 @@ int shm__owner_release(shm_t *s, int64_t now_ms);
 /* Client budgets (shm_client.c), inside the admission and record/release transactions.
  * cur: a cursor on s->dbi_clients of the transaction, owned by the caller.
  * _admit: c = the client's record brought to now, cur left on it; 0 if req fits,
- * SHM_ECLIENT_BUDGET with *retry_at, MDB_NOTFOUND (unknown or orphaned), or an LMDB code.
+ * SHM_ECLIENT_BUDGET with *retry_at, MDB_NOTFOUND (unknown or orphaned), SHM_ECORRUPT, or an
+ * LMDB code.
  * _reserve: counts req on c, puts it through cur (untouched since _admit), fills r's client
  * part (after r's key part). _finish: o = the outcome, or NULL for a release with refund
  * 0/1; a client gone meanwhile is 0. */

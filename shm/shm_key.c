@@ -53,12 +53,15 @@ static int lat_push(shm_t *s, MDB_txn *txn, rec_curs_t *cu, const char *name, ui
     shm_lrec_t l;
     MDB_val key = {strlen(name), (void *)name}, v;
     int rc = curs_get(txn, s->dbi_lat, &cu->lat, &key, &v);
-    int in_place = rc == 0 && v.mv_size == sizeof(l);
+    int in_place = rc == 0;
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
-    if (in_place)
+    /* the head indexes the ring: checked before it is used */
+    if (in_place && (rc = shm__rec_check(s, SHM_REC_LAT, &key, &v)) != 0)
+        return rc;
+    if (in_place) {
         memcpy(&l, v.mv_data, sizeof(l));
-    if (!in_place || l.version != SHM_LREC_VERSION) {
+    } else {
         memset(&l, 0, sizeof(l));
         l.version = SHM_LREC_VERSION;
         l.size = sizeof(l);
@@ -86,15 +89,15 @@ static int provider_outcome(shm_t *s, MDB_txn *txn, rec_curs_t *cu, const char *
     MDB_val key = {strlen(name), (void *)name}, v;
     int fail = o->cls != SHM_CL_AUTH && is_failure(o->cls);
     int rc = curs_get(txn, s->dbi_prov, &cu->prov, &key, &v);
-    int found = rc == 0 && v.mv_size == sizeof(p);
+    int found = rc == 0;
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
+    if (found && (rc = shm__rec_check(s, SHM_REC_PROV, &key, &v)) != 0)
+        return rc; /* never overwritten: a corrupt record is for a person to look at */
     if (found)
         memcpy(&p, v.mv_data, sizeof(p));
-    if (!found || p.version != SHM_PREC_VERSION) {
+    else
         shm__prov_init(&p, name, now_ms);
-        found = 0;
-    }
     int dirty = 0;
     if (fail) {
         p.consec_fail++;
@@ -157,13 +160,9 @@ static int apply_outcome(shm_t *s, MDB_txn *txn, rec_curs_t *cu, const char *nam
     int64_t stepped;
     MDB_val key = {strlen(name), (void *)name}, v;
     int rc = curs_get(txn, s->dbi_keys, &cu->keys, &key, &v);
-    if (rc != 0)
+    if (rc != 0 || (rc = shm__rec_check(s, SHM_REC_KEY, &key, &v)) != 0)
         return rc;
-    if (v.mv_size != sizeof(k))
-        return SHM_ECORRUPT;
     memcpy(&k, v.mv_data, sizeof(k));
-    if (k.version != SHM_KREC_VERSION)
-        return SHM_ECORRUPT;
     int64_t eff = shm__key_to_now(&k, now_ms, &stepped);
     if (stepped && (rc = shm__hist_add(s, txn, name, SHM_EV_CLOCK, &k, stepped, "outcome", now_ms)))
         return rc;

@@ -70,10 +70,8 @@ static int owner_get(shm_t *s, MDB_txn *txn, uint32_t slot, shm_orec_t *o)
 {
     MDB_val k = {sizeof(slot), &slot}, v;
     int rc = mdb_get(txn, s->dbi_owners, &k, &v);
-    if (rc != 0)
+    if (rc != 0 || (rc = shm__rec_check(s, SHM_REC_OWNER, &k, &v)) != 0)
         return rc;
-    if (v.mv_size != sizeof(*o))
-        return SHM_ECORRUPT;
     memcpy(o, v.mv_data, sizeof(*o));
     return 0;
 }
@@ -106,8 +104,8 @@ static int clear_slot(shm_t *s, MDB_txn *txn, uint32_t slot, int history, int32_
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         shm_krec_t rec;
-        if (v.mv_size != sizeof(rec))
-            continue;
+        if ((rc = shm__rec_check(s, SHM_REC_KEY, &k, &v)) != 0)
+            break;
         uint32_t n;
         memcpy(&n, (char *)v.mv_data + offsetof(shm_krec_t, inflight) + slot * sizeof(n),
                sizeof(n));
@@ -207,7 +205,7 @@ static int scan_fn(shm_t *s, MDB_txn *txn, void *arg)
     c->mask = 0;
     for (uint32_t i = 0; i < SHM_MAX_OWNERS; i++) {
         int rc = owner_get(s, txn, i, &c->dead[i]);
-        if (rc == MDB_NOTFOUND || rc == SHM_ECORRUPT)
+        if (rc == MDB_NOTFOUND)
             continue;
         if (rc != 0)
             return rc;

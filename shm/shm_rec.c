@@ -2,6 +2,9 @@
  * day, the public view of a key record, and display names. */
 #include "shm/shm_int.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,16 +23,178 @@ static MDB_val name_val(const char *name)
     return k;
 }
 
-static int get_fixed(MDB_txn *txn, MDB_dbi dbi, const char *name, void *out, size_t size)
+/* ---- checking a record before it is read ------------------------------------------------- */
+
+#define REC_NAMES 5 /* name fields per record at most */
+
+/* What shm__rec_check knows of a record kind. Every record starts with version and size
+ * (uint32_t each); a ring has head and count (uint32_t each) at head_off. */
+typedef struct rec_kind_s {
+    const char *what, *db;
+    size_t size;
+    uint32_t version;
+    size_t head_off, ring; /* ring 0: not a ring */
+    struct {
+        const char *field;
+        size_t off, len;
+    } names[REC_NAMES]; /* field NULL: no more */
+} rec_kind_t;
+
+/* a name field of a record struct: its name, offset and size */
+#define FIELD(type, f) #f, offsetof(type, f), sizeof(((type *)0)->f)
+
+static const rec_kind_t rec_kinds[SHM_REC_KINDS] = {
+    [SHM_REC_KEY] = {.what = "key",
+                     .db = "keys",
+                     .size = sizeof(shm_krec_t),
+                     .version = SHM_KREC_VERSION,
+                     .names = {{FIELD(shm_krec_t, name)},
+                               {FIELD(shm_krec_t, provider)},
+                               {FIELD(shm_krec_t, fingerprint)}}},
+    [SHM_REC_LAT] = {.what = "latency",
+                     .db = "latency",
+                     .size = sizeof(shm_lrec_t),
+                     .version = SHM_LREC_VERSION,
+                     .head_off = offsetof(shm_lrec_t, head),
+                     .ring = SHM_LAT_RING},
+    [SHM_REC_HIST] = {.what = "history",
+                      .db = "history",
+                      .size = sizeof(shm_hrec_t),
+                      .version = SHM_HREC_VERSION,
+                      .head_off = offsetof(shm_hrec_t, head),
+                      .ring = SHM_HISTORY_RING},
+    [SHM_REC_PROV] = {.what = "provider",
+                      .db = "providers",
+                      .size = sizeof(shm_prec_t),
+                      .version = SHM_PREC_VERSION,
+                      .names = {{FIELD(shm_prec_t, name)}}},
+    [SHM_REC_OWNER] = {.what = "owner",
+                       .db = "owners",
+                       .size = sizeof(shm_orec_t),
+                       .version = SHM_OREC_VERSION},
+    [SHM_REC_CLIENT] = {.what = "client",
+                        .db = "clients",
+                        .size = sizeof(shm_crec_t),
+                        .version = SHM_CREC_VERSION,
+                        .names = {{FIELD(shm_crec_t, name)}}},
+    [SHM_REC_OBJ] = {.what = "object",
+                     .db = "objects",
+                     .size = sizeof(shm_jrec_t),
+                     .version = SHM_JREC_VERSION,
+                     .names = {{FIELD(shm_jrec_t, key)},
+                               {FIELD(shm_jrec_t, group)},
+                               {FIELD(shm_jrec_t, provider)},
+                               {FIELD(shm_jrec_t, client)},
+                               {FIELD(shm_jrec_t, model)}}},
+    [SHM_REC_OBJ_IDX] = {.what = "object index", .db = "objects_by_expiry"},
+};
+#undef FIELD
+
+static uint32_t rec_u32(const MDB_val *v, size_t off)
+{
+    uint32_t x;
+    memcpy(&x, (const char *)v->mv_data + off, sizeof(x));
+    return x;
+}
+
+/* The key of a record for a person: an owner's slot, else the name, bounded, with
+ * non-printable bytes as '?' (a corrupt store may hold anything). */
+static void key_printable(int kind, const MDB_val *key, char *buf, size_t len)
+{
+    size_t n = key->mv_size < SHM_NAME_MAX ? key->mv_size : SHM_NAME_MAX, o = 0;
+    const unsigned char *p = key->mv_data;
+
+    if (kind == SHM_REC_OWNER && key->mv_size == sizeof(uint32_t)) {
+        uint32_t slot;
+        memcpy(&slot, key->mv_data, sizeof(slot));
+        snprintf(buf, len, "slot %u", (unsigned)slot);
+        return;
+    }
+    buf[o++] = '"';
+    for (size_t i = 0; i < n && o + 5 < len; i++)
+        buf[o++] = p[i] < 0x20 || p[i] >= 0x7f ? '?' : (char)p[i];
+    if (n < key->mv_size && o + 5 < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+static int rec_corrupt(shm_t *s, int kind, const MDB_val *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int rec_corrupt(shm_t *s, int kind, const MDB_val *key, const char *fmt, ...)
+{
+    const rec_kind_t *rk = &rec_kinds[kind];
+    char name[SHM_NAME_MAX + 8], why[96];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    key_printable(kind, key, name, sizeof(name));
+    pthread_mutex_lock(&s->corrupt_lock);
+    snprintf(s->corrupt, sizeof(s->corrupt), "%s record %s (database %s): %s", rk->what, name,
+             rk->db, why);
+    pthread_mutex_unlock(&s->corrupt_lock);
+    return SHM_ECORRUPT;
+}
+
+int shm__corrupt(shm_t *s, int kind, const MDB_val *key, const char *why)
+{
+    return rec_corrupt(s, kind, key, "%s", why);
+}
+
+int shm__rec_check(shm_t *s, int kind, const MDB_val *key, const MDB_val *v)
+{
+    const rec_kind_t *rk = &rec_kinds[kind];
+
+    /* the length first: nothing is read of a record that is not whole */
+    if (v->mv_size != rk->size)
+        return rec_corrupt(s, kind, key, "%zu bytes, not %zu", v->mv_size, rk->size);
+    if (rec_u32(v, 0) != rk->version)
+        return rec_corrupt(s, kind, key, "record version %u, this build reads %u",
+                           (unsigned)rec_u32(v, 0), (unsigned)rk->version);
+    if (rec_u32(v, sizeof(uint32_t)) != rk->size)
+        return rec_corrupt(s, kind, key, "its size field says %u, not %zu",
+                           (unsigned)rec_u32(v, sizeof(uint32_t)), rk->size);
+    for (unsigned i = 0; i < REC_NAMES && rk->names[i].field; i++)
+        if (!memchr((const char *)v->mv_data + rk->names[i].off, '\0', rk->names[i].len))
+            return rec_corrupt(s, kind, key, "its %s field (%zu bytes) has no NUL",
+                               rk->names[i].field, rk->names[i].len);
+    if (rk->ring) {
+        uint32_t head = rec_u32(v, rk->head_off), count = rec_u32(v, rk->head_off + 4);
+        if (head >= rk->ring || count > rk->ring)
+            return rec_corrupt(s, kind, key, "ring head %u, count %u: the ring has %zu",
+                               (unsigned)head, (unsigned)count, rk->ring);
+    }
+    return 0;
+}
+
+int shm_store_corrupt(shm_t *s, char *buf, size_t len)
+{
+    int found;
+
+    if (!s || !buf || len == 0)
+        return 0;
+    pthread_mutex_lock(&s->corrupt_lock);
+    found = s->corrupt[0] != '\0';
+    snprintf(buf, len, "%s", s->corrupt);
+    pthread_mutex_unlock(&s->corrupt_lock);
+    return found;
+}
+
+/* ---- record access ------------------------------------------------------------------------ */
+
+static int get_fixed(shm_t *s, MDB_txn *txn, MDB_dbi dbi, int kind, const char *name, void *out)
 {
     MDB_val k = name_val(name), v;
     int rc = mdb_get(txn, dbi, &k, &v);
     if (rc != 0)
         return rc;
-    /* version and size lead every record; a size we do not know is not reinterpreted */
-    if (v.mv_size != size)
-        return SHM_ECORRUPT;
-    memcpy(out, v.mv_data, size);
+    if ((rc = shm__rec_check(s, kind, &k, &v)) != 0)
+        return rc;
+    memcpy(out, v.mv_data, v.mv_size);
     return 0;
 }
 
@@ -50,10 +215,7 @@ int shm__cur_put(MDB_cursor *cur, MDB_dbi dbi, const MDB_val *key, const char *r
 
 int shm__key_get(shm_t *s, MDB_txn *txn, const char *name, shm_krec_t *out)
 {
-    int rc = get_fixed(txn, s->dbi_keys, name, out, sizeof(*out));
-    if (rc == 0 && out->version != SHM_KREC_VERSION)
-        return SHM_ECORRUPT;
-    return rc;
+    return get_fixed(s, txn, s->dbi_keys, SHM_REC_KEY, name, out);
 }
 
 int shm__key_put(shm_t *s, MDB_txn *txn, const shm_krec_t *k)
@@ -63,10 +225,7 @@ int shm__key_put(shm_t *s, MDB_txn *txn, const shm_krec_t *k)
 
 int shm__prov_get(shm_t *s, MDB_txn *txn, const char *name, shm_prec_t *out)
 {
-    int rc = get_fixed(txn, s->dbi_prov, name, out, sizeof(*out));
-    if (rc == 0 && out->version != SHM_PREC_VERSION)
-        return SHM_ECORRUPT;
-    return rc;
+    return get_fixed(s, txn, s->dbi_prov, SHM_REC_PROV, name, out);
 }
 
 int shm__prov_put(shm_t *s, MDB_txn *txn, const shm_prec_t *p)
@@ -85,18 +244,15 @@ void shm__prov_init(shm_prec_t *p, const char *name, int64_t now_ms)
 
 int shm__lat_get(shm_t *s, MDB_txn *txn, const char *name, shm_lrec_t *out)
 {
-    int rc = get_fixed(txn, s->dbi_lat, name, out, sizeof(*out));
-    if (rc == 0 && out->version != SHM_LREC_VERSION)
-        return SHM_ECORRUPT;
-    return rc;
+    return get_fixed(s, txn, s->dbi_lat, SHM_REC_LAT, name, out);
 }
 
 int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_krec_t *k,
                   int64_t arg, const char *text, int64_t ts_ms)
 {
     shm_hrec_t h;
-    int rc = get_fixed(txn, s->dbi_hist, name, &h, sizeof(h));
-    if (rc == MDB_NOTFOUND || (rc == 0 && h.version != SHM_HREC_VERSION)) {
+    int rc = get_fixed(s, txn, s->dbi_hist, SHM_REC_HIST, name, &h);
+    if (rc == MDB_NOTFOUND) {
         memset(&h, 0, sizeof(h));
         h.version = SHM_HREC_VERSION;
         h.size = sizeof(h);
@@ -255,7 +411,8 @@ const char *shm_circuit_name(int c)
 
 typedef struct list_ctx_s {
     MDB_dbi dbi;
-    size_t rec_size, view_size;
+    int kind;
+    size_t view_size;
     shm_conv_fn conv;
     int64_t now_ms;
     char *out;
@@ -271,11 +428,10 @@ static int list_fn(shm_t *s, MDB_txn *txn, void *arg)
     uint64_t rec[512]; /* aligned for any record struct */
     int rc;
 
-    (void)s;
     free(c->out); /* a re-run after MDB_MAP_RESIZED starts afresh */
     c->out = NULL;
     c->n = 0;
-    if (c->rec_size > sizeof(rec))
+    if (rec_kinds[c->kind].size > sizeof(rec))
         return SHM_EINVAL;
     if ((rc = mdb_stat(txn, c->dbi, &st)) != 0)
         return rc;
@@ -285,20 +441,19 @@ static int list_fn(shm_t *s, MDB_txn *txn, void *arg)
         return rc;
     for (rc = mdb_cursor_get(cur, &kv, &vv, MDB_FIRST); rc == 0 && c->n < st.ms_entries;
          rc = mdb_cursor_get(cur, &kv, &vv, MDB_NEXT)) {
-        if (vv.mv_size != c->rec_size)
-            continue;
-        memcpy(rec, vv.mv_data, c->rec_size); /* records are never read in place */
-        if (c->conv(rec, c->now_ms, c->out + (size_t)c->n * c->view_size) == 0)
-            c->n++;
+        if ((rc = shm__rec_check(s, c->kind, &kv, &vv)) != 0)
+            break;
+        memcpy(rec, vv.mv_data, vv.mv_size); /* records are never read in place */
+        c->conv(rec, c->now_ms, c->out + (size_t)c->n++ * c->view_size);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
-int shm__list(shm_t *s, MDB_dbi dbi, size_t rec_size, size_t view_size, shm_conv_fn conv,
-              int64_t now_ms, void **out, unsigned *n)
+int shm__list(shm_t *s, MDB_dbi dbi, int kind, size_t view_size, shm_conv_fn conv, int64_t now_ms,
+              void **out, unsigned *n)
 {
-    list_ctx_t c = {dbi, rec_size, view_size, conv, now_ms, NULL, 0};
+    list_ctx_t c = {dbi, kind, view_size, conv, now_ms, NULL, 0};
     int rc = shm__read(s, list_fn, &c);
 
     if (rc != 0) {

@@ -331,31 +331,64 @@ static void test_env(const char *dir, const char *parent)
     unsetenv("LLMGATE_CONFIG");
 }
 
-static void test_version(const char *parent)
+/* Put size bytes of data under key in the database db of the (closed) store in dir, with raw
+ * LMDB, behind the store's back. 0 or an LMDB code. */
+static int raw_put(const char *dir, const char *db, const char *key, const void *data, size_t size)
 {
-    char dir[600];
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
+    MDB_val k = {strlen(key), (void *)key}, d = {size, (void *)data};
+    int rc = mdb_env_create(&env);
+
+    if (rc != 0)
+        return rc;
+    mdb_env_set_maxdbs(env, 8);
+    rc = mdb_env_open(env, dir, 0, 0600);
+    rc = rc ? rc : mdb_txn_begin(env, NULL, 0, &txn);
+    rc = rc ? rc : mdb_dbi_open(txn, db, 0, &dbi);
+    rc = rc ? rc : mdb_put(txn, dbi, &k, &d, 0);
+    rc = rc ? rc : mdb_txn_commit(txn);
+    mdb_env_close(env);
+    return rc;
+}
+
+static void test_version(const char *parent)
+{
+    char dir[600];
     uint32_t v = 99;
-    MDB_val k = {14, "schema_version"}, d = {sizeof(v), &v};
     shm_t *s;
 
     snprintf(dir, sizeof(dir), "%s/v99", parent);
     s = tu_open(dir, SHM_NOW);
     shm_store_close(s);
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 8);
-    int rc = mdb_env_open(env, dir, 0, 0600);
-    rc = rc ? rc : mdb_txn_begin(env, NULL, 0, &txn);
-    rc = rc ? rc : mdb_dbi_open(txn, "meta", 0, &dbi);
-    rc = rc ? rc : mdb_put(txn, dbi, &k, &d, 0);
-    rc = rc ? rc : mdb_txn_commit(txn);
-    mdb_env_close(env);
-    T_EQ_INT(rc, 0, "a store of schema 99 written");
+    T_EQ_INT(raw_put(dir, "meta", "schema_version", &v, sizeof(v)), 0,
+             "a store of schema 99 written");
     expect(run("--state %s keys", dir), 2, "schema version 99 is newer", "version mismatch: 2");
     T_OK(strstr(out, "use the llmgatectl of the same release") != NULL, "  ... says what to do");
     expect(run("--state %s disable k", dir), 2, "schema version 99", "  ... also for actions");
+}
+
+/* A key record damaged behind the store's back (3 bytes): the readers refuse the store with
+ * exit 2 and a message that names the record and says what to do, never a crash. */
+static void test_corrupt(const char *parent)
+{
+    char dir[600];
+    shm_key_spec_t sp[2] = {tu_spec("k-x", "p", 0, 0, 0, 0), tu_spec("k-y", "p", 0, 0, 0, 0)};
+    shm_t *s;
+
+    snprintf(dir, sizeof(dir), "%s/corrupt", parent);
+    s = tu_open(dir, SHM_NOW);
+    T_OK(s && shm_keys_sync(s, sp, 2, SHM_NOW, NULL) == 0, "a store with two keys");
+    shm_store_close(s);
+    T_EQ_INT(raw_put(dir, "keys", "k-x", "abc", 3), 0, "k-x's record overwritten with 3 bytes");
+    expect(run("--state %s keys", dir), 2, "key record \"k-x\" (database keys): 3 bytes",
+           "keys: refused, exit 2, the record named");
+    T_OK(strstr(out, "remove the state dir") != NULL, "  ... says what to do");
+    expect(run("--state %s key k-x", dir), 2, "key record \"k-x\"", "key k-x: refused too");
+    expect(run("--state %s key k-y", dir), 0, "k-y", "key k-y: the sound key still reads");
+    expect(run("--state %s disable k-x", dir), 2, "3 bytes", "disable k-x: refused");
+    expect(run("--state %s prune", dir), 2, "key record \"k-x\"", "prune: refused");
 }
 
 int main(int argc, char **argv)
@@ -386,6 +419,7 @@ int main(int argc, char **argv)
         test_actions(dir, s);
         test_exit_codes(parent, dir);
         test_version(parent);
+        test_corrupt(parent);
         shm_store_close(s);
     }
     tu_rmdir(parent);
