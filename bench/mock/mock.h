@@ -2,9 +2,11 @@
  *
  * Design note
  * -----------
- * mock-upstream is a fake OpenAI-compatible provider for the integration tests, the demo
- * and the benchmarks. It has to be cheap enough never to be the bottleneck of a benchmark,
- * so it is built like a small production server:
+ * mock-upstream is a fake LLM provider for the integration tests, the demo and the
+ * benchmarks: OpenAI's chat, completions, embeddings and Responses APIs (mock_api.c,
+ * mock_responses.c) and Anthropic's Messages API (mock_messages.c) on one listener. It has
+ * to be cheap enough never to be the bottleneck of a benchmark, so it is built like a small
+ * production server:
  *
  *   - N worker threads, each with its own uv_loop and its own SO_REUSEPORT listener
  *     (mock_main.c). Nothing on the request path crosses threads except two small,
@@ -65,20 +67,34 @@ void mock_buf_free(mock_buf_t *b);
 
 /* ---- scripted faults --------------------------------------------------------------- */
 
+/* Final status of a Responses-API response (x-mock-response-status), and the states a
+ * stored one can be in. */
+enum {
+    MOCK_RS_UNSET = 0,
+    MOCK_RS_COMPLETED,
+    MOCK_RS_INCOMPLETE,
+    MOCK_RS_FAILED,
+    MOCK_RS_QUEUED, /* background, not retrieved yet */
+    MOCK_RS_CANCELLED,
+    MOCK_RS_IN_PROGRESS, /* only in the first events of a stream */
+};
+
 /* A fault set from request headers and/or a per-key script. Fields at their "unset" value
  * (see mock_fault_init) do not apply. */
 typedef struct mock_fault_s {
-    int status;          /* 0 = unset */
-    int retry_after;     /* seconds, -1 = unset */
-    int delay_ms;        /* -1 = unset */
-    int chunk_delay_ms;  /* -1 = unset */
-    int chunks;          /* -1 = unset */
-    long content_bytes;  /* -1 = unset */
-    long reset_after;    /* -1 = unset */
-    int truncate;        /* -1 = unset, else 0/1 */
-    int bad_chunking;    /* -1 = unset, else 0/1 */
-    int close;           /* -1 = unset, else 0/1 */
-    char error_code[64]; /* "" = unset */
+    int status;              /* 0 = unset */
+    int retry_after;         /* seconds, -1 = unset */
+    int delay_ms;            /* -1 = unset */
+    int chunk_delay_ms;      /* -1 = unset */
+    int chunks;              /* -1 = unset */
+    long content_bytes;      /* -1 = unset */
+    long reset_after;        /* -1 = unset */
+    int truncate;            /* -1 = unset, else 0/1 */
+    int bad_chunking;        /* -1 = unset, else 0/1 */
+    int close;               /* -1 = unset, else 0/1 */
+    int response_status;     /* MOCK_RS_COMPLETED/INCOMPLETE/FAILED, MOCK_RS_UNSET = unset */
+    char error_code[64];     /* "" = unset */
+    char error_message[256]; /* "" = unset */
 } mock_fault_t;
 
 void mock_fault_init(mock_fault_t *f);
@@ -90,6 +106,8 @@ void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src);
 typedef struct mock_hdr_s {
     uint32_t name_off, name_len, val_off, val_len; /* offsets into the header arena */
 } mock_hdr_t;
+
+enum { MOCK_KEY_NONE = 0, MOCK_KEY_BEARER, MOCK_KEY_X_API_KEY, MOCK_KEY_API_KEY };
 
 /* Valid from mock_api_handle() until the connection's response is done. */
 typedef struct mock_req_s {
@@ -107,14 +125,33 @@ typedef struct mock_req_s {
     size_t body_len;
     const char *key; /* credential, NULL when none */
     size_t key_len;
+    int key_from;         /* MOCK_KEY_* header the credential came from */
     mock_fault_t fault;   /* from x-mock-* headers */
     mock_buf_t *xheaders; /* extra response headers, "Name: value\r\n"... */
 } mock_req_t;
 
 /* ---- response state (owned by mock_api.c, stored in the connection) ------------------- */
 
+typedef struct mock_conn_s mock_conn_t;
+
+/* The generated text of a response, a run of pieces of the stream: piece i is word i % 5
+ * of "Hello from the mock upstream." (with a space before every piece but piece 0), or
+ * pat bytes of the "mock mock ..." filler (x-mock-content-bytes). Never copied as a whole:
+ * mock_out_text() writes it where it is needed. */
+typedef struct mock_text_s {
+    int first, n; /* pieces first .. first + n - 1 */
+    long pat;     /* >= 0: each piece is pat bytes of filler; < 0: words */
+} mock_text_t;
+
+/* The API a request speaks, from its path: error shapes and id headers follow it. */
+enum { MOCK_FAM_OPENAI = 0, MOCK_FAM_RESPONSES, MOCK_FAM_ANTHROPIC };
+
+/* Write the next event of a stream; 1 once the last one is written. */
+typedef int (*mock_emit_fn)(mock_conn_t *c, int bad);
+
 typedef struct mock_resp_s {
     int kind;   /* MOCK_EP_* */
+    int family; /* MOCK_FAM_* */
     int status; /* status line */
     int stream;
     int chunked;    /* chunk framing in use */
@@ -123,18 +160,39 @@ typedef struct mock_resp_s {
     size_t model_len;
     long prompt_tokens;
     mock_fault_t fault;
-    int n_inputs;     /* embeddings */
-    int n_chunks;     /* content chunks */
-    int index;        /* next content chunk */
-    int phase;        /* streaming phase, see mock_api.c */
-    int pieces;       /* SSE events written so far */
-    int burst;        /* events written without returning to the loop */
+    int n_inputs;    /* embeddings */
+    int n_chunks;    /* content chunks */
+    int index;       /* next content chunk */
+    int phase;       /* streaming phase, see mock_api.c */
+    int pieces;      /* SSE events written so far */
+    int burst;       /* events written without returning to the loop */
+    int truncate_at; /* x-mock-truncate: events before the stream stops */
+    mock_emit_fn emit;
     uint64_t started; /* uv_now at request start, for --verbose */
 } mock_resp_t;
 
-/* ---- workers and connections ---------------------------------------------------------- */
+/* A Responses-API response or an Anthropic message being answered (or stored, see
+ * mock_store_put): what its JSON is rendered from. Strings are spans of JSON text (escapes
+ * kept); while answering they point into the request body. */
+typedef struct mock_rdesc_s {
+    char id[64];     /* resp_... or (Anthropic) msg_... */
+    char msg_id[64]; /* Responses: id of the output message item */
+    const char *model;
+    size_t model_len;
+    const char *prev; /* previous_response_id, NULL = null */
+    size_t prev_len;
+    const char *instr; /* instructions: a raw JSON string, NULL = null */
+    size_t instr_len;
+    long max_output_tokens; /* -1 = null */
+    long created_at;
+    long input_tokens;
+    int status;      /* MOCK_RS_* */
+    int done_status; /* background: what it turns into once retrieved */
+    int store, background;
+    mock_text_t text;
+} mock_rdesc_t;
 
-typedef struct mock_conn_s mock_conn_t;
+/* ---- workers and connections ---------------------------------------------------------- */
 
 typedef struct mock_worker_s {
     int id;
@@ -200,6 +258,9 @@ struct mock_conn_s {
     mock_buf_t xheaders;
     mock_req_t req;
     mock_resp_t resp;
+    /* Responses and Messages only (left alone on the chat path) */
+    mock_rdesc_t rdesc;
+    char req_id[40]; /* x-request-id / request-id of the response */
     /* output */
     mock_buf_t obuf;
     mock_seg_t *segs;
@@ -244,15 +305,98 @@ enum {
     MOCK_EP_CHAT,
     MOCK_EP_COMPLETIONS,
     MOCK_EP_EMBEDDINGS,
+    MOCK_EP_RESPONSES,       /* POST /v1/responses */
+    MOCK_EP_RESPONSE_GET,    /* GET /v1/responses/{id} */
+    MOCK_EP_RESPONSE_DELETE, /* DELETE /v1/responses/{id} */
+    MOCK_EP_RESPONSE_CANCEL, /* POST /v1/responses/{id}/cancel */
+    MOCK_EP_RESPONSE_ITEMS,  /* GET /v1/responses/{id}/input_items */
+    MOCK_EP_RESPONSE_TOKENS, /* POST /v1/responses/input_tokens */
+    MOCK_EP_MESSAGES,        /* POST /v1/messages */
+    MOCK_EP_MESSAGES_TOKENS, /* POST /v1/messages/count_tokens */
 };
+#define MOCK_DEFAULT_MODEL  "mock-model"
+#define MOCK_DEFAULT_CHUNKS 8 /* streamed content events */
+#define MOCK_DEFAULT_WORDS  5 /* words of the content of a JSON answer */
+
 /* Answer one request. Must end with mock_conn_done(), now or later. */
 void mock_api_handle(mock_conn_t *c, mock_req_t *r);
-/* Error response with an OpenAI-shaped body, then done. */
+/* Error response in the shape of the request's API family, then done: OpenAI's
+ * {"error":{message,type,code}} ("param" too on the Responses API), or on /v1/messages
+ * Anthropic's {"type":"error","error":{type,message}} with the type chosen by status. */
 void mock_api_error(mock_conn_t *c, int status, const char *type, const char *code, const char *msg,
                     int how);
+/* The same with every field given: param (NULL = null) is used on the Responses API; on
+ * /v1/messages type is the Anthropic error type as given and code and param are unused. */
+void mock_api_error_full(mock_conn_t *c, int status, const char *type, const char *code,
+                         const char *param, const char *msg);
 /* A JSON response (admin API), then done. */
 void mock_api_reply(mock_conn_t *c, int status, const char *body, size_t len);
 void mock_api_init(void);
+/* A request header's value (trailing blanks cut), NULL when absent. */
+const char *mock_req_header(const mock_req_t *r, const char *name, size_t *len);
+/* A query parameter's raw value, NULL when absent. */
+const char *mock_req_query(const mock_req_t *r, const char *name, size_t *len);
+
+/* mock_frame.c: response framing for the endpoint modules. Each honours the request's fault
+ * set: truncation, bad chunk framing, reset after N bytes, Connection: close. */
+int mock_resp_how(const mock_conn_t *c); /* MOCK_DONE_* at the end of a good response */
+void mock_frame_init(void);              /* before the workers start */
+/* A complete JSON response: pre, the text t (NULL = none), suf; then done. */
+void mock_out_full(mock_conn_t *c, int status, const char *pre, size_t pre_len,
+                   const mock_text_t *t, const char *suf, size_t suf_len);
+/* A complete JSON response whose body is static memory (not copied); then done. */
+void mock_out_static(mock_conn_t *c, int status, const char *body, size_t len);
+/* One SSE event as one HTTP chunk: pre, the text t (NULL = none), suf; bad = an invalid
+ * chunk-size line instead of the real one. */
+void mock_out_event(mock_conn_t *c, const char *pre, size_t pre_len, const mock_text_t *t,
+                    const char *suf, size_t suf_len, int bad);
+/* Start an SSE stream: headers, then resp.emit() event after event (x-mock-chunk-delay-ms,
+ * backpressure and fairness handled here) until it returns 1. resp.n_chunks is set from
+ * x-mock-chunks first; lead is the number of events before the first content event, for
+ * x-mock-truncate (which stops after lead + half of the content events). */
+void mock_stream_start(mock_conn_t *c, mock_emit_fn emit, int lead);
+size_t mock_text_len(const mock_text_t *t);
+long mock_text_tokens(const mock_text_t *t); /* words (a filler piece of n bytes: (n+4)/5) */
+void mock_out_text(mock_conn_t *c, const mock_text_t *t);
+/* The text of a JSON answer (not streamed) under the request's faults. */
+void mock_text_json(const mock_conn_t *c, mock_text_t *t);
+
+/* mock_responses.c: the OpenAI Responses API. */
+/* Check and scan a request before any delay; 0, or -1 when an error has been answered. */
+int mock_responses_prepare(mock_conn_t *c, mock_req_t *r);
+void mock_responses_respond(mock_conn_t *c);
+
+/* mock_messages.c: the Anthropic Messages API. */
+int mock_messages_prepare(mock_conn_t *c, mock_req_t *r);
+void mock_messages_respond(mock_conn_t *c);
+
+/* mock_store.c: the Responses API's stored responses, shared by all threads behind one
+ * mutex. At most MOCK_STORE_MAX responses and MOCK_STORE_BYTES bytes; the oldest go first.
+ * A response is visible only to the key that created it. */
+#define MOCK_STORE_MAX 4096 /* a power of two */
+#ifndef MOCK_STORE_BYTES
+#define MOCK_STORE_BYTES (256L << 20) /* -DMOCK_STORE_BYTES=N to try eviction by size */
+#endif
+/* A stored response: d's strings and the items are owned by the store. */
+typedef struct mock_stored_s {
+    mock_rdesc_t d;
+    const char *items; /* input items: records, see mock_json_scan_rbody */
+    size_t items_len;
+    int nitems;
+} mock_stored_t;
+enum { MOCK_STORE_KEEP = 0, MOCK_STORE_DROP = 1 };
+typedef int (*mock_store_fn)(mock_stored_t *e, void *arg);
+int mock_store_init(void);
+void mock_store_free(void);
+/* Remember d (strings copied) with its items blob for key. */
+void mock_store_put(const char *key, size_t key_len, const mock_rdesc_t *d, const char *items,
+                    size_t items_len, int nitems);
+/* Call fn on the response id of key under the store's lock (fn may change e->d.status; it
+ * must not block); fn returning MOCK_STORE_DROP deletes it. fn's result, or -1 when key has
+ * no such response. fn NULL: just look. */
+int mock_store_visit(const char *key, size_t key_len, const char *id, size_t id_len,
+                     mock_store_fn fn, void *arg);
+void mock_store_clear(void); /* /_mock/reset */
 
 /* mock_admin.c: per-key scripts, statistics and the last request, shared by threads. */
 int mock_admin_init(int nthreads);
@@ -268,6 +412,11 @@ int mock_admin_script_take(const char *key, size_t key_len, mock_fault_t *f, moc
 /* Serve /_mock/... ; done is called. */
 void mock_admin_handle(mock_conn_t *c, mock_req_t *r);
 
+/* mock_util.c: ids. prefix, then nhex hex digits (at most 64), NUL-terminated; unique in
+ * the process (a counter under a bijective mix), random-looking, different per run. */
+void mock_id_init(void);
+void mock_id(char *buf, const char *prefix, int nhex);
+
 /* mock_json.c: the only user of jsmn. */
 typedef struct mock_scan_s {
     const char *model; /* raw JSON string contents (escapes kept), NULL when absent */
@@ -277,6 +426,29 @@ typedef struct mock_scan_s {
 } mock_scan_t;
 /* 0, or -1 when the body is not a JSON object. */
 int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out);
+
+/* The fields of a Responses or Messages request body; spans point into the body. */
+typedef struct mock_rscan_s {
+    const char *model; /* JSON string contents (escapes kept), NULL when absent */
+    size_t model_len;
+    int stream;
+    int input_type;   /* 0 absent/null, 's' string, 'a' array, 'x' anything else */
+    const char *prev; /* previous_response_id's contents, NULL when absent or not a string */
+    size_t prev_len;
+    const char *instr; /* instructions as raw JSON when a string, else NULL */
+    size_t instr_len;
+    long max_output_tokens; /* -1 when absent */
+    int store;              /* default 1 */
+    int background;
+    int has_max_tokens; /* Messages: an integer "max_tokens" */
+} mock_rscan_t;
+/* Scan body. With items not NULL, the input items are appended to it as records: the
+ * JSON's length (uint32_t, host order, unaligned), the id's length (one byte), the id, the
+ * JSON. A string input becomes one user message with one input_text part; array elements
+ * are kept as given, with an "id" (msg_...) added to objects that have none; nitems counts
+ * them. 0, or -1 when the body is not a JSON object. */
+int mock_json_scan_rbody(const char *body, size_t len, mock_rscan_t *out, mock_buf_t *items,
+                         int *nitems);
 
 typedef struct mock_script_spec_s {
     mock_buf_t key; /* unescaped */

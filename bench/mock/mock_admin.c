@@ -368,6 +368,7 @@ static void admin_reset(mock_conn_t *c, mock_buf_t *out)
     }
     atomic_store(&g_accepted, 0);
     atomic_store(&g_bytes_sent, 0);
+    mock_store_clear();
     mock_buf_append(out, LIT("{\"ok\":true}"));
     mock_api_reply(c, 200, out->p, out->len);
 }

@@ -1,36 +1,31 @@
-/* mock_api.c - the fake OpenAI API: routing, authentication, scripted faults, and the
- * deterministic responses of /v1/models, /v1/chat/completions, /v1/completions and
- * /v1/embeddings, streaming included.
+/* mock_api.c - the fake provider's front: routing, authentication, scripted faults, error
+ * bodies, and the deterministic responses of OpenAI's /v1/models, /v1/chat/completions,
+ * /v1/completions and /v1/embeddings, streaming included. The Responses API (mock_responses.c) and
+ * Anthropic's Messages API (mock_messages.c) are routed here and answered there.
  *
- * Every response goes through out_head() and either out_full() (a complete body) or the
- * streaming state machine stream_step(); both honour the fault set of the request
- * (truncation, bad chunk framing, reset after N bytes, Connection: close).
+ * Responses go out through mock_frame.c (complete bodies, or a stream driven by an emit
+ * function per endpoint), which honours the request's faults.
+ *
+ * The API family of a request follows from its path (/v1/responses..., /v1/messages...,
+ * anything else is OpenAI's classic API) and chooses the error shape and the id header
+ * (x-request-id on the Responses API, request-id on Anthropic's; none on the others, whose
+ * headers the tests know as they are).
  */
 
 #include "mock.h"
-#include "server/errors.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#define CREATED         1700000000
-#define DEFAULT_MODEL   "mock-model"
-#define DEFAULT_CONTENT "Hello from the mock upstream."
-#define DEFAULT_WORDS   5
-#define DEFAULT_CHUNKS  8
-#define EMBED_DIM       8
-#define MAX_INPUTS      2048
-#define HIGH_WATER      (1u << 20) /* streaming waits for the socket above this backlog */
-#define BURST           64         /* streaming events before yielding to the loop */
+#define CREATED    1700000000
+#define EMBED_DIM  8
+#define MAX_INPUTS 2048
 
 #define LIT(s) s, sizeof(s) - 1
 
-enum { PH_CONTENT, PH_USAGE, PH_DONE, PH_END };
-
-static const char *const stream_words[DEFAULT_WORDS] = {"Hello", "from", "the", "mock",
-                                                        "upstream."};
+enum { PH_CONTENT, PH_USAGE, PH_DONE };
 
 static const char models_body[] =
     "{\"object\":\"list\",\"data\":["
@@ -42,14 +37,9 @@ static const char models_body[] =
     "{\"id\":\"mock-embedding\",\"object\":\"model\",\"created\":1700000000,"
     "\"owned_by\":\"mock\"}]}";
 
-/* Filler for x-mock-content-bytes: "mock " repeated; its size is a multiple of 5 so that
- * consecutive references continue the pattern. Written once before the workers start. */
-static char pattern[65535];
-
 void mock_api_init(void)
 {
-    for (size_t i = 0; i < sizeof pattern; i += 5)
-        memcpy(pattern + i, "mock ", 5);
+    mock_frame_init();
 }
 
 /* ---- request headers ----------------------------------------------------------------- */
@@ -93,6 +83,15 @@ static int parse_bool(const char *v, size_t n)
     return -1;
 }
 
+/* The rest of an extra response header line "NAME: V". */
+static void xheader(mock_req_t *r, const char *n, size_t nl, const char *v, size_t vl)
+{
+    mock_buf_append(r->xheaders, n, nl);
+    mock_buf_append(r->xheaders, LIT(": "));
+    mock_buf_append(r->xheaders, v, vl);
+    mock_buf_append(r->xheaders, LIT("\r\n"));
+}
+
 /* One x-mock-* request header (name without the prefix). Invalid values are ignored. */
 static void fault_header(mock_req_t *r, const char *n, size_t nl, const char *v, size_t vl)
 {
@@ -125,17 +124,26 @@ static void fault_header(mock_req_t *r, const char *n, size_t nl, const char *v,
     } else if (name_is(n, nl, LIT("close"))) {
         if ((b = parse_bool(v, vl)) >= 0)
             f->close = b;
+    } else if (name_is(n, nl, LIT("error-message"))) {
+        size_t k = vl < sizeof f->error_message - 1 ? vl : sizeof f->error_message - 1;
+        memcpy(f->error_message, v, k);
+        f->error_message[k] = '\0';
+    } else if (name_is(n, nl, LIT("response-status"))) {
+        f->response_status = name_is(v, vl, LIT("completed"))    ? MOCK_RS_COMPLETED
+                             : name_is(v, vl, LIT("incomplete")) ? MOCK_RS_INCOMPLETE
+                             : name_is(v, vl, LIT("failed"))     ? MOCK_RS_FAILED
+                                                                 : f->response_status;
     } else if (nl > 10 && strncasecmp(n, "ratelimit-", 10) == 0) {
         mock_buf_append(r->xheaders, LIT("x-"));
-        mock_buf_append(r->xheaders, n, nl);
-        mock_buf_append(r->xheaders, LIT(": "));
-        mock_buf_append(r->xheaders, v, vl);
-        mock_buf_append(r->xheaders, LIT("\r\n"));
+        xheader(r, n, nl, v, vl);
+    } else if (nl > 20 && strncasecmp(n, "anthropic-ratelimit-", 20) == 0) {
+        xheader(r, n, nl, v, vl);
     }
 }
 
-/* One pass over the headers: the credential and the x-mock-* faults. */
-static void classify_headers(mock_req_t *r)
+/* One pass over the headers: the credential and the x-mock-* faults. Anthropic's API takes
+ * x-api-key first, then a bearer token (as relays send it), never api-key. */
+static void classify_headers(mock_req_t *r, int family)
 {
     const char *bearer = NULL, *xkey = NULL, *akey = NULL;
     size_t bearer_len = 0, xkey_len = 0, akey_len = 0;
@@ -165,122 +173,167 @@ static void classify_headers(mock_req_t *r)
             akey_len = vl;
         }
     }
+    if (family == MOCK_FAM_ANTHROPIC) {
+        if (xkey_len > 0)
+            bearer_len = 0;
+        akey_len = 0;
+    }
     if (bearer_len > 0) {
         r->key = bearer;
         r->key_len = bearer_len;
+        r->key_from = MOCK_KEY_BEARER;
     } else if (xkey_len > 0) {
         r->key = xkey;
         r->key_len = xkey_len;
+        r->key_from = MOCK_KEY_X_API_KEY;
     } else if (akey_len > 0) {
         r->key = akey;
         r->key_len = akey_len;
+        r->key_from = MOCK_KEY_API_KEY;
     }
 }
 
-/* ---- response framing ---------------------------------------------------------------- */
-
-static int resp_how(const mock_conn_t *c)
+const char *mock_req_header(const mock_req_t *r, const char *name, size_t *len)
 {
-    if (c->resp.fault.reset_after >= 0)
-        return MOCK_DONE_RESET;
-    return c->resp.keep_alive ? MOCK_DONE_KEEP : MOCK_DONE_CLOSE;
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nhdrs; i++) {
+        const mock_hdr_t *h = &r->hdrs[i];
+        if (!name_is(r->hbase + h->name_off, h->name_len, name, n))
+            continue;
+        const char *v = r->hbase + h->val_off;
+        size_t vl = h->val_len;
+        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            vl--;
+        *len = vl;
+        return v;
+    }
+    return NULL;
 }
 
-/* Status line and headers. clen >= 0: Content-Length; otherwise chunked if resp.chunked,
- * else no length (the body ends with the connection). */
-static void out_head(mock_conn_t *c, int status, const char *ctype, long clen)
+const char *mock_req_query(const mock_req_t *r, const char *name, size_t *len)
 {
-    mock_resp_t *s = &c->resp;
-    s->status = status;
-    if (clen >= 0)
-        mock_outf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %ld\r\n", status,
-                  http_reason(status), ctype, clen);
-    else
-        mock_outf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s", status, http_reason(status), ctype,
-                  s->chunked ? "Transfer-Encoding: chunked\r\n" : "");
-    if (s->stream)
-        mock_out_ref(c, LIT("Cache-Control: no-cache\r\n"));
-    if (s->fault.retry_after >= 0)
-        mock_outf(c, "Retry-After: %d\r\n", s->fault.retry_after);
-    if (c->xheaders.len > 0)
-        mock_out(c, c->xheaders.p, c->xheaders.len);
-    if (!s->keep_alive)
-        mock_out_ref(c, LIT("Connection: close\r\n"));
-    else if (c->req.http_minor == 0)
-        mock_out_ref(c, LIT("Connection: keep-alive\r\n"));
-    mock_out_ref(c, LIT("\r\n"));
-    if (c->w->verbose)
-        fprintf(stderr, "mock-upstream[%d]: %s %.*s -> %d%s\n", c->w->id,
-                llhttp_method_name((llhttp_method_t)c->req.method), (int)c->req.path_len,
-                c->req.path, status, s->stream ? " (stream)" : "");
-}
-
-static void out_pattern(mock_conn_t *c, size_t n)
-{
-    while (n > 0) {
-        size_t k = n < sizeof pattern ? n : sizeof pattern;
-        mock_out_ref(c, pattern, k);
-        n -= k;
+    size_t n = strlen(name);
+    const char *p = r->path + r->path_len, *end = r->path + r->url_len;
+    while (p < end) {
+        p++; /* '?' or '&' */
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > n && p[n] == '=' && memcmp(p, name, n) == 0) {
+            *len = (size_t)(e - p - (long)n - 1);
+            return p + n + 1;
+        }
+        p = e;
     }
-}
-
-/* A complete response: pre, then content (or pat bytes of filler), then suf. */
-static void out_full(mock_conn_t *c, int status, const char *pre, size_t pre_len, int pre_static,
-                     const char *content, size_t content_len, size_t pat, const char *suf,
-                     size_t suf_len)
-{
-    mock_resp_t *s = &c->resp;
-    size_t total = pre_len + (content ? content_len : pat) + suf_len;
-    int bad = s->fault.bad_chunking == 1 && c->req.http_minor == 1;
-    if (status == 204 || status == 304) {
-        out_head(c, status, "application/json", -1);
-        mock_conn_done(c, resp_how(c));
-        return;
-    }
-    s->chunked = bad;
-    if (bad) {
-        out_head(c, status, "application/json", -1);
-        mock_out_ref(c, LIT("zz\r\n")); /* not a hexadecimal chunk size */
-    } else {
-        out_head(c, status, "application/json", (long)total + (s->fault.truncate == 1 ? 64 : 0));
-    }
-    if (pre_static)
-        mock_out_ref(c, pre, pre_len);
-    else
-        mock_out(c, pre, pre_len);
-    if (content)
-        mock_out(c, content, content_len);
-    else
-        out_pattern(c, pat);
-    mock_out(c, suf, suf_len);
-    if (bad)
-        mock_out_ref(c, LIT("\r\n0\r\n\r\n"));
-    mock_conn_done(c, resp_how(c));
+    return NULL;
 }
 
 void mock_api_reply(mock_conn_t *c, int status, const char *body, size_t len)
 {
-    out_full(c, status, body, len, 0, NULL, 0, 0, "", 0);
+    mock_out_full(c, status, body, len, NULL, "", 0);
+}
+
+/* A JSON string, or null. */
+static void json_str_or_null(mock_buf_t *b, const char *s)
+{
+    if (s == NULL) {
+        mock_buf_append(b, LIT("null"));
+        return;
+    }
+    mock_buf_append(b, LIT("\""));
+    mock_buf_json_escape(b, s, strlen(s));
+    mock_buf_append(b, LIT("\""));
+}
+
+void mock_api_error_full(mock_conn_t *c, int status, const char *type, const char *code,
+                         const char *param, const char *msg)
+{
+    mock_buf_t *b = &c->w->scratch;
+    b->len = 0;
+    if (c->resp.family == MOCK_FAM_ANTHROPIC) {
+        mock_buf_append(b, LIT("{\"type\":\"error\",\"error\":{\"type\":"));
+        json_str_or_null(b, type);
+        mock_buf_append(b, LIT(",\"message\":"));
+        json_str_or_null(b, msg);
+        mock_buf_append(b, LIT("}}"));
+    } else {
+        mock_buf_append(b, LIT("{\"error\":{\"message\":"));
+        json_str_or_null(b, msg);
+        mock_buf_append(b, LIT(",\"type\":"));
+        json_str_or_null(b, type);
+        if (c->resp.family == MOCK_FAM_RESPONSES) {
+            mock_buf_append(b, LIT(",\"param\":"));
+            json_str_or_null(b, param);
+        }
+        mock_buf_append(b, LIT(",\"code\":"));
+        json_str_or_null(b, code);
+        mock_buf_append(b, LIT("}}"));
+    }
+    mock_out_full(c, status, b->p, b->len, NULL, "", 0);
+}
+
+/* Anthropic's error type for a status. */
+static const char *anthropic_type(int st)
+{
+    switch (st) {
+    case 401:
+        return "authentication_error";
+    case 402:
+        return "billing_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 504:
+        return "timeout_error";
+    case 529:
+        return "overloaded_error";
+    default:
+        return st >= 500 ? "api_error" : "invalid_request_error";
+    }
 }
 
 void mock_api_error(mock_conn_t *c, int status, const char *type, const char *code, const char *msg,
                     int how)
 {
-    mock_buf_t *b = &c->w->scratch;
-    b->len = 0;
-    mock_buf_append(b, LIT("{\"error\":{\"message\":\""));
-    mock_buf_json_escape(b, msg, strlen(msg));
-    mock_buf_printf(b, "\",\"type\":\"%s\",\"code\":", type);
-    if (code) {
-        mock_buf_append(b, LIT("\""));
-        mock_buf_json_escape(b, code, strlen(code));
-        mock_buf_append(b, LIT("\"}}"));
-    } else {
-        mock_buf_append(b, LIT("null}}"));
-    }
     if (how != MOCK_DONE_KEEP)
         c->resp.keep_alive = 0;
-    out_full(c, status, b->p, b->len, 0, NULL, 0, 0, "", 0);
+    if (c->resp.family == MOCK_FAM_ANTHROPIC)
+        type = anthropic_type(status);
+    mock_api_error_full(c, status, type, code, NULL, msg);
+}
+
+/* x-mock-status >= 400 or a script's status, on Anthropic's API. */
+static void scripted_error_anthropic(mock_conn_t *c)
+{
+    mock_resp_t *s = &c->resp;
+    int st = s->fault.status;
+    const char *type = s->fault.error_code[0] ? s->fault.error_code : anthropic_type(st);
+    char msg[200];
+    if (st == 401)
+        snprintf(msg, sizeof msg, "invalid x-api-key (mock, status 401)");
+    else if (st == 403)
+        snprintf(msg, sizeof msg,
+                 "Your API key does not have permission to use the specified resource (mock, "
+                 "status 403).");
+    else if (st == 404)
+        snprintf(msg, sizeof msg, "model: %.*s (mock, status 404)",
+                 (int)(s->model_len < 100 ? s->model_len : 100), s->model);
+    else if (st == 429)
+        snprintf(msg, sizeof msg,
+                 "This request would exceed the rate limit for your organization (mock, status "
+                 "429).");
+    else if (st == 529)
+        snprintf(msg, sizeof msg, "Overloaded (mock, status 529)");
+    else if (st >= 500)
+        snprintf(msg, sizeof msg, "Internal server error (mock, status %d)", st);
+    else
+        snprintf(msg, sizeof msg, "Scripted mock error (status %d).", st);
+    mock_api_error_full(c, st, type, NULL, NULL,
+                        s->fault.error_message[0] ? s->fault.error_message : msg);
 }
 
 /* x-mock-status >= 400 or a script's status. */
@@ -291,6 +344,10 @@ static void scripted_error(mock_conn_t *c)
     const char *code = s->fault.error_code[0] ? s->fault.error_code : NULL;
     const char *type = "invalid_request_error";
     char msg[200];
+    if (s->family == MOCK_FAM_ANTHROPIC) {
+        scripted_error_anthropic(c);
+        return;
+    }
     if (code == NULL)
         code = st == 401   ? "invalid_api_key"
                : st == 404 ? "model_not_found"
@@ -311,7 +368,8 @@ static void scripted_error(mock_conn_t *c)
     } else {
         snprintf(msg, sizeof msg, "Scripted mock error (status %d).", st);
     }
-    mock_api_error(c, st, type, code, msg, MOCK_DONE_KEEP);
+    mock_api_error_full(c, st, type, code, NULL,
+                        s->fault.error_message[0] ? s->fault.error_message : msg);
 }
 
 /* ---- non-streaming bodies ------------------------------------------------------------ */
@@ -320,14 +378,9 @@ static void respond_text(mock_conn_t *c)
 {
     mock_resp_t *s = &c->resp;
     mock_buf_t *a = &c->w->scratch, *b = &c->w->scratch2;
-    const char *content = DEFAULT_CONTENT;
-    size_t content_len = sizeof DEFAULT_CONTENT - 1, pat = 0;
-    long words = DEFAULT_WORDS;
-    if (s->fault.content_bytes >= 0) {
-        content = NULL;
-        pat = (size_t)s->fault.content_bytes;
-        words = (long)((pat + 4) / 5);
-    }
+    mock_text_t t;
+    mock_text_json(c, &t);
+    long words = mock_text_tokens(&t);
     a->len = b->len = 0;
     if (s->kind == MOCK_EP_CHAT) {
         mock_buf_printf(a,
@@ -350,7 +403,7 @@ static void respond_text(mock_conn_t *c)
                         "\"total_tokens\":%ld}}",
                         s->prompt_tokens, words, s->prompt_tokens + words);
     }
-    out_full(c, s->status, a->p, a->len, 0, content, content_len, pat, b->p, b->len);
+    mock_out_full(c, s->status, a->p, a->len, &t, b->p, b->len);
 }
 
 static void respond_embeddings(mock_conn_t *c, int n_inputs)
@@ -369,48 +422,17 @@ static void respond_embeddings(mock_conn_t *c, int n_inputs)
     mock_buf_printf(a,
                     "],\"model\":\"%.*s\",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}",
                     (int)s->model_len, s->model, s->prompt_tokens, s->prompt_tokens);
-    out_full(c, s->status, a->p, a->len, 0, "", 0, 0, "", 0);
+    mock_out_full(c, s->status, a->p, a->len, NULL, "", 0);
 }
 
 /* ---- streaming ------------------------------------------------------------------------- */
 
-/* One SSE event "data: ...\n\n" made of pre, a text (or pat bytes of filler) and suf, as
- * one HTTP chunk; bad = an invalid chunk-size line instead of the real one. */
-static void out_event(mock_conn_t *c, const mock_buf_t *pre, const char *text, size_t text_len,
-                      size_t pat, const char *suf, size_t suf_len, int bad)
-{
-    size_t n = pre->len + (text ? text_len : pat) + suf_len;
-    if (c->resp.chunked) {
-        if (bad)
-            mock_out_ref(c, LIT("zz\r\n"));
-        else
-            mock_outf(c, "%zx\r\n", n);
-    }
-    mock_out(c, pre->p, pre->len);
-    if (text)
-        mock_out(c, text, text_len);
-    else
-        out_pattern(c, pat);
-    mock_out(c, suf, suf_len);
-    if (c->resp.chunked)
-        mock_out_ref(c, LIT("\r\n"));
-}
-
-static void stream_content(mock_conn_t *c, int bad)
+static void chat_content(mock_conn_t *c, int bad)
 {
     mock_resp_t *s = &c->resp;
     mock_buf_t *a = &c->w->scratch;
     int i = s->index, last = i == s->n_chunks - 1;
-    char word[16];
-    const char *text = NULL;
-    size_t text_len = 0, pat = 0;
-    if (s->fault.content_bytes >= 0) {
-        pat = (size_t)s->fault.content_bytes;
-    } else {
-        text = word;
-        text_len = (size_t)snprintf(word, sizeof word, "%s%s", i ? " " : "",
-                                    stream_words[i % DEFAULT_WORDS]);
-    }
+    mock_text_t t = {i, 1, s->fault.content_bytes};
     a->len = 0;
     if (s->kind == MOCK_EP_CHAT) {
         mock_buf_printf(a,
@@ -419,30 +441,31 @@ static void stream_content(mock_conn_t *c, int bad)
                         "%s\"content\":\"",
                         CREATED, (int)s->model_len, s->model, i ? "" : "\"role\":\"assistant\",");
         if (last)
-            out_event(c, a, text, text_len, pat, LIT("\"},\"finish_reason\":\"stop\"}]}\n\n"), bad);
+            mock_out_event(c, a->p, a->len, &t, LIT("\"},\"finish_reason\":\"stop\"}]}\n\n"), bad);
         else
-            out_event(c, a, text, text_len, pat, LIT("\"},\"finish_reason\":null}]}\n\n"), bad);
+            mock_out_event(c, a->p, a->len, &t, LIT("\"},\"finish_reason\":null}]}\n\n"), bad);
     } else {
         mock_buf_printf(a,
                         "data: {\"id\":\"cmpl-mock\",\"object\":\"text_completion\",\"created\":%d,"
                         "\"model\":\"%.*s\",\"choices\":[{\"text\":\"",
                         CREATED, (int)s->model_len, s->model);
         if (last)
-            out_event(c, a, text, text_len, pat,
-                      LIT("\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n"),
-                      bad);
+            mock_out_event(
+                c, a->p, a->len, &t,
+                LIT("\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n"), bad);
         else
-            out_event(c, a, text, text_len, pat,
-                      LIT("\",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n"), bad);
+            mock_out_event(c, a->p, a->len, &t,
+                           LIT("\",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n"),
+                           bad);
     }
 }
 
-static void stream_usage(mock_conn_t *c, int bad)
+static void chat_usage(mock_conn_t *c, int bad)
 {
     mock_resp_t *s = &c->resp;
     mock_buf_t *a = &c->w->scratch;
-    long per = s->fault.content_bytes >= 0 ? (s->fault.content_bytes + 4) / 5 : 1;
-    long words = per * s->n_chunks;
+    mock_text_t t = {0, s->n_chunks, s->fault.content_bytes};
+    long words = mock_text_tokens(&t);
     a->len = 0;
     mock_buf_printf(a,
                     "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%d,\"model\":\"%.*s\","
@@ -451,77 +474,27 @@ static void stream_usage(mock_conn_t *c, int bad)
                     s->kind == MOCK_EP_CHAT ? "chatcmpl-mock" : "cmpl-mock",
                     s->kind == MOCK_EP_CHAT ? "chat.completion.chunk" : "text_completion", CREATED,
                     (int)s->model_len, s->model, s->prompt_tokens, words, s->prompt_tokens + words);
-    out_event(c, a, "", 0, 0, "", 0, bad);
+    mock_out_event(c, a->p, a->len, NULL, "", 0, bad);
 }
 
-static void stream_step(mock_conn_t *c)
+/* Chat and completions: one data: event per content chunk, the usage, then [DONE]. */
+static int chat_emit(mock_conn_t *c, int bad)
 {
     mock_resp_t *s = &c->resp;
-    const mock_fault_t *f = &s->fault;
-    int truncate_at = s->n_chunks / 2 > 0 ? s->n_chunks / 2 : 1;
-    for (;;) {
-        int bad = f->bad_chunking == 1 && s->pieces == 1;
-        if (s->phase == PH_CONTENT) {
-            stream_content(c, bad);
-            if (++s->index == s->n_chunks)
-                s->phase = PH_USAGE;
-        } else if (s->phase == PH_USAGE) {
-            stream_usage(c, bad);
-            s->phase = PH_DONE;
-        } else {
-            mock_buf_t done = {.p = (char *)"data: [DONE]\n\n", .len = 14};
-            out_event(c, &done, "", 0, 0, "", 0, bad);
-            if (s->chunked && !bad)
-                mock_out_ref(c, LIT("0\r\n\r\n"));
-            s->phase = PH_END;
-        }
-        s->pieces++;
-        mock_flush(c);
-        if (c->closing)
-            return;
-        if (mock_out_exhausted(c)) {
-            mock_conn_done(c, MOCK_DONE_RESET);
-            return;
-        }
-        if (bad || (f->truncate == 1 && s->pieces == truncate_at)) {
-            mock_conn_done(c, f->reset_after >= 0 ? MOCK_DONE_RESET : MOCK_DONE_CLOSE);
-            return;
-        }
-        if (s->phase == PH_END) {
-            mock_conn_done(c, resp_how(c));
-            return;
-        }
-        if (f->chunk_delay_ms > 0) {
-            mock_conn_after(c, (uint64_t)f->chunk_delay_ms, stream_step);
-            return;
-        }
-        if (mock_conn_backlog(c) > HIGH_WATER) {
-            mock_conn_on_drain(c, stream_step);
-            return;
-        }
-        if (++s->burst >= BURST) {
-            s->burst = 0;
-            mock_conn_after(c, 0, stream_step); /* let other connections run */
-            return;
-        }
+    if (s->phase == PH_CONTENT && s->index >= s->n_chunks)
+        s->phase = PH_USAGE;
+    if (s->phase == PH_CONTENT) {
+        chat_content(c, bad);
+        s->index++;
+        return 0;
     }
-}
-
-static void stream_start(mock_conn_t *c)
-{
-    mock_resp_t *s = &c->resp;
-    s->chunked = c->req.http_minor >= 1;
-    s->n_chunks = s->fault.chunks >= 0 ? s->fault.chunks : DEFAULT_CHUNKS;
-    s->phase = s->n_chunks > 0 ? PH_CONTENT : PH_USAGE;
-    out_head(c, s->status, "text/event-stream", -1);
-    mock_flush(c);
-    if (c->closing)
-        return;
-    if (mock_out_exhausted(c)) {
-        mock_conn_done(c, MOCK_DONE_RESET);
-        return;
+    if (s->phase == PH_USAGE) {
+        chat_usage(c, bad);
+        s->phase = PH_DONE;
+        return 0;
     }
-    stream_step(c);
+    mock_out_event(c, LIT("data: [DONE]\n\n"), NULL, "", 0, bad);
+    return 1;
 }
 
 /* ---- dispatch -------------------------------------------------------------------------- */
@@ -537,30 +510,79 @@ static void respond(mock_conn_t *c)
     }
     if (s->fault.status >= 200)
         s->status = s->fault.status;
-    if (s->kind == MOCK_EP_MODELS)
-        out_full(c, s->status, models_body, sizeof models_body - 1, 1, "", 0, 0, "", 0);
+    if (s->family == MOCK_FAM_RESPONSES)
+        mock_responses_respond(c);
+    else if (s->family == MOCK_FAM_ANTHROPIC)
+        mock_messages_respond(c);
+    else if (s->kind == MOCK_EP_MODELS)
+        mock_out_static(c, s->status, models_body, sizeof models_body - 1);
     else if (s->kind == MOCK_EP_EMBEDDINGS)
         respond_embeddings(c, s->n_inputs);
     else if (s->stream)
-        stream_start(c);
+        mock_stream_start(c, chat_emit, 0);
     else
         respond_text(c);
 }
 
-static int endpoint(const char *p, size_t n)
+static int has_prefix(const char *p, size_t n, const char *lit, size_t ll)
 {
+    return n >= ll && memcmp(p, lit, ll) == 0 && (n == ll || p[ll] == '/');
+}
+
+static int family(const char *p, size_t n)
+{
+    if (has_prefix(p, n, LIT("/v1/responses")))
+        return MOCK_FAM_RESPONSES;
+    if (has_prefix(p, n, LIT("/v1/messages")))
+        return MOCK_FAM_ANTHROPIC;
+    return MOCK_FAM_OPENAI;
+}
+
+/* Paths under /v1/ with one endpoint each, and its method. */
+static const struct {
+    const char *path;
+    size_t len;
+    int ep, method;
+} routes[] = {
+    {LIT("chat/completions"), MOCK_EP_CHAT, HTTP_POST},
+    {LIT("models"), MOCK_EP_MODELS, HTTP_GET},
+    {LIT("completions"), MOCK_EP_COMPLETIONS, HTTP_POST},
+    {LIT("embeddings"), MOCK_EP_EMBEDDINGS, HTTP_POST},
+    {LIT("messages"), MOCK_EP_MESSAGES, HTTP_POST},
+    {LIT("messages/count_tokens"), MOCK_EP_MESSAGES_TOKENS, HTTP_POST},
+    {LIT("responses"), MOCK_EP_RESPONSES, HTTP_POST},
+    {LIT("responses/input_tokens"), MOCK_EP_RESPONSE_TOKENS, HTTP_POST},
+};
+
+/* The endpoint of a path, and in *want the method it takes (given method where a path
+ * takes several). */
+static int endpoint(const char *p, size_t n, int method, int *want)
+{
+    *want = HTTP_POST;
     if (n < 4 || memcmp(p, "/v1/", 4) != 0)
         return MOCK_EP_NONE;
     p += 4;
     n -= 4;
-    if (n == 16 && memcmp(p, "chat/completions", 16) == 0)
-        return MOCK_EP_CHAT;
-    if (n == 6 && memcmp(p, "models", 6) == 0)
-        return MOCK_EP_MODELS;
-    if (n == 11 && memcmp(p, "completions", 11) == 0)
-        return MOCK_EP_COMPLETIONS;
-    if (n == 10 && memcmp(p, "embeddings", 10) == 0)
-        return MOCK_EP_EMBEDDINGS;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (n == routes[i].len && memcmp(p, routes[i].path, n) == 0) {
+            *want = routes[i].method;
+            return routes[i].ep;
+        }
+    if (n < 10 || memcmp(p, "responses/", 10) != 0)
+        return MOCK_EP_NONE;
+    /* responses/{id}, responses/{id}/cancel, responses/{id}/input_items */
+    const char *id = p + 10, *slash = memchr(id, '/', n - 10);
+    if (slash == NULL) {
+        *want = method == HTTP_DELETE ? HTTP_DELETE : HTTP_GET;
+        return method == HTTP_DELETE ? MOCK_EP_RESPONSE_DELETE : MOCK_EP_RESPONSE_GET;
+    }
+    size_t rest = n - (size_t)(slash - p);
+    if (rest == 7 && memcmp(slash, "/cancel", 7) == 0)
+        return MOCK_EP_RESPONSE_CANCEL;
+    if (rest == 12 && memcmp(slash, "/input_items", 12) == 0) {
+        *want = HTTP_GET;
+        return MOCK_EP_RESPONSE_ITEMS;
+    }
     return MOCK_EP_NONE;
 }
 
@@ -572,32 +594,41 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
     mock_fault_init(&s->fault);
     s->status = 200;
     s->keep_alive = r->keep_alive;
-    s->model = DEFAULT_MODEL;
-    s->model_len = sizeof DEFAULT_MODEL - 1;
+    s->model = MOCK_DEFAULT_MODEL;
+    s->model_len = sizeof MOCK_DEFAULT_MODEL - 1;
     if (r->path_len >= 7 && memcmp(r->path, "/_mock/", 7) == 0) {
         mock_admin_handle(c, r);
         return;
     }
-    classify_headers(r);
+    s->family = family(r->path, r->path_len);
+    if (s->family != MOCK_FAM_OPENAI)
+        mock_id(c->req_id, "req_", 32);
+    classify_headers(r, s->family);
     mock_admin_record(c->w->id, r);
 
-    int ep = endpoint(r->path, r->path_len);
+    int want, ep = endpoint(r->path, r->path_len, r->method, &want);
     if (ep == MOCK_EP_NONE) {
-        snprintf(msg, sizeof msg, "Unknown request URL: %s %.*s. Please check the URL for typos.",
-                 llhttp_method_name((llhttp_method_t)r->method),
-                 (int)(r->path_len < 120 ? r->path_len : 120), r->path);
+        if (s->family == MOCK_FAM_ANTHROPIC)
+            snprintf(msg, sizeof msg, "Not Found");
+        else
+            snprintf(msg, sizeof msg,
+                     "Unknown request URL: %s %.*s. Please check the URL for typos.",
+                     llhttp_method_name((llhttp_method_t)r->method),
+                     (int)(r->path_len < 120 ? r->path_len : 120), r->path);
         mock_api_error(c, 404, "invalid_request_error", "unknown_url", msg, MOCK_DONE_KEEP);
         return;
     }
     if (r->key == NULL) {
-        mock_api_error(c, 401, "invalid_request_error", "invalid_api_key", "missing api key",
+        mock_api_error(c, 401, "invalid_request_error", "invalid_api_key",
+                       s->family == MOCK_FAM_ANTHROPIC ? "x-api-key header is required"
+                                                       : "missing api key",
                        MOCK_DONE_KEEP);
         return;
     }
-    int want = ep == MOCK_EP_MODELS ? HTTP_GET : HTTP_POST;
     if (r->method != want) {
         snprintf(msg, sizeof msg, "Method %s not allowed on %.*s (use %s).",
-                 llhttp_method_name((llhttp_method_t)r->method), (int)r->path_len, r->path,
+                 llhttp_method_name((llhttp_method_t)r->method),
+                 (int)(r->path_len < 120 ? r->path_len : 120), r->path,
                  llhttp_method_name((llhttp_method_t)want));
         mock_api_error(c, 405, "invalid_request_error", "method_not_allowed", msg, MOCK_DONE_KEEP);
         return;
@@ -607,7 +638,14 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
     mock_admin_script_take(r->key, r->key_len, &s->fault, r->xheaders);
     mock_fault_overlay(&s->fault, &r->fault);
     s->kind = ep;
-    if (ep != MOCK_EP_MODELS) {
+    s->prompt_tokens = r->body_len / 4 > 0 ? (long)(r->body_len / 4) : 1;
+    if (s->family == MOCK_FAM_RESPONSES) {
+        if (mock_responses_prepare(c, r) != 0)
+            return;
+    } else if (s->family == MOCK_FAM_ANTHROPIC) {
+        if (mock_messages_prepare(c, r) != 0)
+            return;
+    } else if (ep != MOCK_EP_MODELS) {
         mock_scan_t scan;
         if (mock_json_scan_request(r->body, r->body_len, &scan) != 0) {
             mock_api_error(c, 400, "invalid_request_error", NULL,
@@ -625,7 +663,6 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
                       : scan.n_inputs > MAX_INPUTS ? MAX_INPUTS
                                                    : scan.n_inputs;
     }
-    s->prompt_tokens = r->body_len / 4 > 0 ? (long)(r->body_len / 4) : 1;
     s->keep_alive = r->keep_alive && s->fault.close != 1 && s->fault.truncate != 1 &&
                     s->fault.bad_chunking != 1 && !(s->stream && r->http_minor == 0);
     if (s->fault.delay_ms > 0) {

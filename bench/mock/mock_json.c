@@ -1,8 +1,10 @@
 /* mock_json.c - JSON scanning for the mock upstream, the one user of jsmn.
  *
  * Request bodies are tokenized (no DOM) to find the top-level "model", "stream" and
- * "input"; /_mock/script bodies are read into a mock_script_spec_t. Tokens live in a
- * per-thread array that grows to the largest body seen and is reused.
+ * "input" (and, for the Responses and Messages APIs, the fields their answers echo, and the
+ * input items the Responses API stores); /_mock/script bodies are read into a
+ * mock_script_spec_t. Tokens live in a per-thread array that grows to the largest body seen
+ * and is reused.
  */
 
 #define JSMN_STATIC
@@ -16,6 +18,8 @@
 #include <string.h>
 
 #define MAX_TOKENS (1u << 24)
+
+static int get_long(const char *js, const jsmntok_t *t, long lo, long hi, long *out);
 
 static __thread jsmntok_t *t_toks;
 static __thread unsigned t_ntoks;
@@ -68,6 +72,13 @@ static int tok_is(const char *js, const jsmntok_t *t, const char *s)
            memcmp(js + t->start, s, n) == 0;
 }
 
+/* Tokenize a body that must be a JSON object: the token count, or -1. */
+static int tokenize_object(const char *js, size_t len, jsmntok_t **t)
+{
+    int n = tokenize(js, len, t);
+    return n >= 1 && (*t)[0].type == JSMN_OBJECT ? n : -1;
+}
+
 int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out)
 {
     jsmntok_t *t;
@@ -75,10 +86,9 @@ int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out)
     out->model_len = 0;
     out->stream = 0;
     out->n_inputs = 1;
-    int n = tokenize(body, len, &t);
-    if (n < 1 || t[0].type != JSMN_OBJECT)
+    int n = tokenize_object(body, len, &t), i = 1;
+    if (n < 0)
         return -1;
-    int i = 1;
     for (int k = 0; k < t[0].size && i + 1 < n; k++) {
         const jsmntok_t *key = &t[i], *val = &t[i + 1];
         if (tok_is(body, key, "model") && val->type == JSMN_STRING) {
@@ -90,6 +100,129 @@ int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out)
             /* a string, an array of strings, an array of token arrays, or one token array */
             if (val->type == JSMN_ARRAY && val->size > 0 && t[i + 2].type != JSMN_PRIMITIVE)
                 out->n_inputs = val->size;
+        }
+        i = skip(t, i + 1);
+    }
+    return 0;
+}
+
+/* ---- Responses and Messages bodies ------------------------------------------------------- */
+
+/* Start an item record (see mock_json_scan_rbody); *mark is for item_end. */
+static void item_begin(mock_buf_t *items, const char *id, size_t id_len, size_t *mark)
+{
+    uint32_t zero = 0;
+    unsigned char n = (unsigned char)(id_len < 255 ? id_len : 255);
+    *mark = items->len;
+    mock_buf_append(items, &zero, sizeof zero);
+    mock_buf_append(items, &n, 1);
+    mock_buf_append(items, id, n);
+}
+
+static void item_end(mock_buf_t *items, size_t mark)
+{
+    uint32_t n = (uint32_t)(items->len - mark - sizeof n - 1 - (unsigned char)items->p[mark + 4]);
+    memcpy(items->p + mark, &n, sizeof n);
+}
+
+/* The value token of the key name of the object at t[i], or -1. */
+static int obj_get(const char *js, const jsmntok_t *t, int i, const char *name)
+{
+    int j = i + 1;
+    for (int k = 0; k < t[i].size; k++) {
+        if (tok_is(js, &t[j], name))
+            return j + 1;
+        j = skip(t, j + 1);
+    }
+    return -1;
+}
+
+/* The input items of the "input" value at t[i]. */
+static void scan_items(const char *js, const jsmntok_t *t, int i, mock_buf_t *items, int *nitems)
+{
+    char id[64];
+    size_t mark;
+    if (t[i].type == JSMN_STRING) {
+        mock_id(id, "msg_", 48);
+        item_begin(items, id, strlen(id), &mark);
+        mock_buf_printf(items,
+                        "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"user\",\"content\":"
+                        "[{\"type\":\"input_text\",\"text\":\"",
+                        id);
+        mock_buf_append(items, js + t[i].start, (size_t)(t[i].end - t[i].start));
+        mock_buf_append(items, "\"}]}", 4);
+        item_end(items, mark);
+        (*nitems)++;
+        return;
+    }
+    int n = t[i].size;
+    i++;
+    for (int k = 0; k < n; k++, i = skip(t, i)) {
+        const jsmntok_t *e = &t[i];
+        int idv = e->type == JSMN_OBJECT ? obj_get(js, t, i, "id") : -1;
+        if (e->type == JSMN_OBJECT && idv < 0) {
+            /* no id: give it one, first in the object */
+            mock_id(id, "msg_", 48);
+            item_begin(items, id, strlen(id), &mark);
+            mock_buf_printf(items, "{\"id\":\"%s\"%s", id, e->size > 0 ? "," : "");
+            mock_buf_append(items, js + e->start + 1, (size_t)(e->end - e->start - 1));
+        } else {
+            if (idv >= 0 && t[idv].type == JSMN_STRING)
+                item_begin(items, js + t[idv].start, (size_t)(t[idv].end - t[idv].start), &mark);
+            else
+                item_begin(items, "", 0, &mark);
+            if (e->type == JSMN_STRING) /* with its quotes */
+                mock_buf_append(items, js + e->start - 1, (size_t)(e->end - e->start + 2));
+            else
+                mock_buf_append(items, js + e->start, (size_t)(e->end - e->start));
+        }
+        item_end(items, mark);
+        (*nitems)++;
+    }
+}
+
+int mock_json_scan_rbody(const char *body, size_t len, mock_rscan_t *out, mock_buf_t *items,
+                         int *nitems)
+{
+    jsmntok_t *t;
+    memset(out, 0, sizeof *out);
+    out->max_output_tokens = -1;
+    out->store = 1;
+    int n = tokenize_object(body, len, &t), i = 1;
+    if (n < 0)
+        return -1;
+    for (int k = 0; k < t[0].size && i + 1 < n; k++) {
+        const jsmntok_t *key = &t[i], *val = &t[i + 1];
+        const char *v = body + val->start;
+        size_t vl = (size_t)(val->end - val->start);
+        int prim = val->type == JSMN_PRIMITIVE;
+        if (tok_is(body, key, "model") && val->type == JSMN_STRING) {
+            out->model = v;
+            out->model_len = vl;
+        } else if (tok_is(body, key, "stream") && prim) {
+            out->stream = *v == 't';
+        } else if (tok_is(body, key, "store") && prim) {
+            out->store = *v != 'f';
+        } else if (tok_is(body, key, "background") && prim) {
+            out->background = *v == 't';
+        } else if (tok_is(body, key, "previous_response_id") && val->type == JSMN_STRING) {
+            out->prev = v;
+            out->prev_len = vl;
+        } else if (tok_is(body, key, "instructions") && val->type == JSMN_STRING) {
+            out->instr = v - 1; /* with its quotes */
+            out->instr_len = vl + 2;
+        } else if (tok_is(body, key, "max_output_tokens") && prim) {
+            get_long(body, val, 0, 1L << 40, &out->max_output_tokens);
+        } else if (tok_is(body, key, "max_tokens") && prim) {
+            long x;
+            out->has_max_tokens = get_long(body, val, 0, 1L << 40, &x) == 0;
+        } else if (tok_is(body, key, "input")) {
+            out->input_type = val->type == JSMN_STRING  ? 's'
+                              : val->type == JSMN_ARRAY ? 'a'
+                              : prim && *v == 'n'       ? 0
+                                                        : 'x';
+            if (items && (out->input_type == 's' || out->input_type == 'a'))
+                scan_items(body, t, i + 1, items, nitems);
         }
         i = skip(t, i + 1);
     }
@@ -207,6 +340,25 @@ static int get_bool(const char *js, const jsmntok_t *t, int *out)
     return 0;
 }
 
+/* A string field, unescaped, into dst[cap]. 0, or -1 with err set. */
+static int get_fixed(const char *js, const jsmntok_t *t, const char *name, char *dst, size_t cap,
+                     char *err, size_t errlen)
+{
+    mock_buf_t v = {0};
+    int r = 0;
+    if (t->type != JSMN_STRING || unescape(&v, js + t->start, (size_t)(t->end - t->start)) != 0 ||
+        v.len >= cap) {
+        snprintf(err, errlen, "script: \"%s\" must be a string of at most %zu bytes", name,
+                 cap - 1);
+        r = -1;
+    } else {
+        memcpy(dst, v.p ? v.p : "", v.len);
+        dst[v.len] = '\0';
+    }
+    mock_buf_free(&v);
+    return r;
+}
+
 static int is_token_char(char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -307,19 +459,26 @@ int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out
             }
         } else if (tok_is(body, key, "error_code")) {
             known = 1;
-            mock_buf_t code = {0};
-            if (val->type != JSMN_STRING ||
-                unescape(&code, body + val->start, (size_t)(val->end - val->start)) != 0 ||
-                code.len >= sizeof out->fault.error_code) {
-                mock_buf_free(&code);
+            if (get_fixed(body, val, "error_code", out->fault.error_code,
+                          sizeof out->fault.error_code, err, errlen) != 0)
+                return -1;
+        } else if (tok_is(body, key, "error_message")) {
+            known = 1;
+            if (get_fixed(body, val, "error_message", out->fault.error_message,
+                          sizeof out->fault.error_message, err, errlen) != 0)
+                return -1;
+        } else if (tok_is(body, key, "response_status")) {
+            known = 1;
+            out->fault.response_status = tok_is(body, val, "completed")    ? MOCK_RS_COMPLETED
+                                         : tok_is(body, val, "incomplete") ? MOCK_RS_INCOMPLETE
+                                         : tok_is(body, val, "failed")     ? MOCK_RS_FAILED
+                                                                           : MOCK_RS_UNSET;
+            if (out->fault.response_status == MOCK_RS_UNSET) {
                 snprintf(err, errlen,
-                         "script: \"error_code\" must be a string of at most %zu bytes",
-                         sizeof out->fault.error_code - 1);
+                         "script: \"response_status\" must be \"completed\", \"incomplete\" or "
+                         "\"failed\"");
                 return -1;
             }
-            memcpy(out->fault.error_code, code.p ? code.p : "", code.len);
-            out->fault.error_code[code.len] = '\0';
-            mock_buf_free(&code);
         } else if (tok_is(body, key, "headers")) {
             known = 1;
             if (get_headers(body, t, i + 1, &out->headers, err, errlen) != 0)
@@ -361,8 +520,9 @@ int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out
         if (!known) {
             snprintf(err, errlen,
                      "script: unknown field \"%.*s\" (known: key, status, retry_after, "
-                     "error_code, delay_ms, chunk_delay_ms, chunks, content_bytes, "
-                     "reset_after_bytes, truncate, bad_chunking, close, count, headers)",
+                     "error_code, error_message, response_status, delay_ms, chunk_delay_ms, "
+                     "chunks, content_bytes, reset_after_bytes, truncate, bad_chunking, close, "
+                     "count, headers)",
                      klen > 40 ? 40 : klen, kname);
             return -1;
         }

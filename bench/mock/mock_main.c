@@ -42,7 +42,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: mock-upstream --listen HOST:PORT [--threads N] [--tls-cert FILE "
                "--tls-key FILE] [--quiet] [--verbose]\n"
-               "  A fake OpenAI-compatible provider for tests and benchmarks; see "
+               "  A fake OpenAI and Anthropic provider for tests and benchmarks; see "
                "bench/mock/README.md.\n");
 }
 
@@ -269,7 +269,8 @@ int main(int argc, char **argv)
         }
     }
     mock_api_init();
-    if (mock_admin_init(o.threads) != 0) {
+    mock_id_init();
+    if (mock_admin_init(o.threads) != 0 || mock_store_init() != 0) {
         fprintf(stderr, "mock-upstream: cannot initialise shared state\n");
         goto out;
     }
@@ -307,6 +308,7 @@ int main(int argc, char **argv)
     }
     uv_loop_close(uv_default_loop());
     mock_admin_free();
+    mock_store_free();
     rc = 0;
 out:
     free(workers);

@@ -1,11 +1,16 @@
-/* mock_util.c - growable buffers, JSON string escaping and fault sets of the mock upstream. */
+/* mock_util.c - growable buffers, JSON string escaping, fault sets and ids of the mock
+ * upstream. */
 
 #include "mock.h"
 
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 void *mock_xrealloc(void *p, size_t n)
 {
@@ -31,7 +36,8 @@ void mock_buf_reserve(mock_buf_t *b, size_t extra)
 void mock_buf_append(mock_buf_t *b, const void *p, size_t n)
 {
     mock_buf_reserve(b, n + 1);
-    memcpy(b->p + b->len, p, n);
+    if (n > 0) /* p may be NULL then: an empty buffer never allocated */
+        memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = '\0'; /* so that short buffers can be used as C strings */
 }
@@ -117,7 +123,9 @@ void mock_fault_init(mock_fault_t *f)
     f->truncate = -1;
     f->bad_chunking = -1;
     f->close = -1;
+    f->response_status = MOCK_RS_UNSET;
     f->error_code[0] = '\0';
+    f->error_message[0] = '\0';
 }
 
 void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src)
@@ -142,6 +150,46 @@ void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src)
         dst->bad_chunking = src->bad_chunking;
     if (src->close >= 0)
         dst->close = src->close;
+    if (src->response_status != MOCK_RS_UNSET)
+        dst->response_status = src->response_status;
     if (src->error_code[0])
         memcpy(dst->error_code, src->error_code, sizeof dst->error_code);
+    if (src->error_message[0])
+        memcpy(dst->error_message, src->error_message, strlen(src->error_message) + 1);
+}
+
+/* ---- ids ------------------------------------------------------------------------------- */
+
+static uint64_t id_seed[2]; /* written once before the workers start */
+static atomic_uint_fast64_t id_counter;
+
+void mock_id_init(void)
+{
+    if (getrandom(id_seed, sizeof id_seed, GRND_NONBLOCK) != (ssize_t)sizeof id_seed) {
+        id_seed[0] = (uint64_t)time(NULL) * 6364136223846793005u;
+        id_seed[1] = (uint64_t)getpid() * 1442695040888963407u;
+    }
+}
+
+/* splitmix64's finaliser: a bijection of 64-bit values. */
+static uint64_t mix64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+void mock_id(char *buf, const char *prefix, int nhex)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
+    size_t pl = strlen(prefix);
+    memcpy(buf, prefix, pl);
+    /* The first 16 digits are a bijection of the counter, so ids never repeat. */
+    for (int i = 0; i < nhex; i++) {
+        if (i % 16 == 0)
+            n = i == 0 ? mix64(n ^ id_seed[0]) : mix64(n + id_seed[1]);
+        buf[pl + (size_t)i] = hex[(n >> (60 - 4 * (i % 16))) & 15];
+    }
+    buf[pl + (size_t)nhex] = '\0';
 }
