@@ -15,7 +15,8 @@
  * without locks. cfg_free() releases it. Pointers inside (provider_ref, fallback_refs)
  * point into the same cfg_t.
  *
- * All times are milliseconds, all sizes bytes, limits of 0 mean "unlimited".
+ * All times are milliseconds (except responses.affinity_ttl_s: 30 days of milliseconds do not
+ * fit a uint32_t), all sizes bytes, limits of 0 mean "unlimited".
  */
 #ifndef LLMGATE_CONFIG_H
 #define LLMGATE_CONFIG_H
@@ -28,6 +29,13 @@ enum cfg_auth_style {
     CFG_AUTH_BEARER = 0, /* Authorization: Bearer <secret> (default) */
     CFG_AUTH_X_API_KEY,  /* x-api-key: <secret> */
     CFG_AUTH_HEADER,     /* <auth_header>: <secret> */
+};
+
+/* The wire format a provider speaks. Values are stable: a new format is appended
+ * (CFG_API_GEMINI is planned next). */
+enum cfg_api {
+    CFG_API_OPENAI = 0, /* OpenAI-compatible: /chat/completions, /responses, ... (default) */
+    CFG_API_ANTHROPIC,  /* Anthropic's native Messages API: /messages */
 };
 
 /* Key selection strategy inside a deployment (the key-policy issue uses it). */
@@ -48,6 +56,10 @@ typedef struct cfg_key_s {
     char *secret_env;      /* name of the environment variable that holds the secret, or NULL */
     char *secret_file;     /* path of a file that holds the secret, or NULL */
     char *secret;          /* resolved at load; NEVER logged, stored or printed */
+    char *group;           /* the provider organisation the key belongs to, or NULL (the key
+                              alone): stateful objects (Responses API responses) created with
+                              one key of a group may be used with every key of it. A group
+                              belongs to one provider; same characters as key names */
     uint32_t rpm;          /* requests per rolling minute, 0 = unlimited */
     uint32_t rpd;          /* requests per day, 0 = unlimited */
     uint32_t tpm;          /* tokens per rolling minute, 0 = unlimited */
@@ -66,6 +78,9 @@ typedef struct cfg_provider_s {
     char *base_path;   /* "" or "/v1" etc., never a trailing slash */
     char *host_header; /* value for the Host header: host or host:port */
 
+    enum cfg_api api; /* default CFG_API_OPENAI */
+    /* Default CFG_AUTH_BEARER; CFG_AUTH_X_API_KEY for CFG_API_ANTHROPIC when auth: is not
+     * written (an explicit auth: bearer stays, as relays want it). */
     enum cfg_auth_style auth;
     char *auth_header;              /* header name for CFG_AUTH_HEADER */
     char *ca_file;                  /* PEM bundle to verify the provider; NULL = system bundle */
@@ -77,7 +92,10 @@ typedef struct cfg_provider_s {
      * tokens of prompt (bytes / 4) and max_tokens, capped at first_byte_timeout_max_ms. */
     uint32_t first_byte_timeout_per_1k_tokens_ms;
     uint32_t first_byte_timeout_max_ms; /* default 600000 */
-    cfg_header_t *headers;              /* extra headers sent upstream */
+    /* The anthropic-version header of CFG_API_ANTHROPIC, default "2023-06-01"; NULL for the
+     * other formats (refused there). */
+    char *anthropic_version;
+    cfg_header_t *headers; /* extra headers sent upstream */
     unsigned headers_count;
     cfg_key_t *keys;
     unsigned keys_count;
@@ -137,6 +155,16 @@ typedef struct cfg_policy_s {
     uint32_t circuit_open_ms;       /* how long it stays open, default 30000 */
     uint32_t probe_interval_ms;     /* active health probes, default 30000; 0 = none */
 } cfg_policy_t;
+
+/* Stateful Responses API objects (responses:). llmgate remembers which key created each
+ * response id, so that a request naming it (previous_response_id, GET /responses/{id}) goes
+ * to a key that can see it: the same key, or one of its group (cfg_key_t.group). */
+typedef struct cfg_responses_s {
+    uint32_t affinity_ttl_s; /* how long a response id is remembered, seconds; default 2592000
+                                (30 days: how long OpenAI keeps a stored response) */
+    uint32_t affinity_max;   /* response ids remembered at most (oldest forgotten first),
+                                default 100000, 1 to 10000000 */
+} cfg_responses_t;
 
 /* A client key: the gateway's own API key for one application. The secret itself is never
  * kept: the loader holds only its SHA-256, from `sha256:` (64 hex digits) or computed from the
@@ -215,6 +243,7 @@ typedef struct cfg_s {
                                      strip it for clients that did not ask); default false */
     cfg_limits_t limits;
     cfg_policy_t policy;
+    cfg_responses_t responses; /* responses: {affinity_ttl_s, affinity_max} */
     cfg_provider_t *providers;
     unsigned providers_count;
     cfg_model_t *models;

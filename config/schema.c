@@ -35,6 +35,11 @@ static const cyaml_strval_t auth_strings[] = {
     {"header", CFG_AUTH_HEADER},
 };
 
+static const cyaml_strval_t api_strings[] = {
+    {"openai", CFG_API_OPENAI},
+    {"anthropic", CFG_API_ANTHROPIC},
+};
+
 static const cyaml_strval_t strategy_strings[] = {
     {"round_robin", CFG_STRATEGY_ROUND_ROBIN},
     {"weighted", CFG_STRATEGY_WEIGHTED},
@@ -56,6 +61,7 @@ static const cyaml_schema_field_t key_fields[] = {
     CYAML_FIELD_STRING_PTR("secret_env", F_OPTP, cfg_key_t, secret_env, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("secret_file", F_OPTP, cfg_key_t, secret_file, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("secret", F_OPTP, cfg_key_t, secret, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("group", F_OPTP, cfg_key_t, group, 0, CYAML_UNLIMITED),
     CYAML_FIELD_UINT("rpm", F_OPT, cfg_key_t, rpm),
     CYAML_FIELD_UINT("rpd", F_OPT, cfg_key_t, rpd),
     CYAML_FIELD_UINT("tpm", F_OPT, cfg_key_t, tpm),
@@ -70,6 +76,10 @@ static const cyaml_schema_value_t key_entry = {
 static const cyaml_schema_field_t provider_fields[] = {
     CYAML_FIELD_STRING_PTR("name", F_PTR, cfg_provider_t, name, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("base_url", F_PTR, cfg_provider_t, base_url, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_ENUM("api", F_OPT | CYAML_FLAG_STRICT, cfg_provider_t, api, api_strings,
+                     CYAML_ARRAY_LEN(api_strings)),
+    CYAML_FIELD_STRING_PTR("anthropic_version", F_OPTP, cfg_provider_t, anthropic_version, 0,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_ENUM("auth", F_OPT | CYAML_FLAG_STRICT, cfg_provider_t, auth, auth_strings,
                      CYAML_ARRAY_LEN(auth_strings)),
     CYAML_FIELD_STRING_PTR("auth_header", F_OPTP, cfg_provider_t, auth_header, 0, CYAML_UNLIMITED),
@@ -170,6 +180,13 @@ static const cyaml_schema_field_t policy_fields[] = {
     CYAML_FIELD_END,
 };
 
+/* Which key created a Responses API object (config.h, cfg_responses_t). */
+static const cyaml_schema_field_t responses_fields[] = {
+    CYAML_FIELD_UINT("affinity_ttl_s", F_OPT, cfg_responses_t, affinity_ttl_s),
+    CYAML_FIELD_UINT("affinity_max", F_OPT, cfg_responses_t, affinity_max),
+    CYAML_FIELD_END,
+};
+
 /* Observability (server/obs.h): where /metrics is served, the access log, the alert webhook.
  * Their strings are given meaning in validate.c. */
 static const cyaml_schema_field_t metrics_fields[] = {
@@ -208,6 +225,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_BOOL("allow_core_dumps", F_OPT, cfg_t, allow_core_dumps),
     CYAML_FIELD_MAPPING("limits", F_OPT, cfg_t, limits, limits_fields),
     CYAML_FIELD_MAPPING("policy", F_OPT, cfg_t, policy, policy_fields),
+    CYAML_FIELD_MAPPING("responses", F_OPT, cfg_t, responses, responses_fields),
     CYAML_FIELD_SEQUENCE("providers", F_OPTP, cfg_t, providers, &provider_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("models", F_OPTP, cfg_t, models, &model_entry, 0, CYAML_UNLIMITED),
@@ -264,6 +282,8 @@ static const num_rule_t num_rules[] = {
     {"policy.circuit_error_percent", 1, 100, 50, NULL},
     {"policy.circuit_open_ms", 1, UNLIMITED_U32, 30000, NULL},
     {"policy.probe_interval_ms", 0, UNLIMITED_U32, 30000, "no active health probes"},
+    {"responses.affinity_ttl_s", 1, UNLIMITED_U32, 2592000, NULL},
+    {"responses.affinity_max", 1, 10000000, 100000, NULL},
     {"providers.connect_timeout_ms", 1, UNLIMITED_U32, 5000, NULL},
     {"providers.first_byte_timeout_ms", 1, UNLIMITED_U32, 60000, NULL},
     {"providers.idle_timeout_ms", 1, UNLIMITED_U32, 30000, NULL},
@@ -534,7 +554,8 @@ static void walk_mapping(walk_t *w, const cyaml_schema_field_t *fields, const yn
             }
             break;
         case CYAML_MAPPING:
-            /* nested in place (limits, policy): walked even when absent, for defaults */
+            /* nested in place (limits, policy, responses): walked even when absent, for
+             * defaults */
             walk_mapping(w, f->value.mapping.fields, n, data + f->data_offset, sub);
             break;
         case CYAML_SEQUENCE:

@@ -2,7 +2,8 @@
  *
  * By the time this pass runs the shape is right (libcyaml) and every number is in range
  * (schema.c). Here: listen addresses, base URLs, names and their uniqueness, references
- * between providers and models and extra headers; secrets are secret.c's.
+ * between providers and models and extra headers, what depends on a provider's api (its
+ * default auth style, anthropic_version), key groups; secrets are secret.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,8 +15,12 @@
 
 #include "config/config_int.h"
 
-#define NAME_MAX_LEN       63  /* provider and key names: store records, metrics labels */
+#define NAME_MAX_LEN       63  /* provider and key names, key groups: store records, labels */
 #define MODEL_NAME_MAX_LEN 256 /* client-facing and upstream model names */
+#define VERSION_MAX_LEN    32  /* anthropic_version */
+
+/* The anthropic-version llmgate's Messages API support is written against. */
+#define ANTHROPIC_VERSION "2023-06-01"
 
 /* ASCII only, whatever the locale. */
 static int ascii_alnum(int c)
@@ -24,11 +29,6 @@ static int ascii_alnum(int c)
 }
 
 /* ---- small predicates ------------------------------------------------------------------ */
-
-static int is_name_char(int c)
-{
-    return ascii_alnum(c) || c == '.' || c == '_' || c == '-';
-}
 
 static int is_tchar(int c) /* RFC 9110 token */
 {
@@ -76,19 +76,32 @@ static int port_parse(const char *s, size_t n, unsigned *port)
     return 0;
 }
 
-/* Empty, too long, or a character outside [A-Za-z0-9._-]: the reason, else NULL. */
-static const char *name_problem(const char *s)
+/* Empty, longer than max, or a character other than an ASCII letter, a digit or one of
+ * punct: the reason (perhaps written into buf), else NULL. */
+static const char *token_problem(const char *s, size_t max, const char *punct, char *buf,
+                                 size_t len)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(s), o;
 
     if (n == 0)
         return "must not be empty";
-    if (n > NAME_MAX_LEN)
-        return "must be at most 63 characters";
-    for (size_t i = 0; i < n; i++)
-        if (!is_name_char((unsigned char)s[i]))
-            return "may contain only letters, digits, '.', '_' and '-'";
+    if (n > max)
+        return cfg_path_fmt(buf, len, "must be at most %zu characters", max);
+    for (size_t i = 0; i < n; i++) {
+        if (ascii_alnum((unsigned char)s[i]) || strchr(punct, s[i]))
+            continue;
+        o = (size_t)snprintf(buf, len, "may contain only letters, digits");
+        for (const char *c = punct; *c && o < len; c++)
+            o += (size_t)snprintf(buf + o, len - o, "%s'%c'", c[1] ? ", " : " and ", *c);
+        return buf;
+    }
     return NULL;
+}
+
+/* Provider and key names, key groups: [A-Za-z0-9._-], 1 to 63 bytes. */
+static const char *name_problem(const char *s, char *buf, size_t len)
+{
+    return token_problem(s, NAME_MAX_LEN, "._-", buf, len);
 }
 
 /* Model names are what clients send: printable ASCII without spaces. */
@@ -308,6 +321,8 @@ static int header_reserved(const char *name, const cfg_provider_t *p)
 {
     if (header_fixed(name))
         return 1;
+    if (p->api == CFG_API_ANTHROPIC && strcasecmp(name, "anthropic-version") == 0)
+        return 1;
     if (p->auth == CFG_AUTH_BEARER && strcasecmp(name, "authorization") == 0)
         return 1;
     if (p->auth == CFG_AUTH_X_API_KEY && strcasecmp(name, "x-api-key") == 0)
@@ -323,6 +338,36 @@ static const char *header_name_problem(const char *name)
         if (!is_tchar((unsigned char)*c))
             return "must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)";
     return NULL;
+}
+
+/* What follows from api: the default auth style and anthropic_version. Runs before the
+ * auth and header checks, which depend on the auth style. */
+static void check_api(cfg_provider_t *p, const char *pp, cfg_report_t *rep)
+{
+    char path[CFG_PATH_MAX], buf[80], nb[80];
+    const char *why;
+
+    /* Anthropic wants x-api-key; the default changes only where the file writes no auth:
+     * (a relay in front of Anthropic may want auth: bearer, and says so) */
+    cfg_path_fmt(path, sizeof(path), "%s.auth", pp);
+    if (p->api == CFG_API_ANTHROPIC && !ytree_get(rep->root, path, NULL))
+        p->auth = CFG_AUTH_X_API_KEY;
+    cfg_path_fmt(path, sizeof(path), "%s.anthropic_version", pp);
+    if (p->api != CFG_API_ANTHROPIC) {
+        if (p->anthropic_version)
+            cfg_report_add(rep, path,
+                           "is only used with api: anthropic (remove it, or set api: anthropic)");
+    } else if (!p->anthropic_version) {
+        p->anthropic_version = strdup(ANTHROPIC_VERSION);
+        if (!p->anthropic_version)
+            rep->oom = 1;
+    } else if ((why = token_problem(p->anthropic_version, VERSION_MAX_LEN, "-", buf,
+                                    sizeof(buf))) != NULL) {
+        cfg_report_add(rep, path,
+                       "%s (got \"%s\"; the value of the anthropic-version header, e.g. "
+                       "%s)",
+                       why, cfg_shown(p->anthropic_version, nb, sizeof(nb)), ANTHROPIC_VERSION);
+    }
 }
 
 static void check_auth(const cfg_provider_t *p, const char *pp, cfg_report_t *rep)
@@ -351,14 +396,15 @@ static void check_headers(const cfg_provider_t *p, const char *pp, cfg_report_t 
         const cfg_header_t *h = &p->headers[i];
         char path[CFG_PATH_MAX];
         const char *why = header_name_problem(h->name);
+        int version = strcasecmp(h->name, "anthropic-version") == 0;
 
         cfg_path_fmt(path, sizeof(path), "%s.headers[%u].name", pp, i);
         if (why)
             cfg_report_add(rep, path, "%s", why);
         else if (header_reserved(h->name, p))
             cfg_report_add(rep, path,
-                           "\"%s\" is set by llmgate itself (not allowed as an extra header)",
-                           h->name);
+                           "\"%s\" is set by llmgate itself (not allowed as an extra header%s)",
+                           h->name, version ? "; write anthropic_version: instead" : "");
         cfg_path_fmt(path, sizeof(path), "%s.headers[%u].value", pp, i);
         for (const char *c = h->value; *c; c++) {
             if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f) {
@@ -390,46 +436,88 @@ static void check_ca_file(const cfg_provider_t *p, const char *pp, cfg_report_t 
 
 /* ---- the pass -------------------------------------------------------------------------- */
 
-/* Whether a key before providers[pi].keys[ki] has its name; if so, its path into other. */
-static int key_name_taken(const cfg_t *cfg, unsigned pi, unsigned ki, char *other, size_t len)
+static const char *key_field(const cfg_key_t *k, int group)
 {
-    const char *name = cfg->providers[pi].keys[ki].name;
+    return group ? k->group : k->name;
+}
 
-    for (unsigned pj = 0; pj <= pi; pj++) {
-        const cfg_provider_t *q = &cfg->providers[pj];
-        unsigned end = pj == pi ? ki : q->keys_count;
-        for (unsigned kj = 0; kj < end; kj++) {
-            if (strcmp(q->keys[kj].name, name) == 0) {
-                cfg_path_fmt(other, len, "providers[%u].keys[%u]", pj, kj);
+/* The first key, in file order, before providers[pi].keys[ki] whose name (group: whose group)
+ * equals that key's: 1 and its place in *pj, *kj, or 0. */
+static int key_before(const cfg_t *cfg, unsigned pi, unsigned ki, int group, unsigned *pj,
+                      unsigned *kj)
+{
+    const char *s = key_field(&cfg->providers[pi].keys[ki], group);
+
+    for (*pj = 0; s && *pj <= pi; (*pj)++) {
+        const cfg_provider_t *q = &cfg->providers[*pj];
+        unsigned end = *pj == pi ? ki : q->keys_count;
+        for (*kj = 0; *kj < end; (*kj)++) {
+            const char *t = key_field(&q->keys[*kj], group);
+            if (t && strcmp(t, s) == 0)
                 return 1;
-            }
         }
     }
     return 0;
 }
 
+/* A group is one provider's organisation: the first key of a provider that names a group an
+ * earlier provider has is reported, naming both places (later keys of the same group are
+ * not reported again). */
+static void check_group(const cfg_t *cfg, unsigned pi, unsigned ki, const char *kp,
+                        cfg_report_t *rep)
+{
+    const cfg_key_t *keys = cfg->providers[pi].keys, *k = &keys[ki];
+    char path[CFG_PATH_MAX], other[CFG_PATH_MAX], buf[80], nb[80];
+    const char *why;
+    unsigned pj, kj;
+
+    if (!k->group)
+        return;
+    cfg_path_fmt(path, sizeof(path), "%s.group", kp);
+    why = name_problem(k->group, buf, sizeof(buf));
+    if (why) {
+        cfg_report_add(rep, path, "%s (got \"%s\"; a group is named like a key)", why,
+                       cfg_shown(k->group, nb, sizeof(nb)));
+        return;
+    }
+    if (!key_before(cfg, pi, ki, 1, &pj, &kj) || pj == pi)
+        return;
+    for (unsigned i = 0; i < ki; i++)
+        if (keys[i].group && strcmp(keys[i].group, k->group) == 0)
+            return;
+    cfg_path_fmt(other, sizeof(other), "providers[%u].keys[%u].group", pj, kj);
+    cfg_report_add(rep, path,
+                   "group \"%s\" is already used by provider \"%s\" (%s, line %u); a group is "
+                   "the keys of one provider organisation (name this provider's group "
+                   "differently)",
+                   k->group, cfg_shown(cfg->providers[pj].name, nb, sizeof(nb)), other,
+                   ytree_line(rep->root, other));
+}
+
 static void check_keys(cfg_t *cfg, unsigned pi, cfg_report_t *rep)
 {
     cfg_provider_t *p = &cfg->providers[pi];
-    char path[CFG_PATH_MAX], nb[80];
+    char path[CFG_PATH_MAX], buf[80], nb[80];
 
     for (unsigned ki = 0; ki < p->keys_count; ki++) {
         cfg_key_t *k = &p->keys[ki];
         char kp[CFG_PATH_MAX];
-        const char *why = name_problem(k->name);
+        const char *why = name_problem(k->name, buf, sizeof(buf));
+        unsigned pj, kj;
 
         cfg_path_fmt(kp, sizeof(kp), "providers[%u].keys[%u]", pi, ki);
         cfg_path_fmt(path, sizeof(path), "%s.name", kp);
-        if (why)
+        if (why) {
             cfg_report_add(rep, path, "%s (got \"%s\")", why, cfg_shown(k->name, nb, sizeof(nb)));
-        if (!why) {
+        } else if (key_before(cfg, pi, ki, 0, &pj, &kj)) {
             char other[CFG_PATH_MAX];
-            if (key_name_taken(cfg, pi, ki, other, sizeof(other)))
-                cfg_report_add(rep, path,
-                               "key name \"%s\" is already used by %s (line %u); key names "
-                               "are unique across all providers",
-                               k->name, other, ytree_line(rep->root, other));
+            cfg_path_fmt(other, sizeof(other), "providers[%u].keys[%u]", pj, kj);
+            cfg_report_add(rep, path,
+                           "key name \"%s\" is already used by %s (line %u); key names "
+                           "are unique across all providers",
+                           k->name, other, ytree_line(rep->root, other));
         }
+        check_group(cfg, pi, ki, kp, rep);
         if (!(rep->flags & CFG_LOAD_NO_SECRETS)) {
             cfg_secret_resolve(cfg, k, kp, rep);
         } else if (k->secret) {
@@ -446,8 +534,8 @@ static void check_providers(cfg_t *cfg, cfg_report_t *rep)
         cfg_report_add(rep, "providers", "at least one provider is required");
     for (unsigned i = 0; i < cfg->providers_count; i++) {
         cfg_provider_t *p = &cfg->providers[i];
-        char pp[CFG_PATH_MAX], path[CFG_PATH_MAX], nb[80];
-        const char *why = name_problem(p->name);
+        char pp[CFG_PATH_MAX], path[CFG_PATH_MAX], buf[80], nb[80];
+        const char *why = name_problem(p->name, buf, sizeof(buf));
 
         cfg_path_fmt(pp, sizeof(pp), "providers[%u]", i);
         cfg_path_fmt(path, sizeof(path), "%s.name", pp);
@@ -466,6 +554,7 @@ static void check_providers(cfg_t *cfg, cfg_report_t *rep)
         why = parse_base_url(p);
         if (why)
             cfg_report_add(rep, path, "%s (allowed: http(s)://host[:port][/path])", why);
+        check_api(p, pp, rep);
         check_auth(p, pp, rep);
         check_ca_file(p, pp, rep);
         check_headers(p, pp, rep);

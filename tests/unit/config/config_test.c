@@ -1,6 +1,6 @@
 /* config_test.c - unit tests of config/: defaults, URL parsing, every validation rule with
  * its path and line, libcyaml's errors in our form, secrets (never in a message), and the
- * two shipped configurations.
+ * two shipped configurations (the example names every key of the schema).
  *
  * Most cases edit one line of a valid base configuration, so the expected line number of a
  * message is the number of the edited line.
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/config_int.h" /* cfg_schema, for the example's coverage */
 #include "t.h"
 
 static char err[16384];
@@ -158,6 +159,11 @@ static void test_valid_base(void)
     T_EQ_STR(c->providers[0].base_path, "/v1", "base_path without trailing slash");
     T_EQ_STR(c->providers[0].host_header, "api.example.com", "Host header without default port");
     T_EQ_INT(c->providers[0].auth, CFG_AUTH_BEARER, "auth default bearer");
+    T_EQ_INT(c->providers[0].api, CFG_API_OPENAI, "api default openai");
+    T_OK(c->providers[0].anthropic_version == NULL, "no anthropic_version for api: openai");
+    T_OK(c->providers[0].keys[0].group == NULL, "key group default none (the key alone)");
+    T_EQ_INT(c->responses.affinity_ttl_s, 2592000, "responses.affinity_ttl_s default 30 days");
+    T_EQ_INT(c->responses.affinity_max, 100000, "responses.affinity_max default");
     T_OK(c->providers[0].auth_header == NULL && c->providers[0].ca_file == NULL,
          "no auth_header, no ca_file");
     T_EQ_INT(c->providers[0].connect_timeout_ms, 5000, "connect_timeout_ms default");
@@ -421,6 +427,207 @@ static void test_semantic_rules(void)
     rc = load_edit(&c, 26, "      - {provider: p2, model: up-m2}\n    fallbacks: [m1]", 0);
     T_EQ_INT(rc, 0, "fallback cycle m1 -> m2 -> m1 is accepted");
     cfg_free(c);
+}
+
+/* ---- api, anthropic_version, key groups, responses --------------------------------------- */
+
+/* Loads the base with p1 (lines 3-8) speaking api: anthropic, plus extra lines in it. */
+static int load_anthropic(cfg_t **c, const char *extra)
+{
+    char line[512];
+
+    snprintf(line, sizeof(line),
+             "    base_url: https://api.anthropic.com/v1\n    api: anthropic%s%s",
+             *extra ? "\n" : "", extra);
+    return load_edit(c, 4, line, 0);
+}
+
+static void test_provider_api(void)
+{
+    cfg_t *c = NULL;
+    int rc = load_anthropic(&c, "");
+
+    T_EQ_INT(rc, 0, "api: anthropic loads");
+    if (rc == 0) {
+        const cfg_provider_t *p = &c->providers[0];
+        T_EQ_INT(p->api, CFG_API_ANTHROPIC, "api: anthropic parsed");
+        T_EQ_INT(p->auth, CFG_AUTH_X_API_KEY, "auth not written: x-api-key for anthropic");
+        T_OK(p->anthropic_version && strcmp(p->anthropic_version, "2023-06-01") == 0,
+             "anthropic_version default 2023-06-01");
+        T_EQ_INT(c->providers[1].api, CFG_API_OPENAI, "the other provider stays openai");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+    c = NULL;
+    rc = load_anthropic(&c, "    auth: bearer\n    anthropic_version: 2024-10-22-beta");
+    T_OK(rc == 0 && c->providers[0].auth == CFG_AUTH_BEARER &&
+             strcmp(c->providers[0].anthropic_version, "2024-10-22-beta") == 0,
+         "explicit auth: bearer stays bearer (relays); anthropic_version as written");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 11, "    auth: header\n    api: anthropic", 0);
+    T_OK(rc == 0 && c->providers[1].auth == CFG_AUTH_HEADER &&
+             strcmp(c->providers[1].auth_header, "api-key") == 0,
+         "explicit auth: header stays with api: anthropic");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 3,
+                   "  - {name: p1, base_url: \"https://h/v1\", api: anthropic, keys: [{name: k1, "
+                   "secret_env: T_KEY_1}]}",
+                   4, "", 5, "", 6, "", 7, "", 8, "", 0);
+    T_OK(rc == 0 && c->providers[0].auth == CFG_AUTH_X_API_KEY,
+         "a flow-mapping provider gets the x-api-key default too");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 4, "    base_url: https://h/v1\n    api: openai", 0);
+    T_OK(rc == 0 && c->providers[0].api == CFG_API_OPENAI &&
+             c->providers[0].auth == CFG_AUTH_BEARER,
+         "explicit api: openai, auth bearer");
+    cfg_free(c);
+    c = NULL;
+
+    expect_edit(4, "    base_url: https://h/v1\n    api: gemini",
+                ":5: providers[0].api: must be one of openai, anthropic (got \"gemini\")",
+                "unknown api lists the allowed ones");
+    expect_edit(4, "    base_url: https://h/v1\n    anthropic_version: \"2023-06-01\"",
+                ":5: providers[0].anthropic_version: is only used with api: anthropic (remove "
+                "it, or set api: anthropic)",
+                "anthropic_version without api: anthropic");
+    rc = load_anthropic(&c, "    anthropic_version: \"2023-06-01 \"");
+    expect_err(rc,
+               ":6: providers[0].anthropic_version: may contain only letters, digits and '-' "
+               "(got \"2023-06-01 \"; the value of the anthropic-version header, e.g. "
+               "2023-06-01)",
+               "anthropic_version characters");
+    rc = load_anthropic(&c, "    anthropic_version: 2023-06-01-aaaaaaaaaaaaaaaaaaaaaaa");
+    expect_err(rc, ":6: providers[0].anthropic_version: must be at most 32 characters",
+               "anthropic_version length");
+    rc = load_anthropic(&c, "    anthropic_version: \"\"");
+    expect_err(rc, ":6: providers[0].anthropic_version: must not be empty",
+               "empty anthropic_version");
+    rc = load_anthropic(&c, "    anthropic_version:");
+    expect_err(rc, ":6: providers[0].anthropic_version: has no value", "anthropic_version: null");
+    rc = load_anthropic(&c, "    headers: [{name: Anthropic-Version, value: \"2023-01-01\"}]");
+    expect_err(rc,
+               ":6: providers[0].headers[0].name: \"Anthropic-Version\" is set by llmgate itself "
+               "(not allowed as an extra header; write anthropic_version: instead)",
+               "anthropic-version is not an extra header of an anthropic provider");
+    rc = load_anthropic(&c, "    headers: [{name: x-api-key, value: x}]");
+    expect_err(rc, ":6: providers[0].headers[0].name: \"x-api-key\" is set by llmgate itself",
+               "the defaulted x-api-key is reserved before the headers are checked");
+    rc = load_anthropic(&c, "    auth: bearer\n    headers: [{name: anthropic-beta, value: x}]");
+    T_EQ_INT(rc, 0, "other anthropic headers (anthropic-beta) are allowed");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 4,
+                   "    base_url: https://h/v1\n    headers: [{name: anthropic-version, "
+                   "value: x}]",
+                   0);
+    T_EQ_INT(rc, 0, "an openai provider may send anthropic-version as an extra header");
+    cfg_free(c);
+}
+
+static void test_key_groups(void)
+{
+    const char *g64 =
+        "        group: g123456789012345678901234567890123456789012345678901234567890123";
+    cfg_t *c = NULL;
+    const char *first;
+    int rc = load_edit(&c, 8, "        rpm: 10\n        group: org-a", 15,
+                       "        secret_env: T_KEY_2\n        group: org.b_2\n"
+                       "      - {name: k3, secret_env: T_KEY_2, group: org.b_2}\n"
+                       "      - {name: k4, secret_env: T_KEY_2}",
+                       0);
+
+    T_EQ_INT(rc, 0, "key groups load");
+    if (rc == 0) {
+        const cfg_provider_t *p2 = &c->providers[1];
+        T_EQ_STR(c->providers[0].keys[0].group, "org-a", "group as written");
+        T_OK(p2->keys_count == 3 && strcmp(p2->keys[0].group, "org.b_2") == 0 &&
+                 strcmp(p2->keys[1].group, "org.b_2") == 0 && p2->keys[2].group == NULL,
+             "two keys of one provider share a group; a key without one is alone");
+    } else {
+        show_err();
+    }
+    cfg_free(c);
+    c = NULL;
+
+    expect_edit(8, "        group: \"org a\"",
+                ":8: providers[0].keys[0].group: may contain only letters, digits, '.', '_' and "
+                "'-' (got \"org a\"; a group is named like a key)",
+                "group characters as for key names");
+    expect_edit(8, g64, ":8: providers[0].keys[0].group: must be at most 63 characters",
+                "group length as for key names");
+    expect_edit(8, "        group: \"\"", ":8: providers[0].keys[0].group: must not be empty",
+                "empty group");
+    expect_edit(8, "        group:", ":8: providers[0].keys[0].group: has no value",
+                "group without a value");
+    expect_edit(8, "        group: [a]", ":8: providers[0].keys[0].group: must be a single value",
+                "group must be a string");
+    rc = load_edit(&c, 8, "        group: org-a", 15,
+                   "        secret_env: T_KEY_2\n        group: org-a\n"
+                   "      - {name: k3, secret_env: T_KEY_2, group: org-a}",
+                   0);
+    expect_err(rc,
+               ":16: providers[1].keys[0].group: group \"org-a\" is already used by provider "
+               "\"p1\" (providers[0].keys[0].group, line 8); a group is the keys of one provider "
+               "organisation (name this provider's group differently)",
+               "one group under two providers names both places");
+    first = strstr(err, "is already used by provider");
+    T_OK(first && !strstr(first + 1, "is already used by provider"),
+         "  ... once per provider, not once per key");
+    /* a group name may equal a key or provider name: they are different things */
+    rc = load_edit(&c, 8, "        group: k1", 15, "        secret_env: T_KEY_2\n        group: p2",
+                   0);
+    T_EQ_INT(rc, 0, "a group may be called like a key or a provider");
+    cfg_free(c);
+}
+
+static void test_responses(void)
+{
+    cfg_t *c = NULL;
+    int rc = load_edit(&c, -1, "responses:\n  affinity_ttl_s: 3600\n  affinity_max: 1", 0);
+
+    T_OK(rc == 0 && c->responses.affinity_ttl_s == 3600 && c->responses.affinity_max == 1,
+         "responses values as written");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "responses: {affinity_max: 10000000}", 0);
+    T_OK(rc == 0 && c->responses.affinity_max == 10000000 && c->responses.affinity_ttl_s == 2592000,
+         "affinity_max at its maximum; the absent ttl keeps its default");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "responses: {affinity_ttl_s: 4294967295}", 0);
+    T_OK(rc == 0 && c->responses.affinity_ttl_s == 4294967295u, "affinity_ttl_s up to 2^32-1");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "responses: {}", 0);
+    T_OK(rc == 0 && c->responses.affinity_ttl_s == 2592000 && c->responses.affinity_max == 100000,
+         "an empty responses: mapping takes the defaults");
+    cfg_free(c);
+    c = NULL;
+
+    expect_edit(-1, "responses: {affinity_ttl_s: 0}",
+                ":27: responses.affinity_ttl_s: must be a positive integer (got \"0\")",
+                "affinity_ttl_s 0 refused");
+    expect_edit(-1, "responses: {affinity_ttl_s: 4294967296}",
+                ":27: responses.affinity_ttl_s: must be a positive integer (got \"4294967296\")",
+                "affinity_ttl_s beyond uint32 refused");
+    expect_edit(-1, "responses:\n  affinity_max: 10000001",
+                ":28: responses.affinity_max: must be an integer from 1 to 10000000 (got "
+                "\"10000001\")",
+                "affinity_max above its maximum refused");
+    expect_edit(-1, "responses: {affinity_max: 0}",
+                ":27: responses.affinity_max: must be an integer from 1 to 10000000 (got \"0\")",
+                "affinity_max 0 refused");
+    expect_edit(-1, "responses: {affinity_ttl_ms: 1000}",
+                ":27: responses.affinity_ttl_ms: unknown key (allowed: affinity_ttl_s, "
+                "affinity_max)",
+                "unknown key under responses lists the allowed ones");
+    expect_edit(-1, "responses: 5",
+                ":27: responses: must be a mapping of keys to values (got \"5\")",
+                "responses must be a mapping");
 }
 
 static void test_many_problems(void)
@@ -1014,6 +1221,52 @@ static void test_client_tls(void)
 
 /* ---- the shipped configurations ----------------------------------------------------------- */
 
+/* Whether text has "key:" as a YAML key (or a commented one): not preceded by a letter,
+ * digit or '_'. */
+static int names_key(const char *text, const char *key)
+{
+    size_t n = strlen(key);
+
+    for (const char *p = strstr(text, key); p; p = strstr(p + 1, key)) {
+        char before = p == text ? ' ' : p[-1];
+        if (p[n] == ':' && !(before == '_' || (before >= 'a' && before <= 'z') ||
+                             (before >= 'A' && before <= 'Z') || (before >= '0' && before <= '9')))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every key of mapping schema v (and of the mappings under it) is named in text. */
+static void expect_keys_named(const cyaml_schema_value_t *v, const char *path, const char *text)
+{
+    for (const cyaml_schema_field_t *f = v->mapping.fields; f->key; f++) {
+        const cyaml_schema_value_t *sub = &f->value;
+        char p[256];
+
+        snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", f->key);
+        if (!names_key(text, f->key))
+            T_OK(0, "example: %s is shown in llmgate.example.yaml", p);
+        if (sub->type == CYAML_SEQUENCE)
+            sub = sub->sequence.entry;
+        if (sub->type == CYAML_MAPPING)
+            expect_keys_named(sub, p, text);
+    }
+}
+
+static void test_example_names_every_key(const char *example)
+{
+    char text[65536];
+    FILE *f = example ? fopen(example, "r") : NULL;
+    size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    text[n] = '\0';
+    T_OK(n > 0 && n < sizeof(text) - 1, "example: read whole (%zu bytes)", n);
+    expect_keys_named(&cfg_schema, "", text);
+    T_OK(1, "example: every key of the schema is shown (a missing one fails above)");
+}
+
 static void test_shipped(void)
 {
     const char *example = getenv("EXAMPLE_CONFIG"), *demo = getenv("DEMO_CONFIG");
@@ -1027,14 +1280,26 @@ static void test_shipped(void)
     setenv("OPENAI_KEY_2", "sk-oai-2", 1);
     setenv("RELAY_KEY_1", "relay-1", 1);
     setenv("RELAY_KEY_2", "relay-2", 1);
+    setenv("ANTHROPIC_KEY_1", "sk-ant-1", 1);
     setenv("LLMGATE_CLIENT_BATCH", "sk-client-batch", 1);
     rc = example ? cfg_load(example, &c, err, sizeof(err)) : -1;
     T_EQ_INT(rc, 0, "llmgate.example.yaml loads with its variables set");
     if (rc == 0) {
-        T_EQ_INT(c->providers_count, 3, "example: three providers");
+        const cfg_provider_t *ant = &c->providers[3];
+        T_EQ_INT(c->providers_count, 4, "example: four providers");
         T_OK(strcmp(c->providers[2].base_path, "/v1") == 0 && c->providers[2].port == 8443 &&
                  strcmp(c->providers[2].host_header, "relay.example.com:8443") == 0,
              "example: relay URL parsed");
+        T_OK(ant->api == CFG_API_ANTHROPIC && ant->auth == CFG_AUTH_X_API_KEY &&
+                 strcmp(ant->anthropic_version, "2023-06-01") == 0 &&
+                 strcmp(ant->base_path, "/v1") == 0,
+             "example: the anthropic provider (x-api-key, 2023-06-01)");
+        T_OK(strcmp(c->providers[1].keys[0].group, "org-example") == 0 &&
+                 strcmp(c->providers[1].keys[1].group, "org-example") == 0 &&
+                 c->providers[0].keys[0].group == NULL,
+             "example: the openai keys form the group org-example");
+        T_OK(c->responses.affinity_ttl_s == 2592000 && c->responses.affinity_max == 100000,
+             "example: responses section");
         m = cfg_model_find(c, "r1", 2);
         T_OK(m && strcmp(m->name, "deepseek-reasoner") == 0, "example: alias r1 resolves");
     } else {
@@ -1046,6 +1311,7 @@ static void test_shipped(void)
     rc = example ? cfg_load(example, &c, err, sizeof(err)) : 0;
     expect_err(rc, "environment variable DEEPSEEK_KEY_2 is not set",
                "example: a missing variable is named");
+    test_example_names_every_key(example);
 
     setenv("DEMO_KEY_A1", "demo-a1", 1);
     setenv("DEMO_KEY_A2", "demo-a2", 1);
@@ -1081,6 +1347,9 @@ int main(void)
     test_cyaml_errors();
     test_scalar_rules();
     test_semantic_rules();
+    test_provider_api();
+    test_key_groups();
+    test_responses();
     test_many_problems();
     test_empty_and_files();
     test_secrets();
