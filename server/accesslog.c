@@ -216,6 +216,10 @@ int accesslog_format(buf_t *b, const obs_record_t *r)
     rc |= buf_append_u64(b, r->prompt_tokens);
     rc |= APPEND_LIT(b, ",\"completion_tokens\":");
     rc |= buf_append_u64(b, r->completion_tokens);
+    rc |= APPEND_LIT(b, ",\"cached_tokens\":");
+    rc |= buf_append_u64(b, r->cached_tokens);
+    rc |= APPEND_LIT(b, ",\"reasoning_tokens\":");
+    rc |= buf_append_u64(b, r->reasoning_tokens);
     rc |= r->tokens_estimated ? APPEND_LIT(b, ",\"tokens_estimated\":true,\"cost_usd\":")
                               : APPEND_LIT(b, ",\"tokens_estimated\":false,\"cost_usd\":");
     /* "%.10g"; 0 for no cost, a negative one and NaN */
@@ -224,7 +228,10 @@ int accesslog_format(buf_t *b, const obs_record_t *r)
     rc |= buf_append_u64(b, r->bytes_in);
     rc |= APPEND_LIT(b, ",\"bytes_out\":");
     rc |= buf_append_u64(b, r->bytes_out);
-    rc |= r->stream ? APPEND_LIT(b, ",\"stream\":true}\n") : APPEND_LIT(b, ",\"stream\":false}\n");
+    rc |= r->stream ? APPEND_LIT(b, ",\"stream\":true,\"api\":")
+                    : APPEND_LIT(b, ",\"stream\":false,\"api\":");
+    rc |= json_str(b, r->api);
+    rc |= APPEND_LIT(b, "}\n");
     return rc;
 }
 

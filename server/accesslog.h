@@ -17,8 +17,9 @@
  *   {"time":"2026-01-02T03:04:05.678Z","request_id":"..","client":"..","model":"..",
  *    "served_model":"..","provider":"..","key":"..","attempts":1,"status":200,
  *    "upstream_status":200,"ttfb_ms":12.345,"duration_ms":45.678,"upstream_ms":40.1,
- *    "prompt_tokens":10,"completion_tokens":20,"tokens_estimated":false,
- *    "cost_usd":0.0000123,"bytes_in":300,"bytes_out":900,"stream":false}
+ *    "prompt_tokens":10,"completion_tokens":20,"cached_tokens":0,"reasoning_tokens":0,
+ *    "tokens_estimated":false,"cost_usd":0.0000123,"bytes_in":300,"bytes_out":900,
+ *    "stream":false,"api":"chat"}
  * Strings are JSON-escaped, cut at ACCESSLOG_STR_MAX bytes, and bytes that are not UTF-8
  * become U+FFFD, so every line parses as JSON whatever a client sent. Keys appear by their
  * configured names: no secret reaches this module.

@@ -43,6 +43,7 @@
 #include "server/obs.h"
 #include "server/policy.h"
 #include "server/proxy.h"
+#include "shm/shm_obj.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,7 @@ static void record(req_t *r, shm_outcome_t *o)
 {
     proxy_t *w = r->px;
     uint64_t now = loop_clock_ns(w->clock);
+    usage_t u;
 
     if (!r->admitted)
         return;
@@ -144,8 +146,13 @@ static void record(req_t *r, shm_outcome_t *o)
         if (o->total_ms == 0)
             o->total_ms = 1;
     }
-    if (usage_tail_scan(&r->usage, &o->prompt_tokens, &o->completion_tokens)) {
+    if (r->op->flags & API_OP_FREE) {
+        o->prompt_tokens = o->completion_tokens = 0; /* counting tokens, reading an object */
+        o->cost_micro_usd = 0;
+    } else if (req_usage(r, &u)) {
         const cfg_model_t *m = r->pick.model;
+        o->prompt_tokens = u.input;
+        o->completion_tokens = u.output;
         o->cost_micro_usd = (uint64_t)((double)o->prompt_tokens * m->input_price_per_m +
                                        (double)o->completion_tokens * m->output_price_per_m + 0.5);
     } else {
@@ -470,6 +477,42 @@ static void stream_held(req_t *r)
     buf_free(&head);
 }
 
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+/* A 2xx that creates a stored object: remember which key created it as soon as its id is in
+ * the first bytes of the body (a stream's first event), so that a follow-up never races the
+ * end of the stream. Not for "store": false (nothing is stored upstream). */
+static void note_object(req_t *r)
+{
+    proxy_t *w = r->px;
+    char id[SCAN_ID_MAX + 1];
+    shm_obj_t o;
+    int rc;
+
+    if (!r->api->object_id(r->usage.head, r->usage.head_len, id, sizeof(id))) {
+        if (r->usage.head_len >= USAGE_HEAD)
+            r->object_seen = 1; /* not in the first bytes: nothing to remember */
+        return;
+    }
+    r->object_seen = 1;
+    memset(&o, 0, sizeof(o));
+    copy_name(o.key, sizeof(o.key), r->pick.key->name);
+    copy_name(o.group, sizeof(o.group), r->pick.key->group);
+    copy_name(o.provider, sizeof(o.provider), r->pick.dep->provider_ref->name);
+    copy_name(o.client, sizeof(o.client), r->client ? r->client->name : NULL);
+    copy_name(o.model, sizeof(o.model), r->model->name);
+    o.expires_ms = loop_clock_wall_ms(w->clock) + (int64_t)w->cfg->responses.affinity_ttl_s * 1000;
+    rc = shm_obj_put(w->shm, id, strlen(id), &o, w->cfg->responses.affinity_max, SHM_NOW);
+    if (rc != 0)
+        log_error("store: remembering response %s of key %s failed: %s", id, o.key,
+                  shm_strerror(rc));
+}
+
 static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void *ud)
 {
     req_t *r = ud;
@@ -482,6 +525,8 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
             stream_held(r);
         return;
     }
+    if (!r->object_seen)
+        note_object(r);
     if (r->scan.stream)
         r->sse_events += usage_count_events(data, len);
     if (r->strip_usage)
@@ -584,6 +629,9 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
             log_warn("upstream %s (key %s) failed mid-response: %s",
                      r->pick.dep->provider_ref->name, r->pick.key->name, upstream_strerror(err));
         } else {
+            if ((r->op->flags & API_OP_DELETES) && r->up_status >= 200 && r->up_status < 300 &&
+                r->object_id[0])
+                shm_obj_del(r->px->shm, r->object_id, strlen(r->object_id));
             record(r, &r->ok_outcome);
             if (r->sse_held.len) /* a last event without its blank line */
                 conn_write_body(c, r->chunked, r->sse_held.data, r->sse_held.len);
@@ -640,7 +688,8 @@ static int admit_groups(proxy_t *w, const req_t *r, shm_batch_t *b, int64_t *ret
     *retry_at = 0;
     *busy = 0;
     for (unsigned g = 0;; g++) {
-        unsigned n = route_group(&w->route, r->model, &r->tried, g, cands, ROUTE_MAX_GROUP);
+        unsigned n =
+            route_group(&w->route, r->model, &r->tried, &r->filter, g, cands, ROUTE_MAX_GROUP);
         policy_ctx_t pc = {w->cfg->policy.strategy, &w->route, cands};
         shm_admit_req_t ar;
         int64_t t = 0;
@@ -891,7 +940,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     prov = r->pick.dep->provider_ref;
     free(r->up_body);
     r->up_body = NULL;
-    if (strcmp(r->pick.dep->model, r->scan.model) != 0) {
+    if (r->scan.model_len && strcmp(r->pick.dep->model, r->scan.model) != 0) {
         if (scan_splice_model(body, body_len, &r->scan, r->pick.dep->model, &r->up_body,
                               &r->up_body_len) != 0)
             goto oom;
@@ -900,7 +949,8 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     }
     r->strip_usage = 0;
     buf_reset(&r->sse_held);
-    if (w->cfg->stream_include_usage && r->scan.stream && !r->scan.has_stream_options) {
+    if (w->cfg->stream_include_usage && r->api->stream_options && r->scan.stream &&
+        !r->scan.has_stream_options) {
         /* Ask for the usage chunk so the stream is accounted exactly; the client, who did
          * not ask for it, will not see it (write_events). */
         static const char ins[] = "\"stream_options\":{\"include_usage\":true},";
@@ -927,9 +977,9 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         put_str(rid, sizeof(rid), &o, "x-request-id: ");
         put_str(rid, sizeof(rid), &o, r->h.request_id);
         put_str(rid, sizeof(rid), &o, "\r\n");
-        if (rewrite_request_head(&r->up_head, "POST", r->suffix, strlen(r->suffix), r->h.hdrs,
-                                 r->h.nhdrs, prov, r->pick.key, body_len,
-                                 r->request_id_generated ? rid : NULL) != 0)
+        if (rewrite_request_head(&r->up_head, llhttp_method_name((llhttp_method_t)r->op->method),
+                                 r->up_path, r->up_path_len, r->h.hdrs, r->h.nhdrs, prov,
+                                 r->pick.key, body_len, r->request_id_generated ? rid : NULL) != 0)
             goto oom;
     }
     if (prov->first_byte_timeout_per_1k_tokens_ms) {
@@ -942,7 +992,8 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     r->attempts++;
     r->attempt_ns = loop_clock_ns(w->clock);
     r->ttfb_ns = 0;
-    r->usage.len = 0;
+    usage_tail_reset(&r->usage);
+    r->object_seen = !((r->op->flags & API_OP_CREATES) && r->scan.store != 0 && r->api->object_id);
     r->buffering = 0;
     rc = upstream_request(w->pool, prov, r->up_head.data, r->up_head.len, body, body_len, fb,
                           &up_cbs, r, &r->up);

@@ -105,6 +105,42 @@ uint32_t keypolicy_backoff_ms(const cfg_policy_t *pol, unsigned n, uint64_t r)
     return cap ? (uint32_t)(r % (cap + 1)) : 0;
 }
 
+int64_t keypolicy_parse_rfc3339(const char *s, size_t len, int64_t now_ms)
+{
+    char buf[64];
+    struct tm tm;
+    char *end;
+    int64_t at, frac_ms = 0;
+
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return -1;
+    if (*end == '.') { /* fractional seconds: milliseconds kept */
+        int64_t scale = 100;
+        for (end++; *end >= '0' && *end <= '9'; end++, scale /= 10)
+            frac_ms += (*end - '0') * scale;
+    }
+    at = (int64_t)timegm(&tm) * 1000 + frac_ms;
+    if (*end == 'Z' || *end == 'z') {
+        end++;
+    } else if ((*end == '+' || *end == '-') && strlen(end) == 6 && end[3] == ':') {
+        int off =
+            ((end[1] - '0') * 10 + (end[2] - '0')) * 60 + (end[4] - '0') * 10 + (end[5] - '0');
+        at -= (int64_t)(*end == '+' ? off : -off) * 60000;
+        end += 6;
+    } else {
+        return -1;
+    }
+    if (*end)
+        return -1;
+    return at > now_ms ? at - now_ms : 0;
+}
+
 static int body_has(const char *body, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
@@ -120,8 +156,35 @@ static const char *header(const kp_input_t *in, const char *name, size_t *vlen)
     return in->hdrs ? hdr_find(in->hdrs, in->nhdrs, name, vlen) : NULL;
 }
 
+/* Anthropic's limits (anthropic-ratelimit-<limit>-remaining / -reset, the reset an RFC 3339
+ * time): the latest reset of the limits with nothing remaining, or - when none says 0 and
+ * !exhausted_only - the latest reset of all; ms from now, -1 if none is readable. */
+static int64_t anthropic_reset_ms(const kp_input_t *in, int exhausted_only)
+{
+    static const char *const limits[] = {"requests", "tokens", "input-tokens", "output-tokens"};
+    int64_t any = -1, exhausted = -1;
+
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        char name[64];
+        size_t vl, rl;
+        const char *v, *rem;
+        int64_t t;
+
+        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-reset", limits[i]);
+        if (!(v = header(in, name, &vl)) || (t = keypolicy_parse_rfc3339(v, vl, in->now_ms)) < 0)
+            continue;
+        if (t > any)
+            any = t;
+        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-remaining", limits[i]);
+        rem = header(in, name, &rl);
+        if (rem && rl == 1 && rem[0] == '0' && t > exhausted)
+            exhausted = t;
+    }
+    return exhausted >= 0 || exhausted_only ? exhausted : any;
+}
+
 /* How long the provider asks us to wait: Retry-After, else the later of the two
- * x-ratelimit-reset-* headers; -1 if it says nothing readable. */
+ * x-ratelimit-reset-* headers, else Anthropic's resets; -1 if it says nothing readable. */
 static int64_t provider_wait_ms(const kp_input_t *in)
 {
     size_t vl;
@@ -146,6 +209,8 @@ static int64_t provider_wait_ms(const kp_input_t *in)
         if (t > best)
             best = t;
     }
+    if (best < 0)
+        best = anthropic_reset_ms(in, 0);
     return best;
 }
 
@@ -155,6 +220,7 @@ static int is_quota_error(const kp_input_t *in)
            body_has(in->body, in->body_len, "insufficient balance") ||
            body_has(in->body, in->body_len, "insufficient_balance") ||
            body_has(in->body, in->body_len, "exceeded your current quota") ||
+           body_has(in->body, in->body_len, "credit balance is too low") ||
            body_has(in->body, in->body_len, "billing");
 }
 
@@ -210,10 +276,17 @@ kp_action_t keypolicy_judge(const cfg_policy_t *pol, const kp_input_t *in, shm_o
             int64_t ms = reset ? keypolicy_parse_duration(reset, vl) : -1;
             o->cooldown_until_ms = in->now_ms + (ms > 0 ? ms : (int64_t)pol->cooldown_ms);
             o->reason = SHM_RS_RATE_LIMITED;
+        } else {
+            /* Anthropic: a limit with nothing left cools the key until that limit resets */
+            int64_t ms = anthropic_reset_ms(in, 1);
+            if (ms > 0) {
+                o->cooldown_until_ms = in->now_ms + ms;
+                o->reason = SHM_RS_RATE_LIMITED;
+            }
         }
         return KP_PASS;
     }
-    if (st == 402 || ((st == 429 || st == 403) && is_quota_error(in))) {
+    if (st == 402 || ((st == 429 || st == 403 || st == 400) && is_quota_error(in))) {
         shm_outcome_init(o, SHM_CL_429);
         policy_knobs(pol, o);
         o->code = st;

@@ -7,11 +7,16 @@
  * plane records (class, cooldown, status change, the policy knobs the store applies inside
  * its record transaction) and says what the request does next:
  *
+ * It knows the signals of every provider format at once (their header names do not clash):
+ * OpenAI's x-ratelimit-*, Anthropic's anthropic-ratelimit-*-remaining/-reset (RFC 3339
+ * times), 529 overloaded_error (a 5xx), and its "credit balance is too low" 400.
+ *
  *   upstream says                               key becomes                    request
- *   429 + Retry-After / x-ratelimit-reset-*      cooling until then (else       KP_ROTATE
- *                                                policy.cooldown_ms)
+ *   429 + Retry-After / x-ratelimit-reset-* /    cooling until then (else       KP_ROTATE
+ *   anthropic-ratelimit-*-reset                  policy.cooldown_ms)
  *   429 insufficient_quota, 402, "quota"/        depleted until the next UTC    KP_ROTATE
- *   "balance"/"billing" errors                   midnight (or depleted_ms)
+ *   "balance"/"billing" errors, Anthropic's      midnight (or depleted_ms)
+ *   400 "credit balance is too low"
  *   401, 403                                     invalid (operator enables)     KP_ROTATE
  *   5xx, connect error/reset, first-byte         failure counted; after          KP_RETRY
  *   timeout, TLS failure                         failure_threshold in a row,
@@ -22,7 +27,9 @@
  *   2xx                                          success (a half-open key        KP_PASS
  *                                                counts toward recovery);
  *                                                x-ratelimit-remaining-requests
- *                                                0: cooling until its reset
+ *                                                0 (or an anthropic-ratelimit-
+ *                                                *-remaining 0): cooling until
+ *                                                its reset
  *
  * Rotation and retry happen only before any byte went to the client (proxy.c).
  */
@@ -69,6 +76,10 @@ int64_t keypolicy_parse_retry_after(const char *s, size_t len, int64_t now_ms);
 /* The jittered exponential backoff before retry number n (0-based): uniform in
  * [0, min(max_ms, base_ms * 2^n)] ("full jitter"), from the random value r. */
 uint32_t keypolicy_backoff_ms(const cfg_policy_t *pol, unsigned n, uint64_t r);
+
+/* An RFC 3339 time ("2026-01-02T03:04:05.5Z", "...+01:00"): ms from now_ms (0 if past), or
+ * -1 if unreadable. */
+int64_t keypolicy_parse_rfc3339(const char *s, size_t len, int64_t now_ms);
 
 /* Next UTC midnight after now_ms. */
 int64_t keypolicy_next_midnight(int64_t now_ms);

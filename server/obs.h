@@ -87,11 +87,14 @@ typedef struct obs_record_s {
     double upstream_s;        /* time spent waiting on upstreams (connect to last byte,
                                  backoffs excluded); duration_s - upstream_s is overhead */
     uint32_t prompt_tokens, completion_tokens;
-    int tokens_estimated; /* 1 if the counts are an estimate (no usage seen) */
-    double cost_usd;      /* obs_cost_usd() of the served model */
-    uint64_t bytes_in;    /* request bytes from the client (head + body) */
-    uint64_t bytes_out;   /* response bytes to the client */
-    int stream;           /* the client asked for a stream */
+    uint32_t cached_tokens;    /* of prompt_tokens: read from a prompt cache */
+    uint32_t reasoning_tokens; /* of completion_tokens */
+    const char *api;           /* the client API ("chat", "responses", ...), NULL if none */
+    int tokens_estimated;      /* 1 if the counts are an estimate (no usage seen) */
+    double cost_usd;           /* obs_cost_usd() of the served model */
+    uint64_t bytes_in;         /* request bytes from the client (head + body) */
+    uint64_t bytes_out;        /* response bytes to the client */
+    int stream;                /* the client asked for a stream */
 } obs_record_t;
 
 /* Set up metrics shards for nworkers workers (worker ids 0..nworkers-1), open the access log

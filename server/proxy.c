@@ -20,7 +20,6 @@ static void proxy_obs_finish(conn_t *c, req_t *r)
     obs_record_t o;
     uint64_t now = loop_clock_ns(conn_px(c)->clock);
     uint64_t up_ns = r->upstream_ns + (r->up ? now - r->attempt_ns : 0);
-    uint32_t pt = 0, ct = 0;
 
     if (r->obs_done)
         return;
@@ -44,9 +43,14 @@ static void proxy_obs_finish(conn_t *c, req_t *r)
     o.duration_s = (double)(now - r->h.start_ns) / 1e9;
     o.upstream_s = (double)up_ns / 1e9;
     if (r->attempts) {
-        if (usage_tail_scan(&r->usage, &pt, &ct)) {
-            o.prompt_tokens = pt;
-            o.completion_tokens = ct;
+        usage_t u;
+        if (r->op->flags & API_OP_FREE) {
+            /* counting tokens, reading an object: nothing used */
+        } else if (req_usage(r, &u)) {
+            o.prompt_tokens = u.input;
+            o.completion_tokens = u.output;
+            o.cached_tokens = u.cached;
+            o.reasoning_tokens = u.reasoning;
         } else if (r->response_started && r->scan.stream) {
             /* a stream cut before its usage chunk: about a token per event streamed */
             o.prompt_tokens = (uint32_t)(r->h.body.len / 4);
@@ -58,6 +62,7 @@ static void proxy_obs_finish(conn_t *c, req_t *r)
     o.bytes_in = r->h.head.len + r->h.body.len;
     o.bytes_out = r->h.bytes_out;
     o.stream = r->scan.stream;
+    o.api = r->api ? r->api->name : NULL;
     obs_request_done((unsigned)conn_px(c)->id, &o);
 }
 
@@ -192,42 +197,129 @@ void proxy_free(proxy_t *w)
     w->nreq_cache = 0;
 }
 
-static void proxy_completion(conn_t *c, req_t *r, const char *suffix)
+/* The stored object a request names (the path's {id}, or previous_response_id): the key
+ * that created it, and only that key or its group, serve the request. 0, or an answer was
+ * sent. */
+static int resolve_object(conn_t *c, req_t *r, const char *id, size_t id_len, int in_body)
 {
+    proxy_t *px = conn_px(c);
+    const cfg_t *cfg = r->cfgref->cfg;
     int rc;
 
-    r->suffix = suffix;
+    memcpy(r->object_id, id, id_len);
+    r->object_id[id_len] = '\0';
+    rc = shm_obj_get(px->shm, id, id_len, &r->object, SHM_NOW);
+    /* another client's object is as unknown as one that never was */
+    if (rc == 0 && strcmp(r->object.client, r->client ? r->client->name : "") != 0)
+        rc = SHM_ENOTFOUND;
+    if (rc == SHM_ENOTFOUND) {
+        if (in_body)
+            conn_respond_error(c, 400, "previous_response_not_found", "previous_response_id",
+                               "Previous response with id '%s' not found: it was not created "
+                               "through this gateway, or it expired (responses.affinity_ttl_s)",
+                               r->object_id);
+        else
+            conn_respond_error(c, 404, "response_not_found", NULL,
+                               "No response found with id '%s': it was not created through this "
+                               "gateway, or it expired (responses.affinity_ttl_s)",
+                               r->object_id);
+        return -1;
+    }
+    if (rc != 0) {
+        log_error("store: looking up response %s failed: %s", r->object_id, shm_strerror(rc));
+        conn_respond_error(c, 500, "internal_error", NULL, "the gateway's state store failed");
+        return -1;
+    }
+    r->filter.provider = r->object.provider;
+    r->filter.key = r->object.key;
+    r->filter.group = r->object.group[0] ? r->object.group : NULL;
+    if (!r->model) {
+        r->model = cfg_model_find(cfg, r->object.model, strlen(r->object.model));
+        if (!r->model) {
+            conn_respond_error(c, 404, "response_not_found", NULL,
+                               "response '%s' was created for model %s, which is no longer "
+                               "configured",
+                               r->object_id, r->object.model);
+            return -1;
+        }
+    }
+    if (!route_serves(r->model, &r->filter)) {
+        conn_respond_error(c, in_body ? 400 : 404, "response_key_unavailable",
+                           in_body ? "previous_response_id" : NULL,
+                           "response '%s' belongs to key %s of provider %s, which %s", r->object_id,
+                           r->object.key, r->object.provider,
+                           in_body ? "does not serve this model"
+                                   : "is no longer configured (its responses cannot be reached)");
+        return -1;
+    }
+    return 0;
+}
+
+/* A request of a client API that goes upstream: authenticate, scan, resolve, attempt. */
+static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
+{
+    const api_adapter_t *api = m->api;
+    int rc;
+
     r->cfgref = cfgref_get(conn_px(c)->cfgref);
     rc = auth_check_cached(r->cfgref->cfg, r->cfgref->generation, r->h.hdrs, r->h.nhdrs, &c->auth,
                            &r->client);
     if (rc != 0) {
         /* never echo what was presented */
-        conn_respond_error_hdr(c, 401, "WWW-Authenticate: Bearer\r\n", auth_code(rc), NULL, "%s",
+        conn_respond_error_hdr(c, 401, api->auth_challenge, auth_code(rc), NULL, "%s",
                                auth_message(rc));
         return;
     }
-    rc = scan_body(r->h.body.data ? r->h.body.data : "", r->h.body.len, &r->scan);
-    if (rc != 0) {
-        const char *param = rc == SCAN_ENOMODEL ? "model" : r->scan.bad_field;
-        conn_respond_error(c, 400, "invalid_request_error", param, "%s",
-                           scan_strerror(rc, &r->scan));
+    r->filter.apis = api->providers;
+    if (api_upstream_path(m, r->up_path, sizeof(r->up_path), &r->up_path_len) != 0) {
+        conn_respond_error(c, 414, "invalid_request_error", NULL, "request path too long");
         return;
     }
-    r->model = cfg_model_find(r->cfgref->cfg, r->scan.model, r->scan.model_len);
-    /* TPM reservation: about four bytes a token for the prompt, plus what may come back. */
-    r->tokens_estimate =
-        (uint32_t)(r->h.body.len / 4) + (r->scan.max_tokens > 0 ? (uint32_t)r->scan.max_tokens : 0);
-    if (!r->model) {
-        conn_respond_error(c, 404, "model_not_found", "model",
-                           "The model `%s` does not exist or is not served by this gateway",
-                           r->scan.model);
-        return;
+    if (m->op->flags & API_OP_MODEL) {
+        rc = scan_body(r->h.body.data ? r->h.body.data : "", r->h.body.len, api->scan, &r->scan);
+        if (rc != 0) {
+            const char *param = rc == SCAN_ENOMODEL ? "model" : r->scan.bad_field;
+            conn_respond_error(c, 400, "invalid_request_error", param, "%s",
+                               scan_strerror(rc, &r->scan));
+            return;
+        }
+        r->model = cfg_model_find(r->cfgref->cfg, r->scan.model, r->scan.model_len);
+        if (!r->model) {
+            conn_respond_error(c, 404, "model_not_found", "model",
+                               "The model `%s` does not exist or is not served by this gateway",
+                               r->scan.model);
+            return;
+        }
+    } else {
+        r->scan.max_tokens = -1;
+        r->scan.store = -1;
+    }
+    if (m->op->flags & API_OP_OBJECT) {
+        if (resolve_object(c, r, m->id, m->id_len, 0) != 0)
+            return;
+    } else if (r->scan.previous_id_len) {
+        if (resolve_object(c, r, r->scan.previous_id, r->scan.previous_id_len, 1) != 0)
+            return;
     }
     if (!auth_model_allowed(r->client, r->model)) {
         conn_respond_error(c, 403, "model_not_allowed", "model",
                            "client key %s may not use model %s", r->client->name, r->model->name);
         return;
     }
+    if (!r->object_id[0] && !route_serves(r->model, &r->filter)) {
+        conn_respond_error(c, 400, "api_not_supported", "model",
+                           "model %s has no provider that serves the %s API (%s %s); use an API "
+                           "its providers speak",
+                           r->model->name, api->name,
+                           llhttp_method_name((llhttp_method_t)m->op->method), m->op->path);
+        return;
+    }
+    /* TPM reservation: about four bytes a token for the prompt, plus what may come back. */
+    if (m->op->flags & API_OP_FREE)
+        r->tokens_estimate = 0;
+    else
+        r->tokens_estimate = (uint32_t)(r->h.body.len / 4) +
+                             (r->scan.max_tokens > 0 ? (uint32_t)r->scan.max_tokens : 0);
     attempt_start(c, r);
 }
 
@@ -240,7 +332,7 @@ static void respond_models(conn_t *c, req_t *r)
     int rc = auth_check(cfg, r->h.hdrs, r->h.nhdrs, &client);
 
     if (rc != 0) {
-        conn_respond_error_hdr(c, 401, "WWW-Authenticate: Bearer\r\n", auth_code(rc), NULL, "%s",
+        conn_respond_error_hdr(c, 401, r->api->auth_challenge, auth_code(rc), NULL, "%s",
                                auth_message(rc));
         return;
     }
@@ -277,29 +369,29 @@ static int path_is(const char *path, size_t len, const char *want)
 static void proxy_serve(conn_t *c, http_req_t *hr)
 {
     req_t *r = (req_t *)hr;
-    static const struct {
-        const char *path, *suffix;
-    } completions[] = {
-        {"/v1/chat/completions", "/chat/completions"},
-        {"/v1/completions", "/completions"},
-        {"/v1/embeddings", "/embeddings"},
-    };
-    const char *url = r->h.head.data ? r->h.head.data + r->h.url_off : "";
-    size_t len = r->h.url_len, plen = 0;
+    size_t plen;
+    const char *url = http_req_path(hr, &plen);
+    api_match_t m;
+    int rc;
 
     proxy_request_id(c, r);
-
-    while (plen < len && url[plen] != '?' && url[plen] != '#')
-        plen++;
-    for (size_t i = 0; i < sizeof(completions) / sizeof(completions[0]); i++) {
-        if (!path_is(url, plen, completions[i].path))
-            continue;
-        if (r->h.method != HTTP_POST) {
-            conn_respond_error(c, 405, "method_not_allowed", NULL, "%s accepts POST only",
-                               completions[i].path);
-            return;
-        }
-        proxy_completion(c, r, completions[i].suffix);
+    rc = api_find(r->h.method, url, plen, &m);
+    if (rc != API_ENOPATH) {
+        r->api = m.api;
+        r->op = m.op;
+        r->h.error_json = m.api->error_json;
+    }
+    if (rc == API_EMETHOD) {
+        conn_respond_error(c, 405, "method_not_allowed", NULL, "%s does not accept %s", m.op->path,
+                           llhttp_method_name((llhttp_method_t)r->h.method));
+        return;
+    }
+    if (rc == 0 && (m.op->flags & API_OP_LOCAL)) {
+        respond_models(c, r);
+        return;
+    }
+    if (rc == 0) {
+        proxy_api(c, r, &m);
         return;
     }
     if (path_is(url, plen, "/metrics") && conn_px(c)->cfg->metrics.mode == CFG_METRICS_MAIN) {
@@ -316,15 +408,11 @@ static void proxy_serve(conn_t *c, http_req_t *hr)
         buf_free(&b);
         return;
     }
-    if (path_is(url, plen, "/v1/models") || path_is(url, plen, "/health")) {
-        if (r->h.method != HTTP_GET) {
+    if (path_is(url, plen, "/health")) {
+        if (r->h.method != HTTP_GET)
             conn_respond_error(c, 405, "method_not_allowed", NULL, "this path accepts GET only");
-            return;
-        }
-        if (path_is(url, plen, "/health"))
-            conn_respond(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
         else
-            respond_models(c, r);
+            conn_respond(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
         return;
     }
     /* The path only: a query string may carry something the client should not see echoed. */

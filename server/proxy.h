@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "server/api/api.h"
 #include "server/cfgref.h"
 #include "server/clock.h"
 #include "server/conn.h"
@@ -31,6 +32,7 @@
 #include "server/upstream.h"
 #include "server/usage.h"
 #include "shm/shm.h"
+#include "shm/shm_obj.h"
 
 #define PROXY_HELD_MAX 32 /* held-back successes per worker (attempt.c) */
 
@@ -68,7 +70,15 @@ typedef struct req_s {
     int admit_queued;         /* on the admission queue (attempt.c) */
     struct req_s *admit_q_prev, *admit_q_next;
 
-    cfg_ref_t *cfgref; /* the configuration this request is routed with (held to its end) */
+    cfg_ref_t *cfgref;        /* the configuration this request is routed with (held to its end) */
+    const api_adapter_t *api; /* the client API (api.h) */
+    const api_op_t *op;       /* its operation */
+    route_filter_t filter;    /* providers of that API; the stored object's key or group */
+    char up_path[160];        /* the operation's provider path, after the base path */
+    size_t up_path_len;
+    char object_id[SCAN_ID_MAX + 1]; /* the stored object the request names, "" if none */
+    shm_obj_t object;                /* what the store knows of it (object_id set) */
+    int object_seen;                 /* a 2xx of API_OP_CREATES: its id is recorded */
     scan_result_t scan;
     const cfg_model_t *model;
     route_tried_t tried;
@@ -80,8 +90,7 @@ typedef struct req_s {
     uint64_t ttfb_ns;         /* monotonic time of the response head, 0 before */
     int up_status;            /* upstream HTTP status of the current attempt */
     usage_tail_t usage;
-    const char *suffix; /* upstream path suffix, e.g. "/chat/completions" */
-    char *up_body;      /* body with the upstream model name spliced in (or NULL) */
+    char *up_body; /* body with the upstream model name spliced in (or NULL) */
     size_t up_body_len;
     buf_t up_head;
     upstream_req_t *up;
@@ -128,6 +137,12 @@ void proxy_close(proxy_t *p);
 
 /* After the loop ended: free the request cache. */
 void proxy_free(proxy_t *p);
+
+/* The usage the response of r reported, read by its API's adapter; 1 if found. */
+static inline int req_usage(const req_t *r, usage_t *u)
+{
+    return r->api->usage(&r->usage, r->scan.stream, u);
+}
 
 /* The proxy serving connection c. */
 static inline proxy_t *conn_px(const conn_t *c)

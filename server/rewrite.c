@@ -166,6 +166,8 @@ int rewrite_request_head(buf_t *out, const char *method, const char *suffix, siz
            sizeof("Content-Length: 18446744073709551615\r\n\r\n");
     for (unsigned i = 0; i < prov->headers_count; i++)
         size += strlen(prov->headers[i].name) + strlen(prov->headers[i].value) + 4;
+    if (prov->anthropic_version)
+        size += sizeof("anthropic-version: \r\n") + strlen(prov->anthropic_version);
     rc |= buf_reserve(out, size);
     rc |= buf_append(out, method, method_len);
     rc |= APPEND_LIT(out, " ");
@@ -201,6 +203,10 @@ int rewrite_request_head(buf_t *out, const char *method, const char *suffix, siz
     for (unsigned i = 0; i < prov->headers_count; i++)
         rc |= put_header(out, prov->headers[i].name, strlen(prov->headers[i].name),
                          prov->headers[i].value, strlen(prov->headers[i].value));
+    if (prov->api == CFG_API_ANTHROPIC && prov->anthropic_version &&
+        !hdr_find(hdrs, nhdrs, "anthropic-version", &(size_t){0}))
+        rc |= put_header(out, "anthropic-version", 17, prov->anthropic_version,
+                         strlen(prov->anthropic_version));
     if (extra)
         rc |= buf_append(out, extra, extra_len);
     rc |= APPEND_LIT(out, "Content-Length: ");
@@ -220,7 +226,7 @@ int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t
     /* One reservation for the whole head (bounds: all provider headers, the longest
      * framing and connection lines). */
     rc |= buf_reserve(out, sizeof("HTTP/1.1 -2147483648 \r\n") + reason_len +
-                               headers_size(hdrs, nhdrs) + extra_len +
+                               headers_size(hdrs, nhdrs) + sizeof("x-upstream-") + extra_len +
                                sizeof("Content-Length: -9223372036854775808\r\n") +
                                sizeof("Connection: close\r\n\r\n"));
     rc |= APPEND_LIT(out, "HTTP/1.1 ");
@@ -235,6 +241,10 @@ int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t
         if (rewrite_is_hop_by_hop(n, l) || NAME_IS(n, l, "content-length") ||
             (by_conn && named_by_connection(hdrs, nhdrs, n, l)))
             continue;
+        if (NAME_IS(n, l, "x-request-id")) { /* the gateway's is the one x-request-id */
+            n = "x-upstream-request-id";
+            l = sizeof("x-upstream-request-id") - 1;
+        }
         rc |= put_header(out, n, l, hdrs[i].value, hdrs[i].value_len);
     }
     if (extra)

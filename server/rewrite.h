@@ -9,10 +9,14 @@
  *     accounting); the client's own credentials (Authorization, x-api-key, api-key and the
  *     provider's custom auth header) - they belong to the gateway, never to the provider;
  *   - added: Host of the provider, the chosen key's credential in the provider's auth
- *     style, Content-Length of the (possibly rewritten) body, the provider's extra headers.
+ *     style, Content-Length of the (possibly rewritten) body, the provider's extra headers;
+ *     for an Anthropic-native provider, its anthropic_version as anthropic-version unless
+ *     the client sent one (the client's anthropic-version and anthropic-beta pass).
  * Response (provider -> client):
  *   - dropped: hop-by-hop headers, Content-Length (set from the framing chosen for the
  *     client), and headers named by the provider's Connection header;
+ *   - renamed: the provider's x-request-id becomes x-upstream-request-id (the client gets
+ *     exactly one x-request-id, the gateway's);
  *   - framing: Content-Length when the provider gave one, else chunked to HTTP/1.1
  *     clients and close-delimited to HTTP/1.0 clients;
  *   - added: Connection: close when the connection will not be kept alive.

@@ -2,6 +2,7 @@
 #include "server/route.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -91,7 +92,8 @@ static int cands_have(const route_cand_t *c, unsigned n, const cfg_key_t *k)
 
 /* The candidates of one tier of one model, deployments in weighted random order. */
 static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tier,
-                           const route_tried_t *tried, route_cand_t *out, unsigned max)
+                           const route_tried_t *tried, const route_filter_t *f, route_cand_t *out,
+                           unsigned max)
 {
     const cfg_deployment_t *deps[64];
     const cfg_provider_t *added[64]; /* providers whose keys are in out already */
@@ -101,7 +103,8 @@ static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tie
     int64_t now = atomic_load(&unavail_n) ? now_wall_ms() : 0;
 
     for (unsigned i = 0; i < m->deployments_count && nd < 64; i++) {
-        if (m->deployments[i].priority == tier && !route_unavailable(&m->deployments[i], now)) {
+        if (m->deployments[i].priority == tier && !route_unavailable(&m->deployments[i], now) &&
+            route_filter_provider(f, m->deployments[i].provider_ref)) {
             deps[nd] = &m->deployments[i];
             weights[nd++] = m->deployments[i].weight ? m->deployments[i].weight : 1;
         }
@@ -128,7 +131,8 @@ static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tie
             added[nadded++] = prov;
         for (unsigned k = 0; k < prov->keys_count && n < max; k++) {
             const cfg_key_t *key = &prov->keys[k];
-            if ((tried->n && route_tried_has(tried, key)) || (again && cands_have(out, n, key)))
+            if ((tried->n && route_tried_has(tried, key)) || (again && cands_have(out, n, key)) ||
+                !route_filter_key(f, key))
                 continue;
             out[n].model = m;
             out[n].dep = deps[pick];
@@ -143,7 +147,7 @@ static unsigned tier_cands(route_state_t *st, const cfg_model_t *m, uint32_t tie
 }
 
 unsigned route_group(route_state_t *st, const cfg_model_t *model, const route_tried_t *tried,
-                     unsigned group, route_cand_t *out, unsigned max)
+                     const route_filter_t *f, unsigned group, route_cand_t *out, unsigned max)
 {
     const cfg_model_t *visit[ROUTE_MAX_MODELS];
     unsigned nvisit = 0, head = 0, seen_groups = 0;
@@ -163,7 +167,7 @@ unsigned route_group(route_state_t *st, const cfg_model_t *model, const route_tr
             if (next == UINT32_MAX)
                 break;
             tier = next;
-            n = tier_cands(st, m, tier, tried, out, max);
+            n = tier_cands(st, m, tier, tried, f, out, max);
             if (n == 0)
                 continue;
             if (seen_groups++ == group)
@@ -176,6 +180,52 @@ unsigned route_group(route_state_t *st, const cfg_model_t *model, const route_tr
                 seen |= visit[j] == f;
             if (!seen)
                 visit[nvisit++] = f;
+        }
+    }
+    return 0;
+}
+
+int route_filter_provider(const route_filter_t *f, const cfg_provider_t *p)
+{
+    if (!f)
+        return 1;
+    if (f->apis && !(f->apis & (1u << p->api)))
+        return 0;
+    return !f->provider || strcmp(f->provider, p->name) == 0;
+}
+
+int route_filter_key(const route_filter_t *f, const cfg_key_t *k)
+{
+    if (!f || !f->key)
+        return 1;
+    if (strcmp(f->key, k->name) == 0)
+        return 1;
+    return f->group && k->group && strcmp(f->group, k->group) == 0;
+}
+
+int route_serves(const cfg_model_t *model, const route_filter_t *f)
+{
+    const cfg_model_t *visit[ROUTE_MAX_MODELS];
+    unsigned nvisit = 0, head = 0;
+
+    visit[nvisit++] = model;
+    while (head < nvisit) {
+        const cfg_model_t *m = visit[head++];
+        for (unsigned i = 0; i < m->deployments_count; i++) {
+            const cfg_provider_t *p = m->deployments[i].provider_ref;
+            if (!route_filter_provider(f, p))
+                continue;
+            for (unsigned k = 0; k < p->keys_count; k++)
+                if (route_filter_key(f, &p->keys[k]))
+                    return 1;
+        }
+        for (unsigned i = 0; i < m->fallbacks_count && nvisit < ROUTE_MAX_MODELS; i++) {
+            const cfg_model_t *fb = m->fallback_refs[i];
+            int seen = 0;
+            for (unsigned j = 0; j < nvisit; j++)
+                seen |= visit[j] == fb;
+            if (!seen)
+                visit[nvisit++] = fb;
         }
     }
     return 0;

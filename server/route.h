@@ -8,7 +8,10 @@
  *      with its provider's keys in configured order; a key appears once per group;
  *   3. when the model's tiers are exhausted, its fallback models in order, breadth-first,
  *      each model visited once (cycles are harmless).
- * Keys this request already tried are left out (route_tried_t). Which candidate of a group
+ * Keys this request already tried are left out (route_tried_t), and so are the
+ * deployments and keys a filter excludes (route_filter_t): providers that do not speak the
+ * client's API, and - for a request that names a stored object - every key but the one
+ * that created it and the keys of its group. Which candidate of a group
  * is admitted is decided by the state plane's admission and the strategy (policy.h).
  *
  * Threads: a route_state_t belongs to one worker.
@@ -39,6 +42,21 @@ typedef struct route_cand_s {
     const cfg_key_t *key;
 } route_cand_t;
 
+/* Which candidates a request may use; NULL or a zeroed filter: all. */
+typedef struct route_filter_s {
+    unsigned apis;        /* bits 1u << cfg_api of the provider formats allowed; 0 = any */
+    const char *provider; /* only this provider (by name), or NULL */
+    const char *key;      /* only this key ... (NULL = any key) */
+    const char *group;    /* ... and the keys of this group (NULL = the key alone) */
+} route_filter_t;
+
+int route_filter_provider(const route_filter_t *f, const cfg_provider_t *p);
+int route_filter_key(const route_filter_t *f, const cfg_key_t *k);
+
+/* Whether any deployment (fallbacks included) of model has a key the filter allows,
+ * whatever its state: 0 means the request cannot be served by this configuration. */
+int route_serves(const cfg_model_t *model, const route_filter_t *f);
+
 /* A deployment that answered "model not found" is left out of every group, in every
  * worker, until until_ms (wall clock). Thread-safe. */
 void route_mark_unavailable(const cfg_deployment_t *dep, int64_t until_ms);
@@ -55,6 +73,6 @@ void route_tried_add(route_tried_t *t, const cfg_key_t *k);
  * when there is no such group. Groups left empty by tried keys are skipped, so the caller
  * walks group = 0, 1, 2, ... until 0 comes back. */
 unsigned route_group(route_state_t *st, const cfg_model_t *model, const route_tried_t *tried,
-                     unsigned group, route_cand_t *out, unsigned max);
+                     const route_filter_t *f, unsigned group, route_cand_t *out, unsigned max);
 
 #endif

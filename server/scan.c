@@ -132,9 +132,22 @@ static int parse_uint(const char *s, size_t n, long long *out)
     return 0;
 }
 
-static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_result_t *out)
+const scan_spec_t scan_spec_chat = {
+    .max_names = {"max_tokens", "max_completion_tokens"},
+    .stream_options = 1,
+};
+
+static int is_max_name(const scan_spec_t *spec, const char *name)
 {
-    int seen_model = 0, seen_stream = 0, seen_max = 0, seen_options = 0;
+    return (spec->max_names[0] && strcmp(name, spec->max_names[0]) == 0) ||
+           (spec->max_names[1] && strcmp(name, spec->max_names[1]) == 0);
+}
+
+static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, const scan_spec_t *spec,
+                       scan_result_t *out)
+{
+    int seen_model = 0, seen_stream = 0, seen_max = 0, seen_options = 0, seen_prev = 0,
+        seen_store = 0;
     char nbuf[32];
     int i;
 
@@ -169,13 +182,33 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_r
                 out->stream = 0;
             else
                 return SCAN_EBADFIELD;
-        } else if (strcmp(name, "stream_options") == 0) {
+        } else if (spec->stream_options && strcmp(name, "stream_options") == 0) {
             out->bad_field = "stream_options";
             if ((out->duplicate = seen_options++ > 0))
                 return SCAN_EBADFIELD;
             out->has_stream_options = 1;
-        } else if (strcmp(name, "max_tokens") == 0 || strcmp(name, "max_completion_tokens") == 0) {
-            out->bad_field = "max_tokens";
+        } else if (spec->previous_id && strcmp(name, "previous_response_id") == 0) {
+            out->bad_field = "previous_response_id";
+            if ((out->duplicate = seen_prev++ > 0))
+                return SCAN_EBADFIELD;
+            if (v->type == JSMN_PRIMITIVE && body[v->start] == 'n')
+                out->previous_id[0] = '\0';
+            else if (v->type != JSMN_STRING ||
+                     unescape(body + v->start, (size_t)(v->end - v->start), out->previous_id,
+                              sizeof(out->previous_id), &out->previous_id_len) != 0)
+                return SCAN_EBADFIELD;
+        } else if (spec->store && strcmp(name, "store") == 0) {
+            out->bad_field = "store";
+            if ((out->duplicate = seen_store++ > 0) || v->type != JSMN_PRIMITIVE)
+                return SCAN_EBADFIELD;
+            if (body[v->start] == 't')
+                out->store = 1;
+            else if (body[v->start] == 'f')
+                out->store = 0;
+            else if (body[v->start] != 'n')
+                return SCAN_EBADFIELD;
+        } else if (is_max_name(spec, name)) {
+            out->bad_field = spec->max_names[0];
             if ((out->duplicate = seen_max++ > 0))
                 return SCAN_EBADFIELD;
             if (v->type == JSMN_PRIMITIVE && body[v->start] == 'n')
@@ -187,10 +220,10 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, scan_r
         i = skip(toks, ntok, i + 1);
     }
     out->bad_field = NULL;
-    return seen_model ? 0 : SCAN_ENOMODEL;
+    return seen_model || spec->model_optional ? 0 : SCAN_ENOMODEL;
 }
 
-int scan_body(const char *body, size_t len, scan_result_t *out)
+int scan_body(const char *body, size_t len, const scan_spec_t *spec, scan_result_t *out)
 {
     jsmntok_t stack_toks[SCAN_STACK_TOKENS];
     jsmntok_t *toks = stack_toks;
@@ -200,6 +233,9 @@ int scan_body(const char *body, size_t len, scan_result_t *out)
 
     memset(out, 0, sizeof(*out));
     out->max_tokens = -1;
+    out->store = -1;
+    if (!spec)
+        spec = &scan_spec_chat;
     for (i = 0;
          i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'); i++)
         ;
@@ -234,27 +270,33 @@ int scan_body(const char *body, size_t len, scan_result_t *out)
             goto done;
         }
     }
-    rc = scan_tokens(body, toks, ntok, out);
+    rc = scan_tokens(body, toks, ntok, spec, out);
 done:
     if (toks != stack_toks)
         free(toks);
     return rc;
 }
 
-static const char *scan_duplicate_message(const char *field)
-{
-    if (strcmp(field, "model") == 0)
-        return "\"model\" is given more than once (member names are compared after "
-               "unescaping)";
-    if (strcmp(field, "stream") == 0)
-        return "\"stream\" is given more than once (member names are compared after "
-               "unescaping)";
-    if (strcmp(field, "stream_options") == 0)
-        return "\"stream_options\" is given more than once (member names are compared after "
-               "unescaping)";
-    return "\"max_tokens\" is given more than once, or together with "
-           "\"max_completion_tokens\" (member names are compared after unescaping)";
-}
+/* What a member must be, and the message when it is given twice. */
+static const struct {
+    const char *field, *bad, *twice;
+} field_msgs[] = {
+#define TWICE(f) "\"" f "\" is given more than once (member names are compared after unescaping)"
+    {"model", "\"model\" must be a non-empty string", TWICE("model")},
+    {"stream", "\"stream\" must be a boolean", TWICE("stream")},
+    {"stream_options", "\"stream_options\" must be given once", TWICE("stream_options")},
+    {"max_tokens", "\"max_tokens\" (or \"max_completion_tokens\") must be a non-negative integer",
+     "\"max_tokens\" is given more than once, or together with \"max_completion_tokens\" "
+     "(member names are compared after unescaping)"},
+    {"max_output_tokens", "\"max_output_tokens\" must be a non-negative integer",
+     TWICE("max_output_tokens")},
+    {"previous_response_id",
+     "\"previous_response_id\" must be a response id (a string of up to 127 "
+     "ASCII characters) or null",
+     TWICE("previous_response_id")},
+    {"store", "\"store\" must be a boolean", TWICE("store")},
+#undef TWICE
+};
 
 const char *scan_strerror(int err, const scan_result_t *r)
 {
@@ -272,17 +314,9 @@ const char *scan_strerror(int err, const scan_result_t *r)
     case SCAN_ENOMEM:
         return "out of memory while reading the request body";
     case SCAN_EBADFIELD:
-        if (r && r->bad_field && r->duplicate)
-            return scan_duplicate_message(r->bad_field);
-        if (r && r->bad_field && strcmp(r->bad_field, "model") == 0)
-            return "\"model\" must be a non-empty string, given once";
-        if (r && r->bad_field && strcmp(r->bad_field, "stream") == 0)
-            return "\"stream\" must be a boolean, given once";
-        if (r && r->bad_field && strcmp(r->bad_field, "max_tokens") == 0)
-            return "\"max_tokens\" (or \"max_completion_tokens\") must be a non-negative "
-                   "integer, given once";
-        if (r && r->bad_field && strcmp(r->bad_field, "stream_options") == 0)
-            return "\"stream_options\" must be given once";
+        for (size_t i = 0; r && r->bad_field && i < sizeof(field_msgs) / sizeof(field_msgs[0]); i++)
+            if (strcmp(r->bad_field, field_msgs[i].field) == 0)
+                return r->duplicate ? field_msgs[i].twice : field_msgs[i].bad;
         return "a request member has the wrong type";
     default:
         return "unknown scan error";

@@ -3,13 +3,15 @@
  * Design note
  * -----------
  * The body is tokenized once with jsmn in strict mode (so malformed JSON is refused),
- * and only the top-level members are looked at: "model" (a string), "stream" (a boolean)
- * and "max_tokens" / "max_completion_tokens" (a non-negative integer). Nested objects are
- * skipped by their end offset. A top-level member that appears twice is refused: the
- * gateway and the provider must never disagree on which one counts. Member names are
- * compared as the provider's parser reads them, after unescaping: "mod\u0065l" is "model"
- * (else a client could hide a second model, stream or max_tokens from the gateway's
- * allowlist and reservations behind an escape, and a last-key-wins parser would use it).
+ * and only the top-level members are looked at: "model" (a string), "stream" (a boolean),
+ * the output token cap under the names the API uses (a non-negative integer: chat's
+ * "max_tokens" / "max_completion_tokens", the Responses API's "max_output_tokens"), and
+ * what the spec asks for: "stream_options" (present or not), "previous_response_id" (a
+ * string) and "store" (a boolean). Nested objects are skipped by their end offset. A top-level
+ * member that appears twice is refused: the gateway and the provider must never disagree on which
+ * one counts. Member names are compared as the provider's parser reads them, after unescaping:
+ * "mod\u0065l" is "model" (else a client could hide a second model, stream or max_tokens from the
+ * gateway's allowlist and reservations behind an escape, and a last-key-wins parser would use it).
  *
  * scan_splice_model() replaces the model string's token (quotes included) with the
  * upstream model name, leaving every other byte as the client sent it.
@@ -26,6 +28,20 @@
 #define SCAN_ENOMEM     (-5)
 #define SCAN_EEMPTY     (-6) /* empty body */
 
+/* What one client API's request bodies carry (api.h gives one per adapter). */
+typedef struct scan_spec_s {
+    const char *max_names[2]; /* member names of the output token cap (NULL: unused) */
+    int stream_options;       /* look for "stream_options" */
+    int previous_id;          /* read "previous_response_id" */
+    int store;                /* read "store" */
+    int model_optional;       /* a body without "model" is not an error (model[0] == 0) */
+} scan_spec_t;
+
+/* Chat completions, completions and embeddings: the default spec (NULL). */
+extern const scan_spec_t scan_spec_chat;
+
+#define SCAN_ID_MAX 127
+
 typedef struct scan_result_s {
     char model[256]; /* unescaped model name, NUL-terminated */
     size_t model_len;
@@ -34,12 +50,16 @@ typedef struct scan_result_s {
     int stream;             /* 1 true, 0 false or absent */
     long long max_tokens;   /* -1 when absent */
     int has_stream_options; /* a top-level "stream_options" member is present */
-    const char *bad_field;  /* for SCAN_EBADFIELD: which member ("model", "stream", ...) */
-    int duplicate;          /* for SCAN_EBADFIELD: that member was given twice */
+    char previous_id[SCAN_ID_MAX + 1]; /* "previous_response_id", "" when absent or null */
+    size_t previous_id_len;
+    int store;             /* "store": 1 true, 0 false, -1 absent or null */
+    const char *bad_field; /* for SCAN_EBADFIELD: which member ("model", "stream", ...) */
+    int duplicate;         /* for SCAN_EBADFIELD: that member was given twice */
 } scan_result_t;
 
-/* Scan body[0..len). 0 on success, or a SCAN_E* code. */
-int scan_body(const char *body, size_t len, scan_result_t *out);
+/* Scan body[0..len) for what spec names (NULL: scan_spec_chat). 0 on success, or a SCAN_E*
+ * code. */
+int scan_body(const char *body, size_t len, const scan_spec_t *spec, scan_result_t *out);
 
 /* A readable message for a SCAN_E* code from the last scan of r (names the field). */
 const char *scan_strerror(int err, const scan_result_t *r);

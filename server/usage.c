@@ -5,6 +5,11 @@
 
 void usage_tail_feed(usage_tail_t *t, const char *data, size_t len)
 {
+    if (t->head_len < USAGE_HEAD) {
+        size_t n = USAGE_HEAD - t->head_len < len ? USAGE_HEAD - t->head_len : len;
+        memcpy(t->head + t->head_len, data, n);
+        t->head_len += n;
+    }
     if (len >= USAGE_TAIL) {
         memcpy(t->buf, data + len - USAGE_TAIL, USAGE_TAIL);
         t->len = USAGE_TAIL;
@@ -55,8 +60,7 @@ static const char *find_usage(const char *hay, size_t n)
     return NULL;
 }
 
-/* The unsigned number after "name": within [p, end), or -1. */
-static long long member_uint(const char *p, const char *end, const char *name)
+long long usage_number(const char *p, const char *end, const char *name)
 {
     size_t m = strlen(name);
 
@@ -71,7 +75,7 @@ static long long member_uint(const char *p, const char *end, const char *name)
         long long v = 0;
         while (p < end && *p >= '0' && *p <= '9' && v < 1000000000000LL)
             v = v * 10 + (*p++ - '0');
-        return v;
+        return v > UINT32_MAX ? UINT32_MAX : v;
     }
     return -1;
 }
@@ -91,27 +95,36 @@ uint32_t usage_count_events(const char *data, size_t len)
     return n;
 }
 
-int usage_tail_scan(const usage_tail_t *t, uint32_t *prompt, uint32_t *completion)
+int usage_object(const char *hay, size_t n, const char **start, const char **end)
 {
-    const char *u = find_usage(t->buf, t->len);
-    const char *end = t->buf + t->len, *close;
-    long long p, c;
+    const char *u = find_usage(hay, n), *close, *stop = hay + n;
     int depth = 0;
 
     if (!u)
         return 0;
-    /* The usage object ends at its matching brace (no strings with braces inside it). */
-    for (close = u; close < end; close++) {
+    for (close = u; close < stop; close++) {
         if (*close == '{')
             depth++;
         else if (*close == '}' && --depth <= 0)
             break;
     }
-    p = member_uint(u, close, "prompt_tokens");
-    c = member_uint(u, close, "completion_tokens");
+    *start = u;
+    *end = close;
+    return 1;
+}
+
+int usage_tail_scan(const usage_tail_t *t, uint32_t *prompt, uint32_t *completion)
+{
+    const char *u, *close;
+    long long p, c;
+
+    if (!usage_object(t->buf, t->len, &u, &close))
+        return 0;
+    p = usage_number(u, close, "prompt_tokens");
+    c = usage_number(u, close, "completion_tokens");
     if (p < 0)
         return 0;
-    *prompt = p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
-    *completion = c < 0 ? 0 : (c > UINT32_MAX ? UINT32_MAX : (uint32_t)c);
+    *prompt = (uint32_t)p;
+    *completion = c < 0 ? 0 : (uint32_t)c;
     return 1;
 }

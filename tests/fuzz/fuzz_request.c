@@ -447,7 +447,7 @@ static void serve(freq_t *r, unsigned salt)
         error_body(401, auth_message(a));
     }
 
-    int rc = scan_body(body, r->body.len, &sr);
+    int rc = scan_body(body, r->body.len, NULL, &sr);
     if (rc != 0) {
         error_body(400, scan_strerror(rc, &sr));
         goto respond;
@@ -474,7 +474,7 @@ static void serve(freq_t *r, unsigned salt)
               memcmp(spliced + spliced_len - (r->body.len - sr.model_end), body + sr.model_end,
                      r->body.len - sr.model_end) == 0,
           "splice keeps every other byte");
-    rc = scan_body(spliced, spliced_len, &sr2);
+    rc = scan_body(spliced, spliced_len, NULL, &sr2);
     /* a splice may push a huge body past jsmn's stack tokens, never change its meaning */
     check(rc == 0 || rc == SCAN_ENOMEM, "spliced body scans");
     if (rc == 0)

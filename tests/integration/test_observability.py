@@ -409,9 +409,10 @@ class ObservabilityTest(unittest.TestCase):
                           what="the access log line")[0]
         want = {"time", "request_id", "client", "model", "served_model", "provider", "key",
                 "attempts", "status", "upstream_status", "ttfb_ms", "duration_ms", "upstream_ms",
-                "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd", "bytes_in",
-                "bytes_out", "stream"}
+                "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
+                "tokens_estimated", "cost_usd", "bytes_in", "bytes_out", "stream", "api"}
         self.assertEqual(set(line), want)
+        self.assertEqual(line["api"], "chat")
         self.assertEqual((line["model"], line["served_model"], line["provider"], line["status"],
                           line["upstream_status"], line["attempts"]),
                          ("m1", "m1", "p1", 200, 200, 1))

@@ -15,7 +15,7 @@
 #include "server/prom.h"
 #include "t.h"
 
-#define NFIELDS 20
+#define NFIELDS 23
 
 /* One JSON object of NFIELDS members with scalar values, valid UTF-8, no raw control
  * character. */
@@ -82,8 +82,10 @@ static void test_format(void)
              "\"model\":\"mini\",\"served_model\":\"gpt-4o-mini\",\"provider\":\"openai\","
              "\"key\":\"oai-1\",\"attempts\":2,\"status\":200,\"upstream_status\":200,"
              "\"ttfb_ms\":12.346,\"duration_ms\":1500.000,\"upstream_ms\":1250.000,"
-             "\"prompt_tokens\":12,\"completion_tokens\":34,\"tokens_estimated\":false,"
-             "\"cost_usd\":1.23e-05,\"bytes_in\":300,\"bytes_out\":900,\"stream\":true}\n",
+             "\"prompt_tokens\":12,\"completion_tokens\":34,\"cached_tokens\":0,"
+             "\"reasoning_tokens\":0,\"tokens_estimated\":false,"
+             "\"cost_usd\":1.23e-05,\"bytes_in\":300,\"bytes_out\":900,\"stream\":true,"
+             "\"api\":null}\n",
              "a complete line, fields in the documented order");
     T_OK(line_ok(b.data, b.len - 1), "it parses as one JSON object of %d members", NFIELDS);
 
@@ -201,11 +203,15 @@ static void ref_format(buf_t *b, const obs_record_t *r)
     buf_appends(b, ",\"upstream_ms\":");
     ref_ms(b, r->attempts ? r->upstream_s : -1);
     buf_printf(b,
-               ",\"prompt_tokens\":%u,\"completion_tokens\":%u,\"tokens_estimated\":%s,"
-               "\"cost_usd\":%.10g,\"bytes_in\":%llu,\"bytes_out\":%llu,\"stream\":%s}\n",
-               r->prompt_tokens, r->completion_tokens, r->tokens_estimated ? "true" : "false",
-               r->cost_usd > 0 ? r->cost_usd : 0.0, (unsigned long long)r->bytes_in,
-               (unsigned long long)r->bytes_out, r->stream ? "true" : "false");
+               ",\"prompt_tokens\":%u,\"completion_tokens\":%u,\"cached_tokens\":%u,"
+               "\"reasoning_tokens\":%u,\"tokens_estimated\":%s,"
+               "\"cost_usd\":%.10g,\"bytes_in\":%llu,\"bytes_out\":%llu,\"stream\":%s,\"api\":",
+               r->prompt_tokens, r->completion_tokens, r->cached_tokens, r->reasoning_tokens,
+               r->tokens_estimated ? "true" : "false", r->cost_usd > 0 ? r->cost_usd : 0.0,
+               (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+               r->stream ? "true" : "false");
+    ref_str(b, r->api);
+    buf_appends(b, "}\n");
 }
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;

@@ -243,22 +243,22 @@ int main(void)
         models[1] = (cfg_model_t){.name = "f", .deployments = d2, .deployments_count = 1};
         (void)cfg;
         route_state_init(&st, 1);
-        n = route_group(&st, &models[0], &tried, 0, c, 8);
+        n = route_group(&st, &models[0], &tried, NULL, 0, c, 8);
         T_OK(n == 2 && c[0].dep == &d1[0] && c[1].dep == &d1[0] && c[0].key != c[1].key,
              "group 0: both keys of tier 1");
-        n = route_group(&st, &models[0], &tried, 1, c, 8);
+        n = route_group(&st, &models[0], &tried, NULL, 1, c, 8);
         T_OK(n == 1 && c[0].key == &k2[0] && c[0].model == &models[0], "group 1: tier 2");
-        n = route_group(&st, &models[0], &tried, 2, c, 8);
+        n = route_group(&st, &models[0], &tried, NULL, 2, c, 8);
         T_OK(n == 1 && c[0].key == &k3[0] && c[0].model == &models[1],
              "group 2: the fallback model");
-        T_EQ_INT(route_group(&st, &models[0], &tried, 3, c, 8), 0, "then nothing");
+        T_EQ_INT(route_group(&st, &models[0], &tried, NULL, 3, c, 8), 0, "then nothing");
         route_tried_add(&tried, &k1[0]);
         route_tried_add(&tried, &k1[1]);
-        n = route_group(&st, &models[0], &tried, 0, c, 8);
+        n = route_group(&st, &models[0], &tried, NULL, 0, c, 8);
         T_OK(n == 1 && c[0].key == &k2[0], "tried keys left out, empty tier skipped");
         route_tried_add(&tried, &k1[0]);
         T_EQ_INT(tried.n, 2, "a key is added to tried once");
-        T_EQ_INT(route_group(&st, &models[0], &tried, 0, c, 1), 1, "max respected");
+        T_EQ_INT(route_group(&st, &models[0], &tried, NULL, 0, c, 1), 1, "max respected");
         {
             /* Weighted order: a deployment of weight 3 comes first about 3 times in 4. */
             cfg_deployment_t dw[2] = {{.provider_ref = &ps[1], .weight = 3, .priority = 1},
@@ -267,7 +267,7 @@ int main(void)
             route_tried_t none = {0};
             int first_heavy = 0;
             for (int i = 0; i < 4000; i++) {
-                route_group(&st, &mw, &none, 0, c, 8);
+                route_group(&st, &mw, &none, NULL, 0, c, 8);
                 first_heavy += c[0].dep == &dw[0];
             }
             T_OK(first_heavy > 2800 && first_heavy < 3200,
@@ -284,7 +284,7 @@ int main(void)
             int bad = 0, first_dd2 = 0;
             route_tried_add(&one, &k1[1]);
             for (int i = 0; i < 2000; i++) {
-                n = route_group(&st, &md, &none, 0, c, 8);
+                n = route_group(&st, &md, &none, NULL, 0, c, 8);
                 int k10 = 0, k11 = 0, k30 = 0;
                 for (unsigned j = 0; j < n; j++) {
                     k10 += c[j].key == &k1[0];
@@ -296,7 +296,7 @@ int main(void)
                 for (unsigned j = 0; j < n; j++)
                     if (c[j].key == &k1[0])
                         first_dd2 += c[j].dep == &dd[2];
-                n = route_group(&st, &md, &one, 0, c, 8);
+                n = route_group(&st, &md, &one, NULL, 0, c, 8);
                 bad += n != 2 || c[0].key == &k1[1] || c[1].key == &k1[1];
             }
             T_EQ_INT(bad, 0, "a provider in two deployments of a tier: its keys once each");

@@ -6,7 +6,7 @@
 
 static int scan(const char *s, scan_result_t *r)
 {
-    return scan_body(s, strlen(s), r);
+    return scan_body(s, strlen(s), NULL, r);
 }
 
 int main(void)
@@ -115,7 +115,7 @@ int main(void)
         T_OK(out_len == strlen("{\"model\": \"gpt-4o-\\\"mini\\\"\" ,\"messages\":[]}") &&
                  memcmp(out, "{\"model\": \"gpt-4o-\\\"mini\\\"\" ,\"messages\":[]}", out_len) == 0,
              "only the model token changed, escaped: %.*s", (int)out_len, out);
-        T_EQ_INT(scan_body(out, out_len, &r), 0, "spliced body still scans");
+        T_EQ_INT(scan_body(out, out_len, NULL, &r), 0, "spliced body still scans");
         T_EQ_STR(r.model, "gpt-4o-\"mini\"", "spliced model read back");
         free(out);
     }
