@@ -161,22 +161,27 @@ static const char *header(const kp_input_t *in, const char *name, size_t *vlen)
  * !exhausted_only - the latest reset of all; ms from now, -1 if none is readable. */
 static int64_t anthropic_reset_ms(const kp_input_t *in, int exhausted_only)
 {
-    static const char *const limits[] = {"requests", "tokens", "input-tokens", "output-tokens"};
+    /* names written out: this runs for every 2xx, so no formatting */
+    static const char *const reset[] = {
+        "anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-output-tokens-reset"};
+    static const char *const remaining[] = {"anthropic-ratelimit-requests-remaining",
+                                            "anthropic-ratelimit-tokens-remaining",
+                                            "anthropic-ratelimit-input-tokens-remaining",
+                                            "anthropic-ratelimit-output-tokens-remaining"};
     int64_t any = -1, exhausted = -1;
 
-    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-        char name[64];
+    for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++) {
         size_t vl, rl;
         const char *v, *rem;
         int64_t t;
 
-        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-reset", limits[i]);
-        if (!(v = header(in, name, &vl)) || (t = keypolicy_parse_rfc3339(v, vl, in->now_ms)) < 0)
+        if (!(v = header(in, reset[i], &vl)) ||
+            (t = keypolicy_parse_rfc3339(v, vl, in->now_ms)) < 0)
             continue;
         if (t > any)
             any = t;
-        snprintf(name, sizeof(name), "anthropic-ratelimit-%s-remaining", limits[i]);
-        rem = header(in, name, &rl);
+        rem = header(in, remaining[i], &rl);
         if (rem && rl == 1 && rem[0] == '0' && t > exhausted)
             exhausted = t;
     }
