@@ -2,7 +2,7 @@
  *
  * A client key gives its secret as a SHA-256 (`sha256:`, 64 hex digits, so the file never
  * holds the key) or names the environment variable that holds the key (`secret_env:`), whose
- * value is hashed at load and never kept. Both end as cfg_client_t.digest; server/auth.c
+ * value is hashed at load and never kept. Both end as cfg_client_t.digest; server/http/auth.c
  * compares presented keys against it. Names are unique and fit the store's records (63
  * bytes); listed models must exist (by name or alias).
  *

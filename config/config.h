@@ -168,7 +168,7 @@ typedef struct cfg_responses_s {
 
 /* A client key: the gateway's own API key for one application. The secret itself is never
  * kept: the loader holds only its SHA-256, from `sha256:` (64 hex digits) or computed from the
- * environment variable `secret_env:` names. server/auth.h compares presented keys with it. */
+ * environment variable `secret_env:` names. server/http/auth.h compares presented keys with it. */
 typedef struct cfg_client_s {
     char *name;       /* unique among client keys; how logs, the store and CLI know it */
     char *sha256;     /* as written (64 hex digits), or NULL */
@@ -185,7 +185,7 @@ typedef struct cfg_client_s {
     int has_digest;            /* 0 only with CFG_LOAD_NO_SECRETS and secret_env */
 } cfg_client_t;
 
-/* Where GET /metrics, /health and /health/full are served (server/obs.h). */
+/* Where GET /metrics, /health and /health/full are served (server/obs/obs.h). */
 enum cfg_metrics_mode {
     CFG_METRICS_ADMIN = 0, /* an own small HTTP listener at metrics.listen (default) */
     CFG_METRICS_MAIN,      /* on the main listeners, next to the API (listen: main) */
@@ -224,7 +224,7 @@ typedef struct cfg_alerts_s {
     char *host_header; /* host or host:port */
 } cfg_alerts_t;
 
-/* Client-facing TLS (server/http_conn.c): when set, every listener speaks HTTPS only. */
+/* Client-facing TLS (server/http/conn.c): when set, every listener speaks HTTPS only. */
 typedef struct cfg_tls_s {
     char *cert_file; /* PEM certificate chain, leaf first; NULL = plain HTTP */
     char *key_file;  /* PEM private key of the leaf (checked against it at start) */

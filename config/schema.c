@@ -187,7 +187,7 @@ static const cyaml_schema_field_t responses_fields[] = {
     CYAML_FIELD_END,
 };
 
-/* Observability (server/obs.h): where /metrics is served, the access log, the alert webhook.
+/* Observability (server/obs/obs.h): where /metrics is served, the access log, the alert webhook.
  * Their strings are given meaning in validate.c. */
 static const cyaml_schema_field_t metrics_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", F_OPTP, cfg_metrics_t, listen, 0, CYAML_UNLIMITED),

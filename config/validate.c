@@ -703,7 +703,7 @@ static void check_models(cfg_t *cfg, cfg_report_t *rep)
         check_fallbacks(cfg, i, rep);
 }
 
-/* ---- observability: metrics, access_log, alerts (server/obs.h) ------------------------- */
+/* ---- observability: metrics, access_log, alerts (server/obs/obs.h) ------------------------- */
 
 static void check_metrics(cfg_t *cfg, cfg_report_t *rep)
 {
@@ -851,7 +851,7 @@ static void check_observability(cfg_t *cfg, cfg_report_t *rep)
     check_alerts(cfg, rep);
 }
 
-/* ---- client-facing TLS (server/http_conn.c) -------------------------------------------- */
+/* ---- client-facing TLS (server/http/conn.c) -------------------------------------------- */
 
 /* Readable files only: whether they parse and the key belongs to the certificate is decided
  * by mbedTLS when the server starts (tls_conf_server_new). The key is not read at all by

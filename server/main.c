@@ -7,11 +7,11 @@
  * shutdown_timeout_ms, then close what is left and exit 0.
  */
 #include "config/config.h"
-#include "server/log.h"
-#include "server/obs.h"
-#include "server/probe.h"
-#include "server/tls.h"
-#include "server/upstream.h"
+#include "server/common/log.h"
+#include "server/obs/obs.h"
+#include "server/policy/probe.h"
+#include "server/tls/tls.h"
+#include "server/upstream/upstream.h"
 #include "server/worker.h"
 #include "shm/shm.h"
 

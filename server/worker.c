@@ -1,7 +1,7 @@
 /* worker.c - listening sockets, worker threads, graceful and forced stop. */
 #include "server/worker.h"
-#include "server/attempt.h"
-#include "server/log.h"
+#include "server/proxy/attempt.h"
+#include "server/common/log.h"
 
 #include <stddef.h>
 #include <arpa/inet.h>

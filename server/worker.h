@@ -24,12 +24,12 @@
 #include <uv.h>
 
 #include "config/config.h"
-#include "server/cfgref.h"
-#include "server/clock.h"
-#include "server/conn.h"
-#include "server/proxy.h"
-#include "server/tls.h"
-#include "server/upstream.h"
+#include "server/common/cfgref.h"
+#include "server/common/clock.h"
+#include "server/http/conn.h"
+#include "server/proxy/proxy.h"
+#include "server/tls/tls.h"
+#include "server/upstream/upstream.h"
 #include "shm/shm.h"
 
 typedef struct worker_s {

@@ -24,7 +24,7 @@
  *     uv_write, and only then is memory allocated.
  *   - Every buffer a connection uses grows to its high-water mark and is reused, so a
  *     keep-alive connection does no allocation per request in the steady state.
- *   - HTTPS (mock_tls.c) runs the same code over server/tls.h's memory-BIO transformer.
+ *   - HTTPS (mock_tls.c) runs the same code over server/tls/tls.h's memory-BIO transformer.
  *
  * Threads: everything in a mock_conn_t and a mock_worker_t belongs to the worker thread.
  * mock_admin.c's functions may be called from any worker thread.
@@ -40,7 +40,7 @@
 #include <uv.h>
 #include <llhttp.h>
 
-#include "server/tls.h"
+#include "server/tls/tls.h"
 
 #define MOCK_READ_BUF     65536
 #define MOCK_MAX_HEADER   65536      /* request line + headers, bytes (431 beyond) */

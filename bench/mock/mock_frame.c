@@ -13,7 +13,7 @@
  */
 
 #include "mock.h"
-#include "server/errors.h"
+#include "server/common/errors.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* mock_tls.c - HTTPS for the mock upstream: a connection's bytes through server/tls.h.
+/* mock_tls.c - HTTPS for the mock upstream: a connection's bytes through server/tls/tls.h.
  *
  * Ciphertext read from the socket is fed to the connection's tls_conn_t; once the
  * handshake is done, decrypted plaintext goes to the same HTTP code as in plain mode

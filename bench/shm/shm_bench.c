@@ -8,7 +8,7 @@
  *
  * --rr mirrors one request of the server (bench/run.sh's llmgate.yaml) instead: 20
  * candidates per admission (two providers' keys, the providers in random order as
- * route_group gives them), the round-robin strategy of server/policy.c (oldest
+ * route_group gives them), the round-robin strategy of server/policy/policy.c (oldest
  * last_admit_ms), a client key without budgets, and a success recorded with the default
  * key policy and circuit breaker knobs. Rows: the server's 20 keys, then 1,000 and
  * 100,000 keys with 20 neighbouring candidates.
@@ -74,7 +74,7 @@ static int least_inflight(void *arg, const shm_candidate_t *c, unsigned n)
     return (int)best;
 }
 
-/* server/policy.c, CFG_STRATEGY_ROUND_ROBIN: the oldest last_admit_ms */
+/* server/policy/policy.c, CFG_STRATEGY_ROUND_ROBIN: the oldest last_admit_ms */
 static int round_robin(void *arg, const shm_candidate_t *c, unsigned n)
 {
     (void)arg;
@@ -120,7 +120,7 @@ static void outcomes_init(shm_outcome_t *o, unsigned n)
         o[i].prompt_tokens = 300;
         o[i].completion_tokens = 150;
         o[i].cost_micro_usd = 42;
-        if (g_rr) { /* the defaults of config/schema.c, as server/keypolicy.c passes them */
+        if (g_rr) { /* the defaults of config/schema.c, as server/policy/keypolicy.c passes them */
             o[i].fail_threshold = 3;
             o[i].fail_cooldown_ms = 10000;
             o[i].cooldown_max_ms = 300000;

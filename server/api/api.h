@@ -39,9 +39,9 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "server/errors.h"
-#include "server/scan.h"
-#include "server/usage.h"
+#include "server/common/errors.h"
+#include "server/api/scan.h"
+#include "server/api/usage.h"
 
 typedef enum api_id_e {
     API_CHAT = 0,

@@ -1,11 +1,11 @@
 /* fuzz_request.c - bytes from a client in, what llmgate would send out.
  *
  * The harness drives a strict llhttp request parser with the callbacks and limits of
- * server/http_conn.c (head spans, header count and size, URL and body limits, obs-fold
+ * server/http/conn.c (head spans, header count and size, URL and body limits, obs-fold
  * refusal, one request at a time with pause/resume and pending bytes), fed in reads of a
  * size taken from the first input byte. Each complete request goes the proxy's way:
- * client authentication (server/auth.c), the body scan, the model splice, the upstream
- * request head (server/rewrite.c) and a response head; errors become OpenAI-shaped bodies.
+ * client authentication (server/http/auth.c), the body scan, the model splice, the upstream
+ * request head (server/upstream/rewrite.c) and a response head; errors become OpenAI-shaped bodies.
  *
  * Besides the sanitizers, it checks what must hold for any input (abort on violation):
  *   - the upstream head + body parse as exactly one strict HTTP request, carry exactly
@@ -15,7 +15,7 @@
  *   - an authenticated request presented the one key that is configured;
  *   - every error body is one JSON object; every response head parses.
  *
- * The callbacks are a copy of http_conn.c's and must follow it when it changes (see
+ * The callbacks are a copy of server/http/conn.c's and must follow it when it changes (see
  * tests/fuzz/README.md for the refactor that would make them shared).
  */
 #define JSMN_STATIC
@@ -30,11 +30,11 @@
 #include <strings.h>
 
 #include "llhttp.h"
-#include "server/auth.h"
-#include "server/buf.h"
-#include "server/errors.h"
-#include "server/rewrite.h"
-#include "server/scan.h"
+#include "server/http/auth.h"
+#include "server/common/buf.h"
+#include "server/common/errors.h"
+#include "server/upstream/rewrite.h"
+#include "server/api/scan.h"
 
 #define PENDING_CAP (256 * 1024)
 
@@ -495,7 +495,7 @@ respond:
     buf_free(&resp);
 }
 
-/* ---- the connection: http_conn.c's conn_process over reads of a fuzzed size ----------- */
+/* ---- the connection: conn.c's conn_process over reads of a fuzzed size ------------------ */
 
 static void setup(void)
 {

@@ -1,4 +1,4 @@
-/* fuzz_usage.c - the usage scanner (server/usage.c) over response bodies cut anywhere.
+/* fuzz_usage.c - the usage scanner (server/api/usage.c) over response bodies cut anywhere.
  *
  * The input is a response body (JSON or SSE); the first two bytes seed the chunking. The
  * body is fed in chunks of pseudo-random sizes (1 byte to more than the tail), as upstream
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/usage.h"
+#include "server/api/usage.h"
 
 static void check(int cond, const char *what)
 {
