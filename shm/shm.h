@@ -344,7 +344,23 @@ typedef struct shm_admit_req_s {
      * "Clients" below); tokens is also the client's token reservation. */
     const char *client;
     uint64_t cost_micro_usd; /* cost estimate reserved against the client's cost budgets */
+    /* Optional out, with client: its budgets as the admission left them (after this
+     * request's reservation when admitted; as they stood when refused or when no key was
+     * admissible). Unset when the client was not found or on a store error. */
+    struct shm_budget_s *budget;
 } shm_admit_req_t;
+
+/* A client's request and token budgets for the x-ratelimit-* headers: of each kind, the
+ * one with the least left (requests: rpm or rpd; tokens: tokens_per_day or _month; a tie
+ * goes to the shorter period). limit 0: no budget of that kind. reset_ms is wall-clock ms
+ * at which that budget is whole again: the rolling window empty (its newest count leaves),
+ * the next UTC day, the next month. */
+typedef struct shm_budget_s {
+    uint64_t req_limit, req_remaining;
+    int64_t req_reset_ms;
+    uint64_t tok_limit, tok_remaining;
+    int64_t tok_reset_ms;
+} shm_budget_t;
 
 /* A reservation: owned by the caller (plain struct, any thread may finish it), finished by
  * exactly one shm_key_record()/shm_key_release(); then live is 0. */

@@ -90,8 +90,10 @@ typedef struct admit_ctx_s {
     uint32_t tokens;
     shm_resv_t resv; /* out */
     int64_t retry_at;
-    int result;    /* 0 or SHM_NONE */
-    int client_rc; /* SHM_ECLIENT_BUDGET or SHM_ENOTFOUND: the client was refused */
+    int result;          /* 0 or SHM_NONE */
+    int client_rc;       /* SHM_ECLIENT_BUDGET or SHM_ENOTFOUND: the client was refused */
+    int has_budget;      /* budget is set (the client's record was read) */
+    shm_budget_t budget; /* for req->budget */
     uint8_t skip[SHM_ADMIT_MAX];
 } admit_ctx_t;
 
@@ -509,12 +511,17 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
 
     c->retry_at = 0;
     c->client_rc = 0;
+    c->has_budget = 0;
     c->now_ms = shm__now(s, c->now_in); /* SHM_NOW: read under the writer lock */
     /* The client's budgets first: over one, no key is judged and nothing is written. */
     if (req->client) {
         if (s->has_clients && (rc = mdb_cursor_open(txn, s->dbi_clients, &ccur)) != 0)
             goto out;
         rc = shm__client_admit(s, ccur, req, c->now_ms, &client, &c->retry_at);
+        if (rc == 0 || rc == SHM_ECLIENT_BUDGET) {
+            shm__client_budget(&client, c->now_ms, &c->budget);
+            c->has_budget = 1;
+        }
         if (rc == SHM_ECLIENT_BUDGET || rc == MDB_NOTFOUND) {
             c->client_rc = rc == MDB_NOTFOUND ? SHM_ENOTFOUND : rc;
             memset(c->skip, SHM_SKIP_CLIENT, n);
@@ -703,6 +710,8 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     r->admitted_ms = c->now_ms;
     if (req->client && (rc = shm__client_reserve(s, ccur, &client, req, r)) != 0)
         goto out;
+    if (req->client)
+        shm__client_budget(&client, c->now_ms, &c->budget);
     c->result = 0;
     rc = 0;
 out:
@@ -758,6 +767,8 @@ static int admit_finish(const admit_ctx_t *c, int rc, shm_resv_t *resv, int64_t 
         rc = c->client_rc;
     if (req->skip)
         memcpy(req->skip, c->skip, req->count);
+    if (req->budget && c->has_budget && (rc == 0 || rc == SHM_NONE || rc == SHM_ECLIENT_BUDGET))
+        *req->budget = c->budget;
     if (rc == 0)
         *resv = c->resv;
     else if ((rc == SHM_NONE || rc == SHM_ECLIENT_BUDGET) && retry_at_ms)

@@ -275,6 +275,51 @@ int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admi
     return crec_cur_put(s, cur, req->client, c);
 }
 
+/* ---- the budgets left, for the client's x-ratelimit-* headers ------------------------- */
+
+static uint64_t left(uint64_t used, uint64_t limit)
+{
+    return used < limit ? limit - used : 0;
+}
+
+/* When the rolling window is empty again: its newest counted second leaves. */
+static int64_t window_empty_ms(const shm_window_t *w, int64_t eff)
+{
+    if (w->total == 0)
+        return eff;
+    for (int64_t sec = w->head_sec; sec > w->head_sec - SHM_WIN_BUCKETS; sec--)
+        if (w->bucket[shm_floormod(sec, SHM_WIN_BUCKETS)])
+            return (sec + SHM_WIN_BUCKETS) * 1000;
+    return eff;
+}
+
+/* Of two budgets of one kind, the one with less left (a tie: the first, the shorter). */
+static void tighter(uint64_t lim_a, uint64_t left_a, int64_t at_a, uint64_t lim_b, uint64_t left_b,
+                    int64_t at_b, uint64_t *lim, uint64_t *rem, int64_t *at)
+{
+    if (lim_a && (!lim_b || left_a <= left_b)) {
+        *lim = lim_a, *rem = left_a, *at = at_a;
+    } else if (lim_b) {
+        *lim = lim_b, *rem = left_b, *at = at_b;
+    } else {
+        *lim = 0, *rem = 0, *at = 0;
+    }
+}
+
+void shm__client_budget(const shm_crec_t *c, int64_t now_ms, shm_budget_t *out)
+{
+    int64_t eff = c->clock_ms, next_day = (c->day + 1) * DAY_MS;
+    int64_t next_month = shm__month_start_ms(c->month + 1), at;
+
+    tighter(c->rpm, left(c->req.total, c->rpm), window_empty_ms(&c->req, eff), c->rpd,
+            left(c->day_requests, c->rpd), next_day, &out->req_limit, &out->req_remaining, &at);
+    out->req_reset_ms = out->req_limit ? now_ms + (at > eff ? at - eff : 0) : 0;
+    tighter(c->tok_day_max, left(c->day_tokens, c->tok_day_max), next_day, c->tok_month_max,
+            left(c->month_tokens, c->tok_month_max), next_month, &out->tok_limit,
+            &out->tok_remaining, &at);
+    out->tok_reset_ms = out->tok_limit ? now_ms + (at > eff ? at - eff : 0) : 0;
+}
+
 /* ---- outcomes (inside the record / release transaction) ------------------------------- */
 
 static int served(int cls)

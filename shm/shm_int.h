@@ -273,6 +273,9 @@ int shm__client_admit(shm_t *s, MDB_cursor *cur, const shm_admit_req_t *req, int
                       shm_crec_t *c, int64_t *retry_at);
 int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admit_req_t *req,
                         shm_resv_t *r);
+/* The budgets of client c (brought to now by shm__client_admit) for shm_admit_req_t.budget;
+ * now_ms is the admission's wall clock. */
+void shm__client_budget(const shm_crec_t *c, int64_t now_ms, shm_budget_t *out);
 int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm_outcome_t *o,
                        int refund, int64_t now_ms);
 

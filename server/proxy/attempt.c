@@ -253,8 +253,95 @@ static void put_str(char *out, size_t len, size_t *o, const char *s)
     out[*o] = '\0';
 }
 
-/* The x-llmgate-* lines of an answer, and x-request-id unless conn_respond adds it (per
- * request: no printf). */
+#define EXTRA_MAX 1024 /* the gateway's own header lines of one answer */
+
+static void put_u64(char *out, size_t len, size_t *o, uint64_t v)
+{
+    char num[24];
+
+    num[sizeof(num) - 1] = '\0';
+    put_str(out, len, o, u64_digits(num + sizeof(num) - 1, v));
+}
+
+/* A duration as OpenAI writes x-ratelimit-reset-*: "250ms", "17s", "6m0s", "2h3m0s" (whole
+ * seconds rounded up from one second on). */
+static void put_duration(char *out, size_t len, size_t *o, int64_t ms)
+{
+    if (ms < 1000) {
+        put_u64(out, len, o, ms > 0 ? (uint64_t)ms : 0);
+        put_str(out, len, o, "ms");
+        return;
+    }
+    uint64_t sec = ((uint64_t)ms + 999) / 1000;
+    if (sec >= 3600) {
+        put_u64(out, len, o, sec / 3600);
+        put_str(out, len, o, "h");
+    }
+    if (sec >= 60) {
+        put_u64(out, len, o, sec / 60 % 60);
+        put_str(out, len, o, "m");
+    }
+    put_u64(out, len, o, sec % 60);
+    put_str(out, len, o, "s");
+}
+
+static void put_limit(char *out, size_t len, size_t *o, const char *kind, uint64_t limit,
+                      uint64_t remaining, int64_t reset_in_ms)
+{
+    put_str(out, len, o, "x-ratelimit-limit-");
+    put_str(out, len, o, kind);
+    put_str(out, len, o, ": ");
+    put_u64(out, len, o, limit);
+    put_str(out, len, o, "\r\nx-ratelimit-remaining-");
+    put_str(out, len, o, kind);
+    put_str(out, len, o, ": ");
+    put_u64(out, len, o, remaining);
+    put_str(out, len, o, "\r\nx-ratelimit-reset-");
+    put_str(out, len, o, kind);
+    put_str(out, len, o, ": ");
+    put_duration(out, len, o, reset_in_ms);
+    put_str(out, len, o, "\r\n");
+}
+
+/* The client key's own budgets as x-ratelimit-* lines (the admission's view of them). */
+static void put_budget(char *out, size_t len, size_t *o, const req_t *r)
+{
+    const shm_budget_t *b = &r->budget;
+    int64_t now;
+
+    if (!r->client || !r->has_budget || (!b->req_limit && !b->tok_limit))
+        return;
+    now = loop_clock_wall_ms(conn_px(r->h.conn)->clock);
+    if (b->req_limit)
+        put_limit(out, len, o, "requests", b->req_limit, b->req_remaining, b->req_reset_ms - now);
+    if (b->tok_limit)
+        put_limit(out, len, o, "tokens", b->tok_limit, b->tok_remaining, b->tok_reset_ms - now);
+}
+
+/* The headers of an answer the gateway makes itself: Retry-After (secs > 0) and the client
+ * key's budgets. */
+static void gateway_headers(const req_t *r, long secs, char *out, size_t len)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    if (secs > 0) {
+        put_str(out, len, &o, "Retry-After: ");
+        put_u64(out, len, &o, (uint64_t)secs);
+        put_str(out, len, &o, "\r\n");
+    }
+    put_budget(out, len, &o, r);
+}
+
+/* The flags of a proxied answer's head (rewrite.h). */
+static unsigned head_flags(const req_t *r, int keep)
+{
+    return (r->h.http11 ? RW_HTTP11 : 0) | (keep ? RW_KEEP_ALIVE : 0) |
+           (r->client ? RW_OWN_RATELIMIT : 0);
+}
+
+/* The x-llmgate-* lines of an answer, the client key's budgets, and x-request-id unless
+ * conn_respond adds it (per request: no printf). */
 static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cfg_key_t *key,
                             int with_request_id, char *out, size_t len)
 {
@@ -271,6 +358,7 @@ static void attempt_headers(const req_t *r, const cfg_provider_t *prov, const cf
     put_str(out, len, &o, "\r\nx-llmgate-attempts: ");
     put_str(out, len, &o, p);
     put_str(out, len, &o, "\r\n");
+    put_budget(out, len, &o, r);
     if (with_request_id) {
         put_str(out, len, &o, "x-request-id: ");
         put_str(out, len, &o, r->h.request_id);
@@ -305,7 +393,7 @@ static size_t held_headers(const req_t *r, http_hdr_t *out, size_t max)
 static void deliver_failure(conn_t *c, req_t *r)
 {
     if (r->fail_status == 401 || r->fail_status == 403) {
-        char extra[512];
+        char extra[EXTRA_MAX];
         attempt_headers(r, r->fail_prov, r->fail_key, 0, extra, sizeof(extra));
         conn_respond_error_hdr(c, 502, extra, "upstream_auth_failed", NULL,
                                "provider %s refused the gateway's credential for model %s (HTTP "
@@ -316,13 +404,13 @@ static void deliver_failure(conn_t *c, req_t *r)
     if (r->fail_status) {
         http_hdr_t hdrs[128];
         size_t n = held_headers(r, hdrs, 128);
-        char extra[512];
+        char extra[EXTRA_MAX];
         buf_t head = {0};
         int chunked;
 
         attempt_headers(r, r->fail_prov, r->fail_key, 1, extra, sizeof(extra));
         if (rewrite_response_head(&head, r->fail_status, hdrs, n, (long long)r->fail_body.len,
-                                  r->h.http11, r->h.keep_alive && !c->close_after, extra,
+                                  head_flags(r, r->h.keep_alive && !c->close_after), extra,
                                   &chunked) == 0) {
             r->response_started = 1;
             conn_write(c, head.data, head.len);
@@ -350,7 +438,7 @@ static void on_up_response_cb(upstream_req_t *up, int status, const http_hdr_t *
 {
     req_t *r = ud;
     conn_t *c = r->h.conn;
-    char extra[512];
+    char extra[EXTRA_MAX];
     buf_t head = {0};
     int keep = r->h.keep_alive && !c->close_after && !conn_px(c)->http->draining;
     const char *why;
@@ -381,8 +469,8 @@ static void on_up_response_cb(upstream_req_t *up, int status, const http_hdr_t *
      * provider's Content-Length: it is framed anew (chunked, or to the close for HTTP/1.0). */
     if (r->strip_usage)
         content_length = -1;
-    if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, r->h.http11, keep, extra,
-                              &r->chunked) != 0) {
+    if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, head_flags(r, keep),
+                              extra, &r->chunked) != 0) {
         buf_free(&head);
         attempt_abort(r);
         conn_request_done(c, 1);
@@ -458,7 +546,7 @@ static void stream_held(req_t *r)
     conn_t *c = r->h.conn;
     http_hdr_t hdrs[128];
     size_t n = held_headers(r, hdrs, 128);
-    char extra[512];
+    char extra[EXTRA_MAX];
     buf_t head = {0};
 
     attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, 1, extra, sizeof(extra));
@@ -467,8 +555,8 @@ static void stream_held(req_t *r)
     memset(&r->ok_outcome, 0, sizeof(r->ok_outcome));
     shm_outcome_init(&r->ok_outcome, SHM_CL_OTHER);
     r->ok_outcome.code = r->up_status;
-    rewrite_response_head(&head, r->up_status, hdrs, n, r->up_content_length, r->h.http11,
-                          r->h.keep_alive && !c->close_after, extra, &r->chunked);
+    rewrite_response_head(&head, r->up_status, hdrs, n, r->up_content_length,
+                          head_flags(r, r->h.keep_alive && !c->close_after), extra, &r->chunked);
     if (r->up_content_length < 0 && !r->chunked)
         c->close_after = 1;
     r->response_started = 1;
@@ -679,7 +767,7 @@ static const upstream_cbs_t up_cbs = {
  * Inside a batch transaction (b), or on its own transactions (b NULL: the fallback when a
  * batch failed). r is not changed: a batch may run this more than once. */
 static int admit_groups(proxy_t *w, const req_t *r, shm_batch_t *b, int64_t *retry_at, int *busy,
-                        route_cand_t *pick, shm_resv_t *resv)
+                        route_cand_t *pick, shm_resv_t *resv, shm_budget_t *budget)
 {
     route_cand_t cands[ROUTE_MAX_GROUP];
     const char *names[ROUTE_MAX_GROUP];
@@ -710,6 +798,7 @@ static int admit_groups(proxy_t *w, const req_t *r, shm_batch_t *b, int64_t *ret
         if (r->client) {
             /* USD per million tokens = micro-USD per token */
             ar.client = r->client->name;
+            ar.budget = budget;
             ar.cost_micro_usd =
                 (uint64_t)((double)(r->h.body.len / 4) * r->model->input_price_per_m +
                            (double)(r->scan.max_tokens > 0 ? r->scan.max_tokens : 0) *
@@ -796,6 +885,7 @@ typedef struct adm_slot_s {
     int64_t retry_at;
     route_cand_t pick;
     shm_resv_t resv;
+    shm_budget_t budget;
 } adm_slot_t;
 
 typedef struct adm_batch_s {
@@ -816,7 +906,8 @@ static int batch_fn(shm_batch_t *b, void *arg)
 
     for (unsigned i = 0; i < ab->n; i++) {
         adm_slot_t *s = &ab->slot[i];
-        s->rc = admit_groups(ab->w, s->r, b, &s->retry_at, &s->busy, &s->pick, &s->resv);
+        s->rc =
+            admit_groups(ab->w, s->r, b, &s->retry_at, &s->busy, &s->pick, &s->resv, &s->budget);
         if (fatal_admit(s->rc))
             return s->rc;
     }
@@ -847,12 +938,18 @@ void attempt_run_admissions(proxy_t *w)
             record_each(w);
             for (unsigned i = 0; i < ab.n; i++) {
                 adm_slot_t *s = &ab.slot[i];
-                s->rc = admit_groups(w, s->r, NULL, &s->retry_at, &s->busy, &s->pick, &s->resv);
+                s->rc = admit_groups(w, s->r, NULL, &s->retry_at, &s->busy, &s->pick, &s->resv,
+                                     &s->budget);
             }
         }
         update_idle(w);
         for (unsigned i = 0; i < ab.n; i++) {
             adm_slot_t *s = &ab.slot[i];
+            if (s->rc == 0 || s->rc == SHM_NONE || s->rc == SHM_ECLIENT_BUDGET) {
+                /* the admission read the client's budgets (shm.h: shm_admit_req_t.budget) */
+                s->r->budget = s->budget;
+                s->r->has_budget = s->r->client != NULL;
+            }
             if (s->rc == 0)
                 admit_apply(s->r, &s->pick, &s->resv);
             attempt_admitted(s->r->h.conn, s->r, s->rc, s->retry_at, s->busy);
@@ -887,20 +984,26 @@ static void no_capacity(conn_t *c, req_t *r, int64_t retry_at, int busy)
         return;
     }
     if (retry_at || busy) {
-        char hdr[64];
+        char hdr[EXTRA_MAX];
         int64_t wait_ms = retry_at ? retry_at - wall : 1000;
         long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
-        snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", secs);
+        gateway_headers(r, secs, hdr, sizeof(hdr));
         conn_respond_error_hdr(c, 429, hdr, "rate_limit_exceeded", NULL,
                                "every upstream key for model %s is at its limit or cooling "
                                "down; retry in %ld s",
                                r->model->name, secs);
         return;
     }
-    conn_respond_error(c, 503, "no_upstream_available", NULL,
-                       "no upstream key is available for model %s (all disabled, invalid or "
-                       "depleted)",
-                       r->model->name);
+    {
+        /* Nothing frees by time alone: a probe (or an operator) brings a key back. */
+        char hdr[EXTRA_MAX];
+        gateway_headers(r, pol->probe_interval_ms ? (pol->probe_interval_ms + 999) / 1000 : 60, hdr,
+                        sizeof(hdr));
+        conn_respond_error_hdr(c, 503, hdr, "no_upstream_available", NULL,
+                               "no upstream key is available for model %s (all disabled, invalid "
+                               "or depleted)",
+                               r->model->name);
+    }
 }
 
 /* The admission's result for r (rc from admit_groups, r->pick and r->resv set on 0): send,
@@ -918,10 +1021,10 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         return;
     }
     if (rc == SHM_ECLIENT_BUDGET) {
-        char hdr[64];
+        char hdr[EXTRA_MAX];
         int64_t wait_ms = retry_at - loop_clock_wall_ms(w->clock);
         long secs = wait_ms <= 0 ? 1 : (long)((wait_ms + 999) / 1000);
-        snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", secs);
+        gateway_headers(r, secs, hdr, sizeof(hdr));
         conn_respond_error_hdr(c, 429, hdr, "client_budget_exceeded", NULL,
                                "client key %s has spent its budget; retry in %ld s",
                                r->client->name, secs);

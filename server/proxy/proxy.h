@@ -101,6 +101,8 @@ typedef struct req_s {
     uint32_t send_wait_ms; /* while up_paused: how long the client may take nothing */
     /* accounting (access log, metrics) */
     const cfg_client_t *client; /* the authenticated client key, NULL when unauthenticated */
+    shm_budget_t budget;        /* with has_budget: the client's budgets at the last admission */
+    int has_budget;
     int request_id_generated;
     uint64_t upstream_ns; /* time spent in finished upstream attempts */
     uint32_t sse_events;  /* "data:" events streamed, to estimate tokens of a cut stream */

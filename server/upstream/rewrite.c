@@ -198,10 +198,19 @@ int rewrite_request_head(buf_t *out, const char *method, const char *suffix, siz
     return rc ? -1 : 0;
 }
 
-int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t nhdrs,
-                          long long content_length, int client_http11, int keep_alive,
-                          const char *extra, int *chunked_out)
+/* x-ratelimit-* or anthropic-ratelimit-* (case-insensitive). */
+static int is_ratelimit(const char *n, size_t l)
 {
+    static const char a[] = "x-ratelimit-", b[] = "anthropic-ratelimit-";
+    return (l > sizeof(a) - 1 && strncasecmp(n, a, sizeof(a) - 1) == 0) ||
+           (l > sizeof(b) - 1 && strncasecmp(n, b, sizeof(b) - 1) == 0);
+}
+
+int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t nhdrs,
+                          long long content_length, unsigned flags, const char *extra,
+                          int *chunked_out)
+{
+    int keep_alive = (flags & RW_KEEP_ALIVE) != 0;
     const char *reason = http_reason(status);
     size_t reason_len = strlen(reason), extra_len = extra ? strlen(extra) : 0;
     int rc = 0, chunked = 0, by_conn = connection_names_others(hdrs, nhdrs);
@@ -224,6 +233,8 @@ int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t
         if (rewrite_is_hop_by_hop(n, l) || NAME_IS(n, l, "content-length") ||
             (by_conn && named_by_connection(hdrs, nhdrs, n, l)))
             continue;
+        if ((flags & RW_OWN_RATELIMIT) && is_ratelimit(n, l))
+            continue;
         if (NAME_IS(n, l, "x-request-id")) { /* the gateway's is the one x-request-id */
             n = "x-upstream-request-id";
             l = sizeof("x-upstream-request-id") - 1;
@@ -238,7 +249,7 @@ int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t
         rc |= APPEND_LIT(out, "Content-Length: ");
         rc |= buf_append_i64(out, content_length);
         rc |= APPEND_LIT(out, "\r\n");
-    } else if (client_http11) {
+    } else if (flags & RW_HTTP11) {
         rc |= APPEND_LIT(out, "Transfer-Encoding: chunked\r\n");
         chunked = 1;
     } else {

@@ -17,6 +17,9 @@
  *     client), and headers named by the provider's Connection header;
  *   - renamed: the provider's x-request-id becomes x-upstream-request-id (the client gets
  *     exactly one x-request-id, the gateway's);
+ *   - with RW_OWN_RATELIMIT (a client key authenticated the request) dropped: the provider's
+ *     x-ratelimit-* and anthropic-ratelimit-* headers, which describe the gateway's upstream
+ *     key, not the client's budgets;
  *   - framing: Content-Length when the provider gave one, else chunked to HTTP/1.1
  *     clients and close-delimited to HTTP/1.0 clients;
  *   - added: Connection: close when the connection will not be kept alive.
@@ -38,9 +41,17 @@ int rewrite_request_head(buf_t *out, const char *method, const char *suffix, siz
                          const http_hdr_t *hdrs, size_t nhdrs, const cfg_provider_t *prov,
                          const cfg_key_t *key, size_t body_len, const char *extra);
 
+/* rewrite_response_head flags */
+enum {
+    RW_HTTP11 = 1,        /* the client speaks HTTP/1.1 (else 1.0: close-delimited) */
+    RW_KEEP_ALIVE = 2,    /* the connection stays open after this response */
+    RW_OWN_RATELIMIT = 4, /* drop the provider's x-ratelimit-* and anthropic-ratelimit-*:
+                             the gateway sends the client key's own (in extra) */
+};
+
 /* extra: already formatted "Name: value\r\n" lines to add (may be NULL). */
 int rewrite_response_head(buf_t *out, int status, const http_hdr_t *hdrs, size_t nhdrs,
-                          long long content_length, int client_http11, int keep_alive,
-                          const char *extra, int *chunked_out);
+                          long long content_length, unsigned flags, const char *extra,
+                          int *chunked_out);
 
 #endif

@@ -487,7 +487,9 @@ static void serve(freq_t *r, unsigned salt)
         check_upstream(&up, spliced, spliced_len);
 respond:
     if (rewrite_response_head(&resp, 200 + (int)(salt % 400), hdrs, r->nhdrs,
-                              (salt & 2) ? -1 : (long long)r->body.len, r->http11, r->keep_alive,
+                              (salt & 2) ? -1 : (long long)r->body.len,
+                              (r->http11 ? RW_HTTP11 : 0) | (r->keep_alive ? RW_KEEP_ALIVE : 0) |
+                                  (salt & 4 ? RW_OWN_RATELIMIT : 0),
                               "x-llmgate-key: k1\r\n", &chunked) == 0)
         check_response_head(&resp);
     free(spliced);

@@ -181,7 +181,7 @@ class Gateway:
         for p in providers:
             lines.append(f"  - name: {p['name']}")
             lines.append(f"    base_url: {yaml_str(p['url'])}")
-            for k in ("auth", "auth_header", "ca_file", "connect_timeout_ms",
+            for k in ("api", "auth", "auth_header", "ca_file", "connect_timeout_ms",
                       "first_byte_timeout_ms", "idle_timeout_ms",
                       "first_byte_timeout_per_1k_tokens_ms", "first_byte_timeout_max_ms"):
                 if k in p:

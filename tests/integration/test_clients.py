@@ -112,3 +112,92 @@ class ClientKeysTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+HDR_KEY = "sk-client-headers-5550123"
+
+
+class ClientRateLimitHeadersTest(unittest.TestCase):
+    """x-ratelimit-* describe the client key's own budgets (the provider's are dropped), on
+    chat and on Anthropic Messages; the gateway's own 429 and 503 carry Retry-After."""
+
+    @classmethod
+    def setUpClass(cls):
+        import os
+        import subprocess
+        cls.subprocess, cls.os = subprocess, os
+        cls.mock = Mock()
+        cls.gw = Gateway(
+            [{"name": "p", "url": cls.mock.url(), "keys": [("k", "sk-up", None)]},
+             {"name": "an", "api": "anthropic", "url": cls.mock.url(),
+              "keys": [("an-1", "sk-an-1", None)]},
+             {"name": "dead", "url": cls.mock.url(), "keys": [("dead-1", "sk-dead-1", None)]}],
+            [{"name": "m", "deployments": [("p", "m")]},
+             {"name": "claude", "deployments": [("an", "claude-sonnet-4-5")]},
+             {"name": "gone", "deployments": [("dead", "gone")]}],
+            clients=True, policy={"probe_interval_ms": 7000, "wait_for_capacity_ms": 0},
+            extra_yaml=("client_keys:\n"
+                        "  - {name: hdr, secret_env: LLMGATE_TEST_CLIENT_HDR, rpm: 4,"
+                        " tokens_per_day: 100000}\n"),
+            env={"LLMGATE_TEST_CLIENT_HDR": HDR_KEY})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.gw.cleanup()
+        cls.mock.stop()
+
+    def test_headers_budget_and_retry_after(self):
+        ask = {"authorization": f"Bearer {HDR_KEY}",
+               # the provider answers with its own rate-limit headers: they must not pass
+               "x-mock-ratelimit-remaining-requests": "57",
+               "x-mock-ratelimit-reset-requests": "7s"}
+        st, h, body = post_json(self.gw.port, "/v1/chat/completions", CHAT, ask)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h.get("x-ratelimit-limit-requests"), "4")
+        self.assertEqual(h.get("x-ratelimit-remaining-requests"), "3", h)
+        self.assertRegex(h.get("x-ratelimit-reset-requests", ""), r"^(1m[01]s|[1-5][0-9]s)$")
+        self.assertEqual(h.get("x-ratelimit-limit-tokens"), "100000")
+        remaining_tokens = int(h["x-ratelimit-remaining-tokens"])
+        self.assertTrue(0 < remaining_tokens < 100000, remaining_tokens)
+        self.assertRegex(h.get("x-ratelimit-reset-tokens", ""), r"^([0-9]+h)?([0-9]+m)?[0-9]+s$")
+
+        # Anthropic Messages: the same budgets, one request later
+        st, h, body = post_json(self.gw.port, "/v1/messages",
+                                {"model": "claude", "max_tokens": 16,
+                                 "messages": [{"role": "user", "content": "hi"}]},
+                                {"x-api-key": HDR_KEY, "anthropic-version": "2023-06-01",
+                                 "x-mock-anthropic-ratelimit-requests-remaining": "41"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h.get("x-ratelimit-remaining-requests"), "2", h)
+        self.assertNotIn("anthropic-ratelimit-requests-remaining", h,
+                         "the provider's limits are not the client's")
+
+        # the gateway's own 503 (every key of the model disabled) carries Retry-After
+        env = dict(self.os.environ)
+        p = self.subprocess.run([self.os.environ.get("LLMGATECTL_BIN", "build/cli/llmgatectl"),
+                                 "--config", self.gw.config, "disable", "dead-1"],
+                                capture_output=True, text=True, env=self.gw.env, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st, h, body = post_json(self.gw.port, "/v1/chat/completions", dict(CHAT, model="gone"),
+                                {"authorization": f"Bearer {HDR_KEY}"})
+        self.assertEqual(st, 503, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "no_upstream_available")
+        self.assertEqual(h.get("retry-after"), "7", "the probe interval")
+        self.assertEqual(h.get("x-ratelimit-remaining-requests"), "2",
+                         "a request no key could serve took nothing of the budget")
+        del env
+
+        # spend the rest: the 429 says 0 left and when to come back
+        for left in ("1", "0"):
+            st, h, body = post_json(self.gw.port, "/v1/chat/completions", CHAT,
+                                    {"authorization": f"Bearer {HDR_KEY}"})
+            self.assertEqual(st, 200, body)
+            self.assertEqual(h.get("x-ratelimit-remaining-requests"), left, h)
+        st, h, body = post_json(self.gw.port, "/v1/chat/completions", CHAT,
+                                {"authorization": f"Bearer {HDR_KEY}"})
+        self.assertEqual(st, 429, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "client_budget_exceeded")
+        self.assertGreaterEqual(int(h["retry-after"]), 1)
+        self.assertEqual(h.get("x-ratelimit-remaining-requests"), "0", h)
+        self.assertEqual(h.get("x-ratelimit-limit-requests"), "4", h)

@@ -190,6 +190,65 @@ static void test_rpm_rpd(void)
     tu_rmdir(parent);
 }
 
+/* ---- the budgets left (x-ratelimit-* headers) -------------------------------------------- */
+
+static int admit_b(shm_t *s, const char *client, uint32_t tokens, shm_budget_t *b, shm_resv_t *r)
+{
+    shm_admit_req_t req = {
+        .names = g_key, .count = 1, .tokens = tokens, .client = client, .budget = b};
+    memset(b, 0xee, sizeof(*b));
+    return shm_key_admit(s, &req, SHM_NOW, r, NULL);
+}
+
+static void test_budget(void)
+{
+    char parent[64], dir[96];
+    shm_client_spec_t cs[3] = {spec("b"), spec("d"), spec("none")};
+    cs[0].rpm = 5;
+    cs[0].rpd = 100;
+    cs[0].tokens_per_day = 1000;
+    cs[0].tokens_per_month = 5000;
+    cs[1].rpm = 50;
+    cs[1].rpd = 2;
+    cs[1].tokens_per_month = 300;
+    shm_t *s = fresh(parent, sizeof(parent), dir, sizeof(dir), T0 + 10500, cs, 3);
+    shm_budget_t b;
+    shm_resv_t r;
+
+    T_EQ_INT(admit_b(s, "b", 100, &b, &r), 0, "budget: admitted");
+    T_OK(b.req_limit == 5 && b.req_remaining == 4,
+         "requests: rpm 5 is the tighter, 4 left (%llu/%llu)", (unsigned long long)b.req_remaining,
+         (unsigned long long)b.req_limit);
+    T_EQ_INT(b.req_reset_ms, T0 + 71000, "  ... whole again when second 10 leaves the window");
+    T_OK(b.tok_limit == 1000 && b.tok_remaining == 900, "tokens: the day's 1000, 900 left");
+    T_EQ_INT(b.tok_reset_ms, T0 + DAY_MS, "  ... whole again at the next UTC midnight");
+    for (int i = 0; i < 4; i++)
+        admit_b(s, "b", 1, &b, &r);
+    T_OK(b.req_remaining == 0 && b.req_limit == 5, "five admitted: 0 requests left");
+    T_EQ_INT(admit_b(s, "b", 1, &b, &r), SHM_ECLIENT_BUDGET, "the sixth refused ...");
+    T_OK(b.req_limit == 5 && b.req_remaining == 0 && b.tok_remaining == 896,
+         "  ... and the budgets are given as they stand (%llu tokens left)",
+         (unsigned long long)b.tok_remaining);
+    g_now = T0 + 30500;
+    T_EQ_INT(admit_b(s, "b", 1, &b, &r), SHM_ECLIENT_BUDGET, "20 s later: still refused");
+    T_EQ_INT(b.req_reset_ms, T0 + 71000, "  ... reset in wall-clock ms, still at second 10 + 61");
+
+    g_now = T0 + 10500;
+    T_EQ_INT(admit_b(s, "d", 100, &b, &r), 0, "client d admitted");
+    T_OK(b.req_limit == 2 && b.req_remaining == 1 && b.req_reset_ms == T0 + DAY_MS,
+         "requests: rpd 2 has less left than rpm 50 (%llu of %llu)",
+         (unsigned long long)b.req_remaining, (unsigned long long)b.req_limit);
+    T_OK(b.tok_limit == 300 && b.tok_remaining == 200 &&
+             b.tok_reset_ms == utc_ms(2024, 11, 1, 0, 0),
+         "tokens: the month's 300, 200 left, whole again on the 1st (%lld)",
+         (long long)b.tok_reset_ms);
+
+    T_EQ_INT(admit_b(s, "none", 100, &b, &r), 0, "a client without budgets");
+    T_OK(b.req_limit == 0 && b.tok_limit == 0, "  ... has no limits to give");
+    shm_store_close(s);
+    tu_rmdir(parent);
+}
+
 /* ---- tokens and cost --------------------------------------------------------------------- */
 
 static shm_outcome_t outcome(int cls, uint32_t prompt, uint32_t completion, uint64_t cost)
@@ -424,6 +483,7 @@ int main(void)
 {
     test_sync_views();
     test_rpm_rpd();
+    test_budget();
     test_tokens_cost();
     test_month();
     test_race();

@@ -101,9 +101,9 @@ int main(void)
             H("x-ratelimit-remaining-requests", "99"),
         };
         buf_reset(&b);
-        T_EQ_INT(
-            rewrite_response_head(&b, 200, resp, 5, -1, 1, 1, "x-llmgate-key: k1\r\n", &chunked), 0,
-            "response head");
+        T_EQ_INT(rewrite_response_head(&b, 200, resp, 5, -1, RW_HTTP11 | RW_KEEP_ALIVE,
+                                       "x-llmgate-key: k1\r\n", &chunked),
+                 0, "response head");
         T_OK(strncmp(b.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "status line");
         T_EQ_INT(chunked, 1, "no length: chunked to an HTTP/1.1 client");
         T_OK(has(&b, "Transfer-Encoding: chunked\r\n") && !has(&b, "Content-Length") &&
@@ -112,15 +112,15 @@ int main(void)
         T_OK(has(&b, "x-ratelimit-remaining-requests: 99\r\n") && has(&b, "x-llmgate-key: k1\r\n"),
              "end-to-end and extra headers kept");
         buf_reset(&b);
-        rewrite_response_head(&b, 200, resp, 5, 1234, 1, 0, NULL, &chunked);
+        rewrite_response_head(&b, 200, resp, 5, 1234, RW_HTTP11, NULL, &chunked);
         T_OK(chunked == 0 && has(&b, "Content-Length: 1234\r\n") &&
                  has(&b, "Connection: close\r\n"),
              "known length kept, close announced");
         buf_reset(&b);
-        rewrite_response_head(&b, 200, resp, 5, -1, 0, 1, NULL, &chunked);
+        rewrite_response_head(&b, 200, resp, 5, -1, RW_KEEP_ALIVE, NULL, &chunked);
         T_OK(chunked == 0 && has(&b, "Connection: close\r\n"), "HTTP/1.0 client: close-delimited");
         buf_reset(&b);
-        rewrite_response_head(&b, 204, resp, 0, -1, 1, 1, NULL, &chunked);
+        rewrite_response_head(&b, 204, resp, 0, -1, RW_HTTP11 | RW_KEEP_ALIVE, NULL, &chunked);
         T_OK(chunked == 0 && !has(&b, "Transfer-Encoding"), "204 has no body framing");
     }
 
@@ -177,7 +177,7 @@ int main(void)
                  !has(&b, "X-Drop") && !has(&b, "close") && !has(&b, "empty name"),
              "headers named by Connection dropped, \"close\" and an empty name too");
         buf_reset(&b);
-        rewrite_response_head(&b, 200, resp, 5, 9223372036854775807LL, 1, 0,
+        rewrite_response_head(&b, 200, resp, 5, 9223372036854775807LL, RW_HTTP11,
                               "x-llmgate-key: k1\r\n", &chunked);
         T_EQ_STR(b.data,
                  "HTTP/1.1 200 OK\r\n"
@@ -189,7 +189,7 @@ int main(void)
                  "\r\n",
                  "response head exact, the widest Content-Length");
         buf_reset(&b);
-        rewrite_response_head(&b, 599, resp, 5, -1, 1, 1, NULL, &chunked);
+        rewrite_response_head(&b, 599, resp, 5, -1, RW_HTTP11 | RW_KEEP_ALIVE, NULL, &chunked);
         T_EQ_STR(b.data,
                  "HTTP/1.1 599 Unknown\r\n"
                  "Content-Type: text/event-stream\r\n"
@@ -198,11 +198,32 @@ int main(void)
                  "\r\n",
                  "response head exact, chunked");
         buf_reset(&b);
-        rewrite_response_head(&b, -7, named, 6, 3, 1, 1, NULL, &chunked);
+        rewrite_response_head(&b, -7, named, 6, 3, RW_HTTP11 | RW_KEEP_ALIVE, NULL, &chunked);
         T_EQ_STR(b.data, "HTTP/1.1 -7 Unknown\r\nX-Keep: 3\r\n\r\n",
                  "response: named headers dropped, a negative status printed as %%d did");
     }
 
+    {
+        /* A client key's own budgets replace the provider's rate-limit headers. */
+        http_hdr_t rl[] = {H("X-RateLimit-Remaining-Requests", "9"),
+                           H("anthropic-ratelimit-tokens-reset", "2026-12-03T12:00:00Z"),
+                           H("x-ratelimit-", "bare prefix"), H("X-Ratelimit-Limit-Tokens", "1000"),
+                           H("Content-Type", "application/json")};
+        buf_reset(&b);
+        rewrite_response_head(&b, 200, rl, 5, 2, RW_HTTP11 | RW_KEEP_ALIVE | RW_OWN_RATELIMIT,
+                              "x-ratelimit-limit-requests: 5\r\n", &chunked);
+        T_EQ_STR(b.data,
+                 "HTTP/1.1 200 OK\r\nx-ratelimit-: bare prefix\r\n"
+                 "Content-Type: application/json\r\nx-ratelimit-limit-requests: 5\r\n"
+                 "Content-Length: 2\r\n\r\n",
+                 "own rate limits: the provider's x-ratelimit-* and anthropic-ratelimit-* dropped");
+        buf_reset(&b);
+        rewrite_response_head(&b, 200, rl, 5, 2, RW_HTTP11 | RW_KEEP_ALIVE, NULL, &chunked);
+        T_OK(has(&b, "X-RateLimit-Remaining-Requests: 9\r\n") &&
+                 has(&b, "anthropic-ratelimit-tokens-reset: ") &&
+                 has(&b, "X-Ratelimit-Limit-Tokens: 1000\r\n"),
+             "without a client key they pass");
+    }
     buf_free(&b);
     return t_done();
 }
