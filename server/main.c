@@ -14,6 +14,7 @@
 #include "server/upstream/upstream.h"
 #include "server/worker.h"
 #include "shm/shm.h"
+#include "shm/shm_obj.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -37,7 +38,8 @@ typedef struct app_s {
     uv_signal_t sigterm, sigint;
     uv_signal_t sigusr1; /* access log reopen */
     uv_timer_t deadline;
-    uv_timer_t maint; /* store housekeeping, every second */
+    uv_timer_t maint;    /* store housekeeping, every second */
+    unsigned maint_tick; /* seconds of maintenance, for the once-a-minute work */
     shm_t *shm;
     tls_conf_t *client_tls; /* tls: in the config, shared by every worker; NULL = plain HTTP */
     int stopping;
@@ -88,10 +90,22 @@ static void on_maint_cb(uv_timer_t *t)
 {
     app_t *app = t->data;
     shm_maint_t m;
+    char why[320];
     int rc = shm_maintain(app->shm, SHM_NOW, &m);
 
     if (rc != 0)
-        log_error("store: maintenance failed: %s", shm_strerror(rc));
+        log_error("store: maintenance failed: %s", shm_explain(app->shm, rc, why, sizeof(why)));
+    if (++app->maint_tick % 60 == 0) {
+        /* Expired response affinities: puts remove a few each; this takes the rest, so the
+         * table does not hold a day's worth of expired entries when traffic stops. */
+        unsigned removed = 0;
+        rc = shm_obj_prune(app->shm, SHM_NOW, &removed);
+        if (rc != 0)
+            log_error("store: pruning expired response affinities failed: %s",
+                      shm_explain(app->shm, rc, why, sizeof(why)));
+        else if (removed)
+            log_debug("store: %u expired response affinities pruned", removed);
+    }
     if (m.owners_reclaimed)
         log_warn("store: reclaimed the in-flight reservations of %d dead process(es)",
                  m.owners_reclaimed);
@@ -120,8 +134,9 @@ static int open_store(app_t *app)
     if (rc == 0)
         rc = shm_clients_sync_cfg(app->shm, app->cfg, SHM_NOW, NULL);
     if (rc != 0) {
+        char why[320];
         log_error("store: cannot record the configured keys in %s: %s", app->cfg->state_dir,
-                  shm_strerror(rc));
+                  shm_explain(app->shm, rc, why, sizeof(why)));
         return -1;
     }
     if (app->cfg->allow_unauthenticated)
@@ -194,7 +209,9 @@ static void on_sighup_cb(uv_signal_t *s, int signum)
     if (rc == 0)
         rc = shm_clients_sync_cfg(app->shm, cfg, SHM_NOW, NULL);
     if (rc != 0) {
-        log_error("reload refused: cannot record the keys in the store: %s", shm_strerror(rc));
+        char why[320];
+        log_error("reload refused: cannot record the keys in the store: %s",
+                  shm_explain(app->shm, rc, why, sizeof(why)));
         cfg_free(cfg);
         return;
     }

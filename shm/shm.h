@@ -243,6 +243,11 @@ int shm_store_info(shm_t *s, shm_store_info_t *out);
  * no corrupt record was met. Any thread; the last one met by any thread of the process. */
 int shm_store_corrupt(shm_t *s, char *buf, size_t len);
 
+/* shm_strerror(rc) for a log line, and for SHM_ECORRUPT also the record shm_store_corrupt()
+ * names ("corrupt record: key record "oai-1" (database keys): 3 bytes, not 1032"). Writes
+ * into buf (truncated to len, NUL-terminated) and returns buf. Any thread. */
+const char *shm_explain(shm_t *s, int rc, char *buf, size_t len);
+
 /* ---- Keys: configuration --------------------------------------------------------------- */
 
 typedef struct shm_key_spec_s {

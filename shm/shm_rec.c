@@ -184,6 +184,19 @@ int shm_store_corrupt(shm_t *s, char *buf, size_t len)
     return found;
 }
 
+const char *shm_explain(shm_t *s, int rc, char *buf, size_t len)
+{
+    char rec[256];
+
+    if (!buf || len == 0)
+        return "";
+    if (rc == SHM_ECORRUPT && shm_store_corrupt(s, rec, sizeof(rec)))
+        snprintf(buf, len, "%s: %s", shm_strerror(rc), rec);
+    else
+        snprintf(buf, len, "%s", shm_strerror(rc));
+    return buf;
+}
+
 /* ---- record access ------------------------------------------------------------------------ */
 
 static int get_fixed(shm_t *s, MDB_txn *txn, MDB_dbi dbi, int kind, const char *name, void *out)

@@ -118,8 +118,11 @@ static void on_probe_done_cb(upstream_req_t *up, int err, void *ud)
                  q->status);
     }
     rc = shm_key_note(p->shm, q->key->name, &o, SHM_NOW);
-    if (rc != 0 && rc != SHM_ENOTFOUND)
-        log_error("probe: recording key %s failed: %s", q->key->name, shm_strerror(rc));
+    if (rc != 0 && rc != SHM_ENOTFOUND) {
+        char why[320];
+        log_error("probe: recording key %s failed: %s", q->key->name,
+                  shm_explain(p->shm, rc, why, sizeof(why)));
+    }
     probe_free(q);
 }
 

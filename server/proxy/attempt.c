@@ -80,9 +80,10 @@ static void on_hold_idle_cb(uv_idle_t *h)
 static void record_now(proxy_t *w, shm_resv_t *resv, const shm_outcome_t *o)
 {
     int rc = shm_key_record(w->shm, resv, o, SHM_NOW);
+    char why[320];
     if (rc != 0)
         log_error("store: recording the outcome of key %s failed: %s", resv->name,
-                  shm_strerror(rc));
+                  shm_explain(w->shm, rc, why, sizeof(why)));
 }
 
 /* Record the held outcomes one by one (a batch refused as a whole loses none of them). */
@@ -596,9 +597,11 @@ static void note_object(req_t *r)
     copy_name(o.model, sizeof(o.model), r->model->name);
     o.expires_ms = loop_clock_wall_ms(w->clock) + (int64_t)w->cfg->responses.affinity_ttl_s * 1000;
     rc = shm_obj_put(w->shm, id, strlen(id), &o, w->cfg->responses.affinity_max, SHM_NOW);
-    if (rc != 0)
+    if (rc != 0) {
+        char why[320];
         log_error("store: remembering response %s of key %s failed: %s", id, o.key,
-                  shm_strerror(rc));
+                  shm_explain(w->shm, rc, why, sizeof(why)));
+    }
 }
 
 static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void *ud)
@@ -1036,7 +1039,8 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         return;
     }
     if (rc != 0) {
-        log_error("store: admission failed: %s", shm_strerror(rc));
+        char why[320];
+        log_error("store: admission failed: %s", shm_explain(w->shm, rc, why, sizeof(why)));
         conn_respond_error(c, 500, "internal_error", NULL, "the gateway's state store failed");
         return;
     }

@@ -226,7 +226,9 @@ static int resolve_object(conn_t *c, req_t *r, const char *id, size_t id_len, in
         return -1;
     }
     if (rc != 0) {
-        log_error("store: looking up response %s failed: %s", r->object_id, shm_strerror(rc));
+        char why[320];
+        log_error("store: looking up response %s failed: %s", r->object_id,
+                  shm_explain(px->shm, rc, why, sizeof(why)));
         conn_respond_error(c, 500, "internal_error", NULL, "the gateway's state store failed");
         return -1;
     }

@@ -116,6 +116,11 @@ static void named(shm_t *s, const char *rec, const char *why, const char *what)
     int found = shm_store_corrupt(s, buf, sizeof(buf));
 
     T_OK(found && strstr(buf, rec) && strstr(buf, why), "%s: the store names it: %s", what, buf);
+    char line[320];
+    shm_explain(s, SHM_ECORRUPT, line, sizeof(line));
+    T_OK(strncmp(line, shm_strerror(SHM_ECORRUPT), strlen(shm_strerror(SHM_ECORRUPT))) == 0 &&
+             strstr(line, rec) != NULL,
+         "%s: the log line says what and which: %s", what, line);
 }
 
 /* An admission of key (for client, may be NULL) meets the corrupt record rec: SHM_ECORRUPT,
@@ -214,6 +219,8 @@ static void test_key_damage(int d)
     char buf[64] = "x";
     T_OK(shm_store_corrupt(s, buf, sizeof(buf)) == 0 && buf[0] == '\0',
          "%s: a sound store names no corrupt record", what);
+    T_EQ_STR(shm_explain(s, SHM_ECORRUPT, buf, sizeof(buf)), shm_strerror(SHM_ECORRUPT),
+             "%s: ... and its log line is the error alone", what);
     /* a reservation taken before the damage: its outcome meets the damaged record */
     T_EQ_INT(admit(s, BAD, NULL, NULL, &held), 0, "%s: admitted before the damage", what);
     T_EQ_INT(damage_key(s, d), 0, "%s: written with raw LMDB", what);
