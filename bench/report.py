@@ -18,10 +18,21 @@ import subprocess
 import sys
 
 TARGETS = ["direct", "llmgate", "nginx"]
-MODES = ["chat", "stream"]
-MODE_NAME = {"chat": "non-streaming", "stream": "streaming (SSE)"}
+MODES = ["chat", "stream", "responses-stream", "messages-stream"]
+MODE_NAME = {"chat": "non-streaming", "stream": "streaming (SSE)",
+             "responses-stream": "Responses API, streaming (SSE)",
+             "messages-stream": "Anthropic Messages, streaming (SSE)"}
+MODE_REQUEST = {"chat": "POST /v1/chat/completions",
+                "stream": "POST /v1/chat/completions, stream: true; ends with data: [DONE]",
+                "responses-stream": "POST /v1/responses, stream: true (store left to its "
+                                    "default, true: llmgate records each response's key); "
+                                    "response.created ... response.completed, no [DONE]",
+                "messages-stream": "POST /v1/messages, stream: true, x-api-key, to a model "
+                                   "on api: anthropic providers; message_start ... "
+                                   "message_stop"}
 
-# The goals of issue 8, as ratios llmgate / nginx: (metric, goal, higher_is_better)
+# The goals of issue 8, as ratios llmgate / nginx: (metric, goal, higher_is_better); set for
+# chat and SSE, applied to every mode as the same bar.
 GOALS = [("rps", 1.1, True), ("cpu", 0.9, False), ("p99", 1.0, False)]
 
 
@@ -103,12 +114,12 @@ def write_chart(out, summary, modes):
                 vals += ["%.1f" % s["rps"], "%.3f" % s["p99"]] if s else ["0", "0"]
             f.write(t + " " + " ".join(vals) + "\n")
     png = out + ".png"
-    rps_cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, 2 + 2 * i, MODE_NAME[m])
+    rps_cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, 2 + 2 * i, m)
                          for i, m in enumerate(modes))
-    p99_cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, 3 + 2 * i, MODE_NAME[m])
+    p99_cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, 3 + 2 * i, m)
                          for i, m in enumerate(modes))
     script = f"""
-set terminal pngcairo size 1100,450 font ',10' noenhanced
+set terminal pngcairo size {550 * max(2, len(modes))},450 font ',10' noenhanced
 set output '{png}'
 set multiplot layout 1,2
 set style data histograms
@@ -192,9 +203,12 @@ def main():
                   meta.get("rounds"), meta.get("seconds"), meta.get("wrk"), pin,
                   meta.get("mock_threads"), meta.get("workers"), meta.get("nginx")))
     md.append("")
-    md.append("llmgate: 2 providers x 10 keys (rpm 10,000,000) on the mock; auth: %s; "
+    md.append("llmgate: 2 providers x 10 keys (rpm 10,000,000) on the mock for gpt-4o-mini "
+              "(chat, stream, responses-stream)%s; auth: %s; "
               "metrics and access log configured: %s (metrics served: %s, access-log lines "
               "written: %s); nginx access log: %s." % (
+                  ", 2 more with api: anthropic for claude-bench (messages-stream)"
+                  if meta.get("llmgate_anthropic") == "1" else "",
                   meta.get("llmgate_auth"),
                   "yes" if meta.get("llmgate_obs_configured") == "1" else "no",
                   "yes" if meta.get("llmgate_metrics_served_after_warmup") == "1" else "no",
@@ -207,8 +221,27 @@ def main():
               "the upstream's share of the same runs; peak RSS = VmHWM; spread = (max-min) / "
               "median of req/s over the rounds; others = CPU used meanwhile by everything but the "
               "target, the mock and wrk, in % of all CPUs (the noise gauge: should be ~0).")
+
+    # one row per mode: the ratios against nginx side by side
+    over = []
     for m in modes:
-        md += ["", "## %s" % MODE_NAME[m], ""]
+        g, n, d = (summary.get((m, "llmgate")), summary.get((m, "nginx")),
+                   summary.get((m, "direct")))
+        if not (g and n):
+            continue
+        over.append([m, "%.0f" % g["rps"], "%.0f" % n["rps"], "%.0f" % d["rps"] if d else "",
+                     "%.2f" % ratio(g["rps"], n["rps"]), "%.1f" % g["cpu"], "%.1f" % n["cpu"],
+                     "%.2f" % ratio(g["cpu"], n["cpu"]), "%.2f" % ratio(g["p99"], n["p99"]),
+                     g["errors"] + n["errors"] + (d["errors"] if d else 0)])
+    if over:
+        md += ["", "## Summary: llmgate against nginx, per mode", ""]
+        md.append(md_table(["mode", "llmgate req/s", "nginx req/s", "direct req/s",
+                            "req/s ratio (≥ 1.1)", "llmgate CPU ms/1k", "nginx CPU ms/1k",
+                            "CPU/req ratio (≤ 0.9)", "p99 ratio (≤ 1.0)", "errors"], over))
+    for m in modes:
+        md += ["", "## %s (`%s`)" % (MODE_NAME[m], m), ""]
+        md.append(MODE_REQUEST[m] + ".")
+        md.append("")
         tab = []
         for t in TARGETS:
             s = summary.get((m, t))

@@ -2,9 +2,11 @@
 # bench/run.sh - llmgate against nginx proxy_pass and against the mock upstream directly.
 #
 #   bench/run.sh [--rounds N] [--seconds S] [--quick] [--workers N] [--conns C]
-#                [--no-pin] [--idle N | --no-idle] [--no-stream] [--out DIR]
+#                [--no-pin] [--idle N | --no-idle] [--modes LIST | --no-stream] [--out DIR]
 #
-# Prints figures and writes bench/results/report-<timestamp>.{md,csv,png}; asserts nothing.
+# LIST: comma-separated, of chat, stream, responses-stream, messages-stream (all by default;
+# --no-stream = --modes chat). Prints figures and writes bench/results/report-<timestamp>.
+# {md,csv,png}; asserts nothing.
 # Installs wrk and nginx-light (and gnuplot-nox, optional) from Debian when missing, builds
 # llmgate in release mode in build-bench/, starts everything on 127.0.0.1 and kills what it
 # started when it exits. See bench/README.md for what each column means.
@@ -17,10 +19,11 @@ WORKERS=1
 WRK_CONNS=64
 PIN_MODE=auto
 IDLE_CONNS=10000
-STREAM=1
+ALL_MODES="chat stream responses-stream messages-stream"
+MODES=$ALL_MODES
 RESULTS_DIR=""
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,7 +35,8 @@ while [ $# -gt 0 ]; do
     --no-pin) PIN_MODE=off ;;
     --idle) IDLE_CONNS=$2; shift ;;
     --no-idle) IDLE_CONNS=0 ;;
-    --no-stream) STREAM=0 ;;
+    --no-stream) MODES=chat ;;
+    --modes) MODES=${2//,/ }; shift ;;
     --out) RESULTS_DIR=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument \"$1\"" >&2; usage >&2; exit 1 ;;
@@ -42,6 +46,15 @@ done
 
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
+
+for mode in $MODES; do
+    case " $ALL_MODES " in
+    *" $mode "*) ;;
+    *) die "--modes: unknown mode \"$mode\" (known: ${ALL_MODES// /, })" ;;
+    esac
+done
+[ -n "$MODES" ] || die "--modes: no mode given (known: ${ALL_MODES// /, })"
+has_mode() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -87,18 +100,57 @@ fi
 
 start_mock
 configure_llmgate
+if [ "$LLMGATE_ANTHROPIC" = 0 ] && has_mode messages-stream; then
+    say "this llmgate build has no api: anthropic (no /v1/messages): messages-stream left out"
+    MODES=$(echo "$MODES" | tr ' ' '\n' | grep -vx messages-stream | paste -sd' ')
+    [ -n "$MODES" ] || die "no mode left to run"
+fi
 start_llmgate
 
-# Sanity: every target answers the chat and the stream request the same way.
+# Sanity: every target answers each request the same way: chat (always: the idle phase
+# uses it) and every streaming mode that runs, with the end event of its API and no error
+# event.
+check_post() { # NAME URL PATH BODY WHAT [HEADER...]: a 200, the answer in $WORK/check.out
+    local name=$1 url=$2 path=$3 body=$4 what=$5 code
+    shift 5
+    code=$(curl -sN --max-time 10 -o "$WORK/check.out" -w '%{http_code}' \
+        -H 'Content-Type: application/json' "$@" -d "$body" "$url$path")
+    [ "$code" = 200 ] ||
+        die "$name: $what request (POST $path) answered $code: $(head -c 300 "$WORK/check.out")"
+}
+check_events() { # NAME WHAT LAST_EVENT BAD_EVENT_RE: LAST_EVENT is the last event line
+    local last
+    last=$(grep '^event: ' "$WORK/check.out" | tail -1)
+    [ "$last" = "event: $3" ] ||
+        die "$1: $2 request did not end with event $3 (last: \"${last:-no event}\"):" \
+            "$(head -c 300 "$WORK/check.out")"
+    ! grep -Eq "^event: ($4)\$" "$WORK/check.out" ||
+        die "$1: $2 request sent an error event: $(grep -E -A1 "^event: ($4)\$" "$WORK/check.out" |
+            head -c 300)"
+}
 check_target() { # NAME URL STREAM_URL
-    local body code
+    local body auth=(-H "Authorization: Bearer $CLIENT_KEY")
     body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-    code=$(curl -s -o "$WORK/check.out" -w '%{http_code}' -H 'Content-Type: application/json' \
-        -H "Authorization: Bearer $CLIENT_KEY" -d "$body" "$2/v1/chat/completions")
-    [ "$code" = 200 ] || die "$1: chat request answered $code: $(head -c 300 "$WORK/check.out")"
-    curl -sN -H 'Content-Type: application/json' -H "Authorization: Bearer $CLIENT_KEY" \
-        -d "${body%\}},\"stream\":true}" "$3/v1/chat/completions" >"$WORK/check.out"
-    grep -q 'data: \[DONE\]' "$WORK/check.out" || die "$1: stream request did not end with [DONE]"
+    check_post "$1" "$2" /v1/chat/completions "$body" chat "${auth[@]}"
+    if has_mode stream; then
+        check_post "$1" "$3" /v1/chat/completions "${body%\}},\"stream\":true}" stream "${auth[@]}"
+        grep -q 'data: \[DONE\]' "$WORK/check.out" ||
+            die "$1: stream request did not end with [DONE]"
+    fi
+    if has_mode responses-stream; then
+        check_post "$1" "$3" /v1/responses '{"model":"gpt-4o-mini","input":"hi","stream":true}' \
+            responses-stream "${auth[@]}"
+        check_events "$1" responses-stream response.completed \
+            'response\.failed|response\.incomplete|error'
+        ! grep -q '^data: \[DONE\]' "$WORK/check.out" ||
+            die "$1: responses-stream answer has a data: [DONE] (the Responses API sends none)"
+    fi
+    if has_mode messages-stream; then
+        body='{"model":"claude-bench","max_tokens":16,"messages":[{"role":"user","content":"hi"}]'
+        check_post "$1" "$3" /v1/messages "$body,\"stream\":true}" messages-stream \
+            -H "x-api-key: $CLIENT_KEY" -H 'anthropic-version: 2023-06-01'
+        check_events "$1" messages-stream message_stop error
+    fi
 }
 check_target direct "http://127.0.0.1:$MOCK_PORT" "http://127.0.0.1:$MOCK_PORT"
 check_target llmgate "http://127.0.0.1:$LLMGATE_PORT" "http://127.0.0.1:$LLMGATE_PORT"
@@ -131,6 +183,8 @@ check_target nginx "http://127.0.0.1:$NGINX_PORT" "http://127.0.0.1:$NGINX_SSE_P
     echo "llmgate_metrics_served=$LLMGATE_METRICS_SERVED"
     echo "llmgate_access_log_lines_at_check=$LLMGATE_ACCESS_LOG_LINES"
     echo "idle_conns=$IDLE_CONNS"
+    echo "modes=$MODES"
+    echo "llmgate_anthropic=$LLMGATE_ANTHROPIC"
 } >"$RAW/meta.env"
 cp "$WORK/llmgate.yaml" "$WORK/nginx/nginx.conf" "$RAW/"
 say "pin=$PIN (servers on cpu ${SERVER_CPUS:-any}, wrk on cpu ${CLIENT_CPUS:-any})," \
@@ -146,8 +200,8 @@ target_url() { # TARGET MODE
     case "$1" in
     direct) echo "http://127.0.0.1:$MOCK_PORT" ;;
     llmgate) echo "http://127.0.0.1:$LLMGATE_PORT" ;;
-    nginx) [ "$2" = stream ] && echo "http://127.0.0.1:$NGINX_SSE_PORT" ||
-        echo "http://127.0.0.1:$NGINX_PORT" ;;
+    nginx) [ "$2" = chat ] && echo "http://127.0.0.1:$NGINX_PORT" ||
+        echo "http://127.0.0.1:$NGINX_SSE_PORT" ;; # every streaming mode: buffering off
     esac
 }
 
@@ -186,12 +240,10 @@ measure() { # MODE TARGET ROUND SECONDS
     awk -v m="$mode" -v t="$t" -v r="$round" -v n="$(kv "$line" requests)" \
         -v d="$(kv "$line" duration_us)" -v p50="$(kv "$line" p50_us)" \
         -v p99="$(kv "$line" p99_us)" -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v e="$err" 'BEGIN {
-        printf "  round %s %-6s %-7s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f ms/1k req  errors %d\n",
+        printf "  round %s %-16s %-7s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f ms/1k req  errors %d\n",
             r, m, t, n / (d / 1e6), p50 / 1000, p99 / 1000, (c * 1000 / hz) / (n / 1000), e }' >&2
 }
 
-MODES=chat
-[ "$STREAM" = 1 ] && MODES="chat stream"
 TARGETS="direct llmgate nginx"
 
 say "warm-up (${WARMUP} s per target and mode)"

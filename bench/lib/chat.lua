@@ -1,28 +1,59 @@
--- bench/lib/chat.lua - wrk script: POST /v1/chat/completions with a small, realistic body.
---   wrk ... -s chat.lua URL -- chat|stream CLIENT_KEY
+-- bench/lib/chat.lua - wrk script: one small, realistic request per mode.
+--   wrk ... -s chat.lua URL/PATH -- MODE CLIENT_KEY
+-- MODE (bench/lib/common.sh's mode_path gives the PATH of each):
+--   chat              POST /v1/chat/completions
+--   stream            POST /v1/chat/completions, "stream":true (SSE, data: [DONE])
+--   responses-stream  POST /v1/responses, "stream":true (semantic events, no [DONE])
+--   messages-stream   POST /v1/messages, "stream":true (Anthropic events), the key in
+--                     x-api-key and an anthropic-version header, as Claude Code sends them
 -- The request is built once per thread (no request() function: wrk stays at full speed).
 -- done() prints one machine-readable line that bench/run.sh keeps:
 --   WRK_RESULT requests= duration_us= bytes= p50_us= p90_us= p99_us= max_us= mean_us=
 --              err_connect= err_read= err_write= err_status= err_timeout=
 
+local system = "You are a helpful assistant. Answer briefly."
+local user = "Say hello to the benchmark in one short sentence."
+
 local body_chat = '{"model":"gpt-4o-mini","messages":[' ..
-    '{"role":"system","content":"You are a helpful assistant. Answer briefly."},' ..
-    '{"role":"user","content":"Say hello to the benchmark in one short sentence."}],' ..
+    '{"role":"system","content":"' .. system .. '"},' ..
+    '{"role":"user","content":"' .. user .. '"}],' ..
     '"max_tokens":64,"temperature":0.2'
+
+-- "store" is left out, as the SDKs do: the upstream stores the response (the API's default)
+-- and llmgate records which key created it (object affinity), on every request.
+local body_responses = '{"model":"gpt-4o-mini","instructions":"' .. system .. '",' ..
+    '"input":"' .. user .. '","max_output_tokens":64,"temperature":0.2,"stream":true}'
+
+local body_messages = '{"model":"claude-bench","max_tokens":64,"system":"' .. system .. '",' ..
+    '"messages":[{"role":"user","content":"' .. user .. '"}],"temperature":0.2,"stream":true}'
 
 function init(args)
     local mode = args[1] or "chat"
     local key = args[2] or "sk-bench"
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
-    wrk.headers["Authorization"] = "Bearer " .. key
     wrk.headers["User-Agent"] = "wrk-llmgate-bench/1"
+    if mode == "messages-stream" then
+        wrk.headers["x-api-key"] = key
+        wrk.headers["anthropic-version"] = "2023-06-01"
+    else
+        wrk.headers["Authorization"] = "Bearer " .. key
+    end
     if mode == "stream" then
         wrk.headers["Accept"] = "text/event-stream"
         wrk.body = body_chat .. ',"stream":true,"stream_options":{"include_usage":true}}'
-    else
+    elseif mode == "responses-stream" then
+        wrk.headers["Accept"] = "text/event-stream"
+        wrk.body = body_responses
+    elseif mode == "messages-stream" then
+        wrk.headers["Accept"] = "text/event-stream"
+        wrk.body = body_messages
+    elseif mode == "chat" then
         wrk.headers["Accept"] = "application/json"
         wrk.body = body_chat .. '}'
+    else
+        io.stderr:write("chat.lua: unknown mode \"" .. mode .. "\"\n")
+        os.exit(1)
     end
 end
 
