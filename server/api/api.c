@@ -19,7 +19,7 @@ const api_adapter_t *api_adapter(api_id_t id)
     return id < API_COUNT ? adapters[id] : NULL;
 }
 
-static int id_char(char c)
+int api_id_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.';
@@ -38,7 +38,7 @@ static int path_match(const char *pattern, const char *path, size_t len, const c
         if (strncmp(p, "{id}", 4) == 0) {
             size_t s = i;
             while (i < len && path[i] != '/')
-                if (!id_char(path[i++]))
+                if (!api_id_char(path[i++]))
                     return 0;
             if (i == s || i - s > SCAN_ID_MAX)
                 return 0;

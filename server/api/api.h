@@ -115,6 +115,10 @@ static inline int api_served_by(const api_adapter_t *a, enum cfg_api api)
     return (a->providers & API_PROVIDER(api)) != 0;
 }
 
+/* 1 if c may be in a stored object's id: [A-Za-z0-9_.-]. Path ids are 1..SCAN_ID_MAX of
+ * these; an adapter's object_id gives only such ids, or none. */
+int api_id_char(char c);
+
 /* The upstream path of m: op->upstream with {id} replaced (the id as it came: it matched
  * the path's characters). 0, or -1 if it does not fit out[cap]. */
 int api_upstream_path(const api_match_t *m, char *out, size_t cap, size_t *len);

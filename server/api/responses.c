@@ -48,8 +48,12 @@ static int responses_object_id(const char *head, size_t len, char *out, size_t c
             v++;
         if (v < end && *v == '"') {
             v++;
-            q = memchr(v, '"', (size_t)(end - v));
-            if (!q || q == v || (size_t)(q - v) >= cap || memchr(v, '\\', (size_t)(q - v)))
+            q = v;
+            while (q < end && api_id_char(*q))
+                q++;
+            /* an id ends with its quote: anything else (an escape, a byte no path could
+             * name, the end of what has arrived) is no id, or not yet */
+            if (q == end || *q != '"' || q == v || (size_t)(q - v) >= cap)
                 return 0;
             memcpy(out, v, (size_t)(q - v));
             out[q - v] = '\0';
