@@ -5,7 +5,9 @@
  * the output cap "max_tokens". Usage: the input side (input_tokens, cache_creation_input_
  * tokens, cache_read_input_tokens) is in message_start at the start of a stream and in the
  * JSON body's "usage"; the output side (output_tokens) in the last message_delta or the
- * body's "usage". Billed input = input + cache writes + cache reads. Served by providers
+ * body's "usage". Billed input = input + cache writes + cache reads. A stream that ends
+ * before its message_delta (the client left, the provider broke off) has usage_t.partial:
+ * the input is exact, the output is estimated by the proxy. Served by providers
  * with api: anthropic. Errors in Anthropic's shape, {"type":"error","error":{"type",
  * "message"}}, with the error type its SDK maps to an error class.
  */
@@ -32,23 +34,35 @@ static uint32_t first_number(const char *p, size_t n, const char *name)
 
 static int messages_usage(const usage_tail_t *t, int stream, usage_t *u)
 {
+    static const char delta[] = "\"message_delta\"";
     const char *s, *e;
-    long long in;
+    long long in = -1;
 
     memset(u, 0, sizeof(*u));
-    if (!usage_object(t->buf, t->len, &s, &e))
+    if (usage_object(t->buf, t->len, &s, &e)) {
+        u->output = first_number(s, (size_t)(e - s), "output_tokens");
+        in = usage_number(s, e, "input_tokens");
+        if (in >= 0) { /* a JSON body, message_start, or a message_delta that repeats it */
+            u->cache_write = first_number(s, (size_t)(e - s), "cache_creation_input_tokens");
+            u->cached = first_number(s, (size_t)(e - s), "cache_read_input_tokens");
+        }
+        /* a stream's output is known once its message_delta came (only message_stop
+         * follows it, so it is in the tail) */
+        u->partial = stream && !memmem(t->buf, t->len, delta, sizeof(delta) - 1);
+    } else if (stream) {
+        u->partial = 1; /* a long stream cut before its message_delta */
+    } else {
         return 0;
-    u->output = first_number(s, (size_t)(e - s), "output_tokens");
-    in = usage_number(s, e, "input_tokens");
-    if (in >= 0) { /* a JSON body, or a message_delta that repeats the input side */
-        u->cache_write = first_number(s, (size_t)(e - s), "cache_creation_input_tokens");
-        u->cached = first_number(s, (size_t)(e - s), "cache_read_input_tokens");
-    } else if (stream && usage_number(t->head, t->head + t->head_len, "input_tokens") >= 0) {
+    }
+    if (in < 0) {
+        /* the input side from message_start, the stream's first event */
+        if (!stream || usage_number(t->head, t->head + t->head_len, "input_tokens") < 0)
+            return 0;
         in = (long long)first_number(t->head, t->head_len, "input_tokens");
         u->cache_write = first_number(t->head, t->head_len, "cache_creation_input_tokens");
         u->cached = first_number(t->head, t->head_len, "cache_read_input_tokens");
-    } else {
-        return 0;
+        if (u->partial)
+            u->output = first_number(t->head, t->head_len, "output_tokens");
     }
     u->input = (uint32_t)in + u->cache_write + u->cached;
     return 1;

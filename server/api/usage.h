@@ -32,6 +32,8 @@ typedef struct usage_s {
     uint32_t cached;      /* of input: read from a prompt cache */
     uint32_t cache_write; /* of input: written to a prompt cache (Anthropic) */
     uint32_t reasoning;   /* of output: reasoning tokens */
+    uint32_t partial;     /* 1: only a stream's start was seen (Anthropic's message_start):
+                             the input is exact, the output is not known yet */
 } usage_t;
 
 /* Forget what was fed (a new attempt). */

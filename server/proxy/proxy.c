@@ -48,9 +48,11 @@ static void proxy_obs_finish(conn_t *c, req_t *r)
             /* counting tokens, reading an object: nothing used */
         } else if (req_usage(r, &u)) {
             o.prompt_tokens = u.input;
-            o.completion_tokens = u.output;
+            /* as attempt.c records it: a cut stream's output is estimated */
+            o.completion_tokens = u.partial && r->sse_events > u.output ? r->sse_events : u.output;
             o.cached_tokens = u.cached;
             o.reasoning_tokens = u.reasoning;
+            o.tokens_estimated = u.partial;
         } else if (r->response_started && r->scan.stream) {
             /* a stream cut before its usage chunk: about a token per event streamed */
             o.prompt_tokens = (uint32_t)(r->h.body.len / 4);

@@ -140,10 +140,15 @@ void proxy_close(proxy_t *p);
 /* After the loop ended: free the request cache. */
 void proxy_free(proxy_t *p);
 
-/* The usage the response of r reported, read by its API's adapter; 1 if found. */
+/* The usage the response of r reported, read by its API's adapter; 1 if found. A stream
+ * cut before its output count (u->partial) is given about a token per event streamed. */
 static inline int req_usage(const req_t *r, usage_t *u)
 {
-    return r->api->usage(&r->usage, r->scan.stream, u);
+    if (!r->api->usage(&r->usage, r->scan.stream, u))
+        return 0;
+    if (u->partial && r->sse_events > u->output)
+        u->output = r->sse_events;
+    return 1;
 }
 
 /* The proxy serving connection c. */

@@ -4,6 +4,11 @@ key that created the response, never to another organisation's), Anthropic's err
 native providers, exactly one x-request-id on every answer."""
 
 import http.client
+import os
+import shutil
+import socket
+import tempfile
+import time
 import json
 import unittest
 
@@ -140,3 +145,79 @@ class ApisTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class CutStreamsTest(unittest.TestCase):
+    """A client that leaves a Responses or Messages stream early is still billed: the
+    input as the stream's start said it (Messages) or estimated, the output about a token
+    per event streamed, and the access log flags it as estimated."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = Mock()
+        cls.tmp = tempfile.mkdtemp(prefix="llmgate-cut-")
+        cls.log = os.path.join(cls.tmp, "access.log")
+        cls.gw = Gateway(
+            [{"name": "oa", "url": cls.mock.url(), "keys": [("oa-1", "sk-oa-1", None)]},
+             {"name": "an", "api": "anthropic", "url": cls.mock.url(),
+              "keys": [("an-1", "sk-an-1", None)]}],
+            [{"name": "gpt", "deployments": [("oa", "gpt-4o")]},
+             {"name": "claude", "deployments": [("an", "claude-sonnet-4-5")]}],
+            extra_yaml=f'access_log: {{path: "{cls.log}"}}\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.gw.cleanup()
+        cls.mock.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def line(self, rid):
+        def find():
+            try:
+                with open(self.log) as f:
+                    return [json.loads(l) for l in f if rid in l]
+            except FileNotFoundError:
+                return []
+        return wait_until(find, 10, what=f"the access log line of {rid}")[0]
+
+    def cut(self, path, body, rid, events=5):
+        data = json.dumps(body).encode()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-request-id: {rid}\r\n"
+                  "anthropic-version: 2023-06-01\r\nx-mock-chunks: 40\r\n"
+                  f"x-mock-chunk-delay-ms: 100\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                  + data)
+        got = b""
+        deadline = time.monotonic() + 10
+        while got.count(b"\ndata: {") < events + 2 and time.monotonic() < deadline:
+            got += s.recv(65536)
+        s.close()
+        self.assertGreaterEqual(got.count(b"\ndata: {"), events + 2, got[:400])
+
+    def test_messages_cut_early(self):
+        body = {"model": "claude", "max_tokens": 256, "stream": True,
+                "messages": [{"role": "user", "content": "tell me a long story, please"}]}
+        st, _, data = request(self.gw.port, "POST", "/v1/messages", dict(body, stream=False),
+                              {"anthropic-version": "2023-06-01"})
+        self.assertEqual(st, 200, data)
+        exact_input = json.loads(data)["usage"]["input_tokens"]
+        rid = "cut-messages-%d" % time.monotonic_ns()
+        self.cut("/v1/messages", body, rid)
+        line = self.line(rid)
+        self.assertEqual(line["api"], "messages")
+        self.assertTrue(line["tokens_estimated"], line)
+        self.assertEqual(line["prompt_tokens"], exact_input, "the input from message_start")
+        self.assertGreaterEqual(line["completion_tokens"], 5, line)
+        self.assertLess(line["completion_tokens"], 40, line)
+
+    def test_responses_cut_early(self):
+        body = {"model": "gpt", "input": "tell me a long story, please", "stream": True}
+        rid = "cut-responses-%d" % time.monotonic_ns()
+        self.cut("/v1/responses", body, rid)
+        line = self.line(rid)
+        self.assertEqual(line["api"], "responses")
+        self.assertTrue(line["tokens_estimated"], line)
+        self.assertGreater(line["prompt_tokens"], 0)
+        self.assertGreaterEqual(line["completion_tokens"], 5, line)
+        self.assertLess(line["completion_tokens"], 40, line)
