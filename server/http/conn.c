@@ -316,8 +316,10 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
                   const char *extra_headers)
 {
     http_req_t *r = c->req;
-    int keep = r && r->keep_alive && !c->close_after && !c->srv->draining && status != 400 &&
-               status != 408 && status != 413 && status != 414 && status != 431;
+    /* A request the parser refused has close_after set; a well-formed one refused by its
+     * handler (a 400 about its body) leaves the connection open. */
+    int keep = r && r->keep_alive && !c->close_after && !c->srv->draining && status != 408 &&
+               status != 413 && status != 414 && status != 431;
     char head[512];
     uv_buf_t parts[2];
     int n;

@@ -260,6 +260,26 @@ static int resolve_object(conn_t *c, req_t *r, const char *id, size_t id_len, in
 }
 
 /* A request of a client API that goes upstream: authenticate, scan, resolve, attempt. */
+/* The query string goes upstream as the client sent it (the parser let only visible
+ * characters in): ?order, ?limit, ?after and ?include[] of input_items and of a retrieval,
+ * ?beta=true of Anthropic's beta paths. -1 if it does not fit up_path. */
+static int add_query(req_t *r)
+{
+    size_t plen, qlen = 0;
+    const char *url = http_req_path(&r->h, &plen);
+
+    while (plen + qlen < r->h.url_len && url[plen + qlen] != '#')
+        qlen++;
+    if (!qlen || url[plen] != '?')
+        return 0;
+    if (r->up_path_len + qlen >= sizeof(r->up_path))
+        return -1;
+    memcpy(r->up_path + r->up_path_len, url + plen, qlen);
+    r->up_path_len += qlen;
+    r->up_path[r->up_path_len] = '\0';
+    return 0;
+}
+
 static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
 {
     const api_adapter_t *api = m->api;
@@ -277,6 +297,12 @@ static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
     r->filter.apis = api->providers;
     if (api_upstream_path(m, r->up_path, sizeof(r->up_path), &r->up_path_len) != 0) {
         conn_respond_error(c, 414, "invalid_request_error", NULL, "request path too long");
+        return;
+    }
+    if (add_query(r) != 0) {
+        conn_respond_error(c, 414, "invalid_request_error", NULL,
+                           "request query string too long (at most %zu bytes with the path)",
+                           sizeof(r->up_path) - 1);
         return;
     }
     if (m->op->flags & API_OP_MODEL) {

@@ -74,7 +74,7 @@ typedef struct req_s {
     const api_adapter_t *api; /* the client API (api.h) */
     const api_op_t *op;       /* its operation */
     route_filter_t filter;    /* providers of that API; the stored object's key or group */
-    char up_path[160];        /* the operation's provider path, after the base path */
+    char up_path[1024];       /* the operation's provider path after the base path, and the query */
     size_t up_path_len;
     char object_id[SCAN_ID_MAX + 1]; /* the stored object the request names, "" if none */
     shm_obj_t object;                /* what the store knows of it (object_id set) */
