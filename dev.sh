@@ -6,7 +6,8 @@
 #   ./dev.sh test   install what is missing, build (ASan+UBSan), run every test
 #
 # Runs as root on Debian 12 (or with sudo available). Nothing is downloaded but Debian
-# packages and, for the SDK compatibility test, the `openai` npm package.
+# packages and, for the SDK compatibility tests, the npm packages pinned in
+# tests/integration/sdk/package-lock.json (openai, @anthropic-ai/sdk, ai, @ai-sdk/openai).
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -38,6 +39,30 @@ install_deps() {
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
             "${want[@]}" >/dev/null
     fi
+}
+
+# Exit 0 when every package of the SDK tests' lock file is installed at its locked version
+# (top-level and transitive), so a changed or half-finished install is redone.
+sdk_deps_installed() {
+    node - "$ROOT/tests/integration/sdk" <<'JS'
+const fs = require("fs"), path = require("path");
+const dir = process.argv[2];
+let lock;
+try {
+    lock = JSON.parse(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8"));
+} catch (e) {
+    process.exit(1);
+}
+for (const [where, p] of Object.entries(lock.packages || {})) {
+    if (!where || p.optional || p.link) continue;
+    try {
+        const got = JSON.parse(fs.readFileSync(path.join(dir, where, "package.json"), "utf8"));
+        if (got.version !== p.version) process.exit(1);
+    } catch (e) {
+        process.exit(1);
+    }
+}
+JS
 }
 
 build() {
@@ -80,9 +105,10 @@ EOF
 
 cmd_test() {
     install_deps
-    # The SDK compatibility test uses the official openai npm package.
-    if [ ! -d tests/integration/sdk/node_modules/openai ]; then
-        (cd tests/integration/sdk && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    # The SDK compatibility tests use the official client SDKs from npm, as locked.
+    if ! sdk_deps_installed; then
+        echo "== installing the npm packages of tests/integration/sdk"
+        (cd tests/integration/sdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fi
     build build-asan -Dsanitize=address
     local rc=0
