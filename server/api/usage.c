@@ -62,22 +62,27 @@ static const char *find_usage(const char *hay, size_t n)
 
 long long usage_number(const char *p, const char *end, const char *name)
 {
+    char key[72]; /* "name", with its quotes */
     size_t m = strlen(name);
+    const char *q;
 
-    for (; p + m + 2 < end; p++) {
-        if (*p != '"' || memcmp(p + 1, name, m) != 0 || p[m + 1] != '"')
-            continue;
-        p += m + 2;
-        while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return -1;
-        long long v = 0;
-        while (p < end && *p >= '0' && *p <= '9' && v < 1000000000000LL)
-            v = v * 10 + (*p++ - '0');
-        return v > UINT32_MAX ? UINT32_MAX : v;
-    }
-    return -1;
+    if (m + 2 > sizeof(key) || p >= end)
+        return -1;
+    key[0] = '"';
+    memcpy(key + 1, name, m);
+    key[m + 1] = '"';
+    /* memmem: the scans of every response's head and tail run at memory speed */
+    if (!(q = memmem(p, (size_t)(end - p), key, m + 2)))
+        return -1;
+    p = q + m + 2;
+    while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return -1;
+    long long v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && v < 1000000000000LL)
+        v = v * 10 + (*p++ - '0');
+    return v > UINT32_MAX ? UINT32_MAX : v;
 }
 
 uint32_t usage_count_events(const char *data, size_t len)
