@@ -152,78 +152,112 @@ static int remove_first(shm_t *s, MDB_txn *txn, MDB_cursor *cur, int64_t until, 
 /* ---- put ---------------------------------------------------------------------------------- */
 
 typedef struct put_ctx_s {
-    MDB_val id;
-    const shm_obj_t *o;
+    const shm_obj_put_t *items;
+    unsigned n;
     unsigned max_entries;
     int64_t now_ms;
 } put_ctx_t;
 
-static int put_fn(shm_t *s, MDB_txn *txn, void *arg)
+/* One entry, inside the transaction (see shm_obj_put). */
+static int put_one(shm_t *s, MDB_txn *txn, MDB_cursor *cur, int64_t now, MDB_val id,
+                   const shm_obj_t *o, unsigned max_entries)
 {
-    const put_ctx_t *c = arg;
-    int64_t now = shm__now(s, c->now_ms); /* under the writer lock */
-    MDB_cursor *cur = NULL;
     MDB_stat st;
     shm_jrec_t r;
     idx_key_t x;
     int rc, done = 0;
 
-    if (c->o->expires_ms <= now)
+    if (o->expires_ms <= now)
         return SHM_EINVAL;
     /* The old entry of id first, so that it neither counts nor is evicted. */
-    rc = jrec_get(s, txn, &c->id, &r);
+    rc = jrec_get(s, txn, &id, &r);
     if (rc == 0)
-        rc = jrec_del(s, txn, &c->id, &r);
+        rc = jrec_del(s, txn, &id, &r);
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
-    if ((rc = mdb_cursor_open(txn, s->dbi_objx, &cur)) != 0)
-        return rc;
+    rc = 0;
     for (unsigned i = 0; i < SHM_OBJ_PRUNE_BATCH && !done && rc == 0; i++)
         rc = remove_first(s, txn, cur, now, &done);
     if (rc == 0)
         rc = mdb_stat(txn, s->dbi_objs, &st);
     done = 0;
     for (unsigned i = 0;
-         rc == 0 && !done && i < SHM_OBJ_EVICT_BATCH && st.ms_entries >= c->max_entries;
+         rc == 0 && !done && i < SHM_OBJ_EVICT_BATCH && st.ms_entries >= max_entries;
          i++, st.ms_entries--)
         rc = remove_first(s, txn, cur, INT64_MAX, &done);
-    mdb_cursor_close(cur);
     if (rc != 0)
         return rc;
 
     memset(&r, 0, sizeof(r));
     r.version = SHM_JREC_VERSION;
     r.size = sizeof(r);
-    memcpy(r.key, c->o->key, sizeof(r.key));
-    memcpy(r.group, c->o->group, sizeof(r.group));
-    memcpy(r.provider, c->o->provider, sizeof(r.provider));
-    memcpy(r.client, c->o->client, sizeof(r.client));
-    memcpy(r.model, c->o->model, sizeof(r.model));
-    r.created_ms = c->o->created_ms ? c->o->created_ms : now;
-    r.expires_ms = c->o->expires_ms;
-    MDB_val k = c->id, v = {sizeof(r), &r}, empty = {0, NULL};
-    idx_make(&x, r.expires_ms, &c->id);
-    if ((rc = mdb_put(txn, s->dbi_objs, &k, &v, 0)) != 0)
+    memcpy(r.key, o->key, sizeof(r.key));
+    memcpy(r.group, o->group, sizeof(r.group));
+    memcpy(r.provider, o->provider, sizeof(r.provider));
+    memcpy(r.client, o->client, sizeof(r.client));
+    memcpy(r.model, o->model, sizeof(r.model));
+    r.created_ms = o->created_ms ? o->created_ms : now;
+    r.expires_ms = o->expires_ms;
+    MDB_val v = {sizeof(r), &r}, empty = {0, NULL};
+    idx_make(&x, r.expires_ms, &id);
+    if ((rc = mdb_put(txn, s->dbi_objs, &id, &v, 0)) != 0)
         return rc;
     return mdb_put(txn, s->dbi_objx, &x.k, &empty, 0);
+}
+
+static int put_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    const put_ctx_t *c = arg;
+    int64_t now = shm__now(s, c->now_ms); /* under the writer lock */
+    MDB_cursor *cur = NULL;
+    int rc;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi_objx, &cur)) != 0)
+        return rc;
+    for (unsigned i = 0; i < c->n && rc == 0; i++) {
+        MDB_val id = {c->items[i].id_len, (void *)c->items[i].id};
+        rc = put_one(s, txn, cur, now, id, c->items[i].o, c->max_entries);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int put_item_ok(const shm_obj_put_t *it)
+{
+    const shm_obj_t *o = it->o;
+    return id_ok(it->id, it->id_len) && o && o->key[0] && field_ok(o->key, sizeof(o->key)) &&
+           field_ok(o->group, sizeof(o->group)) && field_ok(o->provider, sizeof(o->provider)) &&
+           field_ok(o->client, sizeof(o->client)) && field_ok(o->model, sizeof(o->model));
+}
+
+int shm_obj_put_batch(shm_t *s, const shm_obj_put_t *items, unsigned n, unsigned max_entries,
+                      int64_t now_ms)
+{
+    if (!s || (n && !items))
+        return SHM_EINVAL;
+    for (unsigned i = 0; i < n; i++)
+        if (!put_item_ok(&items[i]))
+            return SHM_EINVAL;
+    if (s->readonly)
+        return SHM_ERDONLY;
+    if (!s->has_objects) /* a writer always opens (creates) them */
+        return SHM_EINTERNAL;
+    if (n == 0)
+        return 0;
+    put_ctx_t c = {.items = items,
+                   .n = n,
+                   .max_entries = max_entries ? max_entries : SHM_OBJ_MAX_DEFAULT,
+                   .now_ms = now_ms};
+    return shm__write(s, put_fn, &c);
 }
 
 int shm_obj_put(shm_t *s, const char *id, size_t id_len, const shm_obj_t *o, unsigned max_entries,
                 int64_t now_ms)
 {
-    if (!s || !id_ok(id, id_len) || !o || !o->key[0] || !field_ok(o->key, sizeof(o->key)) ||
-        !field_ok(o->group, sizeof(o->group)) || !field_ok(o->provider, sizeof(o->provider)) ||
-        !field_ok(o->client, sizeof(o->client)) || !field_ok(o->model, sizeof(o->model)))
+    shm_obj_put_t it = {id, id_len, o};
+    if (!s || !id || !o)
         return SHM_EINVAL;
-    if (s->readonly)
-        return SHM_ERDONLY;
-    if (!s->has_objects) /* a writer always opens (creates) them */
-        return SHM_EINTERNAL;
-    put_ctx_t c = {.id = {id_len, (void *)id},
-                   .o = o,
-                   .max_entries = max_entries ? max_entries : SHM_OBJ_MAX_DEFAULT,
-                   .now_ms = now_ms};
-    return shm__write(s, put_fn, &c);
+    return shm_obj_put_batch(s, &it, 1, max_entries, now_ms);
 }
 
 /* ---- get, del ----------------------------------------------------------------------------- */

@@ -116,6 +116,22 @@ typedef struct shm_obj_s {
 int shm_obj_put(shm_t *s, const char *id, size_t id_len, const shm_obj_t *o, unsigned max_entries,
                 int64_t now_ms);
 
+/* One entry of a batch: id (id_len bytes) and what to record of it. */
+typedef struct shm_obj_put_s {
+    const char *id;
+    size_t id_len;
+    const shm_obj_t *o;
+} shm_obj_put_t;
+
+/* shm_obj_put() of items[0..n) in order, in one write transaction: all are written or none.
+ * Any item that shm_obj_put() would refuse as SHM_EINVAL (checked first, or when its
+ * expires_ms is not after the transaction's now) fails the whole call, as does any other
+ * error; then nothing is written and the caller may put the items one by one to find it.
+ * The same id twice: the later wins. n 0: nothing, 0. One transaction for a loop
+ * iteration's new objects, as the proxy takes them (attempt.c). */
+int shm_obj_put_batch(shm_t *s, const shm_obj_put_t *items, unsigned n, unsigned max_entries,
+                      int64_t now_ms);
+
 /* The live entry of id into *out, from one read transaction. Returns 0; SHM_ENOTFOUND: no
  * entry, or one that has expired (at now_ms: wall clock or SHM_NOW), or a read-only open of a
  * store written before the objects databases; SHM_EINVAL (as for put, or out NULL);

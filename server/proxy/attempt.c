@@ -190,6 +190,7 @@ static void record_class(req_t *r, int cls, int code)
 void attempt_abort(req_t *r)
 {
     attempt_forget(r);
+    attempt_obj_detach(r);
     if (r->up) {
         r->upstream_ns += loop_clock_ns(r->px->clock) - r->attempt_ns;
         upstream_req_abort(r->up);
@@ -575,33 +576,103 @@ static void copy_name(char *dst, size_t cap, const char *src)
 
 /* A 2xx that creates a stored object: remember which key created it as soon as its id is in
  * the first bytes of the body (a stream's first event), so that a follow-up never races the
- * end of the stream. Not for "store": false (nothing is stored upstream). */
+ * end of the stream. Not for "store": false (nothing is stored upstream).
+ * The affinity is written with the loop iteration's others in one transaction at the check
+ * (attempt_flush_objects); until it is, the bytes from the one that completed the id on are
+ * held back: no client can name the id before the store knows it, in any process. */
 static void note_object(req_t *r)
 {
     proxy_t *w = r->px;
-    char id[SCAN_ID_MAX + 1];
-    shm_obj_t o;
-    int rc;
+    proxy_obj_t *q;
 
-    if (!r->api->object_id(r->usage.head, r->usage.head_len, id, sizeof(id))) {
+    if (w->nobjq == PROXY_OBJ_MAX)
+        attempt_flush_objects(w);
+    q = &w->objq[w->nobjq];
+    if (!r->api->object_id(r->usage.head, r->usage.head_len, q->id, sizeof(q->id))) {
         if (r->usage.head_len >= USAGE_HEAD)
             r->object_seen = 1; /* not in the first bytes: nothing to remember */
         return;
     }
     r->object_seen = 1;
-    memset(&o, 0, sizeof(o));
-    copy_name(o.key, sizeof(o.key), r->pick.key->name);
-    copy_name(o.group, sizeof(o.group), r->pick.key->group);
-    copy_name(o.provider, sizeof(o.provider), r->pick.dep->provider_ref->name);
-    copy_name(o.client, sizeof(o.client), r->client ? r->client->name : NULL);
-    copy_name(o.model, sizeof(o.model), r->model->name);
-    o.expires_ms = loop_clock_wall_ms(w->clock) + (int64_t)w->cfg->responses.affinity_ttl_s * 1000;
-    rc = shm_obj_put(w->shm, id, strlen(id), &o, w->cfg->responses.affinity_max, SHM_NOW);
-    if (rc != 0) {
-        char why[320];
-        log_error("store: remembering response %s of key %s failed: %s", id, o.key,
-                  shm_explain(w->shm, rc, why, sizeof(why)));
+    memset(&q->o, 0, sizeof(q->o));
+    copy_name(q->o.key, sizeof(q->o.key), r->pick.key->name);
+    copy_name(q->o.group, sizeof(q->o.group), r->pick.key->group);
+    copy_name(q->o.provider, sizeof(q->o.provider), r->pick.dep->provider_ref->name);
+    copy_name(q->o.client, sizeof(q->o.client), r->client ? r->client->name : NULL);
+    copy_name(q->o.model, sizeof(q->o.model), r->model->name);
+    q->o.expires_ms =
+        loop_clock_wall_ms(w->clock) + (int64_t)w->cfg->responses.affinity_ttl_s * 1000;
+    q->r = r;
+    r->obj_slot = ++w->nobjq;
+    if (w->finishing) /* the loop is closing: no check will come */
+        attempt_flush_objects(w);
+    else
+        update_idle(w);
+}
+
+void attempt_obj_detach(req_t *r)
+{
+    if (r->obj_slot) {
+        r->px->objq[r->obj_slot - 1].r = NULL;
+        r->obj_slot = 0;
     }
+    buf_free(&r->obj_held);
+    r->obj_done = 0;
+}
+
+/* Body bytes to the client (usage events taken out when the gateway asked for them), and
+ * the upstream paused while the client lags. */
+static void body_out(conn_t *c, req_t *r, const char *data, size_t len)
+{
+    if (r->strip_usage)
+        write_events(c, r, data, len);
+    else
+        conn_write_body(c, r->chunked, data, len);
+    if (r->up && !r->up_paused && conn_write_queued(c) > HIGH_WATER) {
+        r->up_paused = 1;
+        r->h.want_drain = 1;
+        upstream_req_pause(r->up);
+        arm_send_timeout(c, r);
+    }
+}
+
+static void finish_response(conn_t *c, req_t *r, int err);
+
+void attempt_flush_objects(proxy_t *w)
+{
+    shm_obj_put_t items[PROXY_OBJ_MAX];
+    unsigned n = w->nobjq;
+    char why[320];
+    int rc;
+
+    if (n == 0)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        items[i] = (shm_obj_put_t){w->objq[i].id, strlen(w->objq[i].id), &w->objq[i].o};
+    rc = shm_obj_put_batch(w->shm, items, n, w->cfg->responses.affinity_max, SHM_NOW);
+    for (unsigned i = 0; rc != 0 && i < n; i++) {
+        /* refused as a whole: each on its own, so that only a bad one is lost */
+        int one = shm_obj_put(w->shm, items[i].id, items[i].id_len, items[i].o,
+                              w->cfg->responses.affinity_max, SHM_NOW);
+        if (one != 0)
+            log_error("store: remembering response %s of key %s failed: %s", items[i].id,
+                      items[i].o->key, shm_explain(w->shm, one, why, sizeof(why)));
+    }
+    w->nobjq = 0;
+    for (unsigned i = 0; i < n; i++) {
+        req_t *r = w->objq[i].r;
+        if (!r)
+            continue;
+        r->obj_slot = 0;
+        if (r->obj_held.len)
+            body_out(r->h.conn, r, r->obj_held.data, r->obj_held.len);
+        buf_reset(&r->obj_held);
+        if (r->obj_done) {
+            r->obj_done = 0;
+            finish_response(r->h.conn, r, r->obj_done_err);
+        }
+    }
+    update_idle(w);
 }
 
 static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void *ud)
@@ -620,16 +691,12 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
         note_object(r);
     if (r->scan.stream)
         r->sse_events += usage_count_events(data, len);
-    if (r->strip_usage)
-        write_events(c, r, data, len);
-    else
-        conn_write_body(c, r->chunked, data, len);
-    if (!r->up_paused && conn_write_queued(c) > HIGH_WATER) {
-        r->up_paused = 1;
-        r->h.want_drain = 1;
-        upstream_req_pause(up);
-        arm_send_timeout(c, r);
+    (void)up;
+    if (r->obj_slot) { /* its object is not written yet: held for the check */
+        buf_append(&r->obj_held, data, len);
+        return;
     }
+    body_out(c, r, data, len);
 }
 
 static void on_wait_done(conn_t *c)
@@ -712,24 +779,12 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
     r->up = NULL; /* freed by upstream.c when this returns */
     r->upstream_ns += loop_clock_ns(conn_px(c)->clock) - r->attempt_ns;
     if (r->response_started) {
-        if (err) {
-            /* Cut mid-response: the key's failure; the client sees the cut. */
-            kp_input_t in = {0, err, NULL, 0, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
-            keypolicy_judge(policy(r), &in, &o, &why);
-            record(r, &o);
-            log_warn("upstream %s (key %s) failed mid-response: %s",
-                     r->pick.dep->provider_ref->name, r->pick.key->name, upstream_strerror(err));
-        } else {
-            if ((r->op->flags & API_OP_DELETES) && r->up_status >= 200 && r->up_status < 300 &&
-                r->object_id[0])
-                shm_obj_del(r->px->shm, r->object_id, strlen(r->object_id));
-            record(r, &r->ok_outcome);
-            if (r->sse_held.len) /* a last event without its blank line */
-                conn_write_body(c, r->chunked, r->sse_held.data, r->sse_held.len);
-            if (r->chunked)
-                conn_write(c, "0\r\n\r\n", 5);
+        if (r->obj_slot) { /* bytes held for its object: the end waits for them */
+            r->obj_done = 1;
+            r->obj_done_err = err;
+            return;
         }
-        conn_request_done(c, err != 0);
+        finish_response(c, r, err);
         return;
     }
     if (r->buffering && !err) {
@@ -754,6 +809,32 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
                  r->pick.key->name, r->pick.dep->provider_ref->name,
                  r->fail_status ? http_reason(r->fail_status) : upstream_strerror(err), why);
     after_failure(c, r, act, why);
+}
+
+/* The end of a response that was passing to the client: recorded, terminated, done. */
+static void finish_response(conn_t *c, req_t *r, int err)
+{
+    shm_outcome_t o;
+    const char *why = "";
+
+    if (err) {
+        /* Cut mid-response: the key's failure; the client sees the cut. */
+        kp_input_t in = {0, err, NULL, 0, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
+        keypolicy_judge(policy(r), &in, &o, &why);
+        record(r, &o);
+        log_warn("upstream %s (key %s) failed mid-response: %s", r->pick.dep->provider_ref->name,
+                 r->pick.key->name, upstream_strerror(err));
+    } else {
+        if ((r->op->flags & API_OP_DELETES) && r->up_status >= 200 && r->up_status < 300 &&
+            r->object_id[0])
+            shm_obj_del(r->px->shm, r->object_id, strlen(r->object_id));
+        record(r, &r->ok_outcome);
+        if (r->sse_held.len) /* a last event without its blank line */
+            conn_write_body(c, r->chunked, r->sse_held.data, r->sse_held.len);
+        if (r->chunked)
+            conn_write(c, "0\r\n\r\n", 5);
+    }
+    conn_request_done(c, err != 0);
 }
 
 static const upstream_cbs_t up_cbs = {
@@ -836,7 +917,7 @@ static void admit_apply(req_t *r, const route_cand_t *pick, const shm_resv_t *re
 
 static void update_idle(proxy_t *w)
 {
-    if (w->nheld || w->admit_head)
+    if (w->nheld || w->admit_head || w->nobjq)
         uv_idle_start(&w->held_idle, on_hold_idle_cb);
     else
         uv_idle_stop(&w->held_idle);

@@ -30,5 +30,11 @@ void attempt_flush_records(struct proxy_s *p);
 void attempt_run_admissions(struct proxy_s *p);
 /* Take r off the admission queue, if it is on it (a request that ends). */
 void attempt_forget(struct req_s *r);
+/* Record the objects the responses of this loop iteration created, in one store
+ * transaction, then send what each response held back for it (the worker's check, its
+ * exit; and at once when the queue is full). */
+void attempt_flush_objects(struct proxy_s *p);
+/* r ends: its object (if unwritten) is still recorded, its held bytes are dropped. */
+void attempt_obj_detach(struct req_s *r);
 
 #endif

@@ -106,7 +106,8 @@ static void proxy_request_id(conn_t *c, req_t *r)
 static void req_release(proxy_t *w, req_t *r)
 {
     attempt_forget(r); /* never expected: a request ends off the admission queue */
-    if (r->admitted)   /* never expected: every path records; do not leave in-flight behind */
+    attempt_obj_detach(r);
+    if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
         shm_key_release(w->shm, &r->resv, 0, SHM_NOW);
     cfgref_put(r->cfgref);
     buf_free(&r->fail_head);
@@ -488,12 +489,14 @@ void proxy_check(proxy_t *p)
 {
     /* admissions (with the held outcomes) and outcomes first: a client that has its answer
      * finds it counted in the store */
+    attempt_flush_objects(p);
     attempt_run_admissions(p);
     attempt_flush_records(p);
 }
 
 void proxy_close(proxy_t *p)
 {
+    attempt_flush_objects(p);
     attempt_flush_records(p);
     p->finishing = 1;
     uv_close((uv_handle_t *)&p->held_idle, NULL);

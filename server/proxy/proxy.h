@@ -35,8 +35,17 @@
 #include "shm/shm_obj.h"
 
 #define PROXY_HELD_MAX 32 /* held-back successes per worker (attempt.c) */
+#define PROXY_OBJ_MAX  64 /* objects created, not yet recorded, per worker (attempt.c) */
 
 struct req_s;
+
+/* A stored object a response created, recorded at the end of the loop iteration with the
+ * others (attempt.c). Its data is its own: r may end meanwhile (then r is NULL). */
+typedef struct proxy_obj_s {
+    struct req_s *r;
+    char id[SCAN_ID_MAX + 1];
+    shm_obj_t o;
+} proxy_obj_t;
 
 typedef struct proxy_s {
     /* filled by the worker; cfg/cfgref kept current on reload */
@@ -56,6 +65,10 @@ typedef struct proxy_s {
     shm_outcome_t held_o[PROXY_HELD_MAX];
     unsigned nheld;
     uv_idle_t held_idle;
+    /* New objects (attempt.c): their affinities are written in one transaction at the
+     * check; until then the response bytes that name one are held (proxy_obj_t.r). */
+    proxy_obj_t objq[PROXY_OBJ_MAX];
+    unsigned nobjq;
     /* Requests waiting for admission (attempt.c): admitted together at the check. */
     struct req_s *admit_head, *admit_tail;
     /* Finished requests kept for the next ones (proxy.c). */
@@ -79,6 +92,9 @@ typedef struct req_s {
     char object_id[SCAN_ID_MAX + 1]; /* the stored object the request names, "" if none */
     shm_obj_t object;                /* what the store knows of it (object_id set) */
     int object_seen;                 /* a 2xx of API_OP_CREATES: its id is recorded */
+    unsigned obj_slot;               /* 1 + its place in px->objq while that is unwritten */
+    buf_t obj_held;                  /* the body bytes from the id on, until it is written */
+    int obj_done, obj_done_err;      /* the upstream ended meanwhile (the error it ended with) */
     scan_result_t scan;
     const cfg_model_t *model;
     route_tried_t tried;

@@ -101,6 +101,43 @@ class ApisTest(unittest.TestCase):
         st, _, data = request(self.gw.port, "GET", f"/v1/responses/{rid}")
         self.assertEqual(st, 404, data)
 
+    def test_follow_ups_at_once_on_other_connections(self):
+        """The id reaches the client only once the store knows it: 40 clients that name
+        their response the moment they read it, on a new connection (either worker), all
+        find it - JSON and streamed."""
+        import threading
+        out, lock = [], threading.Lock()
+
+        def one(stream):
+            body = {"model": "gpt", "input": "hi", "stream": stream}
+            c = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=30)
+            c.request("POST", "/v1/responses", body=json.dumps(body),
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            rid = None
+            if stream:
+                while rid is None:
+                    line = r.readline()
+                    if not line:
+                        break
+                    if line.startswith(b"data: ") and b"response.created" in line:
+                        rid = json.loads(line[6:])["response"]["id"]
+            else:
+                rid = json.loads(r.read())["id"]
+            # at once, on another connection, before this one is read to its end
+            st, _, data = request(self.gw.port, "GET", f"/v1/responses/{rid}")
+            c.close()
+            with lock:
+                out.append((stream, st, data[:200]))
+
+        ts = [threading.Thread(target=one, args=(i % 2 == 1,)) for i in range(40)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(len(out), 40)
+        self.assertEqual([x for x in out if x[1] != 200], [])
+
     def test_messages_native(self):
         body = {"model": "claude", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
         st, h, data = request(self.gw.port, "POST", "/v1/messages", body)

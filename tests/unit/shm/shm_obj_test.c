@@ -726,6 +726,53 @@ static void bench(void)
     fix_close(&f);
 }
 
+/* A loop iteration's objects in one transaction: all or none, bounded like single puts. */
+static void test_batch(void)
+{
+    fix_t f;
+    shm_t *s = fix_open(&f);
+    shm_obj_t a = obj("k-a", "", "m", 0, T0 + 60000), b = obj("k-b", "org", "m", 0, T0 + 60000);
+    shm_obj_t late = obj("k-late", "", "m", 0, T0 + 90000), bad = obj("", "", "m", 0, T0 + 60000);
+    shm_obj_t past = obj("k-p", "", "m", 0, T0 - 1), got;
+    shm_obj_put_t items[4] = {{"resp_a", 6, &a}, {"resp_b", 6, &b}, {"resp_a", 6, &late}};
+
+    T_EQ_INT(shm_obj_put_batch(s, items, 3, 0, T0), 0, "batch: three puts in one transaction");
+    T_OK(get(s, "resp_a", &got, T0) == 0 && strcmp(got.key, "k-late") == 0 &&
+             got.expires_ms == T0 + 90000,
+         "batch: the same id twice, the later wins");
+    T_OK(get(s, "resp_b", &got, T0) == 0 && strcmp(got.group, "org") == 0, "batch: the other");
+    T_EQ_INT((int)stored(s), 2, "batch: two entries");
+    T_EQ_INT((int)entries(s, s->dbi_objx), 2, "batch: ... and two index entries");
+    items[0] = (shm_obj_put_t){"resp_c", 6, &a};
+    items[1] = (shm_obj_put_t){"resp_d", 6, &bad};
+    T_EQ_INT(shm_obj_put_batch(s, items, 2, 0, T0), SHM_EINVAL,
+             "batch: an invalid item refuses all");
+    T_EQ_INT(get(s, "resp_c", &got, T0), SHM_ENOTFOUND, "batch: ... nothing of it written");
+    items[1] = (shm_obj_put_t){"resp_d", 6, &past};
+    T_EQ_INT(shm_obj_put_batch(s, items, 2, 0, T0), SHM_EINVAL,
+             "batch: an item already expired refuses all");
+    T_EQ_INT(get(s, "resp_c", &got, T0), SHM_ENOTFOUND, "batch: ... nothing of it written");
+    T_EQ_INT(shm_obj_put_batch(s, items, 0, 0, T0), 0, "batch: empty");
+    T_EQ_INT(shm_obj_put_batch(s, NULL, 1, 0, T0), SHM_EINVAL, "batch: no items");
+
+    /* the bound holds for batches: 3 batches of 8 into a table of 10 */
+    char ids[24][16];
+    shm_obj_put_t many[8];
+    int over = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 8; i++) {
+            snprintf(ids[round * 8 + i], sizeof(ids[0]), "resp_m%d", round * 8 + i);
+            many[i] = (shm_obj_put_t){ids[round * 8 + i], strlen(ids[round * 8 + i]), &a};
+        }
+        T_EQ_INT(shm_obj_put_batch(s, many, 8, 10, T0), 0, "batch round %d into a table of 10",
+                 round);
+        over |= stored(s) > 10;
+    }
+    T_OK(!over, "batch: the table never holds more than max_entries (%u)", stored(s));
+    T_EQ_INT(get(s, "resp_m23", &got, T0), 0, "batch: the newest entry is there");
+    fix_close(&f);
+}
+
 int main(void)
 {
     test_roundtrip();
@@ -733,6 +780,7 @@ int main(void)
     test_expiry();
     test_bound();
     test_replace();
+    test_batch();
     test_now();
     test_corrupt();
     test_processes();
