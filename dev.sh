@@ -14,7 +14,8 @@ cd "$(dirname "$0")"
 ROOT=$(pwd)
 
 DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates openssl curl
-      libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev node-llhttp
+      libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev libjansson-dev
+      node-llhttp
       nodejs npm tmux prometheus clang libclang-rt-14-dev)
 
 as_root() {

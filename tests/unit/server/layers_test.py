@@ -16,6 +16,7 @@ LAYERS = {
     "api": 1,
     "policy": 2,
     "obs": 2,
+    "xlate": 2,
     "proxy": 3,
     "": 4,  # server/ itself: worker.c, main.c
 }

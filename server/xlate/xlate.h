@@ -1,0 +1,86 @@
+/* xlate.h - a client API served by a provider of another format: the request, the answer,
+ * its errors and its stream translated, one module per pair (xlate/<client>_<provider>.c).
+ *
+ * Design note
+ * -----------
+ * The proxy serves a request as it came when the deployment's provider speaks the client's
+ * API (api.h: api_served_by); then no byte is parsed beyond what the adapter's scan reads.
+ * Otherwise it looks up the pair (client API, provider format) here and, per attempt (a
+ * fallback may cross formats both ways):
+ *   - request   rewrites the client's body into the provider's (model = the deployment's
+ *               upstream model), to pair->upstream_path; a field that cannot be carried
+ *               and whose loss would change the answer is refused (XLATE_EREFUSE, a 400
+ *               naming it); fields without an equivalent that do not change the answer
+ *               are dropped (each module lists them in its header comment);
+ *   - response  a 2xx JSON answer of the provider, whole (it is one document), into the
+ *               client's;
+ *   - error     a non-2xx body of the provider into the client API's error shape and
+ *               status; the key policy judged the provider's own answer before (keypolicy
+ *               reads both formats);
+ *   - stream    a 2xx SSE answer, event in, events out: the state is constant in size, plus
+ *               the one event being read (sse.h); never the whole stream.
+ * Usage is read from the provider's bytes by pair->upstream's usage reader (the proxy feeds
+ * those to usage.h before translating), so billing and TPM stay exact whatever the client
+ * sees; the client still gets its own format's usage (a chat client's include_usage chunk).
+ *
+ * Ownership: output goes to the caller's buf_t (appended); a stream's state is memory the
+ * caller gives (stream_size bytes), initialised by stream_init and released by stream_free.
+ * Threads: a stream belongs to one thread; everything else is pure. Errors: 0, XLATE_EREFUSE
+ * (request only: err says why), XLATE_EBAD (the provider's bytes are not its format: the
+ * proxy treats it as a protocol error of the upstream), XLATE_ENOMEM.
+ */
+#ifndef LLMGATE_XLATE_H
+#define LLMGATE_XLATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "server/api/api.h"
+#include "server/common/buf.h"
+
+#define XLATE_EREFUSE (-1)
+#define XLATE_EBAD    (-2)
+#define XLATE_ENOMEM  (-3)
+
+/* What a translation needs to know of the request besides its body. */
+typedef struct xlate_opts_s {
+    const char *model;           /* the provider's model name (the deployment's), NUL-terminated */
+    const char *client_model;    /* the model name the client sent (answers carry it back) */
+    uint32_t default_max_tokens; /* for a provider that requires max_tokens when the client
+                                    sent none (Anthropic); 0 = 4096 */
+    int stream;                  /* the client asked for a stream */
+    int include_usage;           /* chat: the client asked stream_options.include_usage */
+    int64_t created;             /* Unix seconds, for the answers' "created" */
+    const char *request_id;      /* the gateway's x-request-id: ids made up derive from it */
+} xlate_opts_t;
+
+/* Why a request was refused: the message of the 400, and the field ("param") it names. */
+typedef struct xlate_error_s {
+    char message[256];
+    char param[64];
+} xlate_error_t;
+
+typedef struct xlate_pair_s {
+    api_id_t client;               /* the API the client speaks */
+    enum cfg_api provider;         /* the provider's format */
+    const char *upstream_path;     /* after the provider's base path, e.g. "/messages" */
+    const api_adapter_t *upstream; /* the provider format's own adapter: its usage reader */
+    int (*request)(const char *body, size_t len, const xlate_opts_t *o, buf_t *out,
+                   xlate_error_t *err);
+    int (*response)(const char *body, size_t len, const xlate_opts_t *o, buf_t *out);
+    /* status: the provider's; *status_out: the client's (e.g. Anthropic 529 -> 503). */
+    int (*error)(int status, const char *body, size_t len, buf_t *out, int *status_out);
+    size_t stream_size;
+    void (*stream_init)(void *st, const xlate_opts_t *o);
+    /* the provider's SSE bytes as they arrive (cut anywhere) -> the client's events */
+    int (*stream_feed)(void *st, const char *data, size_t len, buf_t *out);
+    /* the provider's stream ended (complete: 1, or cut: 0) -> the client's last events */
+    int (*stream_end)(void *st, int complete, buf_t *out);
+    void (*stream_free)(void *st);
+} xlate_pair_t;
+
+/* The translation of client API a to provider format p, or NULL if there is none. */
+const xlate_pair_t *xlate_find(api_id_t a, enum cfg_api p);
+
+#endif
