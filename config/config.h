@@ -166,6 +166,12 @@ typedef struct cfg_responses_s {
                                 default 100000, 1 to 10000000 */
 } cfg_responses_t;
 
+/* Requests translated to a provider of another format (translation:, server/xlate/). */
+typedef struct cfg_translation_s {
+    uint32_t default_max_tokens; /* max_tokens sent to a provider that requires it (Anthropic)
+                                    when the client gave none; default 4096, 1 to 1000000 */
+} cfg_translation_t;
+
 /* A client key: the gateway's own API key for one application. The secret itself is never
  * kept: the loader holds only its SHA-256, from `sha256:` (64 hex digits) or computed from the
  * environment variable `secret_env:` names. server/http/auth.h compares presented keys with it. */
@@ -243,7 +249,8 @@ typedef struct cfg_s {
                                      strip it for clients that did not ask); default false */
     cfg_limits_t limits;
     cfg_policy_t policy;
-    cfg_responses_t responses; /* responses: {affinity_ttl_s, affinity_max} */
+    cfg_responses_t responses;     /* responses: {affinity_ttl_s, affinity_max} */
+    cfg_translation_t translation; /* translation: {default_max_tokens} */
     cfg_provider_t *providers;
     unsigned providers_count;
     cfg_model_t *models;

@@ -180,6 +180,12 @@ static const cyaml_schema_field_t policy_fields[] = {
     CYAML_FIELD_END,
 };
 
+/* Requests translated between formats (config.h, cfg_translation_t). */
+static const cyaml_schema_field_t translation_fields[] = {
+    CYAML_FIELD_UINT("default_max_tokens", F_OPT, cfg_translation_t, default_max_tokens),
+    CYAML_FIELD_END,
+};
+
 /* Which key created a Responses API object (config.h, cfg_responses_t). */
 static const cyaml_schema_field_t responses_fields[] = {
     CYAML_FIELD_UINT("affinity_ttl_s", F_OPT, cfg_responses_t, affinity_ttl_s),
@@ -226,6 +232,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING("limits", F_OPT, cfg_t, limits, limits_fields),
     CYAML_FIELD_MAPPING("policy", F_OPT, cfg_t, policy, policy_fields),
     CYAML_FIELD_MAPPING("responses", F_OPT, cfg_t, responses, responses_fields),
+    CYAML_FIELD_MAPPING("translation", F_OPT, cfg_t, translation, translation_fields),
     CYAML_FIELD_SEQUENCE("providers", F_OPTP, cfg_t, providers, &provider_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("models", F_OPTP, cfg_t, models, &model_entry, 0, CYAML_UNLIMITED),
@@ -284,6 +291,7 @@ static const num_rule_t num_rules[] = {
     {"policy.probe_interval_ms", 0, UNLIMITED_U32, 30000, "no active health probes"},
     {"responses.affinity_ttl_s", 1, UNLIMITED_U32, 2592000, NULL},
     {"responses.affinity_max", 1, 10000000, 100000, NULL},
+    {"translation.default_max_tokens", 1, 1000000, 4096, NULL},
     {"providers.connect_timeout_ms", 1, UNLIMITED_U32, 5000, NULL},
     {"providers.first_byte_timeout_ms", 1, UNLIMITED_U32, 60000, NULL},
     {"providers.idle_timeout_ms", 1, UNLIMITED_U32, 30000, NULL},

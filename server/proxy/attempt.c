@@ -43,6 +43,7 @@
 #include "server/obs/obs.h"
 #include "server/policy/policy.h"
 #include "server/proxy/proxy.h"
+#include "server/proxy/translated.h"
 #include "shm/shm_obj.h"
 
 #include <stdio.h>
@@ -403,6 +404,22 @@ static void deliver_failure(conn_t *c, req_t *r)
                                r->fail_prov->name, r->model->name, r->fail_status);
         return;
     }
+    if (r->fail_status && r->fail_xpair) {
+        /* the provider's error in the client API's shape */
+        char extra[EXTRA_MAX];
+        buf_t out = {0};
+        int st = r->fail_status;
+        attempt_headers(r, r->fail_prov, r->fail_key, 0, extra, sizeof(extra));
+        if (tr_error(r, r->fail_status, r->fail_body.data ? r->fail_body.data : "",
+                     r->fail_body.len, &out, &st) == 0)
+            conn_respond(c, st, "application/json", out.data ? out.data : "", out.len, extra);
+        else
+            conn_respond_error_hdr(c, 502, extra, "upstream_error", NULL,
+                                   "upstream provider %s failed (HTTP %d)", r->fail_prov->name,
+                                   r->fail_status);
+        buf_free(&out);
+        return;
+    }
     if (r->fail_status) {
         http_hdr_t hdrs[128];
         size_t n = held_headers(r, hdrs, 128);
@@ -469,7 +486,7 @@ static void on_up_response_cb(upstream_req_t *up, int status, const http_hdr_t *
     attempt_headers(r, r->pick.dep->provider_ref, r->pick.key, 1, extra, sizeof(extra));
     /* A body the gateway changes (the usage event it asked for is taken out) cannot keep the
      * provider's Content-Length: it is framed anew (chunked, or to the close for HTTP/1.0). */
-    if (r->strip_usage)
+    if (r->strip_usage || r->xpair)
         content_length = -1;
     if (rewrite_response_head(&head, status, hdrs, nhdrs, content_length, head_flags(r, keep),
                               extra, &r->chunked) != 0) {
@@ -638,6 +655,24 @@ static void body_out(conn_t *c, req_t *r, const char *data, size_t len)
 
 static void finish_response(conn_t *c, req_t *r, int err);
 
+/* A translated answer's bytes: the client's to send, or gathered (a JSON answer). Bytes that
+ * are not the provider's format end the response as a protocol error (finish_response). */
+static void translated_out(conn_t *c, req_t *r, const char *data, size_t len)
+{
+    buf_t out = {0};
+
+    if (r->x_bad)
+        return;
+    if (tr_body(r, data, len, &out) != 0) {
+        r->x_bad = 1;
+        log_warn("upstream %s (key %s): an answer the %s translation cannot read",
+                 r->pick.dep->provider_ref->name, r->pick.key->name, r->api->name);
+    } else if (out.len) {
+        body_out(c, r, out.data, out.len);
+    }
+    buf_free(&out);
+}
+
 void attempt_flush_objects(proxy_t *w)
 {
     shm_obj_put_t items[PROXY_OBJ_MAX];
@@ -692,6 +727,10 @@ static void on_up_body_cb(upstream_req_t *up, const char *data, size_t len, void
     if (r->scan.stream)
         r->sse_events += usage_count_events(data, len);
     (void)up;
+    if (r->xpair) {
+        translated_out(c, r, data, len);
+        return;
+    }
     if (r->obj_slot) { /* its object is not written yet: held for the check */
         buf_append(&r->obj_held, data, len);
         return;
@@ -794,6 +833,7 @@ static void on_up_done_cb(upstream_req_t *up, int err, void *ud)
         kp_input_t in = {r->up_status, 0, hdrs, n, r->fail_body.data, r->fail_body.len, now_ms};
         act = keypolicy_judge(policy(r), &in, &o, &why);
         r->fail_status = r->up_status;
+        r->fail_xpair = r->xpair;
         r->fail_err = 0;
     } else {
         /* No (complete) answer: a transport failure of this key. */
@@ -817,6 +857,16 @@ static void finish_response(conn_t *c, req_t *r, int err)
     shm_outcome_t o;
     const char *why = "";
 
+    if (r->xpair && !err && !r->x_bad) {
+        buf_t out = {0};
+        if (tr_finish(r, 1, &out) == 0)
+            conn_write_body(c, r->chunked, out.data, out.len);
+        else
+            r->x_bad = 1;
+        buf_free(&out);
+    }
+    if (r->x_bad && !err)
+        err = UPSTREAM_EPROTO;
     if (err) {
         /* Cut mid-response: the key's failure; the client sees the cut. */
         kp_input_t in = {0, err, NULL, 0, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
@@ -1098,6 +1148,8 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     const char *body = r->h.body.data ? r->h.body.data : "";
     size_t body_len = r->h.body.len;
     const cfg_provider_t *prov;
+    const char *path = r->up_path;
+    size_t path_len = r->up_path_len;
     unsigned fb = 0;
 
     if (rc == SHM_NONE) {
@@ -1128,6 +1180,30 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     prov = r->pick.dep->provider_ref;
     free(r->up_body);
     r->up_body = NULL;
+    r->strip_usage = 0;
+    buf_reset(&r->sse_held);
+    r->x_bad = 0;
+    {
+        /* A provider of another format: the translated body to its path (translated.h). */
+        xlate_error_t xe = {{0}, {0}};
+        int t = tr_begin(r, prov, r->pick.dep->model, &path, &xe);
+        if (t == XLATE_EREFUSE) {
+            shm_key_release(w->shm, &r->resv, 1, SHM_NOW);
+            r->admitted = 0;
+            conn_respond_error(c, 400, "invalid_request_error", xe.param[0] ? xe.param : NULL,
+                               "%s (model %s is served by provider %s, which speaks another API)",
+                               xe.message, r->model->name, prov->name);
+            return;
+        }
+        if (t < 0)
+            goto oom;
+        if (t == 1) {
+            body = r->up_body;
+            body_len = r->up_body_len;
+            path_len = strlen(path);
+            goto head;
+        }
+    }
     if (r->scan.model_len && strcmp(r->pick.dep->model, r->scan.model) != 0) {
         if (scan_splice_model(body, body_len, &r->scan, r->pick.dep->model, &r->up_body,
                               &r->up_body_len) != 0)
@@ -1135,8 +1211,6 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         body = r->up_body;
         body_len = r->up_body_len;
     }
-    r->strip_usage = 0;
-    buf_reset(&r->sse_held);
     if (w->cfg->stream_include_usage && r->api->stream_options && r->scan.stream &&
         !r->scan.has_stream_options) {
         /* Ask for the usage chunk so the stream is accounted exactly; the client, who did
@@ -1157,6 +1231,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
             r->strip_usage = 1;
         }
     }
+head:
     buf_reset(&r->up_head);
     {
         /* A generated request id goes upstream too; a client's is forwarded as it came. */
@@ -1166,8 +1241,8 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
         put_str(rid, sizeof(rid), &o, r->h.request_id);
         put_str(rid, sizeof(rid), &o, "\r\n");
         if (rewrite_request_head(&r->up_head, llhttp_method_name((llhttp_method_t)r->op->method),
-                                 r->up_path, r->up_path_len, r->h.hdrs, r->h.nhdrs, prov,
-                                 r->pick.key, body_len, r->request_id_generated ? rid : NULL) != 0)
+                                 path, path_len, r->h.hdrs, r->h.nhdrs, prov, r->pick.key, body_len,
+                                 r->request_id_generated ? rid : NULL) != 0)
             goto oom;
     }
     if (prov->first_byte_timeout_per_1k_tokens_ms) {

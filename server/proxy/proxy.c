@@ -2,6 +2,7 @@
  * or, for the completion endpoints, a scanned and resolved request handed to attempt.c.
  */
 #include "server/proxy/proxy.h"
+#include "server/proxy/translated.h"
 #include "server/proxy/attempt.h"
 #include "server/http/auth.h"
 #include "server/common/errors.h"
@@ -107,6 +108,7 @@ static void req_release(proxy_t *w, req_t *r)
 {
     attempt_forget(r); /* never expected: a request ends off the admission queue */
     attempt_obj_detach(r);
+    tr_end(r);
     if (r->admitted) /* never expected: every path records; do not leave in-flight behind */
         shm_key_release(w->shm, &r->resv, 0, SHM_NOW);
     cfgref_put(r->cfgref);
@@ -295,7 +297,7 @@ static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
                                auth_message(rc));
         return;
     }
-    r->filter.apis = api->providers;
+    r->filter.apis = tr_formats(api, m->op); /* as it is, or translated */
     if (api_upstream_path(m, r->up_path, sizeof(r->up_path), &r->up_path_len) != 0) {
         conn_respond_error(c, 414, "invalid_request_error", NULL, "request path too long");
         return;

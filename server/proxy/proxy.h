@@ -33,6 +33,7 @@
 #include "server/api/usage.h"
 #include "shm/shm.h"
 #include "shm/shm_obj.h"
+#include "server/xlate/xlate.h"
 
 #define PROXY_HELD_MAX 32 /* held-back successes per worker (attempt.c) */
 #define PROXY_OBJ_MAX  64 /* objects created, not yet recorded, per worker (attempt.c) */
@@ -106,6 +107,13 @@ typedef struct req_s {
     uint64_t ttfb_ns;         /* monotonic time of the response head, 0 before */
     int up_status;            /* upstream HTTP status of the current attempt */
     usage_tail_t usage;
+    /* The attempt's translation (translated.h), NULL when the provider speaks the client's
+     * API: its pair, a stream's state, a JSON answer gathered; fail_xpair: of the attempt
+     * whose answer fail_* holds. */
+    const xlate_pair_t *xpair, *fail_xpair;
+    void *xstate;
+    buf_t xbody;
+    int x_bad;     /* the provider's answer did not translate: the response ends as cut */
     char *up_body; /* body with the upstream model name spliced in (or NULL) */
     size_t up_body_len;
     buf_t up_head;
@@ -160,7 +168,8 @@ void proxy_free(proxy_t *p);
  * cut before its output count (u->partial) is given about a token per event streamed. */
 static inline int req_usage(const req_t *r, usage_t *u)
 {
-    if (!r->api->usage(&r->usage, r->scan.stream, u))
+    /* a translated attempt's usage is read from the provider's own bytes */
+    if (!(r->xpair ? r->xpair->upstream : r->api)->usage(&r->usage, r->scan.stream, u))
         return 0;
     if (u->partial && r->sse_events > u->output)
         u->output = r->sse_events;

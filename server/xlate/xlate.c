@@ -2,16 +2,20 @@
 #include "server/xlate/xlate.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* Each module defines its pair (NULL-free table: a pair not built yet is not listed). */
 static const xlate_pair_t *const pairs[] = {
     NULL,
 };
 
-const xlate_pair_t *xlate_find(api_id_t a, enum cfg_api p)
+const xlate_pair_t *xlate_find(const api_adapter_t *a, const api_op_t *op, enum cfg_api p)
 {
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
-        if (pairs[i] && pairs[i]->client == a && pairs[i]->provider == p)
-            return pairs[i];
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        const xlate_pair_t *x = pairs[i];
+        if (x && x->client == a->id && x->provider == p && x->client_path &&
+            strcmp(x->client_path, op->path) == 0 && x->request)
+            return x;
+    }
     return NULL;
 }

@@ -64,6 +64,7 @@ typedef struct xlate_error_s {
 typedef struct xlate_pair_s {
     api_id_t client;               /* the API the client speaks */
     enum cfg_api provider;         /* the provider's format */
+    const char *client_path;       /* the client's operation it translates, e.g. "/v1/messages" */
     const char *upstream_path;     /* after the provider's base path, e.g. "/messages" */
     const api_adapter_t *upstream; /* the provider format's own adapter: its usage reader */
     int (*request)(const char *body, size_t len, const xlate_opts_t *o, buf_t *out,
@@ -80,7 +81,8 @@ typedef struct xlate_pair_s {
     void (*stream_free)(void *st);
 } xlate_pair_t;
 
-/* The translation of client API a to provider format p, or NULL if there is none. */
-const xlate_pair_t *xlate_find(api_id_t a, enum cfg_api p);
+/* The translation of operation op of client API a to provider format p, or NULL if there is
+ * none. */
+const xlate_pair_t *xlate_find(const api_adapter_t *a, const api_op_t *op, enum cfg_api p);
 
 #endif
