@@ -49,6 +49,8 @@
 #define MOCK_MAX_DELAY_MS 600000
 #define MOCK_MAX_CONTENT  (1L << 30) /* x-mock-content-bytes cap */
 #define MOCK_MAX_CHUNKS   1000000
+#define MOCK_TOOL_NAME    128 /* tool name bytes + 1 (x-mock-tool-call, tool_choice) */
+#define MOCK_MAX_TOOLS    4   /* x-mock-tool-calls */
 
 /* ---- growable byte buffer ---------------------------------------------------------- */
 
@@ -93,8 +95,11 @@ typedef struct mock_fault_s {
     int bad_chunking;        /* -1 = unset, else 0/1 */
     int close;               /* -1 = unset, else 0/1 */
     int response_status;     /* MOCK_RS_COMPLETED/INCOMPLETE/FAILED, MOCK_RS_UNSET = unset */
+    int tool_calls;          /* 1..MOCK_MAX_TOOLS, -1 = unset */
+    int tool_text;           /* -1 = unset, else 0/1 */
     char error_code[64];     /* "" = unset */
     char error_message[256]; /* "" = unset */
+    char tool_name[128];     /* MOCK_TOOL_NAME; raw bytes, "" = unset (tool_choice may name one) */
 } mock_fault_t;
 
 void mock_fault_init(mock_fault_t *f);
@@ -167,6 +172,9 @@ typedef struct mock_resp_s {
     int pieces;      /* SSE events written so far */
     int burst;       /* events written without returning to the loop */
     int truncate_at; /* x-mock-truncate: events before the stream stops */
+    int tools;       /* chat and Messages: tool calls to answer with (fault.tool_name), 0 = none */
+    int tool_text;   /* with tools: the text comes first */
+    int tool_at;     /* streaming: the tool call being written */
     mock_emit_fn emit;
     uint64_t started; /* uv_now at request start, for --verbose */
 } mock_resp_t;
@@ -353,13 +361,29 @@ void mock_out_event(mock_conn_t *c, const char *pre, size_t pre_len, const mock_
 /* Start an SSE stream: headers, then resp.emit() event after event (x-mock-chunk-delay-ms,
  * backpressure and fairness handled here) until it returns 1. resp.n_chunks is set from
  * x-mock-chunks first; lead is the number of events before the first content event, for
- * x-mock-truncate (which stops after lead + half of the content events). */
+ * x-mock-truncate (which stops after lead + half of the content events), unless the
+ * caller has set resp.truncate_at (> 0) itself. */
 void mock_stream_start(mock_conn_t *c, mock_emit_fn emit, int lead);
 size_t mock_text_len(const mock_text_t *t);
 long mock_text_tokens(const mock_text_t *t); /* words (a filler piece of n bytes: (n+4)/5) */
 void mock_out_text(mock_conn_t *c, const mock_text_t *t);
 /* The text of a JSON answer (not streamed) under the request's faults. */
 void mock_text_json(const mock_conn_t *c, mock_text_t *t);
+
+/* Tool calls (chat and Messages): call i (< MOCK_MAX_TOOLS) of a response has the fixed
+ * arguments {"city":C,"unit":"celsius"}, C = Paris, Rome, Berlin, Madrid; streamed, they
+ * are MOCK_TOOL_PIECES pieces that split tokens. Each call counts MOCK_TOOL_TOKENS output
+ * tokens. */
+#define MOCK_TOOL_PIECES 4
+#define MOCK_TOOL_TOKENS 10
+/* Set resp.tools and resp.tool_text from the fault set; choice = the tool the body's
+ * tool_choice names ("" = none), used when no x-mock-tool-call or script names one. */
+void mock_tool_setup(mock_conn_t *c, const char *choice);
+/* Append call i's arguments to b: raw JSON (piece < 0), or piece 0..MOCK_TOOL_PIECES-1
+ * escaped as the inside of a JSON string; whole and escaped: piece MOCK_TOOL_PIECES. */
+void mock_tool_args(mock_buf_t *b, int i, int piece);
+/* Append the tool's name, escaped as the inside of a JSON string. */
+void mock_tool_name(mock_buf_t *b, const mock_conn_t *c);
 
 /* mock_responses.c: the OpenAI Responses API. */
 /* Check and scan a request before any delay; 0, or -1 when an error has been answered. */
@@ -422,7 +446,8 @@ typedef struct mock_scan_s {
     const char *model; /* raw JSON string contents (escapes kept), NULL when absent */
     size_t model_len;
     int stream;
-    int n_inputs; /* embeddings: number of inputs */
+    int n_inputs;                     /* embeddings: number of inputs */
+    char tool_choice[MOCK_TOOL_NAME]; /* {"type":"function","function":{"name":X}}: X, or "" */
 } mock_scan_t;
 /* 0, or -1 when the body is not a JSON object. */
 int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out);
@@ -440,7 +465,8 @@ typedef struct mock_rscan_s {
     long max_output_tokens; /* -1 when absent */
     int store;              /* default 1 */
     int background;
-    int has_max_tokens; /* Messages: an integer "max_tokens" */
+    int has_max_tokens;               /* Messages: an integer "max_tokens" */
+    char tool_choice[MOCK_TOOL_NAME]; /* Messages: {"type":"tool","name":X}: X, or "" */
 } mock_rscan_t;
 /* Scan body. With items not NULL, the input items are appended to it as records: the
  * JSON's length (uint32_t, host order, unaligned), the id's length (one byte), the id, the

@@ -4,7 +4,9 @@
  * Anthropic's Messages API (mock_messages.c) are routed here and answered there.
  *
  * Responses go out through mock_frame.c (complete bodies, or a stream driven by an emit
- * function per endpoint), which honours the request's faults.
+ * function per endpoint), which honours the request's faults. A chat answer can be tool
+ * calls instead of text (x-mock-tool-call, or a tool_choice naming a function), as JSON or
+ * as OpenAI streams them (chat_tools_emit).
  *
  * The API family of a request follows from its path (/v1/responses..., /v1/messages...,
  * anything else is OpenAI's classic API) and chooses the error shape and the id header
@@ -26,6 +28,8 @@
 #define LIT(s) s, sizeof(s) - 1
 
 enum { PH_CONTENT, PH_USAGE, PH_DONE };
+/* A chat stream that answers with tool calls (see chat_tools_emit). */
+enum { TP_ROLE, TP_TEXT, TP_CALL, TP_ARGS, TP_FINISH, TP_USAGE, TP_DONE };
 
 static const char models_body[] =
     "{\"object\":\"list\",\"data\":["
@@ -133,6 +137,16 @@ static void fault_header(mock_req_t *r, const char *n, size_t nl, const char *v,
                              : name_is(v, vl, LIT("incomplete")) ? MOCK_RS_INCOMPLETE
                              : name_is(v, vl, LIT("failed"))     ? MOCK_RS_FAILED
                                                                  : f->response_status;
+    } else if (name_is(n, nl, LIT("tool-call"))) {
+        if (vl > 0 && vl < sizeof f->tool_name && memchr(v, '\0', vl) == NULL) {
+            memcpy(f->tool_name, v, vl);
+            f->tool_name[vl] = '\0';
+        }
+    } else if (name_is(n, nl, LIT("tool-calls"))) {
+        parse_int(v, vl, 1, MOCK_MAX_TOOLS, &f->tool_calls);
+    } else if (name_is(n, nl, LIT("tool-text"))) {
+        if ((b = parse_bool(v, vl)) >= 0)
+            f->tool_text = b;
     } else if (nl > 10 && strncasecmp(n, "ratelimit-", 10) == 0) {
         mock_buf_append(r->xheaders, LIT("x-"));
         xheader(r, n, nl, v, vl);
@@ -406,6 +420,47 @@ static void respond_text(mock_conn_t *c)
     mock_out_full(c, s->status, a->p, a->len, &t, b->p, b->len);
 }
 
+/* Completion tokens of a chat answer with tool calls: the text's words, if any, and
+ * MOCK_TOOL_TOKENS per call. */
+static long tool_tokens(const mock_resp_t *s, const mock_text_t *t)
+{
+    return (s->tool_text ? mock_text_tokens(t) : 0) + (long)s->tools * MOCK_TOOL_TOKENS;
+}
+
+/* Chat with tool calls: content null (or the text), tool_calls, finish_reason "tool_calls". */
+static void respond_chat_tools(mock_conn_t *c)
+{
+    mock_resp_t *s = &c->resp;
+    mock_buf_t *a = &c->w->scratch, *b = &c->w->scratch2;
+    mock_text_t t;
+    mock_text_json(c, &t);
+    long words = tool_tokens(s, &t);
+    a->len = b->len = 0;
+    mock_buf_printf(a,
+                    "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%d,"
+                    "\"model\":\"%.*s\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                    "\"assistant\",\"content\":%s",
+                    CREATED, (int)s->model_len, s->model, s->tool_text ? "\"" : "null");
+    if (s->tool_text)
+        mock_buf_append(b, LIT("\""));
+    mock_buf_append(b, LIT(",\"tool_calls\":["));
+    for (int i = 0; i < s->tools; i++) {
+        mock_buf_printf(b,
+                        "%s{\"id\":\"call_mock_%d\",\"type\":\"function\",\"function\":{"
+                        "\"name\":\"",
+                        i ? "," : "", i);
+        mock_tool_name(b, c);
+        mock_buf_append(b, LIT("\",\"arguments\":\""));
+        mock_tool_args(b, i, MOCK_TOOL_PIECES);
+        mock_buf_append(b, LIT("\"}}"));
+    }
+    mock_buf_printf(b,
+                    "]},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":%ld,"
+                    "\"completion_tokens\":%ld,\"total_tokens\":%ld}}",
+                    s->prompt_tokens, words, s->prompt_tokens + words);
+    mock_out_full(c, s->status, a->p, a->len, s->tool_text ? &t : NULL, b->p, b->len);
+}
+
 static void respond_embeddings(mock_conn_t *c, int n_inputs)
 {
     mock_resp_t *s = &c->resp;
@@ -465,7 +520,7 @@ static void chat_usage(mock_conn_t *c, int bad)
     mock_resp_t *s = &c->resp;
     mock_buf_t *a = &c->w->scratch;
     mock_text_t t = {0, s->n_chunks, s->fault.content_bytes};
-    long words = mock_text_tokens(&t);
+    long words = s->tools ? tool_tokens(s, &t) : mock_text_tokens(&t);
     a->len = 0;
     mock_buf_printf(a,
                     "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%d,\"model\":\"%.*s\","
@@ -497,6 +552,90 @@ static int chat_emit(mock_conn_t *c, int bad)
     return 1;
 }
 
+/* The start of a chat chunk, up to the inside of "delta". */
+static void chunk_head(mock_conn_t *c, mock_buf_t *a)
+{
+    mock_resp_t *s = &c->resp;
+    mock_buf_printf(a,
+                    "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
+                    "\"created\":%d,\"model\":\"%.*s\",\"choices\":[{\"index\":0,\"delta\":{",
+                    CREATED, (int)s->model_len, s->model);
+}
+
+/* Chat with tool calls, as OpenAI streams them: the role alone, the text (x-mock-tool-text),
+ * then per call its id and name with empty arguments and the arguments in pieces, then
+ * finish_reason "tool_calls", the usage and [DONE]. s->index counts the text pieces, then
+ * each call's argument pieces. */
+static int chat_tools_emit(mock_conn_t *c, int bad)
+{
+    mock_resp_t *s = &c->resp;
+    mock_buf_t *a = &c->w->scratch;
+    static const char tail[] = "},\"finish_reason\":null}]}\n\n";
+    a->len = 0;
+    switch (s->phase) {
+    case TP_ROLE:
+        chunk_head(c, a);
+        mock_buf_append(a, LIT("\"role\":\"assistant\""));
+        mock_out_event(c, a->p, a->len, NULL, LIT(tail), bad);
+        s->phase = s->tool_text && s->n_chunks > 0 ? TP_TEXT : TP_CALL;
+        return 0;
+    case TP_TEXT: {
+        mock_text_t t = {s->index, 1, s->fault.content_bytes};
+        chunk_head(c, a);
+        mock_buf_append(a, LIT("\"content\":\""));
+        mock_out_event(c, a->p, a->len, &t, LIT("\"},\"finish_reason\":null}]}\n\n"), bad);
+        if (++s->index >= s->n_chunks)
+            s->phase = TP_CALL;
+        return 0;
+    }
+    case TP_CALL:
+        chunk_head(c, a);
+        mock_buf_printf(a,
+                        "\"tool_calls\":[{\"index\":%d,\"id\":\"call_mock_%d\",\"type\":"
+                        "\"function\",\"function\":{\"name\":\"",
+                        s->tool_at, s->tool_at);
+        mock_tool_name(a, c);
+        mock_buf_append(a, LIT("\",\"arguments\":\"\"}}]"));
+        mock_out_event(c, a->p, a->len, NULL, LIT(tail), bad);
+        s->index = 0;
+        s->phase = TP_ARGS;
+        return 0;
+    case TP_ARGS:
+        chunk_head(c, a);
+        mock_buf_printf(a, "\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":\"",
+                        s->tool_at);
+        mock_tool_args(a, s->tool_at, s->index);
+        mock_buf_append(a, LIT("\"}}]"));
+        mock_out_event(c, a->p, a->len, NULL, LIT(tail), bad);
+        if (++s->index >= MOCK_TOOL_PIECES)
+            s->phase = ++s->tool_at < s->tools ? TP_CALL : TP_FINISH;
+        return 0;
+    case TP_FINISH:
+        chunk_head(c, a);
+        mock_out_event(c, a->p, a->len, NULL, LIT("},\"finish_reason\":\"tool_calls\"}]}\n\n"),
+                       bad);
+        s->phase = TP_USAGE;
+        return 0;
+    case TP_USAGE:
+        chat_usage(c, bad);
+        s->phase = TP_DONE;
+        return 0;
+    default:
+        mock_out_event(c, LIT("data: [DONE]\n\n"), NULL, "", 0, bad);
+        return 1;
+    }
+}
+
+static void chat_tools_stream(mock_conn_t *c)
+{
+    mock_resp_t *s = &c->resp;
+    int n = s->fault.chunks >= 0 ? s->fault.chunks : MOCK_DEFAULT_CHUNKS;
+    /* x-mock-truncate: stop half-way through the first call's arguments */
+    s->truncate_at = 1 + (s->tool_text ? n : 0) + 1 + MOCK_TOOL_PIECES / 2;
+    s->phase = TP_ROLE;
+    mock_stream_start(c, chat_tools_emit, 0);
+}
+
 /* ---- dispatch -------------------------------------------------------------------------- */
 
 static void respond(mock_conn_t *c)
@@ -518,6 +657,10 @@ static void respond(mock_conn_t *c)
         mock_out_static(c, s->status, models_body, sizeof models_body - 1);
     else if (s->kind == MOCK_EP_EMBEDDINGS)
         respond_embeddings(c, s->n_inputs);
+    else if (s->tools && s->stream)
+        chat_tools_stream(c);
+    else if (s->tools)
+        respond_chat_tools(c);
     else if (s->stream)
         mock_stream_start(c, chat_emit, 0);
     else
@@ -662,6 +805,8 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
         s->n_inputs = scan.n_inputs < 1            ? 1
                       : scan.n_inputs > MAX_INPUTS ? MAX_INPUTS
                                                    : scan.n_inputs;
+        if (ep == MOCK_EP_CHAT)
+            mock_tool_setup(c, scan.tool_choice);
     }
     s->keep_alive = r->keep_alive && s->fault.close != 1 && s->fault.truncate != 1 &&
                     s->fault.bad_chunking != 1 && !(s->stream && r->http_minor == 0);

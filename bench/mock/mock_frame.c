@@ -9,7 +9,8 @@
  *
  * The generated text (mock_text_t) is never built as a whole: words are copied where they
  * are needed, whole five-word cycles at once, and the x-mock-content-bytes filler is a
- * reference to one static pattern.
+ * reference to one static pattern. The generated tool calls (x-mock-tool-call, or a
+ * tool_choice naming a tool) are small and fixed, and formatted where they are written.
  */
 
 #include "mock.h"
@@ -139,6 +140,44 @@ void mock_text_json(const mock_conn_t *c, mock_text_t *t)
     *t = (mock_text_t){0, pat >= 0 ? 1 : MOCK_DEFAULT_WORDS, pat};
 }
 
+/* ---- the generated tool calls ----------------------------------------------------------- */
+
+static const char *const cities[MOCK_MAX_TOOLS] = {"Paris", "Rome", "Berlin", "Madrid"};
+_Static_assert(sizeof((mock_fault_t *)0)->tool_name == MOCK_TOOL_NAME, "tool name size");
+
+void mock_tool_setup(mock_conn_t *c, const char *choice)
+{
+    mock_resp_t *s = &c->resp;
+    mock_fault_t *f = &s->fault;
+    if (f->tool_name[0] == '\0' && choice[0] != '\0')
+        memcpy(f->tool_name, choice, strlen(choice) + 1); /* the scanner keeps it short */
+    s->tools = f->tool_name[0] == '\0' ? 0 : f->tool_calls > 0 ? f->tool_calls : 1;
+    s->tool_text = s->tools > 0 && f->tool_text == 1;
+}
+
+void mock_tool_args(mock_buf_t *b, int i, int piece)
+{
+    char args[64];
+    int n = snprintf(args, sizeof args, "{\"city\":\"%s\",\"unit\":\"celsius\"}",
+                     cities[i % MOCK_MAX_TOOLS]);
+    size_t len = (size_t)n, from = 0, to = len;
+    if (piece < 0) {
+        mock_buf_append(b, args, len);
+        return;
+    }
+    if (piece < MOCK_TOOL_PIECES) { /* equal slices: they cut keys and values apart */
+        from = len * (size_t)piece / MOCK_TOOL_PIECES;
+        to = len * (size_t)(piece + 1) / MOCK_TOOL_PIECES;
+    }
+    mock_buf_json_escape(b, args + from, to - from);
+}
+
+void mock_tool_name(mock_buf_t *b, const mock_conn_t *c)
+{
+    const char *name = c->resp.fault.tool_name;
+    mock_buf_json_escape(b, name, strlen(name));
+}
+
 /* A complete response: pre, then the text t, then suf. */
 static void out_full(mock_conn_t *c, int status, const char *pre, size_t pre_len, int pre_static,
                      const mock_text_t *t, const char *suf, size_t suf_len)
@@ -256,7 +295,8 @@ void mock_stream_start(mock_conn_t *c, mock_emit_fn emit, int lead)
     mock_resp_t *s = &c->resp;
     s->chunked = c->req.http_minor >= 1;
     s->n_chunks = s->fault.chunks >= 0 ? s->fault.chunks : MOCK_DEFAULT_CHUNKS;
-    s->truncate_at = lead + (s->n_chunks / 2 > 0 ? s->n_chunks / 2 : 1);
+    if (s->truncate_at <= 0)
+        s->truncate_at = lead + (s->n_chunks / 2 > 0 ? s->n_chunks / 2 : 1);
     s->emit = emit;
     out_head(c, s->status, "text/event-stream", -1);
     if (flush_stream(c) == 0)

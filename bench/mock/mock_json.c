@@ -1,9 +1,9 @@
 /* mock_json.c - JSON scanning for the mock upstream, the one user of jsmn.
  *
- * Request bodies are tokenized (no DOM) to find the top-level "model", "stream" and
- * "input" (and, for the Responses and Messages APIs, the fields their answers echo, and the
- * input items the Responses API stores); /_mock/script bodies are read into a
- * mock_script_spec_t. Tokens live in a per-thread array that grows to the largest body seen
+ * Request bodies are tokenized (no DOM) to find the top-level "model", "stream", "input"
+ * and the tool a "tool_choice" names (and, for the Responses and Messages APIs, the fields
+ * their answers echo, and the input items the Responses API stores); /_mock/script bodies are read
+ * into a mock_script_spec_t. Tokens live in a per-thread array that grows to the largest body seen
  * and is reused.
  */
 
@@ -20,6 +20,7 @@
 #define MAX_TOKENS (1u << 24)
 
 static int get_long(const char *js, const jsmntok_t *t, long lo, long hi, long *out);
+static void scan_tool_choice(const char *js, const jsmntok_t *t, int i, int fn, char *out);
 
 static __thread jsmntok_t *t_toks;
 static __thread unsigned t_ntoks;
@@ -86,6 +87,7 @@ int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out)
     out->model_len = 0;
     out->stream = 0;
     out->n_inputs = 1;
+    out->tool_choice[0] = '\0';
     int n = tokenize_object(body, len, &t), i = 1;
     if (n < 0)
         return -1;
@@ -100,6 +102,8 @@ int mock_json_scan_request(const char *body, size_t len, mock_scan_t *out)
             /* a string, an array of strings, an array of token arrays, or one token array */
             if (val->type == JSMN_ARRAY && val->size > 0 && t[i + 2].type != JSMN_PRIMITIVE)
                 out->n_inputs = val->size;
+        } else if (tok_is(body, key, "tool_choice")) {
+            scan_tool_choice(body, t, i + 1, 1, out->tool_choice);
         }
         i = skip(t, i + 1);
     }
@@ -223,6 +227,8 @@ int mock_json_scan_rbody(const char *body, size_t len, mock_rscan_t *out, mock_b
                                                         : 'x';
             if (items && (out->input_type == 's' || out->input_type == 'a'))
                 scan_items(body, t, i + 1, items, nitems);
+        } else if (tok_is(body, key, "tool_choice")) {
+            scan_tool_choice(body, t, i + 1, 0, out->tool_choice);
         }
         i = skip(t, i + 1);
     }
@@ -309,6 +315,39 @@ static int unescape(mock_buf_t *b, const char *s, size_t n)
         put_utf8(b, cp);
     }
     return 0;
+}
+
+/* The tool a "tool_choice" value t[i] names, unescaped into out[MOCK_TOOL_NAME]: chat's
+ * {"type":"function","function":{"name":X}} (fn 1) or Messages' {"type":"tool","name":X}
+ * (fn 0). Anything else ("auto", "required", {"type":"any"}, a name too long) leaves out
+ * as it is. Only an escaped name costs an allocation. */
+static void scan_tool_choice(const char *js, const jsmntok_t *t, int i, int fn, char *out)
+{
+    if (t[i].type != JSMN_OBJECT)
+        return;
+    int ty = obj_get(js, t, i, "type"), o = fn ? obj_get(js, t, i, "function") : i;
+    if (ty < 0 || !tok_is(js, &t[ty], fn ? "function" : "tool") || o < 0 ||
+        t[o].type != JSMN_OBJECT)
+        return;
+    int nm = obj_get(js, t, o, "name");
+    if (nm < 0 || t[nm].type != JSMN_STRING)
+        return;
+    const char *v = js + t[nm].start;
+    size_t vl = (size_t)(t[nm].end - t[nm].start);
+    if (memchr(v, '\\', vl) == NULL) {
+        if (vl > 0 && vl < MOCK_TOOL_NAME) {
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+        }
+        return;
+    }
+    mock_buf_t u = {0};
+    if (unescape(&u, v, vl) == 0 && u.len > 0 && u.len < MOCK_TOOL_NAME &&
+        memchr(u.p, '\0', u.len) == NULL) {
+        memcpy(out, u.p, u.len);
+        out[u.len] = '\0';
+    }
+    mock_buf_free(&u);
 }
 
 static int get_long(const char *js, const jsmntok_t *t, long lo, long hi, long *out)
@@ -424,6 +463,7 @@ int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out
         {"chunks", offsetof(mock_fault_t, chunks), 0, MOCK_MAX_CHUNKS, 0},
         {"content_bytes", offsetof(mock_fault_t, content_bytes), 0, MOCK_MAX_CONTENT, 1},
         {"reset_after_bytes", offsetof(mock_fault_t, reset_after), 0, 1L << 40, 1},
+        {"tool_calls", offsetof(mock_fault_t, tool_calls), 1, MOCK_MAX_TOOLS, 0},
     };
     static const struct {
         const char *name;
@@ -432,6 +472,7 @@ int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out
         {"truncate", offsetof(mock_fault_t, truncate)},
         {"bad_chunking", offsetof(mock_fault_t, bad_chunking)},
         {"close", offsetof(mock_fault_t, close)},
+        {"tool_text", offsetof(mock_fault_t, tool_text)},
     };
     jsmntok_t *t;
     mock_fault_init(&out->fault);
@@ -467,6 +508,15 @@ int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out
             if (get_fixed(body, val, "error_message", out->fault.error_message,
                           sizeof out->fault.error_message, err, errlen) != 0)
                 return -1;
+        } else if (tok_is(body, key, "tool_call")) {
+            known = 1;
+            if (get_fixed(body, val, "tool_call", out->fault.tool_name, sizeof out->fault.tool_name,
+                          err, errlen) != 0)
+                return -1;
+            if (out->fault.tool_name[0] == '\0') {
+                snprintf(err, errlen, "script: \"tool_call\" must be a tool name, not empty");
+                return -1;
+            }
         } else if (tok_is(body, key, "response_status")) {
             known = 1;
             out->fault.response_status = tok_is(body, val, "completed")    ? MOCK_RS_COMPLETED
@@ -522,7 +572,7 @@ int mock_json_parse_script(const char *body, size_t len, mock_script_spec_t *out
                      "script: unknown field \"%.*s\" (known: key, status, retry_after, "
                      "error_code, error_message, response_status, delay_ms, chunk_delay_ms, "
                      "chunks, content_bytes, reset_after_bytes, truncate, bad_chunking, close, "
-                     "count, headers)",
+                     "tool_call, tool_calls, tool_text, count, headers)",
                      klen > 40 ? 40 : klen, kname);
             return -1;
         }

@@ -13,9 +13,21 @@
  *   message_delta        (stop_reason, usage.output_tokens)
  *   message_stop
  *
+ * With tool calls (x-mock-tool-call, a script's tool_call, or a tool_choice naming a
+ * tool) the text block is there only with x-mock-tool-text, and each call is a tool_use
+ * block of its own after it:
+ *
+ *   content_block_start  (index i, tool_use with id, name and input {}; ping after the
+ *                         first block of the message)
+ *   content_block_delta  (one input_json_delta per piece of the arguments)
+ *   content_block_stop
+ *
+ * and the stop_reason is "tool_use".
+ *
  * x-mock-response-status: incomplete makes the stop_reason "max_tokens"; failed ends the
- * stream after the deltas with an `error` event (overloaded_error), as Anthropic does when
- * it fails mid-stream (a JSON answer is unaffected: use x-mock-status there).
+ * stream after the deltas of the last block with an `error` event (overloaded_error), as
+ * Anthropic does when it fails mid-stream (a JSON answer is unaffected: use x-mock-status
+ * there).
  */
 
 #include "mock.h"
@@ -25,11 +37,82 @@
 
 #define LIT(s) s, sizeof(s) - 1
 
-enum { M_START, M_BLOCK_START, M_PING, M_DELTA, M_BLOCK_STOP, M_MSG_DELTA, M_STOP };
+enum {
+    M_START,
+    M_BLOCK_START,
+    M_PING,
+    M_DELTA,
+    M_BLOCK_STOP,
+    M_TOOL_START,
+    M_TOOL_DELTA,
+    M_TOOL_STOP,
+    M_MSG_DELTA,
+    M_STOP
+};
 
 static const char *stop_reason(const mock_conn_t *c)
 {
-    return c->resp.fault.response_status == MOCK_RS_INCOMPLETE ? "max_tokens" : "end_turn";
+    return c->resp.fault.response_status == MOCK_RS_INCOMPLETE ? "max_tokens"
+           : c->resp.tools                                     ? "tool_use"
+                                                               : "end_turn";
+}
+
+/* usage.output_tokens: the text's words (with tool calls: if there is text), and
+ * MOCK_TOOL_TOKENS per tool call. */
+static long output_tokens(const mock_conn_t *c)
+{
+    const mock_resp_t *s = &c->resp;
+    long text = mock_text_tokens(&c->rdesc.text);
+    return s->tools ? (s->tool_text ? text : 0) + (long)s->tools * MOCK_TOOL_TOKENS : text;
+}
+
+static const char error_event[] = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                                  "\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+
+/* The events of a tool_use block: its start, its input in pieces, its stop. s->index counts
+ * the pieces, s->tool_at the calls. */
+static int tool_emit(mock_conn_t *c, int phase, int bad)
+{
+    mock_resp_t *s = &c->resp;
+    mock_buf_t *a = &c->w->scratch;
+    int block = s->tool_text + s->tool_at, first = block == 0;
+    switch (phase) {
+    case M_TOOL_START:
+        mock_buf_printf(a,
+                        "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                        "\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":"
+                        "\"toolu_mock_%d\",\"name\":\"",
+                        block, s->tool_at);
+        mock_tool_name(a, c);
+        mock_buf_append(a, LIT("\",\"input\":{}}}\n\n"));
+        mock_out_event(c, a->p, a->len, NULL, "", 0, bad);
+        s->index = 0;
+        s->phase = first ? M_PING : M_TOOL_DELTA;
+        return 0;
+    case M_TOOL_DELTA:
+        mock_buf_printf(a,
+                        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                        "\"index\":%d,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+                        "\"",
+                        block);
+        mock_tool_args(a, s->tool_at, s->index);
+        mock_buf_append(a, LIT("\"}}\n\n"));
+        mock_out_event(c, a->p, a->len, NULL, "", 0, bad);
+        s->phase = ++s->index < MOCK_TOOL_PIECES ? M_TOOL_DELTA : M_TOOL_STOP;
+        return 0;
+    default: /* M_TOOL_STOP */
+        if (s->fault.response_status == MOCK_RS_FAILED && s->tool_at + 1 == s->tools) {
+            mock_out_event(c, LIT(error_event), NULL, "", 0, bad);
+            return 1;
+        }
+        mock_buf_printf(a,
+                        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                        "\"index\":%d}\n\n",
+                        block);
+        mock_out_event(c, a->p, a->len, NULL, "", 0, bad);
+        s->phase = ++s->tool_at < s->tools ? M_TOOL_START : M_MSG_DELTA;
+        return 0;
+    }
 }
 
 static int messages_emit(mock_conn_t *c, int bad)
@@ -50,6 +133,8 @@ static int messages_emit(mock_conn_t *c, int bad)
                         "\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",
                         d->id, (int)d->model_len, d->model, d->input_tokens);
         mock_out_event(c, a->p, a->len, NULL, "", 0, bad);
+        if (s->tools && !s->tool_text)
+            s->phase = M_TOOL_START;
         return 0;
     case M_BLOCK_START:
         mock_out_event(c,
@@ -59,7 +144,9 @@ static int messages_emit(mock_conn_t *c, int bad)
         return 0;
     case M_PING:
         mock_out_event(c, LIT("event: ping\ndata: {\"type\": \"ping\"}\n\n"), NULL, "", 0, bad);
-        if (s->n_chunks == 0)
+        if (s->tools && !s->tool_text) /* after the first tool_use block's start */
+            s->phase = M_TOOL_DELTA;
+        else if (s->n_chunks == 0)
             s->phase = M_BLOCK_STOP;
         return 0;
     case M_DELTA:
@@ -71,24 +158,27 @@ static int messages_emit(mock_conn_t *c, int bad)
             s->phase = M_DELTA;
         return 0;
     case M_BLOCK_STOP:
-        if (s->fault.response_status == MOCK_RS_FAILED) {
-            mock_out_event(c,
-                           LIT("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
-                               "\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"),
-                           NULL, "", 0, bad);
+        if (s->fault.response_status == MOCK_RS_FAILED && !s->tools) {
+            mock_out_event(c, LIT(error_event), NULL, "", 0, bad);
             return 1;
         }
         mock_out_event(c,
                        LIT("event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
                            "\"index\":0}\n\n"),
                        NULL, "", 0, bad);
+        if (!s->tools)
+            s->phase = M_MSG_DELTA;
         return 0;
+    case M_TOOL_START:
+    case M_TOOL_DELTA:
+    case M_TOOL_STOP:
+        return tool_emit(c, phase, bad);
     case M_MSG_DELTA:
         mock_buf_printf(a,
                         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{"
                         "\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":{"
                         "\"output_tokens\":%ld}}\n\n",
-                        stop_reason(c), mock_text_tokens(&d->text));
+                        stop_reason(c), output_tokens(c));
         mock_out_event(c, a->p, a->len, NULL, "", 0, bad);
         return 0;
     default:
@@ -133,6 +223,8 @@ int mock_messages_prepare(mock_conn_t *c, mock_req_t *r)
                                 s->fault.content_bytes};
     else
         mock_text_json(c, &d->text);
+    if (s->kind == MOCK_EP_MESSAGES)
+        mock_tool_setup(c, sc.tool_choice);
     return 0;
 }
 
@@ -149,17 +241,33 @@ void mock_messages_respond(mock_conn_t *c)
     }
     if (s->stream) {
         s->phase = M_START;
+        /* x-mock-truncate with tool calls: stop half-way through the first call's input */
+        if (s->tools)
+            s->truncate_at = 1 + (s->tool_text ? 3 + d->text.n : 1) + 1 + MOCK_TOOL_PIECES / 2;
         mock_stream_start(c, messages_emit, M_DELTA);
         return;
     }
+    int text = !s->tools || s->tool_text;
     mock_buf_printf(a,
                     "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
-                    "\"%.*s\",\"content\":[{\"type\":\"text\",\"text\":\"",
+                    "\"%.*s\",\"content\":[",
                     d->id, (int)d->model_len, d->model);
+    if (text) {
+        mock_buf_append(a, LIT("{\"type\":\"text\",\"text\":\""));
+        mock_buf_append(b, LIT("\"}"));
+    }
+    for (int i = 0; i < s->tools; i++) {
+        mock_buf_printf(b, "%s{\"type\":\"tool_use\",\"id\":\"toolu_mock_%d\",\"name\":\"",
+                        text || i ? "," : "", i);
+        mock_tool_name(b, c);
+        mock_buf_append(b, LIT("\",\"input\":"));
+        mock_tool_args(b, i, -1);
+        mock_buf_append(b, LIT("}"));
+    }
     mock_buf_printf(b,
-                    "\"}],\"stop_reason\":\"%s\",\"stop_sequence\":null,\"usage\":{"
+                    "],\"stop_reason\":\"%s\",\"stop_sequence\":null,\"usage\":{"
                     "\"input_tokens\":%ld,\"cache_creation_input_tokens\":0,"
                     "\"cache_read_input_tokens\":0,\"output_tokens\":%ld}}",
-                    stop_reason(c), d->input_tokens, mock_text_tokens(&d->text));
-    mock_out_full(c, s->status, a->p, a->len, &d->text, b->p, b->len);
+                    stop_reason(c), d->input_tokens, output_tokens(c));
+    mock_out_full(c, s->status, a->p, a->len, text ? &d->text : NULL, b->p, b->len);
 }

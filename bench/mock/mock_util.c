@@ -124,8 +124,11 @@ void mock_fault_init(mock_fault_t *f)
     f->bad_chunking = -1;
     f->close = -1;
     f->response_status = MOCK_RS_UNSET;
+    f->tool_calls = -1;
+    f->tool_text = -1;
     f->error_code[0] = '\0';
     f->error_message[0] = '\0';
+    f->tool_name[0] = '\0';
 }
 
 void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src)
@@ -156,6 +159,12 @@ void mock_fault_overlay(mock_fault_t *dst, const mock_fault_t *src)
         memcpy(dst->error_code, src->error_code, sizeof dst->error_code);
     if (src->error_message[0])
         memcpy(dst->error_message, src->error_message, strlen(src->error_message) + 1);
+    if (src->tool_calls >= 0)
+        dst->tool_calls = src->tool_calls;
+    if (src->tool_text >= 0)
+        dst->tool_text = src->tool_text;
+    if (src->tool_name[0])
+        memcpy(dst->tool_name, src->tool_name, strlen(src->tool_name) + 1);
 }
 
 /* ---- ids ------------------------------------------------------------------------------- */
