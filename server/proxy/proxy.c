@@ -283,6 +283,33 @@ static int add_query(req_t *r)
     return 0;
 }
 
+/* A token count for a model whose providers cannot count (an OpenAI-compatible one serving
+ * Anthropic Messages through translation): the gateway's estimate, said to be one. 1 if
+ * answered. */
+static int count_locally(conn_t *c, req_t *r, const api_op_t *op)
+{
+    for (int p = CFG_API_OPENAI; p <= CFG_API_ANTHROPIC; p++) {
+        const xlate_pair_t *x = xlate_find_count(r->api, op, (enum cfg_api)p);
+        route_filter_t f = r->filter;
+        uint32_t tokens = 0;
+        char body[64];
+
+        f.apis = API_PROVIDER(p);
+        if (!x || !route_serves(r->model, &f))
+            continue;
+        if (x->count_tokens(r->h.body.data ? r->h.body.data : "", r->h.body.len, &tokens) != 0) {
+            conn_respond_error(c, 400, "invalid_request_error", NULL,
+                               "the request body is not a JSON object");
+            return 1;
+        }
+        snprintf(body, sizeof(body), "{\"input_tokens\":%u}", tokens);
+        conn_respond(c, 200, "application/json", body, strlen(body),
+                     "x-llmgate-estimate: true\r\n");
+        return 1;
+    }
+    return 0;
+}
+
 static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
 {
     const api_adapter_t *api = m->api;
@@ -340,6 +367,8 @@ static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
         return;
     }
     if (!r->object_id[0] && !route_serves(r->model, &r->filter)) {
+        if (count_locally(c, r, m->op))
+            return;
         conn_respond_error(c, 400, "api_not_supported", "model",
                            "model %s has no provider that serves the %s API (%s %s); use an API "
                            "its providers speak",

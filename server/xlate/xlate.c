@@ -4,9 +4,11 @@
 #include <stddef.h>
 #include <string.h>
 
+extern const xlate_pair_t xlate_messages_openai;
+
 /* Each module defines its pair (NULL-free table: a pair not built yet is not listed). */
 static const xlate_pair_t *const pairs[] = {
-    NULL,
+    &xlate_messages_openai,
 };
 
 const xlate_pair_t *xlate_find(const api_adapter_t *a, const api_op_t *op, enum cfg_api p)
@@ -15,6 +17,17 @@ const xlate_pair_t *xlate_find(const api_adapter_t *a, const api_op_t *op, enum 
         const xlate_pair_t *x = pairs[i];
         if (x && x->client == a->id && x->provider == p && x->client_path &&
             strcmp(x->client_path, op->path) == 0 && x->request)
+            return x;
+    }
+    return NULL;
+}
+
+const xlate_pair_t *xlate_find_count(const api_adapter_t *a, const api_op_t *op, enum cfg_api p)
+{
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        const xlate_pair_t *x = pairs[i];
+        if (x && x->client == a->id && x->provider == p && x->count_path &&
+            strcmp(x->count_path, op->path) == 0 && x->count_tokens)
             return x;
     }
     return NULL;

@@ -79,10 +79,18 @@ typedef struct xlate_pair_s {
     /* the provider's stream ended (complete: 1, or cut: 0) -> the client's last events */
     int (*stream_end)(void *st, int complete, buf_t *out);
     void (*stream_free)(void *st);
+    /* The client's token-counting operation (count_path), when this provider format has none:
+     * answered by the gateway with count_tokens' estimate (0 and *tokens, or XLATE_E*).
+     * NULL: none. */
+    const char *count_path;
+    int (*count_tokens)(const char *body, size_t len, uint32_t *tokens);
 } xlate_pair_t;
 
 /* The translation of operation op of client API a to provider format p, or NULL if there is
  * none. */
 const xlate_pair_t *xlate_find(const api_adapter_t *a, const api_op_t *op, enum cfg_api p);
+
+/* The pair whose count_tokens answers operation op of API a for provider format p, or NULL. */
+const xlate_pair_t *xlate_find_count(const api_adapter_t *a, const api_op_t *op, enum cfg_api p);
 
 #endif

@@ -17,7 +17,8 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_request fuzz_usage fuzz_api fuzz_config)
+[ ${#targets[@]} -gt 0 ] ||
+    targets=(fuzz_request fuzz_usage fuzz_api fuzz_config fuzz_xlate_messages_openai)
 build=build-fuzz
 
 if ! command -v clang >/dev/null; then

@@ -1,0 +1,127 @@
+/* xjson.c - the translations' jansson helpers; see xjson.h. */
+#include "server/xlate/xjson.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "server/xlate/xlate.h"
+
+size_t xjson_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], cp, min;
+    size_t k;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        k = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        k = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : k;
+}
+
+int xjson_lossy(buf_t *b, const char *s, size_t n, size_t max)
+{
+    size_t i = 0;
+
+    if (n > max)
+        n = max;
+    while (i < n) {
+        size_t k = s[i] ? xjson_utf8_seq((const unsigned char *)s + i, n - i) : 0;
+        if (k ? buf_append(b, s + i, k) != 0 : buf_append(b, "\xef\xbf\xbd", 3) != 0)
+            return -1;
+        i += k ? k : 1;
+    }
+    return 0;
+}
+
+json_t *xjson_str(const char *s)
+{
+    buf_t b = {0};
+    json_t *j = NULL;
+
+    if (xjson_lossy(&b, s ? s : "", s ? strlen(s) : 0, (size_t)-1) == 0)
+        j = xjson_buf(&b);
+    buf_free(&b);
+    return j;
+}
+
+json_t *xjson_buf(const buf_t *b)
+{
+    return json_stringn_nocheck(b->data ? b->data : "", b->len);
+}
+
+void xjson_copy_cut(char *dst, size_t cap, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+static int dump_cb(const char *p, size_t n, void *ud)
+{
+    return buf_append(ud, p, n) != 0 ? -1 : 0;
+}
+
+void xjson_buf_cut(buf_t *b, size_t at)
+{
+    b->len = at;
+    if (b->data)
+        b->data[at] = '\0';
+}
+
+int xjson_put(buf_t *out, const json_t *j)
+{
+    size_t at = out->len;
+
+    if (json_dump_callback(j, dump_cb, out, XJSON_DUMP) != 0) {
+        xjson_buf_cut(out, at);
+        return XLATE_ENOMEM;
+    }
+    return 0;
+}
+
+int xjson_set(json_t *o, const char *key, json_t *v)
+{
+    return json_object_set_new(o, key, v) != 0 ? XLATE_ENOMEM : 0;
+}
+
+int xjson_push(json_t *a, json_t *v)
+{
+    return json_array_append_new(a, v) != 0 ? XLATE_ENOMEM : 0;
+}
+
+int xjson_is_type(const json_t *j, const char *type)
+{
+    const char *t = json_string_value(json_object_get(j, "type"));
+    return t && strcmp(t, type) == 0;
+}
+
+json_t *xjson_made_id(const char *prefix, const char *id, long long n)
+{
+    char tmp[160];
+
+    if (n >= 0)
+        snprintf(tmp, sizeof(tmp), "%s%s_%lld", prefix, id && *id ? id : "llmgate", n);
+    else
+        snprintf(tmp, sizeof(tmp), "%s%s", prefix, id && *id ? id : "llmgate");
+    return xjson_str(tmp); /* a cut id may have cut a sequence: made valid */
+}

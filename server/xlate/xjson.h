@@ -1,0 +1,59 @@
+/* xjson.h - what the translations share around jansson: how documents are read and written,
+ * strings made valid UTF-8, setters that report a failed allocation.
+ *
+ * jansson validates UTF-8 in every string it parses or is given (json_string returns NULL
+ * on invalid bytes); strings that do not come from a parsed document (options, cut
+ * messages, error bodies) go through xjson_lossy first, so that NULL from a constructor
+ * means no memory and nothing else. The setters steal the value as jansson's *_new do
+ * (a NULL value is a failed allocation) and return 0 or XLATE_ENOMEM.
+ * Pure, any thread.
+ */
+#ifndef LLMGATE_XJSON_H
+#define LLMGATE_XJSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "server/common/buf.h"
+
+/* Reals at 15 digits: what a person wrote (0.7) goes out as written, not 0.69999999999999996
+ * (17 digits, jansson's default, which a provider reads as the same number anyway). */
+#define XJSON_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(15))
+#define XJSON_LOAD JSON_REJECT_DUPLICATES
+
+/* The length of the valid UTF-8 sequence at s[0..n) (1 to 4; n > 0), or 0 if none starts
+ * there (jansson's rules: no overlong forms, surrogates or code points past U+10FFFF). */
+size_t xjson_utf8_seq(const unsigned char *s, size_t n);
+
+/* Appends s[0..min(n, max)) to b as valid UTF-8: an invalid byte, and NUL (which C clients
+ * of the JSON would cut at), becomes U+FFFD; a sequence cut by max is replaced too. 0 or -1
+ * (no memory). */
+int xjson_lossy(buf_t *b, const char *s, size_t n, size_t max);
+
+/* A JSON string of any C string (NULL: ""), made valid; NULL only for no memory. */
+json_t *xjson_str(const char *s);
+
+/* A JSON string of b's bytes, which must be valid UTF-8 (from parsed strings or
+ * xjson_lossy). */
+json_t *xjson_buf(const buf_t *b);
+
+/* Copies s (NULL: "") into dst[cap], whole or cut before a UTF-8 sequence; NUL-terminated. */
+void xjson_copy_cut(char *dst, size_t cap, const char *s);
+
+/* Appends j (an object or array) as compact JSON; on failure out is as it was. */
+int xjson_put(buf_t *out, const json_t *j);
+
+/* Cuts b back to at bytes (an event or document that failed is taken back). */
+void xjson_buf_cut(buf_t *b, size_t at);
+
+int xjson_set(json_t *o, const char *key, json_t *v);
+int xjson_push(json_t *a, json_t *v);
+
+/* 1 if j is an object whose "type" is the string type. */
+int xjson_is_type(const json_t *j, const char *type);
+
+/* prefix + id (NULL or "": "llmgate"), and "_" + n when n >= 0: the ids a client needs that
+ * the provider did not give, derived from the request id. Cut to 160 bytes. */
+json_t *xjson_made_id(const char *prefix, const char *id, long long n);
+
+#endif

@@ -1,0 +1,601 @@
+/* messages_openai_test.c - Anthropic Messages clients on an OpenAI-compatible provider
+ * (server/xlate/messages_openai*.c): golden files of the documented payloads, and the edges.
+ *
+ * golden/messages_openai/ holds, by name:
+ *   req_*.in.json      a Messages body      -> req_*.out.json      the chat body
+ *   refuse_*.in.json   a Messages body      -> refuse_*.out.json   {"param", "message" or
+ *                                                                   "message_prefix"}
+ *   resp_*.in.json     a chat.completion    -> resp_*.out.json     the message
+ *   resp_bad_*.in.json not a completion     -> XLATE_EBAD
+ *   err_S_*.in         a status S error body -> err_S_*.out.json   the Anthropic error (status S)
+ *   stream_*.in.sse    chat chunks          -> stream_*.out.sse    Anthropic events; stream_end
+ *                      complete, except stream_cut_* (cut); stream_bad_* end in XLATE_EBAD
+ *                      with the events before it
+ * JSON is compared with json_equal, streams event by event (name and data), and every stream
+ * is fed whole, in pieces of every size up to 64 and in pseudo-random pieces: the bytes out
+ * must be the same.
+ */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/xlate/messages_openai.h"
+#include "server/xlate/sse.h"
+#include "t.h"
+
+#ifndef GOLDEN_DIR
+#error "GOLDEN_DIR: the folder of the golden files"
+#endif
+
+static const xlate_pair_t *P = &xlate_messages_openai;
+
+static xlate_opts_t opts(int stream)
+{
+    xlate_opts_t o = {.model = "deepseek-chat",
+                      .client_model = "claude-sonnet-4-5",
+                      .stream = stream,
+                      .created = 1745962718,
+                      .request_id = "req_7f3a"};
+    return o;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[1024];
+    FILE *f;
+    char *p = NULL;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+    if (!(f = fopen(path, "rb")))
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (p = malloc((size_t)n + 1)) && fread(p, 1, (size_t)n, f) == (size_t)n) {
+        p[n] = '\0';
+        *len = (size_t)n;
+    } else {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+/* The file of a case with its suffix replaced: "x.in.json" -> "x.out.json". */
+static char *sibling(const char *name, const char *in_sfx, const char *out_sfx, size_t *len)
+{
+    char other[512];
+    size_t n = strlen(name) - strlen(in_sfx);
+
+    snprintf(other, sizeof(other), "%.*s%s", (int)n, name, out_sfx);
+    return slurp(other, len);
+}
+
+static int ends_with(const char *s, const char *sfx)
+{
+    size_t n = strlen(s), k = strlen(sfx);
+    return n >= k && strcmp(s + n - k, sfx) == 0;
+}
+
+static int starts_with(const char *s, const char *pfx)
+{
+    return strncmp(s, pfx, strlen(pfx)) == 0;
+}
+
+/* json_equal of got against the file's document; prints both when they differ. */
+static int same_json(const char *got, size_t got_len, const char *want, size_t want_len)
+{
+    json_t *g = json_loadb(got, got_len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *w = json_loadb(want, want_len, JSON_REJECT_DUPLICATES, NULL);
+    int eq = g && w && json_equal(g, w);
+
+    if (!eq) {
+        char *ws = w ? json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        char *gs = g ? json_dumps(g, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        printf("#   got  %s\n#   want %s\n", gs ? gs : got,
+               ws ? ws : "(the golden file is not JSON)");
+        free(ws);
+        free(gs);
+    }
+    json_decref(g);
+    json_decref(w);
+    return eq;
+}
+
+/* ---- streams: events parsed back, and the format every event must have ----------------- */
+
+typedef struct ev_s {
+    char name[64];
+    char *data;
+    size_t len;
+} ev_t;
+
+typedef struct evs_s {
+    ev_t v[256];
+    int n, overflow;
+} evs_t;
+
+static int collect_cb(void *ud, const char *event, const char *data, size_t len)
+{
+    evs_t *e = ud;
+    if (e->n == 256) {
+        e->overflow = 1;
+        return 0;
+    }
+    snprintf(e->v[e->n].name, sizeof(e->v[e->n].name), "%s", event);
+    e->v[e->n].data = malloc(len + 1);
+    memcpy(e->v[e->n].data, data, len);
+    e->v[e->n].data[len] = '\0';
+    e->v[e->n++].len = len;
+    return 0;
+}
+
+static void parse_events(const char *s, size_t len, evs_t *e)
+{
+    sse_reader_t r;
+
+    memset(e, 0, sizeof(*e));
+    sse_reader_init(&r);
+    sse_feed(&r, s, len, collect_cb, e);
+    sse_finish(&r, collect_cb, e);
+    sse_reader_free(&r);
+}
+
+static void free_events(evs_t *e)
+{
+    for (int i = 0; i < e->n; i++)
+        free(e->v[i].data);
+}
+
+/* Exactly "event: NAME\ndata: JSON\n\n" per event, the JSON's "type" being NAME. */
+static int well_formed(const char *s, size_t len, char *why, size_t cap)
+{
+    const char *p = s, *end = s + len;
+
+    while (p < end) {
+        const char *nl, *name, *data;
+        size_t nlen;
+        json_t *j;
+        int ok;
+
+        if ((size_t)(end - p) < 7 || memcmp(p, "event: ", 7) != 0)
+            return snprintf(why, cap, "no event line at byte %zu", (size_t)(p - s)), 0;
+        name = p + 7;
+        if (!(nl = memchr(name, '\n', (size_t)(end - name))))
+            return snprintf(why, cap, "an event line without its end"), 0;
+        nlen = (size_t)(nl - name);
+        data = nl + 1;
+        if ((size_t)(end - data) < 6 || memcmp(data, "data: ", 6) != 0)
+            return snprintf(why, cap, "no data line after event %.*s", (int)nlen, name), 0;
+        data += 6;
+        if (!(nl = memchr(data, '\n', (size_t)(end - data))) || nl + 1 >= end || nl[1] != '\n')
+            return snprintf(why, cap, "event %.*s: no blank line after its data", (int)nlen, name),
+                   0;
+        j = json_loadb(data, (size_t)(nl - data), JSON_REJECT_DUPLICATES, NULL);
+        ok = json_is_object(j) && json_string_value(json_object_get(j, "type")) &&
+             strlen(json_string_value(json_object_get(j, "type"))) == nlen &&
+             memcmp(json_string_value(json_object_get(j, "type")), name, nlen) == 0;
+        json_decref(j);
+        if (!ok)
+            return snprintf(why, cap, "event %.*s: its data is not JSON of that type", (int)nlen,
+                            name),
+                   0;
+        p = nl + 2;
+    }
+    return 1;
+}
+
+/* Runs a stream fed in pieces: step 0 = whole, step > 0 = pieces of that size, step < 0 =
+ * pseudo-random pieces seeded by -step. The rc of the first failing call (or 0). */
+static int run_stream(const char *in, size_t len, long step, int complete, buf_t *out)
+{
+    void *st = malloc(P->stream_size);
+    xlate_opts_t o = opts(1);
+    uint32_t seed = (uint32_t)-step;
+    size_t off = 0;
+    int rc = 0;
+
+    P->stream_init(st, &o);
+    while (rc == 0 && off < len) {
+        size_t n = len - off;
+        if (step > 0 && n > (size_t)step)
+            n = (size_t)step;
+        if (step < 0) {
+            seed = seed * 1103515245u + 12345u;
+            size_t r = 1 + (seed >> 16) % 97;
+            n = n < r ? n : r;
+        }
+        rc = P->stream_feed(st, in + off, n, out);
+        off += n;
+    }
+    if (rc == 0)
+        rc = P->stream_end(st, complete, out);
+    P->stream_free(st);
+    free(st);
+    return rc;
+}
+
+static void stream_case(const char *name)
+{
+    size_t len = 0, wlen = 0;
+    char *in = slurp(name, &len), *want = sibling(name, ".in.sse", ".out.sse", &wlen);
+    int complete = !starts_with(name, "stream_cut_"), bad = starts_with(name, "stream_bad_");
+    buf_t whole = {0};
+    evs_t g, w;
+    char why[200] = "";
+    int rc, differ = 0, i;
+
+    if (!in || !want) {
+        T_OK(0, "%s: its files", name);
+        goto exit;
+    }
+    rc = run_stream(in, len, 0, complete, &whole);
+    T_EQ_INT(rc, bad ? XLATE_EBAD : 0, "%s: result", name);
+    T_OK(well_formed(whole.data ? whole.data : "", whole.len, why, sizeof(why)),
+         "%s: every event is event: NAME, data: JSON of type NAME %s", name, why);
+    parse_events(whole.data ? whole.data : "", whole.len, &g);
+    parse_events(want, wlen, &w);
+    for (i = 0; i < g.n && i < w.n && !differ; i++) {
+        if (strcmp(g.v[i].name, w.v[i].name) != 0 ||
+            !same_json(g.v[i].data, g.v[i].len, w.v[i].data, w.v[i].len)) {
+            printf("#   event %d: got %s, want %s\n", i, g.v[i].name, w.v[i].name);
+            differ = 1;
+        }
+    }
+    T_OK(!differ && g.n == w.n && !g.overflow, "%s: the golden events (%d, want %d)", name, g.n,
+         w.n);
+    free_events(&g);
+    free_events(&w);
+
+    /* the same bytes whatever the cut */
+    differ = 0;
+    for (long step = 1; step <= 64 && !differ; step++) {
+        buf_t cut = {0};
+        int rc2 = run_stream(in, len, step, complete, &cut);
+        differ = rc2 != rc || cut.len != whole.len ||
+                 (cut.len && memcmp(cut.data, whole.data, cut.len) != 0);
+        if (differ)
+            printf("#   pieces of %ld bytes differ\n", step);
+        buf_free(&cut);
+    }
+    for (long seed = 1; seed <= 40 && !differ; seed++) {
+        buf_t cut = {0};
+        int rc2 = run_stream(in, len, -seed, complete, &cut);
+        differ = rc2 != rc || cut.len != whole.len ||
+                 (cut.len && memcmp(cut.data, whole.data, cut.len) != 0);
+        if (differ)
+            printf("#   pseudo-random pieces (seed %ld) differ\n", seed);
+        buf_free(&cut);
+    }
+    T_OK(!differ, "%s: the same events however the stream is cut", name);
+exit:
+    buf_free(&whole);
+    free(in);
+    free(want);
+}
+
+/* ---- documents ------------------------------------------------------------------------ */
+
+static void request_case(const char *name)
+{
+    size_t len = 0, wlen = 0;
+    char *in = slurp(name, &len), *want = sibling(name, ".in.json", ".out.json", &wlen);
+    json_t *body = in ? json_loadb(in, len, 0, NULL) : NULL;
+    xlate_opts_t o = opts(json_is_true(json_object_get(body, "stream")));
+    xlate_error_t err;
+    buf_t out = {0};
+    int rc;
+
+    if (!in || !want) {
+        T_OK(0, "%s: its files", name);
+        goto exit;
+    }
+    rc = P->request(in, len, &o, &out, &err);
+    T_EQ_INT(rc, 0, "%s: translated", name);
+    if (rc != 0)
+        printf("#   %s (param %s)\n", err.message, err.param);
+    T_OK(rc == 0 && same_json(out.data, out.len, want, wlen), "%s: the golden chat body", name);
+exit:
+    json_decref(body);
+    buf_free(&out);
+    free(in);
+    free(want);
+}
+
+static void refuse_case(const char *name)
+{
+    size_t len = 0, wlen = 0;
+    char *in = slurp(name, &len), *want = sibling(name, ".in.json", ".out.json", &wlen);
+    json_t *w = want ? json_loadb(want, wlen, 0, NULL) : NULL;
+    const char *param = json_string_value(json_object_get(w, "param"));
+    const char *msg = json_string_value(json_object_get(w, "message"));
+    const char *prefix = json_string_value(json_object_get(w, "message_prefix"));
+    xlate_opts_t o = opts(0);
+    xlate_error_t err;
+    buf_t out = {0};
+    int rc;
+
+    if (!in || !param || (!msg && !prefix)) {
+        T_OK(0, "%s: its files", name);
+        goto exit;
+    }
+    rc = P->request(in, len, &o, &out, &err);
+    T_EQ_INT(rc, XLATE_EREFUSE, "%s: refused", name);
+    T_EQ_INT(out.len, 0, "%s: nothing written", name);
+    T_EQ_STR(err.param, param, "%s: the param", name);
+    if (msg)
+        T_EQ_STR(err.message, msg, "%s: the message", name);
+    else
+        T_OK(starts_with(err.message, prefix), "%s: the message (%s)", name, err.message);
+exit:
+    json_decref(w);
+    buf_free(&out);
+    free(in);
+    free(want);
+}
+
+static void response_case(const char *name)
+{
+    size_t len = 0, wlen = 0;
+    char *in = slurp(name, &len), *want = NULL;
+    int bad = starts_with(name, "resp_bad_");
+    xlate_opts_t o = opts(0);
+    buf_t out = {0};
+    int rc;
+
+    if (!bad)
+        want = sibling(name, ".in.json", ".out.json", &wlen);
+    if (!in || (!bad && !want)) {
+        T_OK(0, "%s: its files", name);
+        goto exit;
+    }
+    rc = P->response(in, len, &o, &out);
+    T_EQ_INT(rc, bad ? XLATE_EBAD : 0, "%s: result", name);
+    if (bad)
+        T_EQ_INT(out.len, 0, "%s: nothing written", name);
+    else
+        T_OK(rc == 0 && same_json(out.data, out.len, want, wlen), "%s: the golden message", name);
+exit:
+    buf_free(&out);
+    free(in);
+    free(want);
+}
+
+static void error_case(const char *name)
+{
+    size_t len = 0, wlen = 0;
+    char *in = slurp(name, &len), *want = sibling(name, ".in", ".out.json", &wlen);
+    int status = atoi(name + 4), status_out = 0, rc;
+    buf_t out = {0};
+
+    if (!in || !want || status < 100) {
+        T_OK(0, "%s: its files", name);
+        goto exit;
+    }
+    rc = P->error(status, in, len, &out, &status_out);
+    T_EQ_INT(rc, 0, "%s: translated", name);
+    T_EQ_INT(status_out, status, "%s: the status is the provider's", name);
+    T_OK(rc == 0 && same_json(out.data, out.len, want, wlen), "%s: the golden error", name);
+exit:
+    buf_free(&out);
+    free(in);
+    free(want);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int golden(void)
+{
+    DIR *d = opendir(GOLDEN_DIR);
+    char *names[512];
+    int n = 0, cases = 0;
+    struct dirent *e;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) && n < 512)
+        if (ends_with(e->d_name, ".in.json") || ends_with(e->d_name, ".in.sse") ||
+            (starts_with(e->d_name, "err_") && ends_with(e->d_name, ".in")))
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(names[0]), by_name);
+    for (int i = 0; i < n; i++) {
+        const char *s = names[i];
+        cases++;
+        if (starts_with(s, "req_"))
+            request_case(s);
+        else if (starts_with(s, "refuse_"))
+            refuse_case(s);
+        else if (starts_with(s, "resp_"))
+            response_case(s);
+        else if (starts_with(s, "err_"))
+            error_case(s);
+        else if (starts_with(s, "stream_"))
+            stream_case(s);
+        else {
+            T_OK(0, "%s: a golden file of no known kind", s);
+            cases--;
+        }
+        free(names[i]);
+    }
+    return cases;
+}
+
+/* ---- edges ---------------------------------------------------------------------------- */
+
+static void pair(void)
+{
+    T_OK(P->client == API_MESSAGES && P->provider == CFG_API_OPENAI,
+         "the pair: messages on openai");
+    T_EQ_STR(P->upstream_path, "/chat/completions", "the pair: its upstream path");
+    T_OK(P->upstream == &api_chat, "the pair: usage read by the chat adapter");
+    T_OK(P->request && P->response && P->error && P->stream_init && P->stream_feed &&
+             P->stream_end && P->stream_free && P->stream_size > sizeof(sse_reader_t),
+         "the pair: every function");
+}
+
+/* n tool calls in one stream, each one chunk. */
+static int tools_stream(int n, buf_t *out)
+{
+    buf_t in = {0};
+    int rc;
+
+    for (int i = 0; i < n; i++)
+        buf_printf(&in,
+                   "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+                   "\"index\":%d,\"id\":\"call_%d\",\"type\":\"function\",\"function\":{\"name\":"
+                   "\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+                   i, i);
+    buf_appends(&in, "data: [DONE]\n\n");
+    rc = run_stream(in.data, in.len, 0, 1, out);
+    buf_free(&in);
+    return rc;
+}
+
+static void stream_edges(void)
+{
+    buf_t out = {0};
+    evs_t e;
+    int rc;
+
+    rc = tools_stream(64, &out);
+    parse_events(out.data, out.len, &e);
+    T_OK(rc == 0 && e.n == 1 + 64 * 3 + 2, "64 tool calls in a stream: translated (%d events)",
+         e.n);
+    T_OK(e.n > 2 && strstr(e.v[e.n - 2].data, "\"tool_use\""), "  ... stop_reason tool_use");
+    free_events(&e);
+    buf_reset(&out);
+    rc = tools_stream(65, &out);
+    T_EQ_INT(rc, XLATE_EBAD, "a 65th tool call: XLATE_EBAD (the state is bounded)");
+    buf_free(&out);
+
+    {
+        void *st = malloc(P->stream_size);
+        xlate_opts_t o = opts(1);
+        static const char bad[] = "data: not json\n\n";
+        P->stream_init(st, &o);
+        rc = P->stream_feed(st, bad, sizeof(bad) - 1, &out);
+        T_EQ_INT(rc, XLATE_EBAD, "a data line that is not JSON: XLATE_EBAD");
+        rc = P->stream_feed(st, "data: [DONE]\n\n", 14, &out);
+        T_EQ_INT(rc, XLATE_EBAD, "  ... and every call after it");
+        T_EQ_INT(P->stream_end(st, 1, &out), XLATE_EBAD, "  ... stream_end too");
+        T_EQ_INT(out.len, 0, "  ... nothing written");
+        P->stream_free(st);
+        free(st);
+    }
+    {
+        void *st = malloc(P->stream_size);
+        xlate_opts_t o = opts(1);
+        char big[400];
+        memset(big, 'm', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        o.client_model = big;
+        P->stream_init(st, &o);
+        buf_reset(&out);
+        rc = P->stream_end(st, 1, &out);
+        T_OK(rc == 0 && strstr(out.data, "\"model\":\"mmmm"),
+             "a complete stream with nothing in it: an empty message, a long model name cut");
+        P->stream_free(st);
+        free(st);
+    }
+    buf_free(&out);
+}
+
+static void request_edges(void)
+{
+    static const char body[] = "{\"model\":\"claude-x\",\"max_tokens\":5,\"stream\":true,"
+                               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    xlate_opts_t o = opts(0);
+    xlate_error_t err;
+    buf_t out = {0};
+    json_t *j;
+    int rc;
+
+    o.model = NULL;
+    rc = P->request(body, sizeof(body) - 1, &o, &out, &err);
+    j = json_loadb(out.data, out.len, 0, NULL);
+    T_OK(rc == 0 && strcmp(json_string_value(json_object_get(j, "model")), "claude-x") == 0,
+         "no deployment model: the client's is sent");
+    T_OK(json_object_get(j, "stream") == NULL,
+         "stream follows xlate_opts_t.stream (the proxy's scan), not a second reading");
+    json_decref(j);
+    o.model = "deepseek-chat";
+
+    /* a refusal that quotes a long block type of multi-byte characters stays valid UTF-8 */
+    buf_t b = {0};
+    buf_appends(&b, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"");
+    for (int i = 0; i < 200; i++)
+        buf_appends(&b, "\xc3\xa9");
+    buf_appends(&b, "\"}]}]}");
+    buf_reset(&out);
+    rc = P->request(b.data, b.len, &o, &out, &err);
+    j = json_string(err.message);
+    T_OK(rc == XLATE_EREFUSE && j && strlen(err.message) < sizeof(err.message),
+         "a cut refusal message is valid UTF-8");
+    T_EQ_STR(err.param, "messages[0].content[0]", "  ... and names the block");
+    json_decref(j);
+    buf_free(&b);
+
+    /* a long error body that is not JSON: cut, valid JSON */
+    buf_reset(&out);
+    char raw[5000];
+    int st = 0;
+    memset(raw, '\x80', sizeof(raw));
+    rc = P->error(502, raw, sizeof(raw), &out, &st);
+    j = json_loadb(out.data, out.len, 0, NULL);
+    T_OK(rc == 0 && st == 502 && j &&
+             json_string_length(json_object_get(json_object_get(j, "error"), "message")) < 4000,
+         "a long error body of invalid bytes: a cut message in valid JSON");
+    T_EQ_STR(json_string_value(json_object_get(json_object_get(j, "error"), "type")), "api_error",
+             "  ... 502 is an api_error");
+    json_decref(j);
+    buf_free(&out);
+}
+
+static void estimate(void)
+{
+    /* system 10 + messages 5 + 4 + 3 ("hé…": code points) + tool_use name 4 + input {"a":1}
+     * 7 + tool_result 6; tools [{"name":"Read"}] 17 */
+    static const char body[] =
+        "{\"model\":\"m\",\"system\":[{\"type\":\"text\",\"text\":\"0123456789\"}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"abcd\"},"
+        "{\"type\":\"thinking\",\"thinking\":\"h\xc3\xa9\xe2\x80\xa6\"},"
+        "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"Read\",\"input\":{\"a\":1}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"result\"}]}]}],"
+        "\"tools\":[{\"name\":\"Read\"}]}";
+    static const char image[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+        "{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"AAAA\"}},"
+        "{\"type\":\"text\",\"text\":\"abc\"}]}]}";
+    uint32_t t = 99;
+
+    T_EQ_INT(xlate_messages_count_estimate(body, sizeof(body) - 1, &t), 0, "estimate: counted");
+    T_EQ_INT(t, (10 + 5 + 4 + 3 + 4 + 7 + 6 + 17 + 3) / 4, "estimate: characters / 4, rounded up");
+    T_EQ_INT(xlate_messages_count_estimate(image, sizeof(image) - 1, &t), 0, "estimate: an image");
+    T_EQ_INT(t, XLATE_ESTIMATE_IMAGE_TOKENS + 1, "  ... a flat %u tokens, not its base64",
+             XLATE_ESTIMATE_IMAGE_TOKENS);
+    T_EQ_INT(xlate_messages_count_estimate("[1]", 3, &t), XLATE_EREFUSE, "estimate: not an object");
+    T_EQ_INT(t, 0, "  ... 0 tokens");
+    T_EQ_INT(xlate_messages_count_estimate("{}", 2, &t), 0, "estimate: an empty request");
+    T_EQ_INT(t, 0, "  ... 0 tokens");
+}
+
+int main(void)
+{
+    int cases;
+
+    pair();
+    cases = golden();
+    T_OK(cases >= 40, "golden cases found in %s (%d)", GOLDEN_DIR, cases);
+    stream_edges();
+    request_edges();
+    estimate();
+    return t_done();
+}
