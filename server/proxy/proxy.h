@@ -113,8 +113,9 @@ typedef struct req_s {
     const xlate_pair_t *xpair, *fail_xpair;
     void *xstate;
     buf_t xbody;
-    int x_bad;     /* the provider's answer did not translate: the response ends as cut */
-    char *up_body; /* body with the upstream model name spliced in (or NULL) */
+    int x_bad;           /* the provider's answer did not translate: the response ends as cut */
+    int x_include_usage; /* the client's own stream_options.include_usage (a translated chat) */
+    char *up_body;       /* body with the upstream model name spliced in (or NULL) */
     size_t up_body_len;
     buf_t up_head;
     upstream_req_t *up;

@@ -2,6 +2,7 @@
 #include "server/proxy/translated.h"
 #include "server/proxy/proxy.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,22 @@ unsigned tr_formats(const api_adapter_t *a, const api_op_t *op)
     return m;
 }
 
+/* Whether the client's own stream_options asked for the usage chunk (a chat client's):
+ * the translation gives it one exactly then. */
+static int client_include_usage(const req_t *r)
+{
+    json_t *doc, *v;
+    int yes;
+
+    if (!r->scan.stream || !r->scan.has_stream_options)
+        return 0;
+    doc = json_loadb(r->h.body.data ? r->h.body.data : "", r->h.body.len, 0, NULL);
+    v = json_object_get(json_object_get(doc, "stream_options"), "include_usage");
+    yes = json_is_true(v);
+    json_decref(doc);
+    return yes;
+}
+
 static void opts_of(const req_t *r, const char *model, xlate_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
@@ -22,6 +39,7 @@ static void opts_of(const req_t *r, const char *model, xlate_opts_t *o)
     o->client_model = r->scan.model;
     o->default_max_tokens = r->cfgref->cfg->translation.default_max_tokens;
     o->stream = r->scan.stream;
+    o->include_usage = r->x_include_usage;
     o->created = loop_clock_wall_ms(r->px->clock) / 1000;
     o->request_id = r->h.request_id;
 }
@@ -37,6 +55,7 @@ int tr_begin(req_t *r, const cfg_provider_t *prov, const char *model, const char
     tr_end(r);
     if (api_served_by(r->api, prov->api) || !(x = xlate_find(r->api, r->op, prov->api)))
         return 0;
+    r->x_include_usage = client_include_usage(r);
     opts_of(r, model, &o);
     rc = x->request(r->h.body.data ? r->h.body.data : "", r->h.body.len, &o, &out, err);
     if (rc != 0) {

@@ -18,7 +18,8 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
-    targets=(fuzz_request fuzz_usage fuzz_api fuzz_config fuzz_xlate_messages_openai)
+    targets=(fuzz_request fuzz_usage fuzz_api fuzz_config fuzz_xlate_messages_openai
+        fuzz_xlate_chat_anthropic)
 build=build-fuzz
 
 if ! command -v clang >/dev/null; then

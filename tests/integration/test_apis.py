@@ -173,15 +173,13 @@ class ApisTest(unittest.TestCase):
         self.assertEqual(j["error"]["type"], "invalid_request_error")
         self.assertIn("gpt", j["error"]["message"])
         self.assertIn("messages", j["error"]["message"])
-        # and the other way round, in OpenAI's shape
-        st, _, data = request(self.gw.port, "POST", "/v1/chat/completions",
-                              {"model": "claude", "messages": []})
+        # an API that no translation serves yet, in OpenAI's shape: the Responses API on
+        # a model only on Anthropic-native providers
+        st, _, data = request(self.gw.port, "POST", "/v1/responses",
+                              {"model": "claude", "input": "hi"})
         self.assertEqual(st, 400, data)
         self.assertEqual(json.loads(data)["error"]["code"], "api_not_supported")
 
-
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
 
 
 class CutStreamsTest(unittest.TestCase):
@@ -258,3 +256,7 @@ class CutStreamsTest(unittest.TestCase):
         self.assertGreater(line["prompt_tokens"], 0)
         self.assertGreaterEqual(line["completion_tokens"], 5, line)
         self.assertLess(line["completion_tokens"], 40, line)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -110,9 +110,6 @@ class ClientKeysTest(unittest.TestCase):
             self.assertNotIn(s, out)
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
-
 
 HDR_KEY = "sk-client-headers-5550123"
 
@@ -201,3 +198,7 @@ class ClientRateLimitHeadersTest(unittest.TestCase):
         self.assertGreaterEqual(int(h["retry-after"]), 1)
         self.assertEqual(h.get("x-ratelimit-remaining-requests"), "0", h)
         self.assertEqual(h.get("x-ratelimit-limit-requests"), "4", h)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
