@@ -24,7 +24,11 @@
  * sees; the client still gets its own format's usage (a chat client's include_usage chunk).
  *
  * Ownership: output goes to the caller's buf_t (appended); a stream's state is memory the
- * caller gives (stream_size bytes), initialised by stream_init and released by stream_free.
+ * caller gives (stream_size bytes, aligned for any type: malloc's), initialised by
+ * stream_init and released by stream_free. The xlate_opts_t and its strings are valid only
+ * during the call they are passed to: a stream copies what it keeps. After an error, out
+ * holds what the events before the failing one gave (the same whatever the cuts), nothing
+ * of the failing one.
  * Threads: a stream belongs to one thread; everything else is pure. Errors: 0, XLATE_EREFUSE
  * (request only: err says why), XLATE_EBAD (the provider's bytes are not its format: the
  * proxy treats it as a protocol error of the upstream), XLATE_ENOMEM.
@@ -58,7 +62,7 @@ typedef struct xlate_opts_s {
 /* Why a request was refused: the message of the 400, and the field ("param") it names. */
 typedef struct xlate_error_s {
     char message[256];
-    char param[64];
+    char param[64]; /* "" when the body as a whole is at fault (the 400's param is null) */
 } xlate_error_t;
 
 typedef struct xlate_pair_s {
