@@ -106,6 +106,8 @@ typedef struct cfg_deployment_s {
     char *model;                  /* upstream model name */
     uint32_t weight;              /* default 1 */
     uint32_t priority;            /* tier, 1 = first (default) */
+    uint32_t max_output_tokens;   /* the most max_tokens a request translated to it asks for
+                                     (DeepSeek: 8192); 0 = no cap (default) */
     cfg_provider_t *provider_ref; /* resolved at load */
 } cfg_deployment_t;
 

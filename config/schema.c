@@ -105,6 +105,7 @@ static const cyaml_schema_field_t deployment_fields[] = {
     CYAML_FIELD_STRING_PTR("model", F_PTR, cfg_deployment_t, model, 0, CYAML_UNLIMITED),
     CYAML_FIELD_UINT("weight", F_OPT, cfg_deployment_t, weight),
     CYAML_FIELD_UINT("priority", F_OPT, cfg_deployment_t, priority),
+    CYAML_FIELD_UINT("max_output_tokens", F_OPT, cfg_deployment_t, max_output_tokens),
     CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t deployment_entry = {
@@ -305,6 +306,7 @@ static const num_rule_t num_rules[] = {
     {"providers.keys.weight", 1, 1000000, 1, NULL},
     {"models.deployments.weight", 1, 1000000, 1, NULL},
     {"models.deployments.priority", 1, 1000, 1, NULL},
+    {"models.deployments.max_output_tokens", 0, 10000000, 0, "no cap"},
     {"client_keys.rpm", 0, UNLIMITED_U32, 0, "unlimited"},
     {"client_keys.rpd", 0, UNLIMITED_U32, 0, "unlimited"},
     {"client_keys.tokens_per_day", 0, UNLIMITED_U32, 0, "unlimited"},

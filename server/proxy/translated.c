@@ -35,6 +35,7 @@ static int client_include_usage(const req_t *r)
 static void opts_of(const req_t *r, const char *model, xlate_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
+    o->max_tokens_cap = r->pick.dep->max_output_tokens;
     o->model = model;
     o->client_model = r->scan.model;
     o->default_max_tokens = r->cfgref->cfg->translation.default_max_tokens;

@@ -627,9 +627,13 @@ static int max_tokens(req_t *r, json_t *in, const xlate_opts_t *o, json_int_t *m
             return refuse(r->err, names[i], "%s: must be a positive integer (got %s)", names[i],
                           got(v, g, sizeof(g)));
         *mt = json_integer_value(v);
+        if (o->max_tokens_cap && *mt > (json_int_t)o->max_tokens_cap)
+            *mt = o->max_tokens_cap; /* the deployment's cap */
         return 0;
     }
     *mt = o->default_max_tokens ? o->default_max_tokens : 4096;
+    if (o->max_tokens_cap && *mt > (json_int_t)o->max_tokens_cap)
+        *mt = o->max_tokens_cap;
     return 0;
 }
 

@@ -83,6 +83,7 @@
 
 typedef struct req_s {
     xlate_error_t *err;
+    const xlate_opts_t *o;
     json_t *msgs; /* the chat messages (borrowed: the output document holds them) */
     buf_t text;   /* texts being joined */
 } req_t;
@@ -482,8 +483,13 @@ static int params(req_t *r, const json_t *in, json_t *req)
     v = json_object_get(in, "max_tokens");
     if (v && !json_is_null(v) && !json_is_integer(v))
         return refusef(r->err, "max_tokens", "must be an integer");
-    if (json_is_integer(v) && (rc = xjson_set(req, "max_tokens", json_incref((json_t *)v))) != 0)
-        return rc;
+    if (json_is_integer(v)) {
+        json_int_t mt = json_integer_value(v);
+        if (r->o->max_tokens_cap && mt > (json_int_t)r->o->max_tokens_cap)
+            mt = r->o->max_tokens_cap; /* the deployment's cap (DeepSeek: 8192) */
+        if ((rc = xjson_set(req, "max_tokens", json_integer(mt))) != 0)
+            return rc;
+    }
     for (i = 0; i < 2; i++) {
         v = json_object_get(in, numbers[i]);
         if (v && !json_is_null(v) && !json_is_number(v))
@@ -534,7 +540,7 @@ static int messages_request(const char *body, size_t len, const xlate_opts_t *o,
 {
     json_error_t jerr;
     json_t *in, *req = NULL;
-    req_t r = {err, NULL, {0}};
+    req_t r = {err, o, NULL, {0}};
     const char *model;
     int rc = 0;
 

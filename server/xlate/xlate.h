@@ -53,6 +53,8 @@ typedef struct xlate_opts_s {
     const char *client_model;    /* the model name the client sent (answers carry it back) */
     uint32_t default_max_tokens; /* for a provider that requires max_tokens when the client
                                     sent none (Anthropic); 0 = 4096 */
+    uint32_t max_tokens_cap;     /* the deployment's most max_tokens (a larger one is lowered
+                                    to it, the default too); 0 = none */
     int stream;                  /* the client asked for a stream */
     int include_usage;           /* chat: the client asked stream_options.include_usage */
     int64_t created;             /* Unix seconds, for the answers' "created" */

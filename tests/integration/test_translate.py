@@ -80,8 +80,18 @@ class TranslateTest(unittest.TestCase):
              # tier 1 OpenAI-compatible, tier 2 Anthropic: a fallback across formats
              {"name": "cross", "deployments": [("oa2", "deepseek-chat", 1, 1),
                                                ("an", "claude-haiku-4-5", 1, 2)]}],
-            policy={"probe_interval_ms": 0},
+            policy={"probe_interval_ms": 0}, start=False,
             extra_yaml=f'access_log: {{path: "{cls.log}"}}\ntranslation: {{default_max_tokens: 777}}\n')
+        # DeepSeek takes at most 8192 output tokens: the deployment says so
+        dep = '{provider: oa, model: "deepseek-chat", weight: 1, priority: 1}'
+        assert dep in cls.gw.config_text, cls.gw.config_text
+        dep2 = '{provider: an, model: "claude-sonnet-4-5", weight: 1, priority: 1}'
+        assert dep2 in cls.gw.config_text, cls.gw.config_text
+        with open(cls.gw.config, "w") as f:
+            f.write(cls.gw.config_text.replace(
+                dep, dep[:-1] + ", max_output_tokens: 8192}").replace(
+                dep2, dep2[:-1] + ", max_output_tokens: 1000}"))
+        cls.gw.start()
 
     @classmethod
     def tearDownClass(cls):
@@ -127,6 +137,13 @@ class TranslateTest(unittest.TestCase):
         self.assertEqual(line["prompt_tokens"], j["usage"]["prompt_tokens"])
         self.assertEqual(line["completion_tokens"], j["usage"]["completion_tokens"])
         self.assertFalse(line["tokens_estimated"])
+
+    def test_chat_max_tokens_capped_by_the_deployment(self):
+        st, _, data = request(self.gw.port, "POST", "/v1/chat/completions",
+                              dict(CHAT, max_completion_tokens=5000))
+        self.assertEqual(st, 200, data)
+        _, _, sent = self.last_sent()
+        self.assertEqual(sent["max_tokens"], 1000)
 
     def test_chat_on_anthropic_stream(self):
         body = dict(CHAT, stream=True, stream_options={"include_usage": True})
@@ -240,6 +257,13 @@ class TranslateTest(unittest.TestCase):
         line = self.line("xl-msg-sse")
         self.assertFalse(line["tokens_estimated"])
         self.assertEqual(line["completion_tokens"], ev[-2][1]["usage"]["output_tokens"])
+
+    def test_messages_max_tokens_capped_by_the_deployment(self):
+        st, _, data = request(self.gw.port, "POST", "/v1/messages", dict(MSG, max_tokens=32000),
+                              {"anthropic-version": "2023-06-01"})
+        self.assertEqual(st, 200, data)
+        _, _, sent = self.last_sent()
+        self.assertEqual(sent["max_tokens"], 8192, "Claude Code's 32000 lowered to the cap")
 
     def test_messages_count_tokens_estimated(self):
         before = self.mock.stats()["requests"]
