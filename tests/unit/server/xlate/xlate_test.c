@@ -1,0 +1,54 @@
+/* xlate_test.c - the table of translations: which (API, operation, provider format) each
+ * pair serves, and that every listed pair is complete. */
+#include <string.h>
+
+#include "llhttp.h"
+#include "server/xlate/xlate.h"
+#include "t.h"
+
+static const api_op_t *op_of(const api_adapter_t *a, const char *path)
+{
+    for (unsigned i = 0; i < a->nops; i++)
+        if (strcmp(a->ops[i].path, path) == 0)
+            return &a->ops[i];
+    return NULL;
+}
+
+static int complete(const xlate_pair_t *x)
+{
+    return x && x->client_path && x->upstream_path && x->upstream && x->request && x->response &&
+           x->error && x->stream_size && x->stream_init && x->stream_feed && x->stream_end &&
+           x->stream_free;
+}
+
+int main(void)
+{
+    const api_op_t *chat = op_of(&api_chat, "/v1/chat/completions");
+    const api_op_t *msgs = op_of(&api_messages, "/v1/messages");
+    const api_op_t *count = op_of(&api_messages, "/v1/messages/count_tokens");
+    const api_op_t *compl = op_of(&api_completions, "/v1/completions");
+    const xlate_pair_t *x;
+
+    T_OK(chat && msgs && count && compl, "the operations exist");
+    x = xlate_find(&api_chat, chat, CFG_API_ANTHROPIC);
+    T_OK(complete(x) && x->client == API_CHAT && x->provider == CFG_API_ANTHROPIC &&
+             strcmp(x->upstream_path, "/messages") == 0 && x->upstream == &api_messages,
+         "chat completions on an Anthropic provider: complete, to /messages, billed by Messages");
+    x = xlate_find(&api_messages, msgs, CFG_API_OPENAI);
+    T_OK(complete(x) && strcmp(x->upstream_path, "/chat/completions") == 0 &&
+             x->upstream == &api_chat,
+         "Messages on an OpenAI provider: complete, to /chat/completions, billed by chat");
+    T_OK(xlate_find(&api_chat, chat, CFG_API_OPENAI) == NULL &&
+             xlate_find(&api_messages, msgs, CFG_API_ANTHROPIC) == NULL,
+         "no translation where the provider speaks the API");
+    T_OK(xlate_find(&api_completions, compl, CFG_API_ANTHROPIC) == NULL,
+         "legacy completions are not translated");
+    T_OK(xlate_find(&api_messages, count, CFG_API_OPENAI) == NULL,
+         "count_tokens is no translated request ...");
+    x = xlate_find_count(&api_messages, count, CFG_API_OPENAI);
+    T_OK(x && x->count_tokens, "... but counted by the gateway for an OpenAI provider");
+    T_OK(xlate_find_count(&api_messages, msgs, CFG_API_OPENAI) == NULL &&
+             xlate_find_count(&api_messages, count, CFG_API_ANTHROPIC) == NULL,
+         "and only there");
+    return t_done();
+}
