@@ -129,6 +129,10 @@ int api_upstream_path(const api_match_t *m, char *out, size_t cap, size_t *len);
  * or input_tokens / output_tokens (Responses), with the cached and reasoning details. */
 int api_openai_usage(const usage_tail_t *t, int stream, usage_t *u);
 
+/* The error type Anthropic's SDKs map to their error classes, for an HTTP status
+ * (rate_limit_error for 429, overloaded_error for 503/529, ...). */
+const char *api_anthropic_error_type(int status);
+
 /* OpenAI's error shape ({"error":{"message","type","param","code"}}): error_json. */
 size_t api_openai_error(char *buf, size_t len, int status, const char *message, const char *code,
                         const char *param);

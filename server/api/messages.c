@@ -68,8 +68,7 @@ static int messages_usage(const usage_tail_t *t, int stream, usage_t *u)
     return 1;
 }
 
-/* The error type Anthropic's SDK maps to its error classes, for a status. */
-static const char *anthropic_type(int status)
+const char *api_anthropic_error_type(int status)
 {
     switch (status) {
     case 401:
@@ -103,7 +102,7 @@ static size_t messages_error(char *buf, size_t len, int status, const char *mess
     static const char pre[] = "{\"type\":\"error\",\"error\":{\"type\":\"";
     static const char mid[] = "\",\"message\":\"";
     static const char end[] = "\"}}";
-    const char *type = anthropic_type(status);
+    const char *type = api_anthropic_error_type(status);
     size_t tl = strlen(type), o = 0, room;
 
     (void)code;

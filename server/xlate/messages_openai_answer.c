@@ -189,32 +189,6 @@ exit:
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-/* The error type Anthropic's SDKs map to their error classes (as api/messages.c answers). */
-static const char *anthropic_type(int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 402:
-        return "billing_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 503:
-    case 529:
-        return "overloaded_error";
-    case 504:
-        return "timeout_error";
-    default:
-        return status >= 500 ? "api_error" : "invalid_request_error";
-    }
-}
-
 /* The message of an OpenAI-shaped error (or of the usual variants), borrowed from doc. */
 static const json_t *openai_message(const json_t *doc)
 {
@@ -250,8 +224,8 @@ int xlate_mo_error(int status, const char *body, size_t len, buf_t *out, int *st
                  xjson_lossy(&b, body + k, len - k, ERROR_TEXT_MAX);
         msg = rc ? NULL : xjson_buf(&b);
     }
-    res = json_pack("{s:s,s:{s:s,s:o}}", "type", "error", "error", "type", anthropic_type(status),
-                    "message", msg);
+    res = json_pack("{s:s,s:{s:s,s:o}}", "type", "error", "error", "type",
+                    api_anthropic_error_type(status), "message", msg);
     rc = res ? xjson_put(out, res) : XLATE_ENOMEM;
     json_decref(res);
     json_decref(doc);
