@@ -7,7 +7,8 @@
 #
 # Runs as root on Debian 12 (or with sudo available). Nothing is downloaded but Debian
 # packages and, for the SDK compatibility tests, the npm packages pinned in
-# tests/integration/sdk/package-lock.json (openai, @anthropic-ai/sdk, ai, @ai-sdk/openai).
+# tests/integration/sdk/package-lock.json (openai, @anthropic-ai/sdk, ai, @ai-sdk/openai,
+# @langchain/openai).
 set -euo pipefail
 
 cd "$(dirname "$0")"
