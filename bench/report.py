@@ -18,10 +18,13 @@ import subprocess
 import sys
 
 TARGETS = ["direct", "llmgate", "nginx"]
-MODES = ["chat", "stream", "responses-stream", "messages-stream"]
+MODES = ["chat", "stream", "responses-stream", "messages-stream", "xlate-chat-stream",
+         "xlate-messages-stream"]
 MODE_NAME = {"chat": "non-streaming", "stream": "streaming (SSE)",
              "responses-stream": "Responses API, streaming (SSE)",
-             "messages-stream": "Anthropic Messages, streaming (SSE)"}
+             "messages-stream": "Anthropic Messages, streaming (SSE)",
+             "xlate-chat-stream": "chat SSE translated from Anthropic Messages",
+             "xlate-messages-stream": "Anthropic Messages SSE translated from chat"}
 MODE_REQUEST = {"chat": "POST /v1/chat/completions",
                 "stream": "POST /v1/chat/completions, stream: true; ends with data: [DONE]",
                 "responses-stream": "POST /v1/responses, stream: true (store left to its "
@@ -29,7 +32,23 @@ MODE_REQUEST = {"chat": "POST /v1/chat/completions",
                                     "response.created ... response.completed, no [DONE]",
                 "messages-stream": "POST /v1/messages, stream: true, x-api-key, to a model "
                                    "on api: anthropic providers; message_start ... "
-                                   "message_stop"}
+                                   "message_stop",
+                "xlate-chat-stream": "llmgate: the `stream` request to claude-bench-x, a model "
+                                     "on api: anthropic providers: llmgate sends Anthropic "
+                                     "Messages upstream and translates its events back into "
+                                     "chat.completion.chunks, data: [DONE]. nginx and direct "
+                                     "cannot translate: they run the `stream` request "
+                                     "(nginx proxying chat SSE)",
+                "xlate-messages-stream": "llmgate: the `messages-stream` request to gpt-bench-x, "
+                                         "a model on OpenAI-compatible providers: llmgate "
+                                         "sends chat completions upstream and translates the "
+                                         "chunks into Anthropic events, message_start ... "
+                                         "message_stop. nginx and direct cannot translate: "
+                                         "they run the `messages-stream` request"}
+
+# A translated mode and the passthrough mode of the same client it is compared with: the
+# same request to a model whose providers speak the client's API, in the same run.
+XLATE = {"xlate-chat-stream": "stream", "xlate-messages-stream": "messages-stream"}
 
 # The standing targets, as ratios llmgate / nginx per mode: (metric, goal, higher_is_better).
 # Plain chat: at least nginx's req/s at no more CPU; chat SSE: 1.1 x its req/s; the Responses
@@ -39,11 +58,36 @@ GOALS = {
     "stream": [("rps", 1.1, True), ("cpu", 1.0, False), ("p99", 1.0, False)],
     "responses-stream": [("rps", 1.0, True), ("cpu", 1.0, False), ("p99", 1.0, False)],
     "messages-stream": [("rps", 1.0, True), ("cpu", 1.0, False), ("p99", 1.0, False)],
+    # translated against nginx's passthrough: shown, no goal (nginx does not translate)
+    "xlate-chat-stream": [("rps", None, True), ("cpu", None, False), ("p99", None, False)],
+    "xlate-messages-stream": [("rps", None, True), ("cpu", None, False), ("p99", None, False)],
 }
+# Translated / passthrough, llmgate both (issue 14): CPU per request at most 1.5 x; req/s
+# and p99 shown.
+XLATE_GOALS = [("rps", None, True), ("cpu", 1.5, False), ("p99", None, False)]
+LABEL = {"rps": "req/s", "cpu": "CPU per request", "p99": "p99"}
 
 
 def goal_of(mode, metric):
     return next(g for m, g, _ in GOALS[mode] if m == metric)
+
+
+def with_goal(r, goal, higher):
+    """A ratio with its goal in brackets, or alone when there is none."""
+    if goal is None:
+        return "%.2f" % r
+    return "%.2f (%s %.1f)" % (r, "≥" if higher else "≤", goal)
+
+
+def ratio_rows(prefix, a, b, goals):
+    """Rows of the ratio table: a / b per metric, the goal and whether it is met."""
+    rows = []
+    for metric, goal, higher in goals:
+        r = ratio(a[metric], b[metric])
+        met = "" if goal is None else ("yes" if (r >= goal if higher else r <= goal) else "no")
+        rows.append([prefix + " " + LABEL[metric], "%.2f" % r,
+                     "" if goal is None else ("≥ " if higher else "≤ ") + "%.1f" % goal, met])
+    return rows
 
 
 def read_meta(path):
@@ -214,10 +258,12 @@ def main():
                   meta.get("mock_threads"), meta.get("workers"), meta.get("nginx")))
     md.append("")
     md.append("llmgate: 2 providers x 10 keys (rpm 10,000,000) on the mock for gpt-4o-mini "
-              "(chat, stream, responses-stream)%s; auth: %s; "
+              "(chat, stream, responses-stream) and gpt-bench-x (xlate-messages-stream)%s; "
+              "auth: %s; "
               "metrics and access log configured: %s (metrics served: %s, access-log lines "
               "written: %s); nginx access log: %s." % (
-                  ", 2 more with api: anthropic for claude-bench (messages-stream)"
+                  ", 2 more with api: anthropic for claude-bench (messages-stream) and "
+                  "claude-bench-x (xlate-chat-stream)"
                   if meta.get("llmgate_anthropic") == "1" else "",
                   meta.get("llmgate_auth"),
                   "yes" if meta.get("llmgate_obs_configured") == "1" else "no",
@@ -240,16 +286,60 @@ def main():
         if not (g and n):
             continue
         over.append([m, "%.0f" % g["rps"], "%.0f" % n["rps"], "%.0f" % d["rps"] if d else "",
-                     "%.2f (≥ %.1f)" % (ratio(g["rps"], n["rps"]), goal_of(m, "rps")),
+                     with_goal(ratio(g["rps"], n["rps"]), goal_of(m, "rps"), True),
                      "%.1f" % g["cpu"], "%.1f" % n["cpu"],
-                     "%.2f (≤ %.1f)" % (ratio(g["cpu"], n["cpu"]), goal_of(m, "cpu")),
-                     "%.2f (≤ %.1f)" % (ratio(g["p99"], n["p99"]), goal_of(m, "p99")),
+                     with_goal(ratio(g["cpu"], n["cpu"]), goal_of(m, "cpu"), False),
+                     with_goal(ratio(g["p99"], n["p99"]), goal_of(m, "p99"), False),
                      g["errors"] + n["errors"] + (d["errors"] if d else 0)])
     if over:
         md += ["", "## Summary: llmgate against nginx, per mode", ""]
         md.append(md_table(["mode", "llmgate req/s", "nginx req/s", "direct req/s",
                             "req/s ratio (goal)", "llmgate CPU ms/1k", "nginx CPU ms/1k",
                             "CPU/req ratio (goal)", "p99 ratio (goal)", "errors"], over))
+        if any(m in XLATE for m in modes):
+            md.append("")
+            md.append("In the xlate-* rows llmgate translates; nginx and direct, which cannot, "
+                      "run the passthrough request of the same client (`stream`, "
+                      "`messages-stream`): no goal against them.")
+
+    # the translated modes against the passthrough path of the same run (issue 14)
+    xl, notes = [], []
+    for m in modes:
+        if m not in XLATE:
+            continue
+        pm = XLATE[m]
+        g, p, n = (summary.get((m, "llmgate")), summary.get((pm, "llmgate")),
+                   summary.get((m, "nginx")))
+        if not g:
+            continue
+        if not p:
+            notes.append("%s: no `%s` run in this report, no translated/passthrough ratio "
+                         "(run both modes: `--modes %s,%s`)." % (m, pm, pm, m))
+            continue
+        cpu_goal = next(goal for metric, goal, _ in XLATE_GOALS if metric == "cpu")
+        r_cpu = ratio(g["cpu"], p["cpu"])
+        xl.append([m, pm, "%.0f" % g["rps"], "%.0f" % p["rps"],
+                   "%.2f" % ratio(g["rps"], p["rps"]), "%.1f" % g["cpu"], "%.1f" % p["cpu"],
+                   with_goal(r_cpu, cpu_goal, False), "%.2f" % ratio(g["p99"], p["p99"]),
+                   "%.2f" % ratio(g["rps"], n["rps"]) if n else "",
+                   "%.2f" % ratio(g["cpu"], n["cpu"]) if n else "",
+                   g["errors"] + p["errors"]])
+        notes.append("%s: llmgate's CPU per request %.1f ms/1k, %.2f x its passthrough `%s` "
+                     "(%.1f ms/1k; goal ≤ %.1f: %s)%s." % (
+                         m, g["cpu"], r_cpu, pm, p["cpu"], cpu_goal,
+                         "met" if r_cpu <= cpu_goal else "not met",
+                         ", %.2f x nginx's passthrough (%.1f ms/1k)"
+                         % (ratio(g["cpu"], n["cpu"]), n["cpu"]) if n else ""))
+    if xl or notes:
+        md += ["", "## Summary: llmgate translating against llmgate passing through", ""]
+    if xl:
+        md.append(md_table(["mode", "passthrough mode", "translated req/s",
+                            "passthrough req/s", "req/s ratio", "translated CPU ms/1k",
+                            "passthrough CPU ms/1k", "CPU/req ratio (goal)", "p99 ratio",
+                            "translated/nginx req/s", "translated/nginx CPU/req",
+                            "errors"], xl))
+        md.append("")
+    md += ["- " + n for n in notes]
     for m in modes:
         md += ["", "## %s (`%s`)" % (MODE_NAME[m], m), ""]
         md.append(MODE_REQUEST[m] + ".")
@@ -259,7 +349,8 @@ def main():
             s = summary.get((m, t))
             if not s:
                 continue
-            tab.append([t, "%.0f" % s["rps"], "%.1f%%" % s["rps_spread"], "%.2f" % s["p50"],
+            label = t if m not in XLATE or t == "llmgate" else "%s (`%s` request)" % (t, XLATE[m])
+            tab.append([label, "%.0f" % s["rps"], "%.1f%%" % s["rps_spread"], "%.2f" % s["p50"],
                         "%.2f" % s["p99"], "%.1f" % s["cpu"], "%.1f" % s["mock_cpu"],
                         "%.1f" % s["hwm"], s["errors"], "%.0f%%" % s["others"]])
         md.append(md_table(["target", "req/s", "spread", "p50 ms", "p99 ms",
@@ -269,20 +360,17 @@ def main():
                    summary.get((m, "direct")))
         if g and n:
             md.append("")
-            rows_r = []
-            for metric, goal, higher in GOALS[m]:
-                r = ratio(g[metric], n[metric])
-                met = (r >= goal) if higher else (r <= goal)
-                label = {"rps": "req/s", "cpu": "CPU per request", "p99": "p99"}[metric]
-                rows_r.append(["llmgate/nginx " + label, "%.2f" % r,
-                               ("≥ " if higher else "≤ ") + "%.1f" % goal,
-                               "yes" if met else "no"])
+            rows_r = ratio_rows("llmgate/nginx", g, n, GOALS[m])
             rows_r.append(["llmgate/nginx peak RSS", "%.2f" % ratio(g["hwm"], n["hwm"]), "", ""])
             if d:
                 rows_r.append(["llmgate/direct req/s", "%.2f" % ratio(g["rps"], d["rps"]), "",
                                ""])
                 rows_r.append(["nginx/direct req/s", "%.2f" % ratio(n["rps"], d["rps"]), "",
                                ""])
+            p = summary.get((XLATE[m], "llmgate")) if m in XLATE else None
+            if p:
+                rows_r += ratio_rows("llmgate translated/passthrough (`%s`)" % XLATE[m], g, p,
+                                     XLATE_GOALS)
             md.append(md_table(["ratio", "value", "goal", "met"], rows_r))
 
     if idle:

@@ -4,9 +4,9 @@
 #   bench/run.sh [--rounds N] [--seconds S] [--quick] [--workers N] [--conns C]
 #                [--no-pin] [--idle N | --no-idle] [--modes LIST | --no-stream] [--out DIR]
 #
-# LIST: comma-separated, of chat, stream, responses-stream, messages-stream (all by default;
-# --no-stream = --modes chat). Prints figures and writes bench/results/report-<timestamp>.
-# {md,csv,png}; asserts nothing.
+# LIST: comma-separated, of chat, stream, responses-stream, messages-stream,
+# xlate-chat-stream, xlate-messages-stream (all by default; --no-stream = --modes chat).
+# Prints figures and writes bench/results/report-<timestamp>.{md,csv,png}; asserts nothing.
 # Installs wrk and nginx-light (and gnuplot-nox, optional) from Debian when missing, builds
 # llmgate in release mode in build-bench/, starts everything on 127.0.0.1 and kills what it
 # started when it exits. See bench/README.md for what each column means.
@@ -19,7 +19,7 @@ WORKERS=1
 WRK_CONNS=64
 PIN_MODE=auto
 IDLE_CONNS=10000
-ALL_MODES="chat stream responses-stream messages-stream"
+ALL_MODES="chat stream responses-stream messages-stream xlate-chat-stream xlate-messages-stream"
 MODES=$ALL_MODES
 RESULTS_DIR=""
 
@@ -55,6 +55,12 @@ for mode in $MODES; do
 done
 [ -n "$MODES" ] || die "--modes: no mode given (known: ${ALL_MODES// /, })"
 has_mode() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
+# A translated mode is read against its passthrough mode of the same run.
+for mode in xlate-chat-stream xlate-messages-stream; do
+    has_mode "$mode" && ! has_mode "$(passthrough_mode "$mode")" &&
+        say "$mode without $(passthrough_mode "$mode"): the report will have no" \
+            "translated/passthrough ratio (add $(passthrough_mode "$mode") to --modes)"
+done
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -100,16 +106,21 @@ fi
 
 start_mock
 configure_llmgate
-if [ "$LLMGATE_ANTHROPIC" = 0 ] && has_mode messages-stream; then
-    say "this llmgate build has no api: anthropic (no /v1/messages): messages-stream left out"
-    MODES=$(echo "$MODES" | tr ' ' '\n' | grep -vx messages-stream | paste -sd' ')
+if [ "$LLMGATE_ANTHROPIC" = 0 ]; then
+    # no /v1/messages, no providers to translate to or from
+    for mode in messages-stream xlate-chat-stream xlate-messages-stream; do
+        has_mode "$mode" || continue
+        say "this llmgate build has no api: anthropic (no /v1/messages): $mode left out"
+        MODES=$(echo "$MODES" | tr ' ' '\n' | grep -vx "$mode" | paste -sd' ')
+    done
     [ -n "$MODES" ] || die "no mode left to run"
 fi
 start_llmgate
 
 # Sanity: every target answers each request the same way: chat (always: the idle phase
 # uses it) and every streaming mode that runs, with the end event of its API and no error
-# event.
+# event. In the translated modes llmgate must answer in the client's format, from the
+# providers of the other one; nginx and direct get (and must pass) the passthrough request.
 check_post() { # NAME URL PATH BODY WHAT [HEADER...]: a 200, the answer in $WORK/check.out
     local name=$1 url=$2 path=$3 body=$4 what=$5 code
     shift 5
@@ -127,6 +138,36 @@ check_events() { # NAME WHAT LAST_EVENT BAD_EVENT_RE: LAST_EVENT is the last eve
     ! grep -Eq "^event: ($4)\$" "$WORK/check.out" ||
         die "$1: $2 request sent an error event: $(grep -E -A1 "^event: ($4)\$" "$WORK/check.out" |
             head -c 300)"
+}
+check_chat_sse() { # NAME WHAT: chat SSE, every data line a chat.completion.chunk but the last,
+    local last bad # data: [DONE]; no named events; some content and the usage chunk
+    last=$(grep '^data: ' "$WORK/check.out" | tail -1)
+    [ "$last" = 'data: [DONE]' ] ||
+        die "$1: $2 request did not end with data: [DONE] (last: \"${last:-no data line}\"):" \
+            "$(head -c 300 "$WORK/check.out")"
+    bad=$(grep '^data: ' "$WORK/check.out" | grep -v '^data: \[DONE\]$' |
+        grep -v '"object": *"chat\.completion\.chunk"' | head -1)
+    [ -z "$bad" ] || die "$1: $2 answer has a data line that is no chat.completion.chunk:" \
+        "$(echo "$bad" | head -c 300)"
+    ! grep -q '^event: ' "$WORK/check.out" ||
+        die "$1: $2 answer has named events (chat SSE has none):" \
+            "$(grep -m1 -A1 '^event: ' "$WORK/check.out" | head -c 300)"
+    grep -q '"delta": *{[^}]*"content": *"[^"]' "$WORK/check.out" ||
+        die "$1: $2 answer has no content delta: $(head -c 300 "$WORK/check.out")"
+    grep -q '"usage": *{' "$WORK/check.out" ||
+        die "$1: $2 answer has no usage chunk (stream_options.include_usage asked for one):" \
+            "$(tail -c 300 "$WORK/check.out")"
+}
+check_messages_sse() { # NAME WHAT: Anthropic events, message_start first, message_stop last
+    local first
+    check_events "$1" "$2" message_stop error
+    first=$(grep -m1 '^event: ' "$WORK/check.out")
+    [ "$first" = "event: message_start" ] ||
+        die "$1: $2 answer did not start with event message_start (first: \"$first\")"
+    grep -q '"type": *"text_delta"' "$WORK/check.out" ||
+        die "$1: $2 answer has no text_delta: $(head -c 300 "$WORK/check.out")"
+    ! grep -q '^data: \[DONE\]' "$WORK/check.out" ||
+        die "$1: $2 answer has a data: [DONE] (Anthropic's stream sends none)"
 }
 check_target() { # NAME URL STREAM_URL
     local body auth=(-H "Authorization: Bearer $CLIENT_KEY")
@@ -150,6 +191,26 @@ check_target() { # NAME URL STREAM_URL
         check_post "$1" "$3" /v1/messages "$body,\"stream\":true}" messages-stream \
             -H "x-api-key: $CLIENT_KEY" -H 'anthropic-version: 2023-06-01'
         check_events "$1" messages-stream message_stop error
+    fi
+    # The translated modes: llmgate translates; the others answer the passthrough request.
+    local model what
+    if has_mode xlate-chat-stream; then
+        model=claude-bench-x what=xlate-chat-stream
+        [ "$1" = llmgate ] || model=gpt-4o-mini what="xlate-chat-stream (its reference, stream)"
+        body='{"model":"'$model'","max_tokens":16,"messages":[{"role":"user","content":"hi"}]'
+        check_post "$1" "$3" /v1/chat/completions \
+            "$body,\"stream\":true,\"stream_options\":{\"include_usage\":true}}" "$what" \
+            "${auth[@]}"
+        check_chat_sse "$1" "$what"
+    fi
+    if has_mode xlate-messages-stream; then
+        model=gpt-bench-x what=xlate-messages-stream
+        [ "$1" = llmgate ] ||
+            model=claude-bench what="xlate-messages-stream (its reference, messages-stream)"
+        body='{"model":"'$model'","max_tokens":16,"messages":[{"role":"user","content":"hi"}]'
+        check_post "$1" "$3" /v1/messages "$body,\"stream\":true}" "$what" \
+            -H "x-api-key: $CLIENT_KEY" -H 'anthropic-version: 2023-06-01'
+        check_messages_sse "$1" "$what"
     fi
 }
 check_target direct "http://127.0.0.1:$MOCK_PORT" "http://127.0.0.1:$MOCK_PORT"
@@ -222,7 +283,8 @@ measure() { # MODE TARGET ROUND SECONDS
     pid=$(target_pid "$t")
     c0=$(cpu_ticks "$pid"); m0=$(cpu_ticks "$MOCK_PID"); b0=$(busy_ticks); w0=$(date +%s%N)
     # `times` in the same subshell: the CPU time of wrk (its only sizeable child)
-    out=$(run_wrk "$(target_url "$t" "$mode")" "$mode" "$secs"; times)
+    # the translated modes: llmgate only; the others get the passthrough request
+    out=$(run_wrk "$(target_url "$t" "$mode")" "$(client_mode "$t" "$mode")" "$secs"; times)
     c1=$(cpu_ticks "$pid"); m1=$(cpu_ticks "$MOCK_PID"); b1=$(busy_ticks); w1=$(date +%s%N)
     line=$(echo "$out" | grep '^WRK_RESULT')
     [ -n "$line" ] || die "wrk gave no result for $t ($mode)"
@@ -240,7 +302,7 @@ measure() { # MODE TARGET ROUND SECONDS
     awk -v m="$mode" -v t="$t" -v r="$round" -v n="$(kv "$line" requests)" \
         -v d="$(kv "$line" duration_us)" -v p50="$(kv "$line" p50_us)" \
         -v p99="$(kv "$line" p99_us)" -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v e="$err" 'BEGIN {
-        printf "  round %s %-16s %-7s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f ms/1k req  errors %d\n",
+        printf "  round %s %-21s %-7s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f ms/1k req  errors %d\n",
             r, m, t, n / (d / 1e6), p50 / 1000, p99 / 1000, (c * 1000 / hz) / (n / 1000), e }' >&2
 }
 

@@ -128,7 +128,9 @@ CLIENT_KEY=sk-llmgate-bench-client
 # Writes $WORK/llmgate.yaml: 2 OpenAI-compatible providers on the mock, 10 keys each (rpm
 # high enough never to bind), one model over both (chat and the Responses API); with
 # ANTHROPIC 1 the same again with api: anthropic (x-api-key) for a second model, the one
-# /v1/messages is served for; client keys, metrics and access log when the config schema
+# /v1/messages is served for, and two models that make llmgate translate: claude-bench-x
+# (chat clients on the api: anthropic providers) and gpt-bench-x (Messages clients on the
+# OpenAI-compatible ones); client keys, metrics and access log when the config schema
 # knows them (probed with --check-config).
 gen_llmgate_config() { # OBS(0|1) ANTHROPIC(0|1)
     local f=$WORK/llmgate.yaml i p digest obs=$1 anthropic=$2 provs=(a b)
@@ -173,6 +175,19 @@ gen_llmgate_config() { # OBS(0|1) ANTHROPIC(0|1)
             echo "      - {provider: bench-d, model: mock-claude-d}"
             echo "    input_price_per_m: 3.00"
             echo "    output_price_per_m: 15.00"
+            # translated: the same providers, reached from the other client API
+            echo "  - name: claude-bench-x"
+            echo "    deployments:"
+            echo "      - {provider: bench-c, model: mock-claude-c}"
+            echo "      - {provider: bench-d, model: mock-claude-d}"
+            echo "    input_price_per_m: 3.00"
+            echo "    output_price_per_m: 15.00"
+            echo "  - name: gpt-bench-x"
+            echo "    deployments:"
+            echo "      - {provider: bench-a, model: mock-model-a}"
+            echo "      - {provider: bench-b, model: mock-model-b}"
+            echo "    input_price_per_m: 0.15"
+            echo "    output_price_per_m: 0.60"
         fi
         if [ "$AUTH_MODE" = client_keys ]; then
             echo "client_keys:"
@@ -313,15 +328,33 @@ mem_kb() { # FIELD PID... -> sum of /proc/PID/status FIELD (VmHWM, VmRSS) over t
 # The path each mode posts to (the bodies and headers are in chat.lua).
 mode_path() { # MODE
     case "$1" in
-    chat | stream) echo /v1/chat/completions ;;
+    chat | stream | xlate-chat-stream) echo /v1/chat/completions ;;
     responses-stream) echo /v1/responses ;;
-    messages-stream) echo /v1/messages ;;
+    messages-stream | xlate-messages-stream) echo /v1/messages ;;
     *) die "unknown mode \"$1\"" ;;
     esac
 }
 
+# The passthrough mode a translated mode is compared with: the same client request to a
+# model whose providers speak the client's API.
+passthrough_mode() { # MODE
+    case "$1" in
+    xlate-chat-stream) echo stream ;;
+    xlate-messages-stream) echo messages-stream ;;
+    *) echo "$1" ;;
+    esac
+}
+
+# The request a target gets in MODE: only llmgate translates; nginx and the mock alone get
+# the passthrough request of the same client instead (nginx proxying chat SSE or Messages
+# SSE), the reference the translated figures are read against.
+client_mode() { # TARGET MODE
+    if [ "$1" = llmgate ]; then echo "$2"; else passthrough_mode "$2"; fi
+}
+
 # Runs wrk against URL for SECONDS with the chat script; prints its WRK_RESULT line.
-# MODE: chat | stream | responses-stream | messages-stream
+# MODE: chat | stream | responses-stream | messages-stream | xlate-chat-stream |
+# xlate-messages-stream
 run_wrk() { # URL MODE SECONDS
     local url=$1 mode=$2 secs=$3
     $(pin_client) wrk -t "$WRK_THREADS" -c "$WRK_CONNS" -d "${secs}s" --timeout 10s --latency \
