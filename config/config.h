@@ -36,6 +36,7 @@ enum cfg_auth_style {
 enum cfg_api {
     CFG_API_OPENAI = 0, /* OpenAI-compatible: /chat/completions, /responses, ... (default) */
     CFG_API_ANTHROPIC,  /* Anthropic's native Messages API: /messages */
+    CFG_API_COUNT       /* not a format: how many there are */
 };
 
 /* Key selection strategy inside a deployment (the key-policy issue uses it). */

@@ -288,7 +288,7 @@ static int add_query(req_t *r)
  * answered. */
 static int count_locally(conn_t *c, req_t *r, const api_op_t *op)
 {
-    for (int p = CFG_API_OPENAI; p <= CFG_API_ANTHROPIC; p++) {
+    for (int p = CFG_API_OPENAI; p < CFG_API_COUNT; p++) {
         const xlate_pair_t *x = xlate_find_count(r->api, op, (enum cfg_api)p);
         route_filter_t f = r->filter;
         uint32_t tokens = 0;

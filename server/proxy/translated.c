@@ -10,7 +10,7 @@ unsigned tr_formats(const api_adapter_t *a, const api_op_t *op)
 {
     unsigned m = a->providers;
 
-    for (int p = CFG_API_OPENAI; p <= CFG_API_ANTHROPIC; p++)
+    for (int p = CFG_API_OPENAI; p < CFG_API_COUNT; p++)
         if (xlate_find(a, op, (enum cfg_api)p))
             m |= API_PROVIDER(p);
     return m;
