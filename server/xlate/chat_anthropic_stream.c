@@ -17,10 +17,14 @@
  *   not a JSON object with a "type", or a known event without its members: XLATE_EBAD (the
  *   chunks of the events before it stay in out). A stream cut (stream_end complete 0) or ended
  *   without message_stop gets nothing more: the proxy tells the client.
+ * A text_delta event in exactly Anthropic's shape is read by a scan (xfast.h), its text copied
+ * as the provider escaped it; every other event, and any doubt, by jansson.
  */
 #include "server/xlate/chat_anthropic.h"
 
 #include <string.h>
+
+#include "server/xlate/xfast.h"
 
 #define NOMEM XLATE_ENOMEM
 #define BAD   XLATE_EBAD
@@ -63,9 +67,10 @@ done:
 }
 
 /* data: PREFIX"choices":[{"index":0,"delta":PRE VAL POST,"logprobs":null,"finish_reason":F}]}
- * (val is stolen; NULL: no memory). A text delta is written around its string: no object. */
-static int put_chunk_of(ca_stream_t *s, const char *pre, json_t *val, const char *post,
-                        const char *finish)
+ * VAL: val dumped (stolen; NULL: no memory), or, when raw is given, the string raw is the
+ * inside of (the fast path's text, as the provider wrote it). */
+static int put_chunk_of(ca_stream_t *s, const char *pre, json_t *val, const xfast_span_t *raw,
+                        const char *post, const char *finish)
 {
     static const char c1[] = "\"choices\":[{\"index\":0,\"delta\":";
     static const char c2[] = ",\"logprobs\":null,\"finish_reason\":";
@@ -73,12 +78,14 @@ static int put_chunk_of(ca_stream_t *s, const char *pre, json_t *val, const char
     size_t len0 = out->len;
     int rc = NOMEM;
 
-    if (!val || (!s->started && build_prefix(s, NULL) != 0))
+    if ((!val && !raw) || (!s->started && build_prefix(s, NULL) != 0))
         goto done;
     if (buf_append(out, "data: ", 6) != 0 || buf_append(out, s->prefix, s->prefix_len) != 0 ||
         buf_append(out, c1, sizeof(c1) - 1) != 0 || buf_appends(out, pre) != 0 ||
-        ca_dump(out, val) != 0 || buf_appends(out, post) != 0 ||
-        buf_append(out, c2, sizeof(c2) - 1) != 0 ||
+        (raw ? buf_append(out, "\"", 1) != 0 || buf_append(out, raw->s, raw->n) != 0 ||
+                   buf_append(out, "\"", 1) != 0
+             : ca_dump(out, val) != 0) ||
+        buf_appends(out, post) != 0 || buf_append(out, c2, sizeof(c2) - 1) != 0 ||
         (finish ? buf_append(out, "\"", 1) != 0 || buf_appends(out, finish) != 0 ||
                       buf_appends(out, "\"}]") != 0
                 : buf_appends(out, "null}]") != 0) ||
@@ -98,13 +105,60 @@ done:
 
 static int put_chunk(ca_stream_t *s, json_t *delta, const char *finish)
 {
-    return put_chunk_of(s, "", delta, "", finish);
+    return put_chunk_of(s, "", delta, NULL, "", finish);
 }
 
 /* {"content":text} */
 static int put_text(ca_stream_t *s, json_t *text)
 {
-    return put_chunk_of(s, "{\"content\":", json_incref(text), "}", NULL);
+    return put_chunk_of(s, "{\"content\":", json_incref(text), NULL, "}", NULL);
+}
+
+/* ---- the fast path (xfast.h): {"type":"content_block_delta","index":N,
+ *      "delta":{"type":"text_delta","text":"..."}} in any order, nothing else ---------- */
+
+typedef struct text_match_s {
+    xfast_span_t text;
+} text_match_t;
+
+static int text_delta_cb(void *ud, unsigned k, xfast_cur_t *c)
+{
+    text_match_t *m = ud;
+    xfast_span_t type;
+
+    if (k == 1)
+        return xfast_string(c, &m->text);
+    return xfast_string(c, &type) == 0 && xfast_is(&type, "text_delta") ? 0 : -1;
+}
+
+static int text_event_cb(void *ud, unsigned k, xfast_cur_t *c)
+{
+    static const char *const delta_keys[] = {"type", "text"};
+    xfast_span_t type;
+    uint64_t index;
+    uint32_t seen;
+
+    if (k == 0)
+        return xfast_string(c, &type) == 0 && xfast_is(&type, "content_block_delta") ? 0 : -1;
+    if (k == 1)
+        return xfast_uint(c, &index);
+    return xfast_object(c, delta_keys, 2, text_delta_cb, ud, &seen) == 0 && seen == 3 ? 0 : -1;
+}
+
+/* 1 and *text if data is a text delta and nothing else (the slow path would read the same
+ * text from it), else 0. */
+static int fast_text(const char *data, size_t len, xfast_span_t *text)
+{
+    static const char *const keys[] = {"type", "index", "delta"};
+    text_match_t m = {{NULL, 0}};
+    xfast_cur_t c = xfast_cur(data, len);
+    uint32_t seen;
+
+    if (!xfast_enabled() || xfast_object(&c, keys, 3, text_event_cb, &m, &seen) != 0 ||
+        xfast_end(&c) != 0 || (seen & 5) != 5)
+        return 0;
+    *text = m.text;
+    return 1;
 }
 
 /* data: DOC\n\n */
@@ -288,11 +342,14 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
 {
     ca_stream_t *s = ud;
     json_t *ev, *type;
+    xfast_span_t text;
     int rc = 0;
 
     (void)event; /* the data's "type" says the same, and relays may leave the name out */
     if (s->done)
         return STOPPED;
+    if (s->started && fast_text(data, len, &text))
+        return text.n ? put_chunk_of(s, "{\"content\":", NULL, &text, "}", NULL) : 0;
     ev = json_loadb(data, len, CA_JSON_LOAD, NULL);
     type = json_object_get(ev, "type");
     if (!json_is_object(ev) || !json_is_string(type))

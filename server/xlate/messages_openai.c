@@ -65,6 +65,9 @@
  * object becomes an Anthropic error event and ends the stream, a data line that is not a
  * JSON object is XLATE_EBAD, and so are arguments for a tool call whose block was already
  * closed (Anthropic's blocks cannot be reopened; OpenAI streams calls one after the other).
+ * A chunk of content only, into the open text block, is read by a scan (xfast.h; the shape
+ * is in messages_openai_answer.c), its text copied as the provider escaped it; every other
+ * chunk, and any doubt, by jansson.
  */
 #include "server/xlate/messages_openai.h"
 

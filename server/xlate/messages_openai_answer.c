@@ -9,6 +9,7 @@
 
 #include "server/common/errors.h"
 #include "server/xlate/sse.h"
+#include "server/xlate/xfast.h"
 #include "server/xlate/xjson.h"
 
 #define ERROR_TEXT_MAX 1024
@@ -277,8 +278,10 @@ static int emit(buf_t *out, const char *name, json_t *data)
     return rc;
 }
 
-/* The deltas are most of a stream: written directly (s[0..n) is valid UTF-8, from jansson). */
-static int emit_delta(buf_t *out, uint32_t index, int text, const char *s, size_t n)
+/* The deltas are most of a stream: written directly, s[0..n) valid UTF-8 (from jansson)
+ * escaped; or, raw given, the string as the provider wrote it (the fast path's, xfast.h). */
+static int emit_delta(buf_t *out, uint32_t index, int text, const char *s, size_t n,
+                      const xfast_span_t *raw)
 {
     char head[192];
     int k =
@@ -287,10 +290,99 @@ static int emit_delta(buf_t *out, uint32_t index, int text, const char *s, size_
                  "\"index\":%u,\"delta\":{\"type\":\"%s\",\"%s\":\"",
                  index, text ? "text_delta" : "input_json_delta", text ? "text" : "partial_json");
 
-    if (buf_append(out, head, (size_t)k) != 0 || buf_reserve(out, 6 * n + 1) != 0)
+    if (buf_append(out, head, (size_t)k) != 0)
         return XLATE_ENOMEM;
-    out->len += json_escape(out->data + out->len, 6 * n + 1, s, n); /* 6 bytes per byte at most */
+    if (raw) {
+        if (buf_append(out, raw->s, raw->n) != 0)
+            return XLATE_ENOMEM;
+    } else {
+        if (buf_reserve(out, 6 * n + 1) != 0)
+            return XLATE_ENOMEM;
+        out->len += json_escape(out->data + out->len, 6 * n + 1, s, n); /* 6 bytes a byte */
+    }
     return buf_appends(out, "\"}}\n\n") != 0 ? XLATE_ENOMEM : 0;
+}
+
+/* ---- the fast path (xfast.h): a chunk with one choice whose delta is only content ------
+ * {"id":"...","object":"chat.completion.chunk","created":N,"model":"...",
+ *  "choices":[{"index":0,"delta":{"content":"..."},"logprobs":null,"finish_reason":null}]}
+ * members in any order; also system_fingerprint, service_tier, obfuscation, usage: null,
+ * and in the delta role, refusal: null, tool_calls: null, reasoning_content: null (what
+ * OpenAI, DeepSeek and the relays send with a text delta): the slow path reads nothing
+ * else from these. */
+
+static int fast_delta_cb(void *ud, unsigned k, xfast_cur_t *c)
+{
+    xfast_span_t role;
+
+    switch (k) {
+    case 0:
+        return xfast_string(c, ud);
+    case 1:
+        return xfast_string_or_null(c, &role);
+    default:
+        return xfast_null(c);
+    }
+}
+
+static int fast_choice_cb(void *ud, unsigned k, xfast_cur_t *c)
+{
+    static const char *const delta_keys[] = {"content", "role", "refusal", "tool_calls",
+                                             "reasoning_content"};
+    uint64_t index;
+    uint32_t seen;
+
+    switch (k) {
+    case 0:
+        return xfast_uint(c, &index) == 0 && index == 0 ? 0 : -1;
+    case 1:
+        return xfast_object(c, delta_keys, 5, fast_delta_cb, ud, &seen) == 0 && (seen & 1) ? 0 : -1;
+    default:
+        return xfast_null(c);
+    }
+}
+
+static int fast_chunk_cb(void *ud, unsigned k, xfast_cur_t *c)
+{
+    static const char *const choice_keys[] = {"index", "delta", "logprobs", "finish_reason"};
+    xfast_span_t str;
+    uint64_t created;
+    uint32_t seen;
+
+    switch (k) {
+    case 0: /* id, object, model, obfuscation */
+    case 1:
+    case 3:
+    case 6:
+        return xfast_string(c, &str);
+    case 2:
+        return xfast_uint(c, &created);
+    case 4: /* system_fingerprint, service_tier */
+    case 5:
+        return xfast_string_or_null(c, &str);
+    case 7:
+        return xfast_null(c);
+    default: /* choices: one */
+        return xfast_char(c, '[') == 0 &&
+                       xfast_object(c, choice_keys, 4, fast_choice_cb, ud, &seen) == 0 &&
+                       (seen & 2) && xfast_char(c, ']') == 0
+                   ? 0
+                   : -1;
+    }
+}
+
+/* 1 and *text if data is a chunk of text only (see above), else 0. */
+static int fast_text(const char *data, size_t len, xfast_span_t *text)
+{
+    static const char *const keys[] = {
+        "id",           "object",      "created", "model",  "system_fingerprint",
+        "service_tier", "obfuscation", "usage",   "choices"};
+    xfast_cur_t c = xfast_cur(data, len);
+    uint32_t seen;
+
+    text->s = NULL;
+    return xfast_enabled() && xfast_object(&c, keys, 9, fast_chunk_cb, text, &seen) == 0 &&
+           xfast_end(&c) == 0 && (seen & 0x100) && text->s;
 }
 
 static int message_start(feed_t *f, const json_t *chunk)
@@ -345,7 +437,7 @@ static int text_delta(feed_t *f, const json_t *text)
         rc = open_block(f, OPEN_TEXT, json_pack("{s:s,s:s}", "type", "text", "text", ""));
     return rc ? rc
               : emit_delta(f->out, f->s->blocks - 1, 1, json_string_value(text),
-                           json_string_length(text));
+                           json_string_length(text), NULL);
 }
 
 static int tool_delta(feed_t *f, size_t k, const json_t *tc)
@@ -380,7 +472,8 @@ static int tool_delta(feed_t *f, size_t k, const json_t *tc)
         return rc;
     if (s->open != OPEN_TOOL || s->open_tool != (int)slot)
         return XLATE_EBAD; /* input for a block already closed */
-    return emit_delta(f->out, s->blocks - 1, 0, json_string_value(args), json_string_length(args));
+    return emit_delta(f->out, s->blocks - 1, 0, json_string_value(args), json_string_length(args),
+                      NULL);
 }
 
 static int delta(feed_t *f, const json_t *d)
@@ -450,6 +543,7 @@ static int chunk(feed_t *f, const char *data, size_t len)
     mo_stream_t *s = f->s;
     json_t *doc;
     const json_t *choices, *c, *e;
+    xfast_span_t text;
     size_t i, a = 0, b = len;
     int rc = 0;
 
@@ -459,6 +553,8 @@ static int chunk(feed_t *f, const char *data, size_t len)
         b--;
     if (b - a == 6 && memcmp(data + a, "[DONE]", 6) == 0)
         return finish(f);
+    if (s->started && s->open == OPEN_TEXT && fast_text(data, len, &text))
+        return text.n ? emit_delta(f->out, s->blocks - 1, 1, NULL, 0, &text) : 0;
     doc = json_loadb(data, len, XJSON_LOAD, NULL);
     choices = json_object_get(doc, "choices");
     e = json_object_get(doc, "error");

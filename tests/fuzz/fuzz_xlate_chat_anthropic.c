@@ -9,7 +9,8 @@
  *     (whole, one byte at a time, pseudo-random pieces); the output is events
  *     "data: <JSON object>\n\n" or "data: [DONE]\n\n", nothing after [DONE] or after an
  *     error object, every other object a chat.completion.chunk; the result is 0, XLATE_EBAD
- *     or XLATE_ENOMEM;
+ *     or XLATE_ENOMEM; with the fast path off (xfast.h) the result and the events are the
+ *     same (the JSON compared as values);
  *   - request: 0 and a JSON object with the deployment's model, a positive max_tokens and a
  *     non-empty messages array whose turns alternate user / assistant with non-empty
  *     content; or XLATE_EREFUSE with a non-empty message and out untouched;
@@ -26,6 +27,8 @@
 #include <string.h>
 
 #include "server/xlate/chat_anthropic.h"
+#include "server/xlate/xfast.h"
+#include "sse_same.h"
 
 #define LOAD (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 
@@ -125,6 +128,14 @@ static void check_stream(const xlate_opts_t *o, const char *in, size_t len, uint
                   "the stream output does not depend on the cut");
         }
         buf_reset(&cut);
+    }
+    xfast_enable(0); /* jansson alone reads every event: the same result, the same events */
+    int rc3 = run_stream(o, in, len, 0, seed, complete, &cut);
+    xfast_enable(1);
+    if (rc3 != XLATE_ENOMEM && rc != XLATE_ENOMEM) {
+        check(rc3 == rc, "the fast path does not change the stream's result");
+        check(sse_same(whole.data, whole.len, cut.data, cut.len, LOAD),
+              "the fast path does not change the stream's events");
     }
     buf_free(&whole);
     buf_free(&cut);

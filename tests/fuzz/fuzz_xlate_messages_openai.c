@@ -11,7 +11,8 @@
  *     blocks started at the next index, deltas of the block's kind into the open block,
  *     stopped before another starts, message_delta then message_stop last; an error event
  *     ends everything); a complete stream that succeeded ends with message_stop or error;
- *     the result is 0 or XLATE_EBAD;
+ *     the result is 0 or XLATE_EBAD; with the fast path off (xfast.h) the result and the
+ *     events are the same (the JSON compared as values);
  *   - request: 0 with a JSON object carrying model and messages, or XLATE_EREFUSE with a
  *     non-empty, valid UTF-8 message and nothing written; the count_tokens estimate refuses
  *     exactly what is not a JSON object;
@@ -26,6 +27,8 @@
 #include <string.h>
 
 #include "server/xlate/messages_openai.h"
+#include "server/xlate/xfast.h"
+#include "sse_same.h"
 
 static const xlate_pair_t *const P = &xlate_messages_openai;
 
@@ -175,6 +178,13 @@ static void check_stream(const char *in, size_t len, uint32_t seed, int complete
     check(r1 == r2, "the stream's result does not depend on the cut");
     check(whole.len == cut.len && (whole.len == 0 || memcmp(whole.data, cut.data, whole.len) == 0),
           "the stream's bytes do not depend on the cut");
+    xfast_enable(0); /* jansson alone reads every event: the same result, the same events */
+    buf_reset(&cut);
+    int r3 = run_stream(in, len, 0, complete, &cut);
+    xfast_enable(1);
+    check(r3 == r1, "the fast path does not change the stream's result");
+    check(sse_same(whole.data, whole.len, cut.data, cut.len, JSON_REJECT_DUPLICATES),
+          "the fast path does not change the stream's events");
     int ended = check_events(whole.data, whole.len);
     if (r1 == 0 && complete)
         check(ended, "a complete stream ends with message_stop or error");

@@ -448,11 +448,11 @@ static void test_stream_edges(void)
             "data: {\"no\":\"type\"}\n\n",
             "data:\n\n",
             "data: {\"type\":\"content_block_delta\",\"index\":0}\n\n",
-            "data: "
-            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\"}}"
-            "\n\n",
-            "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
-            "\"tool_use\",\"name\":\"f\"}}\n\n",
+            ("data: "
+             "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\"}}"
+             "\n\n"),
+            ("data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+             "\"tool_use\",\"name\":\"f\"}}\n\n"),
             "data: {\"type\":\"message_start\"}\n\n",
             "data: {\"type\":\"message_delta\",\"usage\":{}}\n\n",
             "data: {\"type\":\"ping\",\"type\":\"ping\"}\n\n",
