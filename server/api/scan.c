@@ -117,6 +117,23 @@ static int skip(const jsmntok_t *toks, int ntok, int i)
     return i;
 }
 
+/* stream_options.include_usage of the object at toks[i]: 1 if true (the last one given). */
+static int include_usage_of(const char *body, const jsmntok_t *toks, int ntok, int i)
+{
+    char nbuf[32];
+    int yes = 0, j = i + 1;
+
+    if (toks[i].type != JSMN_OBJECT)
+        return 0;
+    while (j + 1 < ntok && toks[j].start < toks[i].end) {
+        const jsmntok_t *v = &toks[j + 1];
+        if (strcmp(member_name(body, &toks[j], nbuf, sizeof(nbuf)), "include_usage") == 0)
+            yes = v->type == JSMN_PRIMITIVE && body[v->start] == 't';
+        j = skip(toks, ntok, j + 1);
+    }
+    return yes;
+}
+
 static int parse_uint(const char *s, size_t n, long long *out)
 {
     long long v = 0;
@@ -187,6 +204,7 @@ static int scan_tokens(const char *body, const jsmntok_t *toks, int ntok, const 
             if ((out->duplicate = seen_options++ > 0))
                 return SCAN_EBADFIELD;
             out->has_stream_options = 1;
+            out->include_usage = include_usage_of(body, toks, ntok, i + 1);
         } else if (spec->previous_id && strcmp(name, "previous_response_id") == 0) {
             out->bad_field = "previous_response_id";
             if ((out->duplicate = seen_prev++ > 0))

@@ -50,6 +50,7 @@ typedef struct scan_result_s {
     int stream;             /* 1 true, 0 false or absent */
     long long max_tokens;   /* -1 when absent */
     int has_stream_options; /* a top-level "stream_options" member is present */
+    int include_usage;      /* ... and its "include_usage" is true */
     char previous_id[SCAN_ID_MAX + 1]; /* "previous_response_id", "" when absent or null */
     size_t previous_id_len;
     int store;             /* "store": 1 true, 0 false, -1 absent or null */

@@ -2,7 +2,6 @@
 #include "server/proxy/translated.h"
 #include "server/proxy/proxy.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,22 +13,6 @@ unsigned tr_formats(const api_adapter_t *a, const api_op_t *op)
         if (xlate_find(a, op, (enum cfg_api)p))
             m |= API_PROVIDER(p);
     return m;
-}
-
-/* Whether the client's own stream_options asked for the usage chunk (a chat client's):
- * the translation gives it one exactly then. */
-static int client_include_usage(const req_t *r)
-{
-    json_t *doc, *v;
-    int yes;
-
-    if (!r->scan.stream || !r->scan.has_stream_options)
-        return 0;
-    doc = json_loadb(r->h.body.data ? r->h.body.data : "", r->h.body.len, 0, NULL);
-    v = json_object_get(json_object_get(doc, "stream_options"), "include_usage");
-    yes = json_is_true(v);
-    json_decref(doc);
-    return yes;
 }
 
 static void opts_of(const req_t *r, const char *model, xlate_opts_t *o)
@@ -56,7 +39,7 @@ int tr_begin(req_t *r, const cfg_provider_t *prov, const char *model, const char
     tr_end(r);
     if (api_served_by(r->api, prov->api) || !(x = xlate_find(r->api, r->op, prov->api)))
         return 0;
-    r->x_include_usage = client_include_usage(r);
+    r->x_include_usage = r->scan.stream && r->scan.include_usage; /* the chat client's own */
     opts_of(r, model, &o);
     rc = x->request(r->h.body.data ? r->h.body.data : "", r->h.body.len, &o, &out, err);
     if (rc != 0) {

@@ -18,7 +18,8 @@
  *   chunks of the events before it stay in out). A stream cut (stream_end complete 0) or ended
  *   without message_stop gets nothing more: the proxy tells the client.
  * A text_delta event in exactly Anthropic's shape is read by a scan (xfast.h), its text copied
- * as the provider escaped it; every other event, and any doubt, by jansson.
+ * as the provider escaped it, and so are ping, content_block_stop and message_stop when they
+ * hold nothing but their type and index; every other event, and any doubt, by jansson.
  */
 #include "server/xlate/chat_anthropic.h"
 
@@ -143,6 +144,32 @@ static int text_event_cb(void *ud, unsigned k, xfast_cur_t *c)
     if (k == 1)
         return xfast_uint(c, &index);
     return xfast_object(c, delta_keys, 2, text_delta_cb, ud, &seen) == 0 && seen == 3 ? 0 : -1;
+}
+
+static int plain_event_cb(void *ud, unsigned k, xfast_cur_t *c)
+{
+    xfast_span_t *type = ud;
+    uint64_t index;
+
+    if (k == 1)
+        return xfast_uint(c, &index);
+    return xfast_string(c, type) == 0 &&
+                   (xfast_is(type, "ping") || xfast_is(type, "content_block_stop") ||
+                    xfast_is(type, "message_stop"))
+               ? 0
+               : -1;
+}
+
+/* 1 and *type if data is a ping, content_block_stop or message_stop with nothing but its
+ * type and index (events whose other members the slow path would not read), else 0. */
+static int fast_plain(const char *data, size_t len, xfast_span_t *type)
+{
+    static const char *const keys[] = {"type", "index"};
+    xfast_cur_t c = xfast_cur(data, len);
+    uint32_t seen;
+
+    return xfast_enabled() && xfast_object(&c, keys, 2, plain_event_cb, type, &seen) == 0 &&
+           xfast_end(&c) == 0 && (seen & 1);
 }
 
 /* 1 and *text if data is a text delta and nothing else (the slow path would read the same
@@ -350,6 +377,13 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
         return STOPPED;
     if (s->started && fast_text(data, len, &text))
         return text.n ? put_chunk_of(s, "{\"content\":", NULL, &text, "}", NULL) : 0;
+    if (fast_plain(data, len, &text)) { /* text: the type */
+        if (xfast_is(&text, "message_stop"))
+            return on_message_stop(s);
+        if (xfast_is(&text, "content_block_stop"))
+            s->tool_block = -1;
+        return 0; /* and ping */
+    }
     ev = json_loadb(data, len, CA_JSON_LOAD, NULL);
     type = json_object_get(ev, "type");
     if (!json_is_object(ev) || !json_is_string(type))

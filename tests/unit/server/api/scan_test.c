@@ -43,6 +43,18 @@ int main(void)
         scan("{\"model\":\"x\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r),
         0, "stream_options");
     T_EQ_INT(r.has_stream_options, 1, "stream_options seen");
+    T_EQ_INT(r.include_usage, 1, "its include_usage read");
+    T_EQ_INT(scan("{\"model\":\"x\",\"stream_options\":{\"x\":{\"include_usage\":true},"
+                  "\"include_\\u0075sage\":false}}",
+                  &r),
+             0, "stream_options with a nested member and an escaped name");
+    T_OK(r.has_stream_options && !r.include_usage,
+         "include_usage is the member of stream_options itself, names unescaped");
+    T_EQ_INT(
+        scan("{\"model\":\"x\",\"stream_options\":{\"a\":[1,{\"b\":2}],\"include_usage\":true}}",
+             &r),
+        0, "stream_options with an array before include_usage");
+    T_OK(r.include_usage, "nested values skipped to reach include_usage");
     T_EQ_INT(scan("{\"model\":\"x\",\"opts\":{\"stream_options\":1}}", &r), 0, "nested");
     T_EQ_INT(r.has_stream_options, 0, "a nested stream_options is not the request's");
     T_EQ_INT(scan("", &r), SCAN_EEMPTY, "empty body");
