@@ -31,11 +31,11 @@ enum cfg_auth_style {
     CFG_AUTH_HEADER,     /* <auth_header>: <secret> */
 };
 
-/* The wire format a provider speaks. Values are stable: a new format is appended
- * (CFG_API_GEMINI is planned next). */
+/* The wire format a provider speaks. Values are stable: a new format is appended. */
 enum cfg_api {
     CFG_API_OPENAI = 0, /* OpenAI-compatible: /chat/completions, /responses, ... (default) */
     CFG_API_ANTHROPIC,  /* Anthropic's native Messages API: /messages */
+    CFG_API_GEMINI,     /* Google's Gemini API: /models/{model}:generateContent (chat only) */
     CFG_API_COUNT       /* not a format: how many there are */
 };
 
@@ -80,8 +80,9 @@ typedef struct cfg_provider_s {
     char *host_header; /* value for the Host header: host or host:port */
 
     enum cfg_api api; /* default CFG_API_OPENAI */
-    /* Default CFG_AUTH_BEARER; CFG_AUTH_X_API_KEY for CFG_API_ANTHROPIC when auth: is not
-     * written (an explicit auth: bearer stays, as relays want it). */
+    /* Default CFG_AUTH_BEARER; CFG_AUTH_X_API_KEY for CFG_API_ANTHROPIC, and CFG_AUTH_HEADER
+     * with auth_header "x-goog-api-key" for CFG_API_GEMINI, when auth: is not written (an
+     * explicit auth: bearer stays, as relays want it). */
     enum cfg_auth_style auth;
     char *auth_header;              /* header name for CFG_AUTH_HEADER */
     char *ca_file;                  /* PEM bundle to verify the provider; NULL = system bundle */

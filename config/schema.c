@@ -38,6 +38,7 @@ static const cyaml_strval_t auth_strings[] = {
 static const cyaml_strval_t api_strings[] = {
     {"openai", CFG_API_OPENAI},
     {"anthropic", CFG_API_ANTHROPIC},
+    {"gemini", CFG_API_GEMINI},
 };
 
 static const cyaml_strval_t strategy_strings[] = {

@@ -352,6 +352,12 @@ static void check_api(cfg_provider_t *p, const char *pp, cfg_report_t *rep)
     cfg_path_fmt(path, sizeof(path), "%s.auth", pp);
     if (p->api == CFG_API_ANTHROPIC && !ytree_get(rep->root, path, NULL))
         p->auth = CFG_AUTH_X_API_KEY;
+    /* Gemini wants the key in x-goog-api-key (never in the URL's ?key=, which logs keep) */
+    if (p->api == CFG_API_GEMINI && !ytree_get(rep->root, path, NULL)) {
+        p->auth = CFG_AUTH_HEADER;
+        if (!p->auth_header && !(p->auth_header = strdup("x-goog-api-key")))
+            rep->oom = 1;
+    }
     cfg_path_fmt(path, sizeof(path), "%s.anthropic_version", pp);
     if (p->api != CFG_API_ANTHROPIC) {
         if (p->anthropic_version)

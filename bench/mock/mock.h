@@ -4,7 +4,8 @@
  * -----------
  * mock-upstream is a fake LLM provider for the integration tests, the demo and the
  * benchmarks: OpenAI's chat, completions, embeddings and Responses APIs (mock_api.c,
- * mock_responses.c) and Anthropic's Messages API (mock_messages.c) on one listener. It has
+ * mock_responses.c), Anthropic's Messages API (mock_messages.c) and Google's Gemini API
+ * (mock_gemini.c) on one listener. It has
  * to be cheap enough never to be the bottleneck of a benchmark, so it is built like a small
  * production server:
  *
@@ -112,7 +113,7 @@ typedef struct mock_hdr_s {
     uint32_t name_off, name_len, val_off, val_len; /* offsets into the header arena */
 } mock_hdr_t;
 
-enum { MOCK_KEY_NONE = 0, MOCK_KEY_BEARER, MOCK_KEY_X_API_KEY, MOCK_KEY_API_KEY };
+enum { MOCK_KEY_NONE = 0, MOCK_KEY_BEARER, MOCK_KEY_X_API_KEY, MOCK_KEY_API_KEY, MOCK_KEY_GOOG };
 
 /* Valid from mock_api_handle() until the connection's response is done. */
 typedef struct mock_req_s {
@@ -149,7 +150,7 @@ typedef struct mock_text_s {
 } mock_text_t;
 
 /* The API a request speaks, from its path: error shapes and id headers follow it. */
-enum { MOCK_FAM_OPENAI = 0, MOCK_FAM_RESPONSES, MOCK_FAM_ANTHROPIC };
+enum { MOCK_FAM_OPENAI = 0, MOCK_FAM_RESPONSES, MOCK_FAM_ANTHROPIC, MOCK_FAM_GEMINI };
 
 /* Write the next event of a stream; 1 once the last one is written. */
 typedef int (*mock_emit_fn)(mock_conn_t *c, int bad);
@@ -321,6 +322,9 @@ enum {
     MOCK_EP_RESPONSE_TOKENS, /* POST /v1/responses/input_tokens */
     MOCK_EP_MESSAGES,        /* POST /v1/messages */
     MOCK_EP_MESSAGES_TOKENS, /* POST /v1/messages/count_tokens */
+    MOCK_EP_GEMINI_MODELS,   /* GET /v1beta/models */
+    MOCK_EP_GEMINI_GENERATE, /* POST /v1beta/models/{model}:generateContent */
+    MOCK_EP_GEMINI_STREAM,   /* POST /v1beta/models/{model}:streamGenerateContent?alt=sse */
 };
 #define MOCK_DEFAULT_MODEL  "mock-model"
 #define MOCK_DEFAULT_CHUNKS 8 /* streamed content events */
@@ -393,6 +397,15 @@ void mock_responses_respond(mock_conn_t *c);
 /* mock_messages.c: the Anthropic Messages API. */
 int mock_messages_prepare(mock_conn_t *c, mock_req_t *r);
 void mock_messages_respond(mock_conn_t *c);
+
+/* mock_gemini.c: the Google Gemini API (v1beta). */
+/* The endpoint of a /v1beta path (*want its method, *model the path's model). */
+int mock_gemini_endpoint(mock_req_t *r, int *want, const char **model, size_t *model_len);
+int mock_gemini_prepare(mock_conn_t *c, mock_req_t *r);
+void mock_gemini_respond(mock_conn_t *c);
+/* An error in Google's shape (reason: an ErrorInfo reason, NULL or "" for none), then done. */
+void mock_gemini_error(mock_conn_t *c, int status, const char *reason, const char *msg);
+void mock_gemini_scripted_error(mock_conn_t *c);
 
 /* mock_store.c: the Responses API's stored responses, shared by all threads behind one
  * mutex. At most MOCK_STORE_MAX responses and MOCK_STORE_BYTES bytes; the oldest go first.

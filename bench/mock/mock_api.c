@@ -159,8 +159,8 @@ static void fault_header(mock_req_t *r, const char *n, size_t nl, const char *v,
  * x-api-key first, then a bearer token (as relays send it), never api-key. */
 static void classify_headers(mock_req_t *r, int family)
 {
-    const char *bearer = NULL, *xkey = NULL, *akey = NULL;
-    size_t bearer_len = 0, xkey_len = 0, akey_len = 0;
+    const char *bearer = NULL, *xkey = NULL, *akey = NULL, *gkey = NULL;
+    size_t bearer_len = 0, xkey_len = 0, akey_len = 0, gkey_len = 0;
     mock_fault_init(&r->fault);
     for (int i = 0; i < r->nhdrs; i++) {
         const mock_hdr_t *h = &r->hdrs[i];
@@ -185,7 +185,20 @@ static void classify_headers(mock_req_t *r, int family)
         } else if (name_is(n, nl, LIT("api-key"))) {
             akey = v;
             akey_len = vl;
+        } else if (name_is(n, nl, LIT("x-goog-api-key"))) {
+            gkey = v;
+            gkey_len = vl;
         }
+    }
+    if (family == MOCK_FAM_GEMINI) { /* x-goog-api-key, or ?key= (as Google's API) */
+        if (gkey_len == 0)
+            gkey = mock_req_query(r, "key", &gkey_len);
+        if (gkey && gkey_len > 0) {
+            r->key = gkey;
+            r->key_len = gkey_len;
+            r->key_from = MOCK_KEY_GOOG;
+        }
+        return;
     }
     if (family == MOCK_FAM_ANTHROPIC) {
         if (xkey_len > 0)
@@ -262,6 +275,12 @@ void mock_api_error_full(mock_conn_t *c, int status, const char *type, const cha
                          const char *param, const char *msg)
 {
     mock_buf_t *b = &c->w->scratch;
+    if (c->resp.family == MOCK_FAM_GEMINI) {
+        (void)type;
+        (void)param;
+        mock_gemini_error(c, status, code, msg);
+        return;
+    }
     b->len = 0;
     if (c->resp.family == MOCK_FAM_ANTHROPIC) {
         mock_buf_append(b, LIT("{\"type\":\"error\",\"error\":{\"type\":"));
@@ -360,6 +379,10 @@ static void scripted_error(mock_conn_t *c)
     char msg[200];
     if (s->family == MOCK_FAM_ANTHROPIC) {
         scripted_error_anthropic(c);
+        return;
+    }
+    if (s->family == MOCK_FAM_GEMINI) {
+        mock_gemini_scripted_error(c);
         return;
     }
     if (code == NULL)
@@ -653,6 +676,8 @@ static void respond(mock_conn_t *c)
         mock_responses_respond(c);
     else if (s->family == MOCK_FAM_ANTHROPIC)
         mock_messages_respond(c);
+    else if (s->family == MOCK_FAM_GEMINI)
+        mock_gemini_respond(c);
     else if (s->kind == MOCK_EP_MODELS)
         mock_out_static(c, s->status, models_body, sizeof models_body - 1);
     else if (s->kind == MOCK_EP_EMBEDDINGS)
@@ -678,6 +703,8 @@ static int family(const char *p, size_t n)
         return MOCK_FAM_RESPONSES;
     if (has_prefix(p, n, LIT("/v1/messages")))
         return MOCK_FAM_ANTHROPIC;
+    if (has_prefix(p, n, LIT("/v1beta")))
+        return MOCK_FAM_GEMINI;
     return MOCK_FAM_OPENAI;
 }
 
@@ -749,7 +776,15 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
     classify_headers(r, s->family);
     mock_admin_record(c->w->id, r);
 
-    int want, ep = endpoint(r->path, r->path_len, r->method, &want);
+    const char *gmodel = NULL;
+    size_t gmodel_len = 0;
+    int want, ep = s->family == MOCK_FAM_GEMINI
+                       ? mock_gemini_endpoint(r, &want, &gmodel, &gmodel_len)
+                       : endpoint(r->path, r->path_len, r->method, &want);
+    if (ep == MOCK_EP_NONE && s->family == MOCK_FAM_GEMINI) {
+        mock_gemini_error(c, 404, NULL, "mock: unknown Gemini method (v1beta/models/M:method)");
+        return;
+    }
     if (ep == MOCK_EP_NONE) {
         if (s->family == MOCK_FAM_ANTHROPIC)
             snprintf(msg, sizeof msg, "Not Found");
@@ -759,6 +794,13 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
                      llhttp_method_name((llhttp_method_t)r->method),
                      (int)(r->path_len < 120 ? r->path_len : 120), r->path);
         mock_api_error(c, 404, "invalid_request_error", "unknown_url", msg, MOCK_DONE_KEEP);
+        return;
+    }
+    if (r->key == NULL && s->family == MOCK_FAM_GEMINI) {
+        mock_gemini_error(c, 403, NULL,
+                          "Method doesn't allow unregistered callers (callers without established "
+                          "identity). Please use API Key or other form of API consumer identity "
+                          "to call this API.");
         return;
     }
     if (r->key == NULL) {
@@ -787,6 +829,13 @@ void mock_api_handle(mock_conn_t *c, mock_req_t *r)
             return;
     } else if (s->family == MOCK_FAM_ANTHROPIC) {
         if (mock_messages_prepare(c, r) != 0)
+            return;
+    } else if (s->family == MOCK_FAM_GEMINI) {
+        if (gmodel) {
+            s->model = gmodel;
+            s->model_len = gmodel_len;
+        }
+        if (mock_gemini_prepare(c, r) != 0)
             return;
     } else if (ep != MOCK_EP_MODELS) {
         mock_scan_t scan;

@@ -65,7 +65,7 @@ static void out_head(mock_conn_t *c, int status, const char *ctype, long clen)
                   s->chunked ? "Transfer-Encoding: chunked\r\n" : "");
     if (s->stream)
         mock_out_ref(c, LIT("Cache-Control: no-cache\r\n"));
-    if (s->fault.retry_after >= 0)
+    if (s->fault.retry_after >= 0 && s->family != MOCK_FAM_GEMINI) /* Gemini: in the body */
         mock_outf(c, "Retry-After: %d\r\n", s->fault.retry_after);
     if (s->family == MOCK_FAM_RESPONSES)
         mock_outf(c, "x-request-id: %s\r\n", c->req_id);

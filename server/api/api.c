@@ -12,6 +12,7 @@ static const api_adapter_t *const adapters[API_COUNT] = {
     [API_MODELS] = &api_models,
     [API_RESPONSES] = &api_responses,
     [API_MESSAGES] = &api_messages,
+    [API_GEMINI] = &api_gemini, /* no operations: api_find never matches it */
 };
 
 const api_adapter_t *api_adapter(api_id_t id)

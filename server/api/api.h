@@ -19,7 +19,8 @@
  *               such deployment gets a clear 400 naming the model and the API.
  *
  * Adapters (api/<name>.c): chat and completions, embeddings, models (answered by the
- * gateway itself), responses (OpenAI Responses API, stateful), messages (Anthropic).
+ * gateway itself), responses (OpenAI Responses API, stateful), messages (Anthropic), gemini
+ * (a provider format only: no operations, its usage reader for translated attempts).
  *
  * Operation flags:
  *   API_OP_MODEL    the body is a JSON object naming the model (routed by the models table)
@@ -50,6 +51,7 @@ typedef enum api_id_e {
     API_MODELS,
     API_RESPONSES,
     API_MESSAGES,
+    API_GEMINI, /* a provider format only: no operations (its usage reader, api/gemini.c) */
     API_COUNT
 } api_id_t;
 
@@ -138,6 +140,6 @@ size_t api_openai_error(char *buf, size_t len, int status, const char *message, 
                         const char *param);
 
 extern const api_adapter_t api_chat, api_completions, api_embeddings, api_models, api_responses,
-    api_messages;
+    api_messages, api_gemini;
 
 #endif

@@ -219,6 +219,30 @@ static int64_t provider_wait_ms(const kp_input_t *in)
     return best;
 }
 
+/* Gemini's google.rpc.RetryInfo in an error body: "retryDelay": "30s" (a Duration: seconds
+ * with up to nine decimals, "s"); ms, or -1 if there is none (or it is unreadable). */
+static int64_t gemini_retry_delay_ms(const kp_input_t *in)
+{
+    static const char key[] = "\"retryDelay\"";
+    const char *p = in->body ? memmem(in->body, in->body_len, key, sizeof(key) - 1) : NULL;
+    const char *end = in->body + in->body_len, *q;
+
+    if (!p)
+        return -1;
+    for (p += sizeof(key) - 1;
+         p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\t' || *p == '\r'); p++)
+        ;
+    if (p >= end || *p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
+        return -1;
+    return keypolicy_parse_duration(p + 1, (size_t)(q - p - 1));
+}
+
+/* Gemini's 400 for a key that does not exist: an ErrorInfo with reason API_KEY_INVALID. */
+static int is_gemini_bad_key(const kp_input_t *in)
+{
+    return body_has(in->body, in->body_len, "API_KEY_INVALID");
+}
+
 static int is_quota_error(const kp_input_t *in)
 {
     return body_has(in->body, in->body_len, "insufficient_quota") ||
@@ -236,7 +260,9 @@ static int is_model_not_found(const kp_input_t *in)
            body_has(in->body, in->body_len, "model not supported") ||
            body_has(in->body, in->body_len, "model_not_supported") ||
            (body_has(in->body, in->body_len, "model") &&
-            body_has(in->body, in->body_len, "does not exist"));
+            body_has(in->body, in->body_len, "does not exist")) ||
+           /* Gemini: "models/x is not found for API version v1beta, or is not supported..." */
+           body_has(in->body, in->body_len, "is not found for API version");
 }
 
 static void policy_knobs(const cfg_policy_t *pol, shm_outcome_t *o)
@@ -290,6 +316,26 @@ kp_action_t keypolicy_judge(const cfg_policy_t *pol, const kp_input_t *in, shm_o
             }
         }
         return KP_PASS;
+    }
+    if (st == 429 && (wait = gemini_retry_delay_ms(in)) >= 0) {
+        /* Gemini's RESOURCE_EXHAUSTED says when the limit resets in its RetryInfo, whatever
+         * its message says of quota and billing: cooling exactly that long, as Retry-After */
+        shm_outcome_init(o, SHM_CL_429);
+        policy_knobs(pol, o);
+        o->code = st;
+        o->reason = SHM_RS_RATE_LIMITED;
+        o->cooldown_until_ms = in->now_ms + (wait > 0 ? wait : (int64_t)pol->cooldown_ms);
+        *reason = "rate_limited";
+        return KP_ROTATE;
+    }
+    if (st == 400 && is_gemini_bad_key(in)) {
+        shm_outcome_init(o, SHM_CL_AUTH);
+        policy_knobs(pol, o);
+        o->code = st;
+        o->set_status = SHM_ST_INVALID;
+        o->reason = SHM_RS_AUTH;
+        *reason = "auth";
+        return KP_ROTATE;
     }
     if (st == 402 || ((st == 429 || st == 403 || st == 400) && is_quota_error(in))) {
         shm_outcome_init(o, SHM_CL_429);

@@ -9,15 +9,22 @@
  *
  * It knows the signals of every provider format at once (their header names do not clash):
  * OpenAI's x-ratelimit-*, Anthropic's anthropic-ratelimit-*-remaining/-reset (RFC 3339
- * times), 529 overloaded_error (a 5xx), and its "credit balance is too low" 400.
+ * times), 529 overloaded_error (a 5xx), and its "credit balance is too low" 400; Gemini's
+ * errors in the body: a 429 RESOURCE_EXHAUSTED with a google.rpc.RetryInfo "retryDelay"
+ * ("30s", "1.5s") cools the key for exactly that long (its "exceeded your current quota"
+ * message is a rate limit then, not depletion), a 400 with the ErrorInfo reason
+ * API_KEY_INVALID makes the key invalid like a 401, its 403 PERMISSION_DENIED is a 403, its
+ * 500 INTERNAL / 503 UNAVAILABLE / 504 DEADLINE_EXCEEDED are 5xx, and its 404 "is not found
+ * for API version" is a model not found.
  *
  *   upstream says                               key becomes                    request
  *   429 + Retry-After / x-ratelimit-reset-* /    cooling until then (else       KP_ROTATE
- *   anthropic-ratelimit-*-reset                  policy.cooldown_ms)
+ *   anthropic-ratelimit-*-reset / Gemini's       policy.cooldown_ms)
+ *   RetryInfo retryDelay
  *   429 insufficient_quota, 402, "quota"/        depleted until the next UTC    KP_ROTATE
  *   "balance"/"billing" errors, Anthropic's      midnight (or depleted_ms)
  *   400 "credit balance is too low"
- *   401, 403                                     invalid (operator enables)     KP_ROTATE
+ *   401, 403, Gemini's 400 API_KEY_INVALID       invalid (operator enables)     KP_ROTATE
  *   5xx, connect error/reset, first-byte         failure counted; after          KP_RETRY
  *   timeout, TLS failure                         failure_threshold in a row,
  *                                                cooling, doubled per relapse

@@ -115,6 +115,7 @@ typedef struct req_s {
     buf_t xbody;
     int x_bad;           /* the provider's answer did not translate: the response ends as cut */
     int x_include_usage; /* the client's own stream_options.include_usage (a translated chat) */
+    char x_path[512];    /* the provider path of a pair's upstream_path_of (Gemini's) */
     char *up_body;       /* body with the upstream model name spliced in (or NULL) */
     size_t up_body_len;
     buf_t up_head;

@@ -2,6 +2,7 @@
 #include "server/proxy/translated.h"
 #include "server/proxy/proxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,12 @@ int tr_begin(req_t *r, const cfg_provider_t *prov, const char *model, const char
         return 0;
     r->x_include_usage = r->scan.stream && r->scan.include_usage; /* the chat client's own */
     opts_of(r, model, &o);
+    if (x->upstream_path_of && x->upstream_path_of(&o, r->x_path, sizeof(r->x_path)) != 0) {
+        snprintf(err->message, sizeof(err->message),
+                 "the deployment's model name is too long for the provider's path");
+        err->param[0] = '\0';
+        return XLATE_EREFUSE;
+    }
     rc = x->request(r->h.body.data ? r->h.body.data : "", r->h.body.len, &o, &out, err);
     if (rc != 0) {
         buf_free(&out);
@@ -55,7 +62,7 @@ int tr_begin(req_t *r, const cfg_provider_t *prov, const char *model, const char
         x->stream_init(r->xstate, &o);
     }
     r->xpair = x;
-    *path = x->upstream_path;
+    *path = x->upstream_path_of ? r->x_path : x->upstream_path;
     return 1;
 }
 

@@ -82,7 +82,7 @@ static int connection_names_others(const http_hdr_t *hdrs, size_t n)
 static int is_client_credential(const char *name, size_t len, const cfg_provider_t *prov)
 {
     if (NAME_IS(name, len, "authorization") || NAME_IS(name, len, "x-api-key") ||
-        NAME_IS(name, len, "api-key"))
+        NAME_IS(name, len, "api-key") || NAME_IS(name, len, "x-goog-api-key"))
         return 1;
     return prov->auth == CFG_AUTH_HEADER && prov->auth_header && len == strlen(prov->auth_header) &&
            strncasecmp(name, prov->auth_header, len) == 0;

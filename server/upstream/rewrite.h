@@ -6,8 +6,9 @@
  *     Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate) and any header
  *     the client's Connection header names; Host and Content-Length (set anew); Expect (the
  *     body is already read); Accept-Encoding (so the response stays readable for usage
- *     accounting); the client's own credentials (Authorization, x-api-key, api-key and the
- *     provider's custom auth header) - they belong to the gateway, never to the provider;
+ *     accounting); the client's own credentials (Authorization, x-api-key, api-key,
+ *     x-goog-api-key and the provider's custom auth header) - they belong to the gateway,
+ *     never to the provider;
  *   - added: Host of the provider, the chosen key's credential in the provider's auth
  *     style, Content-Length of the (possibly rewritten) body, the provider's extra headers;
  *     for an Anthropic-native provider, its anthropic_version as anthropic-version unless

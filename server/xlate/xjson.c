@@ -1,6 +1,7 @@
 /* xjson.c - the translations' jansson helpers; see xjson.h. */
 #include "server/xlate/xjson.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -124,4 +125,55 @@ json_t *xjson_made_id(const char *prefix, const char *id, long long n)
     else
         snprintf(tmp, sizeof(tmp), "%s%s", prefix, id && *id ? id : "llmgate");
     return xjson_str(tmp); /* a cut id may have cut a sequence: made valid */
+}
+
+int xjson_refuse(xlate_error_t *err, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return XLATE_EREFUSE;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    snprintf(err->param, sizeof(err->param), "%s", param);
+    return XLATE_EREFUSE;
+}
+
+void xjson_pathf(char *b, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(b, cap, fmt, ap);
+    va_end(ap);
+}
+
+const char *xjson_got(const json_t *v, char *b, size_t cap)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v), i;
+        for (i = 0; i < n && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\'; i++)
+            ;
+        if (i == n && n + 3 <= cap && n <= 32) {
+            snprintf(b, cap, "\"%s\"", s);
+            return b;
+        }
+        return "a string";
+    }
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return v ? "null" : "nothing";
+    }
 }

@@ -56,4 +56,19 @@ int xjson_is_type(const json_t *j, const char *type);
  * the provider did not give, derived from the request id. Cut to 160 bytes. */
 json_t *xjson_made_id(const char *prefix, const char *id, long long n);
 
+/* ---- refusing a request (xlate.h's XLATE_EREFUSE) ---------------------------------- */
+
+struct xlate_error_s;
+
+/* err (may be NULL) = the printf message and param (cut to their fields); XLATE_EREFUSE. */
+int xjson_refuse(struct xlate_error_s *err, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* b[cap] = a member's path as a param names it ("messages[3].content"), cut to fit. */
+void xjson_pathf(char *b, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* What a refusal says it got: a short printable ASCII string in quotes (in b[cap]), else its
+ * kind ("an object", "a number", "null", "nothing", ...): ASCII, never a client's bytes cut. */
+const char *xjson_got(const json_t *v, char *b, size_t cap);
+
 #endif

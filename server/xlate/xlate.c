@@ -4,12 +4,13 @@
 #include <stddef.h>
 #include <string.h>
 
-extern const xlate_pair_t xlate_messages_openai, xlate_chat_anthropic;
+extern const xlate_pair_t xlate_messages_openai, xlate_chat_anthropic, xlate_chat_gemini;
 
 /* Each module defines its pair (NULL-free table: a pair not built yet is not listed). */
 static const xlate_pair_t *const pairs[] = {
     &xlate_messages_openai,
     &xlate_chat_anthropic,
+    &xlate_chat_gemini,
 };
 
 const xlate_pair_t *xlate_find(const api_adapter_t *a, const api_op_t *op, enum cfg_api p)

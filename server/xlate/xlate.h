@@ -8,7 +8,8 @@
  * Otherwise it looks up the pair (client API, provider format) here and, per attempt (a
  * fallback may cross formats both ways):
  *   - request   rewrites the client's body into the provider's (model = the deployment's
- *               upstream model), to pair->upstream_path; a field that cannot be carried
+ *               upstream model), to pair->upstream_path (or the path upstream_path_of
+ *               makes of the model and the stream flag); a field that cannot be carried
  *               and whose loss would change the answer is refused (XLATE_EREFUSE, a 400
  *               naming it); fields without an equivalent that do not change the answer
  *               are dropped (each module lists them in its header comment);
@@ -90,6 +91,11 @@ typedef struct xlate_pair_s {
      * NULL: none. */
     const char *count_path;
     int (*count_tokens)(const char *body, size_t len, uint32_t *tokens);
+    /* The provider's path when it depends on the request (Gemini names the model and the
+     * streaming method in it: /models/{model}:streamGenerateContent?alt=sse), written
+     * NUL-terminated to out[cap] from o (o->model, o->stream): 0, or -1 if it does not fit.
+     * NULL: upstream_path, which then is the path as it is (else only a description). */
+    int (*upstream_path_of)(const xlate_opts_t *o, char *out, size_t cap);
 } xlate_pair_t;
 
 /* The translation of operation op of client API a to provider format p, or NULL if there is

@@ -487,9 +487,45 @@ static void test_provider_api(void)
     cfg_free(c);
     c = NULL;
 
-    expect_edit(4, "    base_url: https://h/v1\n    api: gemini",
-                ":5: providers[0].api: must be one of openai, anthropic (got \"gemini\")",
+    expect_edit(4, "    base_url: https://h/v1\n    api: vertex",
+                ":5: providers[0].api: must be one of openai, anthropic, gemini (got \"vertex\")",
                 "unknown api lists the allowed ones");
+    rc = load_edit(
+        &c, 4, "    base_url: https://generativelanguage.googleapis.com/v1beta\n    api: gemini",
+        0);
+    T_OK(rc == 0 && c->providers[0].api == CFG_API_GEMINI &&
+             c->providers[0].auth == CFG_AUTH_HEADER && c->providers[0].auth_header &&
+             strcmp(c->providers[0].auth_header, "x-goog-api-key") == 0 &&
+             strcmp(c->providers[0].base_path, "/v1beta") == 0 &&
+             c->providers[0].anthropic_version == NULL,
+         "api: gemini: auth not written is the key in x-goog-api-key, base path /v1beta");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 4, "    base_url: https://relay/v1beta\n    api: gemini\n    auth: bearer",
+                   0);
+    T_OK(rc == 0 && c->providers[0].auth == CFG_AUTH_BEARER && !c->providers[0].auth_header,
+         "api: gemini with an explicit auth: bearer stays bearer (a relay)");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 4,
+                   "    base_url: https://relay/v1beta\n    api: gemini\n    auth: header\n"
+                   "    auth_header: x-relay-key",
+                   0);
+    T_OK(rc == 0 && c->providers[0].auth == CFG_AUTH_HEADER &&
+             strcmp(c->providers[0].auth_header, "x-relay-key") == 0,
+         "api: gemini with an explicit auth: header keeps its header");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, 4,
+                   "    base_url: https://h/v1beta\n    api: gemini\n"
+                   "    headers: [{name: X-Goog-Api-Key, value: x}]",
+                   0);
+    expect_err(rc, ":6: providers[0].headers[0].name: \"X-Goog-Api-Key\" is set by llmgate itself",
+               "the defaulted x-goog-api-key is reserved before the headers are checked");
+    expect_edit(4, "    base_url: https://h/v1beta\n    api: gemini\n    anthropic_version: x",
+                ":6: providers[0].anthropic_version: is only used with api: anthropic (remove "
+                "it, or set api: anthropic)",
+                "anthropic_version with api: gemini");
     expect_edit(4, "    base_url: https://h/v1\n    anthropic_version: \"2023-06-01\"",
                 ":5: providers[0].anthropic_version: is only used with api: anthropic (remove "
                 "it, or set api: anthropic)",
@@ -1281,12 +1317,23 @@ static void test_shipped(void)
     setenv("RELAY_KEY_1", "relay-1", 1);
     setenv("RELAY_KEY_2", "relay-2", 1);
     setenv("ANTHROPIC_KEY_1", "sk-ant-1", 1);
+    setenv("GEMINI_KEY_1", "gm-key-1", 1);
     setenv("LLMGATE_CLIENT_BATCH", "sk-client-batch", 1);
     rc = example ? cfg_load(example, &c, err, sizeof(err)) : -1;
     T_EQ_INT(rc, 0, "llmgate.example.yaml loads with its variables set");
     if (rc == 0) {
         const cfg_provider_t *ant = &c->providers[3];
-        T_EQ_INT(c->providers_count, 4, "example: four providers");
+        const cfg_provider_t *gem = &c->providers[4];
+        T_EQ_INT(c->providers_count, 5, "example: five providers");
+        T_OK(gem->api == CFG_API_GEMINI && gem->auth == CFG_AUTH_HEADER &&
+                 strcmp(gem->auth_header, "x-goog-api-key") == 0 &&
+                 strcmp(gem->base_path, "/v1beta") == 0,
+             "example: the gemini provider (x-goog-api-key, /v1beta)");
+        m = cfg_model_find(c, "gpt-4.1", 7);
+        T_OK(m && m->fallbacks_count == 2 &&
+                 m->fallback_refs[0]->deployments[0].provider_ref->api == CFG_API_ANTHROPIC &&
+                 m->fallback_refs[1]->deployments[0].provider_ref->api == CFG_API_GEMINI,
+             "example: gpt-4.1 falls back across formats, to Anthropic then Gemini");
         T_OK(strcmp(c->providers[2].base_path, "/v1") == 0 && c->providers[2].port == 8443 &&
                  strcmp(c->providers[2].host_header, "relay.example.com:8443") == 0,
              "example: relay URL parsed");

@@ -1,5 +1,6 @@
-/* keypolicy_test.c - what an upstream answer means for the key: OpenAI's and Anthropic's
- * signals (rate-limit headers, overloaded, out of credit), RFC 3339 resets. */
+/* keypolicy_test.c - what an upstream answer means for the key: OpenAI's, Anthropic's and
+ * Gemini's signals (rate-limit headers, RetryInfo, overloaded, out of credit, bad keys), RFC
+ * 3339 resets. */
 #include "server/policy/keypolicy.h"
 #include "t.h"
 
@@ -85,6 +86,62 @@ int main(void)
         http_hdr_t h[] = {H("x-ratelimit-reset-requests", "6m0s")};
         judge(429, h, 1, NULL, &o);
         T_EQ_INT(o.cooldown_until_ms, NOW + 360000, "OpenAI reset duration");
+    }
+    { /* Gemini */
+        static const char ratelimit[] =
+            "{\"error\":{\"code\":429,\"message\":\"You exceeded your current quota, please "
+            "check your plan and billing details.\",\"status\":\"RESOURCE_EXHAUSTED\","
+            "\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\","
+            "\"violations\":[{\"quotaId\":\"GenerateRequestsPerMinutePerProjectPerModel\"}]},"
+            "{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\": \"30s\"}]}}";
+        static const char frac[] = "{\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\","
+                                   "\"details\":[{\"@type\":\"type.googleapis.com/"
+                                   "google.rpc.RetryInfo\",\"retryDelay\":\"1.5s\"}]}}";
+        static const char badkey[] =
+            "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API "
+            "key.\",\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":\"type.googleapis."
+            "com/google.rpc.ErrorInfo\",\"reason\":\"API_KEY_INVALID\",\"domain\":"
+            "\"googleapis.com\"}]}}";
+        static const char invalid[] = "{\"error\":{\"code\":400,\"message\":\"Invalid JSON "
+                                      "payload received.\",\"status\":\"INVALID_ARGUMENT\"}}";
+        static const char denied[] = "{\"error\":{\"code\":403,\"message\":\"Method doesn't "
+                                     "allow unregistered callers.\",\"status\":"
+                                     "\"PERMISSION_DENIED\"}}";
+        static const char unavailable[] = "{\"error\":{\"code\":503,\"message\":\"The model is "
+                                          "overloaded.\",\"status\":\"UNAVAILABLE\"}}";
+        static const char notfound[] =
+            "{\"error\":{\"code\":404,\"message\":\"models/gemini-9 is not found for API "
+            "version v1beta, or is not supported for generateContent.\",\"status\":"
+            "\"NOT_FOUND\"}}";
+        T_EQ_INT(judge(429, NULL, 0, ratelimit, &o), KP_ROTATE,
+                 "Gemini 429 RESOURCE_EXHAUSTED rotates");
+        T_OK(o.cooldown_until_ms == NOW + 30000 && o.reason == SHM_RS_RATE_LIMITED &&
+                 o.set_status < 0,
+             "... cooling for its retryDelay 30s, rate limited (not depleted by its message)");
+        judge(429, NULL, 0, frac, &o);
+        T_EQ_INT(o.cooldown_until_ms, NOW + 1500, "retryDelay 1.5s: 1500 ms");
+        {
+            http_hdr_t h[] = {H("retry-after", "7")};
+            judge(429, h, 1, ratelimit, &o);
+            T_EQ_INT(o.cooldown_until_ms, NOW + 30000, "the body's retryDelay is Gemini's word");
+        }
+        T_EQ_INT(
+            judge(429, NULL, 0, "{\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\"}}", &o),
+            KP_ROTATE, "a 429 without RetryInfo rotates");
+        T_EQ_INT(o.cooldown_until_ms, NOW + 60000, "... with policy.cooldown_ms");
+        T_EQ_INT(judge(400, NULL, 0, badkey, &o), KP_ROTATE, "400 API_KEY_INVALID rotates");
+        T_OK(o.set_status == SHM_ST_INVALID && o.cls == SHM_CL_AUTH && o.reason == SHM_RS_AUTH,
+             "... and makes the key invalid, as a 401");
+        T_EQ_INT(judge(400, NULL, 0, invalid, &o), KP_PASS,
+                 "another INVALID_ARGUMENT is the client's");
+        T_EQ_INT(judge(403, NULL, 0, denied, &o), KP_ROTATE, "403 PERMISSION_DENIED rotates");
+        T_EQ_INT(o.set_status, SHM_ST_INVALID, "... the key invalid");
+        T_EQ_INT(judge(503, NULL, 0, unavailable, &o), KP_RETRY, "503 UNAVAILABLE is transient");
+        T_EQ_INT(o.reason, SHM_RS_SERVER_ERROR, "... a provider error");
+        T_EQ_INT(judge(500, NULL, 0, "{\"error\":{\"code\":500,\"status\":\"INTERNAL\"}}", &o),
+                 KP_RETRY, "500 INTERNAL is transient");
+        T_EQ_INT(judge(404, NULL, 0, notfound, &o), KP_NEXT_DEPLOYMENT,
+                 "404 model is not found for API version: the next deployment");
     }
     return t_done();
 }

@@ -50,6 +50,7 @@ int main(void)
         H("Expect", "100-continue"),
         H("Accept-Encoding", "gzip"),
         H("x-api-key", "client-key-2"),
+        H("X-Goog-Api-Key", "client-key-3"),
         H("Proxy-Authorization", "Basic xyz"),
         H("openai-organization", "client-org"),
         H("X-Request-Id", "abc"),
@@ -91,6 +92,14 @@ int main(void)
     prov.auth_header = "api-key";
     rewrite_request_head(&b, "POST", "/embeddings", 11, in, 0, &prov, &key, 0, NULL);
     T_OK(has(&b, "api-key: sk-SECRET\r\n"), "custom header style");
+    buf_reset(&b);
+    prov.auth_header = "x-goog-api-key"; /* api: gemini's default */
+    rewrite_request_head(&b, "POST", "/models/m:generateContent", 25, in,
+                         sizeof(in) / sizeof(in[0]), &prov, &key, 0, NULL);
+    T_OK(has(&b, "x-goog-api-key: sk-SECRET\r\n") && !has(&b, "client-key") &&
+             !has_ci_name(&b, "authorization"),
+         "Gemini's x-goog-api-key style; the client's credentials (its x-goog-api-key too) "
+         "dropped");
 
     {
         http_hdr_t resp[] = {

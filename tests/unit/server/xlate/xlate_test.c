@@ -38,6 +38,24 @@ int main(void)
     T_OK(complete(x) && strcmp(x->upstream_path, "/chat/completions") == 0 &&
              x->upstream == &api_chat,
          "Messages on an OpenAI provider: complete, to /chat/completions, billed by chat");
+    x = xlate_find(&api_chat, chat, CFG_API_GEMINI);
+    T_OK(complete(x) && x->provider == CFG_API_GEMINI && x->upstream_path_of &&
+             x->upstream == &api_gemini,
+         "chat completions on a Gemini provider: complete, its path per request, billed by "
+         "Gemini's usage reader");
+    T_OK(xlate_find(&api_messages, msgs, CFG_API_GEMINI) == NULL &&
+             xlate_find_count(&api_messages, count, CFG_API_GEMINI) == NULL &&
+             xlate_find(&api_completions, compl, CFG_API_GEMINI) == NULL,
+         "Messages, count_tokens and legacy completions are not served by Gemini providers");
+    {
+        const api_op_t *resp = op_of(&api_responses, "/v1/responses");
+        T_OK(resp && xlate_find(&api_responses, resp, CFG_API_GEMINI) == NULL,
+             "nor the Responses API");
+    }
+    T_OK(api_gemini.nops == 0 && api_adapter(API_GEMINI) == &api_gemini && api_gemini.usage,
+         "the gemini adapter: registered, no client operations, a usage reader");
+    x = xlate_find(&api_messages, msgs, CFG_API_OPENAI);
+    T_OK(x && x->upstream_path_of == NULL, "the other pairs keep their fixed path");
     T_OK(xlate_find(&api_chat, chat, CFG_API_OPENAI) == NULL &&
              xlate_find(&api_messages, msgs, CFG_API_ANTHROPIC) == NULL,
          "no translation where the provider speaks the API");
