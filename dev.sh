@@ -100,6 +100,10 @@ llmgate is ready on http://127.0.0.1:8080 (mock upstream on 127.0.0.1:18081). Tr
   curl -sN http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
        -d '{"model":"mini","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
+  # the Responses API on an api: openai-chat provider (translated to chat completions)
+  curl -s http://127.0.0.1:8080/v1/responses -H 'Content-Type: application/json' \
+       -d '{"model":"deepseek-chat","input":"Hello"}'
+
 Ctrl-C stops both.
 EOF
     wait $gw

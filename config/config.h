@@ -36,7 +36,10 @@ enum cfg_api {
     CFG_API_OPENAI = 0, /* OpenAI-compatible: /chat/completions, /responses, ... (default) */
     CFG_API_ANTHROPIC,  /* Anthropic's native Messages API: /messages */
     CFG_API_GEMINI,     /* Google's Gemini API: /models/{model}:generateContent (chat only) */
-    CFG_API_COUNT       /* not a format: how many there are */
+    /* OpenAI-compatible without /responses (DeepSeek, most relays): chat completions,
+     * completions, embeddings, models; Responses clients are translated to chat completions */
+    CFG_API_OPENAI_CHAT,
+    CFG_API_COUNT /* not a format: how many there are */
 };
 
 /* Key selection strategy inside a deployment (the key-policy issue uses it). */

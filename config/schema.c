@@ -39,6 +39,7 @@ static const cyaml_strval_t api_strings[] = {
     {"openai", CFG_API_OPENAI},
     {"anthropic", CFG_API_ANTHROPIC},
     {"gemini", CFG_API_GEMINI},
+    {"openai-chat", CFG_API_OPENAI_CHAT},
 };
 
 static const cyaml_strval_t strategy_strings[] = {

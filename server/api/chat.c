@@ -4,7 +4,8 @@
  * "data: [DONE]"). The model is the top-level "model"; the output cap is "max_tokens" or
  * "max_completion_tokens"; usage is the last "usage" object (the final chunk of a stream
  * when stream_options.include_usage asks for it, which stream_include_usage may add).
- * Served by OpenAI-compatible providers. Errors in OpenAI's shape.
+ * Served by OpenAI-compatible providers (api: openai and api: openai-chat). Errors in OpenAI's
+ * shape.
  */
 #include "server/api/api.h"
 #include "llhttp.h"
@@ -20,7 +21,7 @@ static const api_op_t completions_ops[] = {
 const api_adapter_t api_chat = {
     .id = API_CHAT,
     .name = "chat",
-    .providers = API_PROVIDER(CFG_API_OPENAI),
+    .providers = API_PROVIDER(CFG_API_OPENAI) | API_PROVIDER(CFG_API_OPENAI_CHAT),
     .ops = chat_ops,
     .nops = 1,
     .scan = &scan_spec_chat,
@@ -33,7 +34,7 @@ const api_adapter_t api_chat = {
 const api_adapter_t api_completions = {
     .id = API_COMPLETIONS,
     .name = "completions",
-    .providers = API_PROVIDER(CFG_API_OPENAI),
+    .providers = API_PROVIDER(CFG_API_OPENAI) | API_PROVIDER(CFG_API_OPENAI_CHAT),
     .ops = completions_ops,
     .nops = 1,
     .scan = &scan_spec_chat,

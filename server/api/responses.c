@@ -9,7 +9,9 @@
  * or of the response.created event) is remembered with that key, and every request that
  * names it - previous_response_id, or the {id} of GET/DELETE /v1/responses/{id}, its cancel
  * and its input_items - goes to that key (or its group). input_tokens counts tokens only.
- * Served by OpenAI-compatible providers. Errors in OpenAI's shape.
+ * Served by api: openai providers; an api: openai-chat one (no /responses) serves POST
+ * /v1/responses through translation to chat completions, statelessly
+ * (xlate/responses_chat.h). Errors in OpenAI's shape.
  */
 #include "server/api/api.h"
 #include "llhttp.h"

@@ -867,6 +867,14 @@ static void finish_response(conn_t *c, req_t *r, int err)
     }
     if (r->x_bad && !err)
         err = UPSTREAM_EPROTO;
+    if (r->xpair && err && r->response_started) {
+        /* a translated stream cut (or unreadable): the events that tell the client it failed,
+         * where its API has them (a Responses client's), then the cut */
+        buf_t out = {0};
+        if (tr_finish(r, 0, &out) == 0 && out.len)
+            conn_write_body(c, r->chunked, out.data, out.len);
+        buf_free(&out);
+    }
     if (err) {
         /* Cut mid-response: the key's failure; the client sees the cut. */
         kp_input_t in = {0, err, NULL, 0, NULL, 0, loop_clock_wall_ms(conn_px(c)->clock)};
@@ -1256,7 +1264,9 @@ head:
     r->attempt_ns = loop_clock_ns(w->clock);
     r->ttfb_ns = 0;
     usage_tail_reset(&r->usage);
-    r->object_seen = !((r->op->flags & API_OP_CREATES) && r->scan.store != 0 && r->api->object_id);
+    /* a translated answer is stored nowhere (its ids are made up): nothing to remember */
+    r->object_seen =
+        r->xpair || !((r->op->flags & API_OP_CREATES) && r->scan.store != 0 && r->api->object_id);
     r->buffering = 0;
     rc = upstream_request(w->pool, prov, r->up_head.data, r->up_head.len, body, body_len, fb,
                           &up_cbs, r, &r->up);

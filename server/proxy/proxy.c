@@ -358,6 +358,17 @@ static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
         if (resolve_object(c, r, m->id, m->id_len, 0) != 0)
             return;
     } else if (r->scan.previous_id_len) {
+        route_filter_t f = r->filter;
+        f.apis = api->providers; /* a stored response lives only where the API is native */
+        if (!route_serves(r->model, &f)) {
+            conn_respond_error(c, 400, "invalid_request_error", "previous_response_id",
+                               "previous_response_id: model %s is served by providers without "
+                               "the %s API (api: openai-chat, translated to chat completions), "
+                               "where llmgate cannot continue a stored response; send the whole "
+                               "conversation in input instead (as with store: false)",
+                               r->model->name, api->name);
+            return;
+        }
         if (resolve_object(c, r, r->scan.previous_id, r->scan.previous_id_len, 1) != 0)
             return;
     }

@@ -27,6 +27,8 @@ static void opts_of(const req_t *r, const char *model, xlate_opts_t *o)
     o->include_usage = r->x_include_usage;
     o->created = loop_clock_wall_ms(r->px->clock) / 1000;
     o->request_id = r->h.request_id;
+    o->client_body = r->h.body.data ? r->h.body.data : "";
+    o->client_body_len = r->h.body.len;
 }
 
 int tr_begin(req_t *r, const cfg_provider_t *prov, const char *model, const char **path,

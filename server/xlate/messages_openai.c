@@ -72,7 +72,6 @@
 #include "server/xlate/messages_openai.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,34 +90,6 @@ typedef struct req_s {
     buf_t text;   /* texts being joined */
 } req_t;
 
-/* A refusal: err->param = param, err->message = "param: " + the reason. */
-static int refusef(xlate_error_t *err, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int refusef(xlate_error_t *err, const char *param, const char *fmt, ...)
-{
-    va_list ap;
-    size_t n = 0, k = strlen(param);
-    buf_t b = {0};
-
-    memcpy(err->param, param, k < sizeof(err->param) ? k + 1 : 0);
-    if (k >= sizeof(err->param))
-        err->param[0] = '\0'; /* a path too deep to name whole is named by its message */
-    if (k)
-        n = (size_t)snprintf(err->message, sizeof(err->message), "%s: ", param);
-    if (n < sizeof(err->message)) {
-        va_start(ap, fmt);
-        vsnprintf(err->message + n, sizeof(err->message) - n, fmt, ap);
-        va_end(ap);
-    }
-    /* the reason quotes the client's bytes and may be cut: keep the message valid UTF-8 */
-    if (xjson_lossy(&b, err->message, strlen(err->message), sizeof(err->message) - 4) == 0)
-        xjson_copy_cut(err->message, sizeof(err->message), b.data ? b.data : "");
-    buf_free(&b);
-    if (!err->message[0])
-        snprintf(err->message, sizeof(err->message), "the request cannot be translated");
-    return XLATE_EREFUSE;
-}
-
 /* Appends the texts of blocks (each a {"type":"text","text"}) to r->text, joined by "\n"
  * (what r->text held before them, base bytes, is not separated from the first). */
 static int join_texts(req_t *r, const json_t *blocks, const char *p, const char *what)
@@ -132,10 +103,10 @@ static int join_texts(req_t *r, const json_t *blocks, const char *p, const char 
         const json_t *t = json_object_get(blk, "text");
         snprintf(q, sizeof(q), "%s[%zu]", p, k);
         if (!xjson_is_type(blk, "text") || !json_is_string(t))
-            return refusef(r->err, q,
-                           "%s can carry text blocks only at an OpenAI-compatible "
-                           "provider" OR_ANTHROPIC,
-                           what);
+            return xjson_refusef(r->err, q,
+                                 "%s can carry text blocks only at an OpenAI-compatible "
+                                 "provider" OR_ANTHROPIC,
+                                 what);
         if ((r->text.len > base && buf_append(&r->text, "\n", 1) != 0) ||
             buf_append(&r->text, json_string_value(t), json_string_length(t)) != 0)
             return XLATE_ENOMEM;
@@ -168,7 +139,8 @@ static int image_part(req_t *r, const json_t *blk, const char *p, json_t **part)
         const json_t *data = json_object_get(src, "data");
         buf_t b = {0};
         if (!mt || !json_is_string(data))
-            return refusef(r->err, p, "a base64 image needs source.media_type and source.data");
+            return xjson_refusef(r->err, p,
+                                 "a base64 image needs source.media_type and source.data");
         if (buf_appends(&b, "data:") == 0 && buf_appends(&b, mt) == 0 &&
             buf_appends(&b, ";base64,") == 0 &&
             buf_append(&b, json_string_value(data), json_string_length(data)) == 0)
@@ -178,13 +150,13 @@ static int image_part(req_t *r, const json_t *blk, const char *p, json_t **part)
         url = json_incref(json_object_get(src, "url"));
         if (!json_is_string(url)) {
             json_decref(url);
-            return refusef(r->err, p, "an image of source type url needs source.url");
+            return xjson_refusef(r->err, p, "an image of source type url needs source.url");
         }
     } else {
-        return refusef(r->err, p,
-                       "images of source type %s cannot be sent to an "
-                       "OpenAI-compatible provider (base64 and url can)" OR_ANTHROPIC,
-                       type ? type : "(none)");
+        return xjson_refusef(r->err, p,
+                             "images of source type %s cannot be sent to an "
+                             "OpenAI-compatible provider (base64 and url can)" OR_ANTHROPIC,
+                             type ? type : "(none)");
     }
     *part = json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url);
     return *part ? 0 : XLATE_ENOMEM;
@@ -200,7 +172,7 @@ static int tool_message(req_t *r, const json_t *blk, const char *p)
 
     buf_reset(&r->text);
     if (!json_is_string(id))
-        return refusef(r->err, p, "a tool_result needs its tool_use_id");
+        return xjson_refusef(r->err, p, "a tool_result needs its tool_use_id");
     if (json_is_true(json_object_get(blk, "is_error")) && buf_appends(&r->text, "Error: ") != 0)
         return XLATE_ENOMEM;
     snprintf(q, sizeof(q), "%s.content", p);
@@ -211,7 +183,7 @@ static int tool_message(req_t *r, const json_t *blk, const char *p)
         if ((rc = join_texts(r, c, q, "a tool_result")) != 0)
             return rc;
     } else if (c && !json_is_null(c)) {
-        return refusef(r->err, q, "must be a string or an array of text blocks");
+        return xjson_refusef(r->err, q, "must be a string or an array of text blocks");
     }
     m = json_pack("{s:s,s:O,s:o}", "role", "tool", "tool_call_id", id, "content",
                   xjson_buf(&r->text));
@@ -224,10 +196,11 @@ static int document_part(req_t *r, const json_t *blk, const char *p, json_t **pa
     const json_t *src = json_object_get(blk, "source"), *data = json_object_get(src, "data");
 
     if (!xjson_is_type(src, "text") || !json_is_string(data))
-        return refusef(r->err, p,
-                       "documents other than plain text (source type text) cannot "
-                       "be sent to an OpenAI-compatible provider; send the text, or use a model "
-                       "with an api: anthropic deployment");
+        return xjson_refusef(
+            r->err, p,
+            "documents other than plain text (source type text) cannot "
+            "be sent to an OpenAI-compatible provider; send the text, or use a model "
+            "with an api: anthropic deployment");
     *part = json_pack("{s:s,s:O}", "type", "text", "text", data);
     return *part ? 0 : XLATE_ENOMEM;
 }
@@ -251,11 +224,11 @@ static int user_turn(req_t *r, size_t i, const json_t *content)
 
         snprintf(p, sizeof(p), "messages[%zu].content[%zu]", i, j);
         if (!type) {
-            rc = refusef(r->err, p, "must be a content block (an object with a \"type\")");
+            rc = xjson_refusef(r->err, p, "must be a content block (an object with a \"type\")");
         } else if (strcmp(type, "text") == 0) {
             const json_t *t = json_object_get(blk, "text");
             if (!json_is_string(t))
-                rc = refusef(r->err, p, "a text block needs its \"text\" string");
+                rc = xjson_refusef(r->err, p, "a text block needs its \"text\" string");
             else if (!(part = json_pack("{s:s,s:O}", "type", "text", "text", t)))
                 rc = XLATE_ENOMEM;
         } else if (strcmp(type, "image") == 0) {
@@ -265,10 +238,10 @@ static int user_turn(req_t *r, size_t i, const json_t *content)
         } else if (strcmp(type, "tool_result") == 0) {
             rc = tool_message(r, blk, p); /* before the rest of the turn, as OpenAI wants */
         } else if (strcmp(type, "thinking") != 0 && strcmp(type, "redacted_thinking") != 0) {
-            rc = refusef(r->err, p,
-                         "a %s block has no equivalent at an OpenAI-compatible "
-                         "provider" OR_ANTHROPIC,
-                         type);
+            rc = xjson_refusef(r->err, p,
+                               "a %s block has no equivalent at an OpenAI-compatible "
+                               "provider" OR_ANTHROPIC,
+                               type);
         }
         if (rc == 0 && part)
             rc = xjson_push(parts, part);
@@ -298,7 +271,7 @@ static int tool_call(req_t *r, const json_t *blk, const char *p, json_t *calls)
     json_t *call;
 
     if (!json_is_string(id) || !json_is_string(name))
-        return refusef(r->err, p, "a tool_use block needs its id and name");
+        return xjson_refusef(r->err, p, "a tool_use block needs its id and name");
     args = input ? json_dumps(input, XJSON_DUMP | JSON_ENCODE_ANY) : NULL;
     if (input && !args)
         return XLATE_ENOMEM;
@@ -328,10 +301,10 @@ static int assistant_turn(req_t *r, size_t i, const json_t *content)
 
         snprintf(p, sizeof(p), "messages[%zu].content[%zu]", i, j);
         if (!type) {
-            rc = refusef(r->err, p, "must be a content block (an object with a \"type\")");
+            rc = xjson_refusef(r->err, p, "must be a content block (an object with a \"type\")");
         } else if (strcmp(type, "text") == 0) {
             if (!json_is_string(t))
-                rc = refusef(r->err, p, "a text block needs its \"text\" string");
+                rc = xjson_refusef(r->err, p, "a text block needs its \"text\" string");
             else if ((has_text && buf_append(&r->text, "\n", 1) != 0) ||
                      buf_append(&r->text, json_string_value(t), json_string_length(t)) != 0)
                 rc = XLATE_ENOMEM;
@@ -339,10 +312,10 @@ static int assistant_turn(req_t *r, size_t i, const json_t *content)
         } else if (strcmp(type, "tool_use") == 0) {
             rc = tool_call(r, blk, p, calls);
         } else if (strcmp(type, "thinking") != 0 && strcmp(type, "redacted_thinking") != 0) {
-            rc = refusef(r->err, p,
-                         "a %s block has no equivalent at an OpenAI-compatible "
-                         "provider" OR_ANTHROPIC,
-                         type);
+            rc = xjson_refusef(r->err, p,
+                               "a %s block has no equivalent at an OpenAI-compatible "
+                               "provider" OR_ANTHROPIC,
+                               type);
         }
         if (rc)
             break;
@@ -374,7 +347,7 @@ static int system_msg(req_t *r, const json_t *sys)
     if (json_is_string(sys))
         return json_string_length(sys) ? push_msg(r, "system", json_incref((json_t *)sys)) : 0;
     if (!json_is_array(sys))
-        return refusef(r->err, "system", "must be a string or an array of text blocks");
+        return xjson_refusef(r->err, "system", "must be a string or an array of text blocks");
     buf_reset(&r->text);
     if ((rc = join_texts(r, sys, "system", "the system prompt")) != 0)
         return rc;
@@ -389,7 +362,7 @@ static int messages(req_t *r, const json_t *msgs)
     int rc = 0;
 
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
-        return refusef(r->err, "messages", "required: a non-empty array of messages");
+        return xjson_refusef(r->err, "messages", "required: a non-empty array of messages");
     json_array_foreach(msgs, i, m)
     {
         const char *role = json_string_value(json_object_get(m, "role"));
@@ -397,10 +370,10 @@ static int messages(req_t *r, const json_t *msgs)
 
         snprintf(p, sizeof(p), "messages[%zu].role", i);
         if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-            return refusef(r->err, p, "must be \"user\" or \"assistant\"");
+            return xjson_refusef(r->err, p, "must be \"user\" or \"assistant\"");
         snprintf(p, sizeof(p), "messages[%zu].content", i);
         if (!json_is_string(content) && !json_is_array(content))
-            return refusef(r->err, p, "must be a string or an array of content blocks");
+            return xjson_refusef(r->err, p, "must be a string or an array of content blocks");
         rc = role[0] == 'u' ? user_turn(r, i, content) : assistant_turn(r, i, content);
         if (rc)
             return rc;
@@ -417,7 +390,7 @@ static int tools(req_t *r, const json_t *in, json_t *req)
     int rc = 0;
 
     if (list && !json_is_null(list) && !json_is_array(list))
-        return refusef(r->err, "tools", "must be an array of tools");
+        return xjson_refusef(r->err, "tools", "must be an array of tools");
     if (json_array_size(list) == 0)
         return 0; /* no tools: tool_choice and parallel calls mean nothing (OpenAI refuses) */
     if ((rc = xjson_set(req, "tools", out = json_array())) != 0)
@@ -431,12 +404,12 @@ static int tools(req_t *r, const json_t *in, json_t *req)
 
         snprintf(p, sizeof(p), "tools[%zu]", i);
         if (type && strcmp(type, "custom") != 0)
-            return refusef(r->err, p,
-                           "the server tool %s runs at Anthropic only: an "
-                           "OpenAI-compatible provider cannot serve it" OR_ANTHROPIC,
-                           type);
+            return xjson_refusef(r->err, p,
+                                 "the server tool %s runs at Anthropic only: an "
+                                 "OpenAI-compatible provider cannot serve it" OR_ANTHROPIC,
+                                 type);
         if (!json_is_string(name))
-            return refusef(r->err, p, "a tool needs its name");
+            return xjson_refusef(r->err, p, "a tool needs its name");
         if (!(fn = json_pack("{s:O}", "name", name)))
             return XLATE_ENOMEM;
         if (json_is_string(desc))
@@ -455,7 +428,7 @@ static int tools(req_t *r, const json_t *in, json_t *req)
     const char *type = json_string_value(json_object_get(tc, "type"));
     const json_t *name = json_object_get(tc, "name");
     if (!type)
-        return refusef(r->err, "tool_choice", "must be an object with a \"type\"");
+        return xjson_refusef(r->err, "tool_choice", "must be an object with a \"type\"");
     if (strcmp(type, "auto") == 0 || strcmp(type, "none") == 0)
         choice = json_string(type);
     else if (strcmp(type, "any") == 0)
@@ -463,10 +436,10 @@ static int tools(req_t *r, const json_t *in, json_t *req)
     else if (strcmp(type, "tool") == 0 && json_is_string(name))
         choice = json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name", name);
     else if (strcmp(type, "tool") == 0)
-        return refusef(r->err, "tool_choice.name", "required with type tool");
+        return xjson_refusef(r->err, "tool_choice.name", "required with type tool");
     else
-        return refusef(r->err, "tool_choice.type", "must be auto, any, tool or none (got %s)",
-                       type);
+        return xjson_refusef(r->err, "tool_choice.type", "must be auto, any, tool or none (got %s)",
+                             type);
     if ((rc = xjson_set(req, "tool_choice", choice)) != 0)
         return rc;
     if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
@@ -485,7 +458,7 @@ static int params(req_t *r, const json_t *in, json_t *req)
 
     v = json_object_get(in, "max_tokens");
     if (v && !json_is_null(v) && !json_is_integer(v))
-        return refusef(r->err, "max_tokens", "must be an integer");
+        return xjson_refusef(r->err, "max_tokens", "must be an integer");
     if (json_is_integer(v)) {
         json_int_t mt = json_integer_value(v);
         if (r->o->max_tokens_cap && mt > (json_int_t)r->o->max_tokens_cap)
@@ -496,19 +469,19 @@ static int params(req_t *r, const json_t *in, json_t *req)
     for (i = 0; i < 2; i++) {
         v = json_object_get(in, numbers[i]);
         if (v && !json_is_null(v) && !json_is_number(v))
-            return refusef(r->err, numbers[i], "must be a number");
+            return xjson_refusef(r->err, numbers[i], "must be a number");
         if (json_is_number(v) && (rc = xjson_set(req, numbers[i], json_incref((json_t *)v))) != 0)
             return rc;
     }
     v = json_object_get(in, "stop_sequences");
     if (v && !json_is_null(v) && !json_is_array(v))
-        return refusef(r->err, "stop_sequences", "must be an array of strings");
+        return xjson_refusef(r->err, "stop_sequences", "must be an array of strings");
     json_array_foreach(v, i, s)
     {
         if (!json_is_string(s)) {
             char p[PARAM_MAX];
             snprintf(p, sizeof(p), "stop_sequences[%zu]", i);
-            return refusef(r->err, p, "must be a string");
+            return xjson_refusef(r->err, p, "must be a string");
         }
     }
     if (json_array_size(v) && (rc = xjson_set(req, "stop", json_incref((json_t *)v))) != 0)
@@ -520,9 +493,9 @@ static int params(req_t *r, const json_t *in, json_t *req)
     if (v && !json_is_null(v)) {
         const json_t *schema = json_object_get(v, "schema");
         if (!xjson_is_type(v, "json_schema") || !json_is_object(schema))
-            return refusef(r->err, "output_format",
-                           "only {\"type\":\"json_schema\",\"schema\"} "
-                           "can be sent to an OpenAI-compatible provider");
+            return xjson_refusef(r->err, "output_format",
+                                 "only {\"type\":\"json_schema\",\"schema\"} "
+                                 "can be sent to an OpenAI-compatible provider");
         rc = xjson_set(req, "response_format",
                        json_pack("{s:s,s:{s:s,s:O,s:b}}", "type", "json_schema", "json_schema",
                                  "name", "output", "schema", schema, "strict", 1));
@@ -531,10 +504,10 @@ static int params(req_t *r, const json_t *in, json_t *req)
     }
     v = json_object_get(in, "mcp_servers");
     if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
-        return refusef(r->err, "mcp_servers",
-                       "MCP connectors run at Anthropic only: an "
-                       "OpenAI-compatible provider cannot call them; remove them, or use a "
-                       "model with an api: anthropic deployment");
+        return xjson_refusef(r->err, "mcp_servers",
+                             "MCP connectors run at Anthropic only: an "
+                             "OpenAI-compatible provider cannot call them; remove them, or use a "
+                             "model with an api: anthropic deployment");
     return 0;
 }
 
@@ -550,17 +523,17 @@ static int messages_request(const char *body, size_t len, const xlate_opts_t *o,
     memset(err, 0, sizeof(*err));
     in = json_loadb(body, len, XJSON_LOAD, &jerr);
     if (!in) {
-        rc = refusef(err, "", "request body: not valid JSON (%s, line %d, column %d)", jerr.text,
-                     jerr.line, jerr.column);
+        rc = xjson_refusef(err, "", "request body: not valid JSON (%s, line %d, column %d)",
+                           jerr.text, jerr.line, jerr.column);
         goto exit;
     }
     if (!json_is_object(in)) {
-        rc = refusef(err, "", "request body: must be a JSON object");
+        rc = xjson_refusef(err, "", "request body: must be a JSON object");
         goto exit;
     }
     model = o->model ? o->model : json_string_value(json_object_get(in, "model"));
     if (!model) {
-        rc = refusef(err, "model", "required");
+        rc = xjson_refusef(err, "model", "required");
         goto exit;
     }
     if (!(req = json_object()) || (rc = xjson_set(req, "model", xjson_str(model))) != 0 ||
@@ -668,6 +641,7 @@ int xlate_messages_count_estimate(const char *body, size_t len, uint32_t *tokens
 const xlate_pair_t xlate_messages_openai = {
     .client = API_MESSAGES,
     .provider = CFG_API_OPENAI,
+    .providers = API_PROVIDER(CFG_API_OPENAI) | API_PROVIDER(CFG_API_OPENAI_CHAT),
     .client_path = "/v1/messages",
     .upstream_path = "/chat/completions",
     .upstream = &api_chat,

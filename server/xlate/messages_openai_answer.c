@@ -12,8 +12,7 @@
 #include "server/xlate/xfast.h"
 #include "server/xlate/xjson.h"
 
-#define ERROR_TEXT_MAX 1024
-#define MO_TOOLS_MAX   64
+#define MO_TOOLS_MAX 64
 
 /* ---- response -------------------------------------------------------------------------- */
 
@@ -190,47 +189,18 @@ exit:
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-/* The message of an OpenAI-shaped error (or of the usual variants), borrowed from doc. */
-static const json_t *openai_message(const json_t *doc)
-{
-    const json_t *e = json_object_get(doc, "error");
-    const json_t *m = json_object_get(e, "message");
-
-    if (json_is_string(m))
-        return m;
-    if (json_is_string(e))
-        return e;
-    m = json_object_get(doc, "message");
-    return json_is_string(m) ? m : NULL;
-}
-
 int xlate_mo_error(int status, const char *body, size_t len, buf_t *out, int *status_out)
 {
-    json_t *doc = json_loadb(body, len, XJSON_LOAD, NULL), *msg, *res;
-    const json_t *m = openai_message(doc);
-    buf_t b = {0};
+    json_t *doc = json_loadb(body, len, XJSON_LOAD, NULL), *res;
     int rc;
 
     *status_out = status;
-    if (m && json_string_length(m) > 0) {
-        msg = json_incref((json_t *)m);
-    } else {
-        size_t k = 0;
-        while (k < len && (body[k] == ' ' || body[k] == '\n' || body[k] == '\r' || body[k] == '\t'))
-            k++;
-        if (k == len)
-            rc = buf_printf(&b, "the provider answered HTTP %d with an empty body", status);
-        else
-            rc = buf_printf(&b, "the provider answered HTTP %d: ", status) ||
-                 xjson_lossy(&b, body + k, len - k, ERROR_TEXT_MAX);
-        msg = rc ? NULL : xjson_buf(&b);
-    }
     res = json_pack("{s:s,s:{s:s,s:o}}", "type", "error", "error", "type",
-                    api_anthropic_error_type(status), "message", msg);
+                    api_anthropic_error_type(status), "message",
+                    xjson_error_text(doc, status, body, len));
     rc = res ? xjson_put(out, res) : XLATE_ENOMEM;
     json_decref(res);
     json_decref(doc);
-    buf_free(&b);
     return rc;
 }
 
@@ -518,7 +488,7 @@ static int finish(feed_t *f)
 /* An error object in the stream -> Anthropic's error event, the last one. */
 static int stream_error(feed_t *f, const json_t *doc)
 {
-    const json_t *e = json_object_get(doc, "error"), *m = openai_message(doc);
+    const json_t *e = json_object_get(doc, "error"), *m = xjson_error_message(doc);
     const char *t = json_string_value(json_object_get(e, "type"));
     const char *code = json_string_value(json_object_get(e, "code"));
     const char *type = "api_error";

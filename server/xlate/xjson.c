@@ -177,3 +177,64 @@ const char *xjson_got(const json_t *v, char *b, size_t cap)
         return v ? "null" : "nothing";
     }
 }
+
+int xjson_refusef(xlate_error_t *err, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n = 0, k = strlen(param);
+    buf_t b = {0};
+
+    memcpy(err->param, param, k < sizeof(err->param) ? k + 1 : 0);
+    if (k >= sizeof(err->param))
+        err->param[0] = '\0';
+    if (k)
+        n = (size_t)snprintf(err->message, sizeof(err->message), "%s: ", param);
+    if (n < sizeof(err->message)) {
+        va_start(ap, fmt);
+        vsnprintf(err->message + n, sizeof(err->message) - n, fmt, ap);
+        va_end(ap);
+    }
+    /* the reason may quote the client's bytes and be cut: keep the message valid UTF-8 */
+    if (xjson_lossy(&b, err->message, strlen(err->message), sizeof(err->message) - 4) == 0)
+        xjson_copy_cut(err->message, sizeof(err->message), b.data ? b.data : "");
+    buf_free(&b);
+    if (!err->message[0])
+        snprintf(err->message, sizeof(err->message), "the request cannot be translated");
+    return XLATE_EREFUSE;
+}
+
+const json_t *xjson_error_message(const json_t *doc)
+{
+    const json_t *e = json_object_get(doc, "error");
+    const json_t *m = json_object_get(e, "message");
+
+    if (json_is_string(m))
+        return m;
+    if (json_is_string(e))
+        return e;
+    m = json_object_get(doc, "message");
+    return json_is_string(m) ? m : NULL;
+}
+
+json_t *xjson_error_text(const json_t *doc, int status, const char *body, size_t len)
+{
+    const json_t *m = xjson_error_message(doc);
+    json_t *msg = NULL;
+    buf_t b = {0};
+    size_t k = 0;
+    int rc;
+
+    if (m && json_string_length(m) > 0)
+        return json_incref((json_t *)m);
+    while (k < len && (body[k] == ' ' || body[k] == '\n' || body[k] == '\r' || body[k] == '\t'))
+        k++;
+    if (k == len)
+        rc = buf_printf(&b, "the provider answered HTTP %d with an empty body", status);
+    else
+        rc = buf_printf(&b, "the provider answered HTTP %d: ", status) ||
+             xjson_lossy(&b, body + k, len - k, XJSON_ERROR_TEXT_MAX);
+    if (rc == 0)
+        msg = xjson_buf(&b);
+    buf_free(&b);
+    return msg;
+}

@@ -71,4 +71,20 @@ void xjson_pathf(char *b, size_t cap, const char *fmt, ...) __attribute__((forma
  * kind ("an object", "a number", "null", "nothing", ...): ASCII, never a client's bytes cut. */
 const char *xjson_got(const json_t *v, char *b, size_t cap);
 
+/* The message of an OpenAI-shaped error body ({"error":{"message"}}, or the usual variants
+ * {"error":"..."} and {"message":"..."}), borrowed from doc; NULL if none. */
+const json_t *xjson_error_message(const json_t *doc);
+
+/* What a client is told of a provider's error body (doc: the body parsed, or NULL): its
+ * message (xjson_error_message, when not empty), else "the provider answered HTTP S: " and
+ * the body's text cut to XJSON_ERROR_TEXT_MAX bytes, made valid UTF-8, or that the body was
+ * empty. NULL: no memory. */
+#define XJSON_ERROR_TEXT_MAX 1024
+json_t *xjson_error_text(const json_t *doc, int status, const char *body, size_t len);
+
+/* A refusal (XLATE_EREFUSE, returned): err->param = param (cut to "" when it does not fit:
+ * the message names it), err->message = "param: " + the reason, valid UTF-8 however cut. */
+int xjson_refusef(struct xlate_error_s *err, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

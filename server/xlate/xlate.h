@@ -60,6 +60,9 @@ typedef struct xlate_opts_s {
     int include_usage;           /* chat: the client asked stream_options.include_usage */
     int64_t created;             /* Unix seconds, for the answers' "created" */
     const char *request_id;      /* the gateway's x-request-id: ids made up derive from it */
+    const char *client_body;     /* the client's request body as it came (answers that echo
+                                    the request read it: Responses); NULL = none */
+    size_t client_body_len;
 } xlate_opts_t;
 
 /* Why a request was refused: the message of the 400, and the field ("param") it names. */
@@ -70,7 +73,10 @@ typedef struct xlate_error_s {
 
 typedef struct xlate_pair_s {
     api_id_t client;               /* the API the client speaks */
-    enum cfg_api provider;         /* the provider's format */
+    enum cfg_api provider;         /* the provider format whose wire it writes */
+    unsigned providers;            /* API_PROVIDER(CFG_API_*) bits of every format it serves
+                                      (formats that share that wire: openai, openai-chat);
+                                      0 = provider alone */
     const char *client_path;       /* the client's operation it translates, e.g. "/v1/messages" */
     const char *upstream_path;     /* after the provider's base path, e.g. "/messages" */
     const api_adapter_t *upstream; /* the provider format's own adapter: its usage reader */
@@ -83,7 +89,10 @@ typedef struct xlate_pair_s {
     void (*stream_init)(void *st, const xlate_opts_t *o);
     /* the provider's SSE bytes as they arrive (cut anywhere) -> the client's events */
     int (*stream_feed)(void *st, const char *data, size_t len, buf_t *out);
-    /* the provider's stream ended (complete: 1, or cut: 0) -> the client's last events */
+    /* the provider's stream ended (complete: 1, or cut: 0, also after XLATE_EBAD) -> the
+     * client's last events; for a cut, only what tells the client it failed (a Responses
+     * client's response.failed and error events), if its API has that; the proxy cuts the
+     * connection after them */
     int (*stream_end)(void *st, int complete, buf_t *out);
     void (*stream_free)(void *st);
     /* The client's token-counting operation (count_path), when this provider format has none:
@@ -97,6 +106,12 @@ typedef struct xlate_pair_s {
      * NULL: upstream_path, which then is the path as it is (else only a description). */
     int (*upstream_path_of)(const xlate_opts_t *o, char *out, size_t cap);
 } xlate_pair_t;
+
+/* Whether pair x serves provider format p. */
+static inline int xlate_serves(const xlate_pair_t *x, enum cfg_api p)
+{
+    return x->providers ? (x->providers & API_PROVIDER(p)) != 0 : x->provider == p;
+}
 
 /* The translation of operation op of client API a to provider format p, or NULL if there is
  * none. */

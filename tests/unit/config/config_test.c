@@ -487,8 +487,21 @@ static void test_provider_api(void)
     cfg_free(c);
     c = NULL;
 
-    expect_edit(4, "    base_url: https://h/v1\n    api: vertex",
-                ":5: providers[0].api: must be one of openai, anthropic, gemini (got \"vertex\")",
+    /* a chat-completions-only provider (DeepSeek, a relay): bearer, no anthropic_version */
+    rc = load_edit(&c, 4, "    base_url: https://api.deepseek.com/v1\n    api: openai-chat", 0);
+    T_OK(rc == 0 && c->providers[0].api == CFG_API_OPENAI_CHAT &&
+             c->providers[0].auth == CFG_AUTH_BEARER && c->providers[0].anthropic_version == NULL,
+         "api: openai-chat parsed, auth bearer by default");
+    if (rc != 0)
+        show_err();
+    cfg_free(c);
+    c = NULL;
+    expect_edit(4, "    base_url: https://h/v1\n    api: openai-chat\n    anthropic_version: x",
+                ":6: providers[0].anthropic_version: is only used with api: anthropic",
+                "anthropic_version refused with api: openai-chat");
+    expect_edit(4, "    base_url: https://h/v1\n    api: cohere",
+                ":5: providers[0].api: must be one of openai, anthropic, gemini, openai-chat (got "
+                "\"cohere\")",
                 "unknown api lists the allowed ones");
     rc = load_edit(
         &c, 4, "    base_url: https://generativelanguage.googleapis.com/v1beta\n    api: gemini",

@@ -23,6 +23,7 @@
 
 #include "server/xlate/messages_openai.h"
 #include "server/xlate/sse.h"
+#include "golden.h"
 #include "t.h"
 
 #ifndef GOLDEN_DIR
@@ -39,152 +40,6 @@ static xlate_opts_t opts(int stream)
                       .created = 1745962718,
                       .request_id = "req_7f3a"};
     return o;
-}
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    char *p = NULL;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
-    if (!(f = fopen(path, "rb")))
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (p = malloc((size_t)n + 1)) && fread(p, 1, (size_t)n, f) == (size_t)n) {
-        p[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    return p;
-}
-
-/* The file of a case with its suffix replaced: "x.in.json" -> "x.out.json". */
-static char *sibling(const char *name, const char *in_sfx, const char *out_sfx, size_t *len)
-{
-    char other[512];
-    size_t n = strlen(name) - strlen(in_sfx);
-
-    snprintf(other, sizeof(other), "%.*s%s", (int)n, name, out_sfx);
-    return slurp(other, len);
-}
-
-static int ends_with(const char *s, const char *sfx)
-{
-    size_t n = strlen(s), k = strlen(sfx);
-    return n >= k && strcmp(s + n - k, sfx) == 0;
-}
-
-static int starts_with(const char *s, const char *pfx)
-{
-    return strncmp(s, pfx, strlen(pfx)) == 0;
-}
-
-/* json_equal of got against the file's document; prints both when they differ. */
-static int same_json(const char *got, size_t got_len, const char *want, size_t want_len)
-{
-    json_t *g = json_loadb(got, got_len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *w = json_loadb(want, want_len, JSON_REJECT_DUPLICATES, NULL);
-    int eq = g && w && json_equal(g, w);
-
-    if (!eq) {
-        char *ws = w ? json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        char *gs = g ? json_dumps(g, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        printf("#   got  %s\n#   want %s\n", gs ? gs : got,
-               ws ? ws : "(the golden file is not JSON)");
-        free(ws);
-        free(gs);
-    }
-    json_decref(g);
-    json_decref(w);
-    return eq;
-}
-
-/* ---- streams: events parsed back, and the format every event must have ----------------- */
-
-typedef struct ev_s {
-    char name[64];
-    char *data;
-    size_t len;
-} ev_t;
-
-typedef struct evs_s {
-    ev_t v[256];
-    int n, overflow;
-} evs_t;
-
-static int collect_cb(void *ud, const char *event, const char *data, size_t len)
-{
-    evs_t *e = ud;
-    if (e->n == 256) {
-        e->overflow = 1;
-        return 0;
-    }
-    snprintf(e->v[e->n].name, sizeof(e->v[e->n].name), "%s", event);
-    e->v[e->n].data = malloc(len + 1);
-    memcpy(e->v[e->n].data, data, len);
-    e->v[e->n].data[len] = '\0';
-    e->v[e->n++].len = len;
-    return 0;
-}
-
-static void parse_events(const char *s, size_t len, evs_t *e)
-{
-    sse_reader_t r;
-
-    memset(e, 0, sizeof(*e));
-    sse_reader_init(&r);
-    sse_feed(&r, s, len, collect_cb, e);
-    sse_finish(&r, collect_cb, e);
-    sse_reader_free(&r);
-}
-
-static void free_events(evs_t *e)
-{
-    for (int i = 0; i < e->n; i++)
-        free(e->v[i].data);
-}
-
-/* Exactly "event: NAME\ndata: JSON\n\n" per event, the JSON's "type" being NAME. */
-static int well_formed(const char *s, size_t len, char *why, size_t cap)
-{
-    const char *p = s, *end = s + len;
-
-    while (p < end) {
-        const char *nl, *name, *data;
-        size_t nlen;
-        json_t *j;
-        int ok;
-
-        if ((size_t)(end - p) < 7 || memcmp(p, "event: ", 7) != 0)
-            return snprintf(why, cap, "no event line at byte %zu", (size_t)(p - s)), 0;
-        name = p + 7;
-        if (!(nl = memchr(name, '\n', (size_t)(end - name))))
-            return snprintf(why, cap, "an event line without its end"), 0;
-        nlen = (size_t)(nl - name);
-        data = nl + 1;
-        if ((size_t)(end - data) < 6 || memcmp(data, "data: ", 6) != 0)
-            return snprintf(why, cap, "no data line after event %.*s", (int)nlen, name), 0;
-        data += 6;
-        if (!(nl = memchr(data, '\n', (size_t)(end - data))) || nl + 1 >= end || nl[1] != '\n')
-            return snprintf(why, cap, "event %.*s: no blank line after its data", (int)nlen, name),
-                   0;
-        j = json_loadb(data, (size_t)(nl - data), JSON_REJECT_DUPLICATES, NULL);
-        ok = json_is_object(j) && json_string_value(json_object_get(j, "type")) &&
-             strlen(json_string_value(json_object_get(j, "type"))) == nlen &&
-             memcmp(json_string_value(json_object_get(j, "type")), name, nlen) == 0;
-        json_decref(j);
-        if (!ok)
-            return snprintf(why, cap, "event %.*s: its data is not JSON of that type", (int)nlen,
-                            name),
-                   0;
-        p = nl + 2;
-    }
-    return 1;
 }
 
 /* Runs a stream fed in pieces: step 0 = whole, step > 0 = pieces of that size, step < 0 =
@@ -220,10 +75,11 @@ static int run_stream(const char *in, size_t len, long step, int complete, buf_t
 static void stream_case(const char *name)
 {
     size_t len = 0, wlen = 0;
-    char *in = slurp(name, &len), *want = sibling(name, ".in.sse", ".out.sse", &wlen);
-    int complete = !starts_with(name, "stream_cut_"), bad = starts_with(name, "stream_bad_");
+    char *in = golden_slurp(name, &len), *want = golden_sibling(name, ".in.sse", ".out.sse", &wlen);
+    int complete = !golden_starts_with(name, "stream_cut_"),
+        bad = golden_starts_with(name, "stream_bad_");
     buf_t whole = {0};
-    evs_t g, w;
+    golden_evs_t g, w;
     char why[200] = "";
     int rc, differ = 0, i;
 
@@ -233,43 +89,24 @@ static void stream_case(const char *name)
     }
     rc = run_stream(in, len, 0, complete, &whole);
     T_EQ_INT(rc, bad ? XLATE_EBAD : 0, "%s: result", name);
-    T_OK(well_formed(whole.data ? whole.data : "", whole.len, why, sizeof(why)),
+    T_OK(golden_well_formed(whole.data ? whole.data : "", whole.len, why, sizeof(why)),
          "%s: every event is event: NAME, data: JSON of type NAME %s", name, why);
-    parse_events(whole.data ? whole.data : "", whole.len, &g);
-    parse_events(want, wlen, &w);
+    golden_parse_events(whole.data ? whole.data : "", whole.len, &g);
+    golden_parse_events(want, wlen, &w);
     for (i = 0; i < g.n && i < w.n && !differ; i++) {
         if (strcmp(g.v[i].name, w.v[i].name) != 0 ||
-            !same_json(g.v[i].data, g.v[i].len, w.v[i].data, w.v[i].len)) {
+            !golden_same_json(g.v[i].data, g.v[i].len, w.v[i].data, w.v[i].len)) {
             printf("#   event %d: got %s, want %s\n", i, g.v[i].name, w.v[i].name);
             differ = 1;
         }
     }
     T_OK(!differ && g.n == w.n && !g.overflow, "%s: the golden events (%d, want %d)", name, g.n,
          w.n);
-    free_events(&g);
-    free_events(&w);
+    golden_free_events(&g);
+    golden_free_events(&w);
 
-    /* the same bytes whatever the cut */
-    differ = 0;
-    for (long step = 1; step <= 64 && !differ; step++) {
-        buf_t cut = {0};
-        int rc2 = run_stream(in, len, step, complete, &cut);
-        differ = rc2 != rc || cut.len != whole.len ||
-                 (cut.len && memcmp(cut.data, whole.data, cut.len) != 0);
-        if (differ)
-            printf("#   pieces of %ld bytes differ\n", step);
-        buf_free(&cut);
-    }
-    for (long seed = 1; seed <= 40 && !differ; seed++) {
-        buf_t cut = {0};
-        int rc2 = run_stream(in, len, -seed, complete, &cut);
-        differ = rc2 != rc || cut.len != whole.len ||
-                 (cut.len && memcmp(cut.data, whole.data, cut.len) != 0);
-        if (differ)
-            printf("#   pseudo-random pieces (seed %ld) differ\n", seed);
-        buf_free(&cut);
-    }
-    T_OK(!differ, "%s: the same events however the stream is cut", name);
+    T_OK(golden_same_cuts(run_stream, in, len, complete, rc, &whole),
+         "%s: the same events however the stream is cut", name);
 exit:
     buf_free(&whole);
     free(in);
@@ -281,7 +118,8 @@ exit:
 static void request_case(const char *name)
 {
     size_t len = 0, wlen = 0;
-    char *in = slurp(name, &len), *want = sibling(name, ".in.json", ".out.json", &wlen);
+    char *in = golden_slurp(name, &len),
+         *want = golden_sibling(name, ".in.json", ".out.json", &wlen);
     json_t *body = in ? json_loadb(in, len, 0, NULL) : NULL;
     xlate_opts_t o = opts(json_is_true(json_object_get(body, "stream")));
     xlate_error_t err;
@@ -296,7 +134,8 @@ static void request_case(const char *name)
     T_EQ_INT(rc, 0, "%s: translated", name);
     if (rc != 0)
         printf("#   %s (param %s)\n", err.message, err.param);
-    T_OK(rc == 0 && same_json(out.data, out.len, want, wlen), "%s: the golden chat body", name);
+    T_OK(rc == 0 && golden_same_json(out.data, out.len, want, wlen), "%s: the golden chat body",
+         name);
 exit:
     json_decref(body);
     buf_free(&out);
@@ -307,7 +146,8 @@ exit:
 static void refuse_case(const char *name)
 {
     size_t len = 0, wlen = 0;
-    char *in = slurp(name, &len), *want = sibling(name, ".in.json", ".out.json", &wlen);
+    char *in = golden_slurp(name, &len),
+         *want = golden_sibling(name, ".in.json", ".out.json", &wlen);
     json_t *w = want ? json_loadb(want, wlen, 0, NULL) : NULL;
     const char *param = json_string_value(json_object_get(w, "param"));
     const char *msg = json_string_value(json_object_get(w, "message"));
@@ -328,7 +168,7 @@ static void refuse_case(const char *name)
     if (msg)
         T_EQ_STR(err.message, msg, "%s: the message", name);
     else
-        T_OK(starts_with(err.message, prefix), "%s: the message (%s)", name, err.message);
+        T_OK(golden_starts_with(err.message, prefix), "%s: the message (%s)", name, err.message);
 exit:
     json_decref(w);
     buf_free(&out);
@@ -339,14 +179,14 @@ exit:
 static void response_case(const char *name)
 {
     size_t len = 0, wlen = 0;
-    char *in = slurp(name, &len), *want = NULL;
-    int bad = starts_with(name, "resp_bad_");
+    char *in = golden_slurp(name, &len), *want = NULL;
+    int bad = golden_starts_with(name, "resp_bad_");
     xlate_opts_t o = opts(0);
     buf_t out = {0};
     int rc;
 
     if (!bad)
-        want = sibling(name, ".in.json", ".out.json", &wlen);
+        want = golden_sibling(name, ".in.json", ".out.json", &wlen);
     if (!in || (!bad && !want)) {
         T_OK(0, "%s: its files", name);
         goto exit;
@@ -356,7 +196,8 @@ static void response_case(const char *name)
     if (bad)
         T_EQ_INT(out.len, 0, "%s: nothing written", name);
     else
-        T_OK(rc == 0 && same_json(out.data, out.len, want, wlen), "%s: the golden message", name);
+        T_OK(rc == 0 && golden_same_json(out.data, out.len, want, wlen), "%s: the golden message",
+             name);
 exit:
     buf_free(&out);
     free(in);
@@ -366,7 +207,7 @@ exit:
 static void error_case(const char *name)
 {
     size_t len = 0, wlen = 0;
-    char *in = slurp(name, &len), *want = sibling(name, ".in", ".out.json", &wlen);
+    char *in = golden_slurp(name, &len), *want = golden_sibling(name, ".in", ".out.json", &wlen);
     int status = atoi(name + 4), status_out = 0, rc;
     buf_t out = {0};
 
@@ -377,7 +218,7 @@ static void error_case(const char *name)
     rc = P->error(status, in, len, &out, &status_out);
     T_EQ_INT(rc, 0, "%s: translated", name);
     T_EQ_INT(status_out, status, "%s: the status is the provider's", name);
-    T_OK(rc == 0 && same_json(out.data, out.len, want, wlen), "%s: the golden error", name);
+    T_OK(rc == 0 && golden_same_json(out.data, out.len, want, wlen), "%s: the golden error", name);
 exit:
     buf_free(&out);
     free(in);
@@ -399,23 +240,23 @@ static int golden(void)
     if (!d)
         return 0;
     while ((e = readdir(d)) && n < 512)
-        if (ends_with(e->d_name, ".in.json") || ends_with(e->d_name, ".in.sse") ||
-            (starts_with(e->d_name, "err_") && ends_with(e->d_name, ".in")))
+        if (golden_ends_with(e->d_name, ".in.json") || golden_ends_with(e->d_name, ".in.sse") ||
+            (golden_starts_with(e->d_name, "err_") && golden_ends_with(e->d_name, ".in")))
             names[n++] = strdup(e->d_name);
     closedir(d);
     qsort(names, (size_t)n, sizeof(names[0]), by_name);
     for (int i = 0; i < n; i++) {
         const char *s = names[i];
         cases++;
-        if (starts_with(s, "req_"))
+        if (golden_starts_with(s, "req_"))
             request_case(s);
-        else if (starts_with(s, "refuse_"))
+        else if (golden_starts_with(s, "refuse_"))
             refuse_case(s);
-        else if (starts_with(s, "resp_"))
+        else if (golden_starts_with(s, "resp_"))
             response_case(s);
-        else if (starts_with(s, "err_"))
+        else if (golden_starts_with(s, "err_"))
             error_case(s);
-        else if (starts_with(s, "stream_"))
+        else if (golden_starts_with(s, "stream_"))
             stream_case(s);
         else {
             T_OK(0, "%s: a golden file of no known kind", s);
@@ -460,15 +301,15 @@ static int tools_stream(int n, buf_t *out)
 static void stream_edges(void)
 {
     buf_t out = {0};
-    evs_t e;
+    golden_evs_t e;
     int rc;
 
     rc = tools_stream(64, &out);
-    parse_events(out.data, out.len, &e);
+    golden_parse_events(out.data, out.len, &e);
     T_OK(rc == 0 && e.n == 1 + 64 * 3 + 2, "64 tool calls in a stream: translated (%d events)",
          e.n);
     T_OK(e.n > 2 && strstr(e.v[e.n - 2].data, "\"tool_use\""), "  ... stop_reason tool_use");
-    free_events(&e);
+    golden_free_events(&e);
     buf_reset(&out);
     rc = tools_stream(65, &out);
     T_EQ_INT(rc, XLATE_EBAD, "a 65th tool call: XLATE_EBAD (the state is bounded)");
@@ -590,6 +431,8 @@ static void estimate(void)
 int main(void)
 {
     int cases;
+
+    golden_dir = GOLDEN_DIR;
 
     pair();
     cases = golden();

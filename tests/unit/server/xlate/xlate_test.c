@@ -29,7 +29,11 @@ int main(void)
     const api_op_t *compl = op_of(&api_completions, "/v1/completions");
     const xlate_pair_t *x;
 
-    T_OK(chat && msgs && count && compl, "the operations exist");
+    const api_op_t *resp = op_of(&api_responses, "/v1/responses");
+    const api_op_t *resp_get = op_of(&api_responses, "/v1/responses/{id}");
+    const api_op_t *resp_count = op_of(&api_responses, "/v1/responses/input_tokens");
+
+    T_OK(chat && msgs && count && compl &&resp && resp_get && resp_count, "the operations exist");
     x = xlate_find(&api_chat, chat, CFG_API_ANTHROPIC);
     T_OK(complete(x) && x->client == API_CHAT && x->provider == CFG_API_ANTHROPIC &&
              strcmp(x->upstream_path, "/messages") == 0 && x->upstream == &api_messages,
@@ -68,5 +72,30 @@ int main(void)
     T_OK(xlate_find_count(&api_messages, msgs, CFG_API_OPENAI) == NULL &&
              xlate_find_count(&api_messages, count, CFG_API_ANTHROPIC) == NULL,
          "and only there");
+
+    /* api: openai-chat: OpenAI-compatible without /responses */
+    T_OK(api_served_by(&api_chat, CFG_API_OPENAI_CHAT) &&
+             api_served_by(&api_completions, CFG_API_OPENAI_CHAT) &&
+             api_served_by(&api_embeddings, CFG_API_OPENAI_CHAT) &&
+             !api_served_by(&api_responses, CFG_API_OPENAI_CHAT) &&
+             !api_served_by(&api_messages, CFG_API_OPENAI_CHAT),
+         "openai-chat serves chat, completions and embeddings as they are, not Responses");
+    x = xlate_find(&api_responses, resp, CFG_API_OPENAI_CHAT);
+    T_OK(complete(x) && x->client == API_RESPONSES && xlate_serves(x, CFG_API_OPENAI_CHAT) &&
+             strcmp(x->upstream_path, "/chat/completions") == 0 && x->upstream == &api_chat,
+         "Responses on an openai-chat provider: complete, to /chat/completions, billed by chat");
+    T_OK(xlate_find(&api_responses, resp, CFG_API_OPENAI) == NULL &&
+             xlate_find(&api_responses, resp, CFG_API_ANTHROPIC) == NULL,
+         "  ... and only there (api: openai serves it natively)");
+    T_OK(xlate_find(&api_responses, resp_get, CFG_API_OPENAI_CHAT) == NULL &&
+             xlate_find(&api_responses, resp_count, CFG_API_OPENAI_CHAT) == NULL,
+         "  ... only POST /v1/responses: stored responses are not translated");
+    T_OK(xlate_find(&api_messages, msgs, CFG_API_OPENAI_CHAT) ==
+             xlate_find(&api_messages, msgs, CFG_API_OPENAI),
+         "Messages on openai-chat: the same pair as on openai (a bitmask, not a copy)");
+    T_OK(xlate_find_count(&api_messages, count, CFG_API_OPENAI_CHAT) != NULL,
+         "  ... and count_tokens estimated there too");
+    T_OK(xlate_find(&api_chat, chat, CFG_API_OPENAI_CHAT) == NULL,
+         "no chat translation for openai-chat (it speaks chat)");
     return t_done();
 }

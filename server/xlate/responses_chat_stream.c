@@ -1,0 +1,579 @@
+/* responses_chat_stream.c - a chat-completions stream (chat.completion.chunk events, [DONE])
+ * to a Responses API client's semantic events (see responses_chat.c for the design note).
+ *
+ * Events, each "event: TYPE\ndata: {"type":TYPE,"sequence_number":N,...}\n\n", N from 0:
+ *   response.created and response.in_progress (the response, status in_progress) on the
+ *   first chunk; per output item, in the order the chat deltas start them:
+ *     text      response.output_item.added (a message, in_progress), response.content_part.
+ *               added (an empty output_text), response.output_text.delta per content delta,
+ *               then response.output_text.done, response.content_part.done, response.
+ *               output_item.done (with the whole text);
+ *     tool call response.output_item.added (a function_call: call_id = the chat call's id,
+ *               name, arguments ""), response.function_call_arguments.delta per arguments
+ *               delta, then response.function_call_arguments.done and response.output_item.
+ *               done (with the whole arguments); calls are told apart by their chat index;
+ *   an item is done when the next one starts or the answer ends (arguments for a call
+ *   already done are XLATE_EBAD: OpenAI streams calls one after the other); text after a
+ *   call opens a new message item; then, on [DONE] (or on a complete end after a
+ *   finish_reason), response.completed - or response.incomplete, incomplete_details.reason
+ *   max_output_tokens (finish_reason length) or content_filter - with every item and the
+ *   usage of the include_usage chunk.
+ * Failures end the stream with response.failed (the response, status failed, the items so
+ * far, error {code, message}) and an error event ({code, message, param}): the openai SDK
+ * raises an APIError at the error event, the Vercel AI SDK reports both, Codex CLI fails
+ * the turn on response.failed. They are: an "error" object in the provider's stream (its
+ * message and code); a stream cut (stream_end complete 0: a transport failure, or bytes
+ * that were not the provider's format); a complete end without [DONE] or a finish_reason
+ * (a relay that closed mid-answer); more than XLATE_RC_KEEP_MAX bytes of text to keep.
+ *
+ * Memory: besides the event being read (sse.h) and a fixed struct (the items' kinds, chat
+ * indexes and ids, the sequence number, the usage), the stream KEEPS the text and the
+ * arguments of every item, and the request's echoed members: the protocol repeats them in
+ * output_text.done, content_part.done, function_call_arguments.done, output_item.done and
+ * response.completed, and clients build their history from those (Codex CLI records
+ * output_item.done items, not deltas). That is the answer's size, bounded by the model's
+ * output cap and, whatever the provider sends, by XLATE_RC_KEEP_MAX (4 MiB) - the same order
+ * as the 32 MiB a translated JSON answer may gather (TR_BODY_MAX). At most
+ * XLATE_RC_ITEMS_MAX items (past it XLATE_EBAD). reasoning_content deltas (DeepSeek) are
+ * dropped; choices other than index 0 are ignored.
+ */
+#include "server/xlate/responses_chat.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/common/errors.h"
+#include "server/xlate/sse.h"
+#include "server/xlate/xjson.h"
+
+enum { ITEM_MESSAGE, ITEM_CALL };
+
+typedef struct rc_item_s {
+    int kind;        /* ITEM_* */
+    int done;        /* its *.done events were sent */
+    long long index; /* a call's tool_calls[].index */
+    buf_t text;      /* the message's text, or the call's arguments */
+    buf_t call;      /* a call's call_id, NUL, name, NUL */
+} rc_item_t;
+
+typedef struct rc_stream_s {
+    sse_reader_t sse;
+    char model[256];      /* the client's model name (cut if longer) */
+    char request_id[136]; /* the ids derive from it (x-request-id: at most 128) */
+    int64_t created;
+    json_t *echo; /* the request's members the response objects repeat (NULL: no memory) */
+    uint64_t seq; /* the next sequence_number */
+    int started;  /* response.created sent */
+    int ended;    /* a terminal event sent: nothing more */
+    int failed;   /* XLATE_EBAD returned: every later feed returns it */
+    int done;     /* [DONE] seen */
+    int open;     /* the item not done yet, or -1 */
+    unsigned nitems;
+    unsigned nmessages;
+    const char *reason; /* incomplete_details.reason of the last finish_reason, or NULL */
+    int finished;       /* a finish_reason was seen */
+    size_t kept;        /* bytes of text and arguments kept */
+    rc_usage_t usage;
+    rc_item_t items[XLATE_RC_ITEMS_MAX];
+} rc_stream_t;
+
+_Static_assert(sizeof(rc_stream_t) <= XLATE_RC_STREAM_SIZE, "XLATE_RC_STREAM_SIZE is too small");
+
+typedef struct feed_s {
+    rc_stream_t *s;
+    buf_t *out;
+} feed_t;
+
+/* ---- writing events -------------------------------------------------------------------- */
+
+/* An event: {"type":name,"sequence_number":N} + the members of body (stolen; NULL: no
+ * memory). */
+static int emit(feed_t *f, const char *name, json_t *body)
+{
+    json_t *ev =
+        body ? json_pack("{s:s,s:I}", "type", name, "sequence_number", (json_int_t)f->s->seq)
+             : NULL;
+    int rc = ev && json_object_update(ev, body) == 0 ? 0 : XLATE_ENOMEM;
+
+    if (rc == 0 && (buf_appends(f->out, "event: ") != 0 || buf_appends(f->out, name) != 0 ||
+                    buf_appends(f->out, "\ndata: ") != 0))
+        rc = XLATE_ENOMEM;
+    if (rc == 0)
+        rc = xjson_put(f->out, ev);
+    if (rc == 0 && buf_append(f->out, "\n\n", 2) != 0)
+        rc = XLATE_ENOMEM;
+    f->s->seq++;
+    json_decref(ev);
+    json_decref(body);
+    return rc;
+}
+
+static void item_id(const rc_stream_t *s, unsigned i, char *out, size_t cap)
+{
+    const rc_item_t *it = &s->items[i];
+    xlate_rc_made_id(out, cap, it->kind == ITEM_MESSAGE ? "msg_" : "fc_", s->request_id,
+                     (long long)i);
+}
+
+/* The deltas are most of a stream: written directly (s[0..n) is valid UTF-8, from jansson). */
+static int emit_delta(feed_t *f, unsigned i, const char *p, size_t n)
+{
+    rc_stream_t *s = f->s;
+    char id[160], head[512];
+    int text = s->items[i].kind == ITEM_MESSAGE;
+    int k;
+
+    item_id(s, i, id, sizeof(id));
+    k = snprintf(head, sizeof(head),
+                 "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%llu,\"item_id\":\"%s\","
+                 "\"output_index\":%u,%s\"delta\":\"",
+                 text ? "response.output_text.delta" : "response.function_call_arguments.delta",
+                 text ? "response.output_text.delta" : "response.function_call_arguments.delta",
+                 (unsigned long long)s->seq++, id, i, text ? "\"content_index\":0," : "");
+    if (k < 0 || (size_t)k >= sizeof(head) || buf_append(f->out, head, (size_t)k) != 0 ||
+        buf_reserve(f->out, 6 * n + 1) != 0)
+        return XLATE_ENOMEM;
+    f->out->len += json_escape(f->out->data + f->out->len, 6 * n + 1, p, n);
+    return buf_appends(f->out, text ? "\",\"logprobs\":[]}\n\n" : "\"}\n\n") != 0 ? XLATE_ENOMEM
+                                                                                  : 0;
+}
+
+static json_t *text_part(const rc_item_t *it)
+{
+    return json_pack("{s:s,s:o,s:[]}", "type", "output_text", "text", xjson_buf(&it->text),
+                     "annotations");
+}
+
+/* Item i as output_item.added (in_progress, empty) or as done (whole). */
+static json_t *item_json(const rc_stream_t *s, unsigned i, int whole)
+{
+    const rc_item_t *it = &s->items[i];
+    const char *call_id = it->call.data ? it->call.data : "";
+    const char *name = call_id + strlen(call_id) + 1;
+    const char *status = !whole ? "in_progress" : it->done ? "completed" : "incomplete";
+    char id[160];
+
+    item_id(s, i, id, sizeof(id));
+    if (it->kind == ITEM_MESSAGE)
+        return json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", id, "type", "message", "status", status,
+                         "role", "assistant", "content",
+                         whole ? json_pack("[o]", text_part(it)) : json_array());
+    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:o}", "id", id, "type", "function_call", "status",
+                     status, "arguments", whole ? xjson_buf(&it->text) : json_string(""), "call_id",
+                     call_id, "name", xjson_str(name));
+}
+
+/* The response object of the stream, with the items so far (whole) and the usage. */
+static json_t *response_json(const rc_stream_t *s, const char *status, int items)
+{
+    char id[160];
+    json_t *r, *output;
+
+    xlate_rc_made_id(id, sizeof(id), "resp_", s->request_id, -1);
+    if (!s->echo || !(r = xlate_rc_object(id, s->created, s->model, status, s->echo)))
+        return NULL;
+    output = json_object_get(r, "output");
+    for (unsigned i = 0; items && i < s->nitems; i++)
+        if (xjson_push(output, item_json(s, i, 1)) != 0) {
+            json_decref(r);
+            return NULL;
+        }
+    if (items && s->usage.seen && xjson_set(r, "usage", xlate_rc_usage_json(&s->usage)) != 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int start(feed_t *f)
+{
+    int rc;
+
+    f->s->started = 1;
+    rc = emit(f, "response.created",
+              json_pack("{s:o}", "response", response_json(f->s, "in_progress", 0)));
+    return rc ? rc
+              : emit(f, "response.in_progress",
+                     json_pack("{s:o}", "response", response_json(f->s, "in_progress", 0)));
+}
+
+/* The open item's *.done events. */
+static int close_item(feed_t *f)
+{
+    rc_stream_t *s = f->s;
+    unsigned i;
+    rc_item_t *it;
+    char id[160];
+    int rc;
+
+    if (s->open < 0)
+        return 0;
+    i = (unsigned)s->open;
+    it = &s->items[i];
+    s->open = -1;
+    it->done = 1;
+    item_id(s, i, id, sizeof(id));
+    if (it->kind == ITEM_MESSAGE) {
+        rc = emit(f, "response.output_text.done",
+                  json_pack("{s:s,s:I,s:i,s:o,s:[]}", "item_id", id, "output_index", (json_int_t)i,
+                            "content_index", 0, "text", xjson_buf(&it->text), "logprobs"));
+        if (rc == 0)
+            rc = emit(f, "response.content_part.done",
+                      json_pack("{s:s,s:I,s:i,s:o}", "item_id", id, "output_index", (json_int_t)i,
+                                "content_index", 0, "part", text_part(it)));
+    } else {
+        const char *call_id = it->call.data ? it->call.data : "";
+        rc = emit(f, "response.function_call_arguments.done",
+                  json_pack("{s:s,s:I,s:o,s:o}", "item_id", id, "output_index", (json_int_t)i,
+                            "name", xjson_str(call_id + strlen(call_id) + 1), "arguments",
+                            xjson_buf(&it->text)));
+    }
+    if (rc == 0)
+        rc =
+            emit(f, "response.output_item.done",
+                 json_pack("{s:I,s:o}", "output_index", (json_int_t)i, "item", item_json(s, i, 1)));
+    return rc;
+}
+
+/* A new item of kind (its call's id and name for a call), announced; its slot in *slot. */
+static int open_item(feed_t *f, int kind, long long index, const json_t *call_id,
+                     const json_t *name, unsigned *slot)
+{
+    rc_stream_t *s = f->s;
+    rc_item_t *it;
+    int rc = close_item(f);
+
+    if (rc != 0)
+        return rc;
+    if (s->nitems == XLATE_RC_ITEMS_MAX)
+        return XLATE_EBAD;
+    it = &s->items[ *slot = s->nitems++];
+    it->kind = kind;
+    it->index = index;
+    if (kind == ITEM_CALL) {
+        char made[160];
+        xlate_rc_made_id(made, sizeof(made), "call_", s->request_id, (long long)*slot);
+        if (buf_append(&it->call, json_is_string(call_id) ? json_string_value(call_id) : made,
+                       json_is_string(call_id) ? json_string_length(call_id) : strlen(made)) ||
+            buf_append(&it->call, "", 1) ||
+            buf_append(&it->call, json_string_value(name) ? json_string_value(name) : "",
+                       json_string_length(name)) ||
+            buf_append(&it->call, "", 1))
+            return XLATE_ENOMEM;
+    } else {
+        s->nmessages++;
+    }
+    s->open = (int)*slot;
+    rc = emit(
+        f, "response.output_item.added",
+        json_pack("{s:I,s:o}", "output_index", (json_int_t)*slot, "item", item_json(s, *slot, 0)));
+    if (rc == 0 && kind == ITEM_MESSAGE) {
+        char id[160];
+        item_id(s, *slot, id, sizeof(id));
+        rc = emit(f, "response.content_part.added",
+                  json_pack("{s:s,s:I,s:i,s:{s:s,s:s,s:[]}}", "item_id", id, "output_index",
+                            (json_int_t)*slot, "content_index", 0, "part", "type", "output_text",
+                            "text", "", "annotations"));
+    }
+    return rc;
+}
+
+/* ---- the end: completed, incomplete or failed ------------------------------------------ */
+
+static int fail(feed_t *f, const char *code, const json_t *message, const char *fallback)
+{
+    rc_stream_t *s = f->s;
+    json_t *r, *msg = message ? json_incref((json_t *)message) : xjson_str(fallback);
+    int rc = s->started ? 0 : start(f);
+
+    s->ended = 1;
+    s->open = -1; /* what was open stays in_progress: not done */
+    if (rc != 0) {
+        json_decref(msg);
+        return rc;
+    }
+    r = response_json(s, "failed", 1);
+    if (r && xjson_set(r, "error", json_pack("{s:s,s:O}", "code", code, "message", msg)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    rc = emit(f, "response.failed", r ? json_pack("{s:o}", "response", r) : NULL);
+    if (rc == 0)
+        rc = emit(f, "error", json_pack("{s:s,s:O,s:n}", "code", code, "message", msg, "param"));
+    json_decref(msg);
+    return rc;
+}
+
+static int finish(feed_t *f)
+{
+    rc_stream_t *s = f->s;
+    json_t *r;
+    int rc = s->started ? 0 : start(f);
+
+    if (rc == 0)
+        rc = close_item(f);
+    s->ended = 1;
+    if (rc != 0)
+        return rc;
+    r = response_json(s, s->reason ? "incomplete" : "completed", 1);
+    if (r && s->reason &&
+        xjson_set(r, "incomplete_details", json_pack("{s:s}", "reason", s->reason)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    if (r && !s->reason && xjson_set(r, "completed_at", json_integer(s->created)) != 0) {
+        json_decref(r);
+        r = NULL;
+    }
+    return emit(f, s->reason ? "response.incomplete" : "response.completed",
+                r ? json_pack("{s:o}", "response", r) : NULL);
+}
+
+/* ---- reading chunks -------------------------------------------------------------------- */
+
+/* Keeps n more bytes of item i's text; 1 past XLATE_RC_KEEP_MAX (nothing kept). */
+static int keep(rc_stream_t *s, unsigned i, const char *p, size_t n, int *rc)
+{
+    *rc = 0;
+    if (s->kept + n > XLATE_RC_KEEP_MAX)
+        return 1;
+    s->kept += n;
+    if (buf_append(&s->items[i].text, p, n) != 0)
+        *rc = XLATE_ENOMEM;
+    return 0;
+}
+
+static int too_long(feed_t *f)
+{
+    return fail(f, "server_error", NULL,
+                "the answer passed the gateway's limit of 4 MiB of text for a Responses stream "
+                "translated from chat completions");
+}
+
+static int text_delta(feed_t *f, const json_t *text)
+{
+    rc_stream_t *s = f->s;
+    unsigned slot;
+    int rc = 0;
+
+    if (json_string_length(text) == 0)
+        return 0; /* the role chunk's "" opens nothing */
+    if (s->open < 0 || s->items[s->open].kind != ITEM_MESSAGE)
+        rc = open_item(f, ITEM_MESSAGE, -1, NULL, NULL, &slot);
+    if (rc != 0)
+        return rc;
+    slot = (unsigned)s->open;
+    if (keep(s, slot, json_string_value(text), json_string_length(text), &rc))
+        return too_long(f);
+    return rc ? rc : emit_delta(f, slot, json_string_value(text), json_string_length(text));
+}
+
+static int tool_delta(feed_t *f, size_t k, const json_t *tc)
+{
+    rc_stream_t *s = f->s;
+    const json_t *fn = json_object_get(tc, "function"), *ix = json_object_get(tc, "index");
+    const json_t *args = json_object_get(fn, "arguments");
+    long long index = json_is_integer(ix) ? json_integer_value(ix) : (long long)k;
+    unsigned slot = 0;
+    int rc = 0;
+
+    if (!json_is_object(tc) || (args && !json_is_null(args) && !json_is_string(args)))
+        return XLATE_EBAD;
+    while (slot < s->nitems && !(s->items[slot].kind == ITEM_CALL && s->items[slot].index == index))
+        slot++;
+    if (slot == s->nitems && (rc = open_item(f, ITEM_CALL, index, json_object_get(tc, "id"),
+                                             json_object_get(fn, "name"), &slot)) != 0)
+        return rc;
+    if (json_string_length(args) == 0)
+        return 0;
+    if (s->open != (int)slot)
+        return XLATE_EBAD; /* arguments for a call already done */
+    if (keep(s, slot, json_string_value(args), json_string_length(args), &rc))
+        return too_long(f);
+    return rc ? rc : emit_delta(f, slot, json_string_value(args), json_string_length(args));
+}
+
+static int delta(feed_t *f, const json_t *d)
+{
+    const json_t *text = json_object_get(d, "content"), *calls = json_object_get(d, "tool_calls");
+    const json_t *tc;
+    size_t k;
+    int rc = 0;
+
+    if ((text && !json_is_null(text) && !json_is_string(text)) ||
+        (calls && !json_is_null(calls) && !json_is_array(calls)))
+        return XLATE_EBAD;
+    if (json_is_string(text))
+        rc = text_delta(f, text);
+    json_array_foreach(calls, k, tc)
+    {
+        if (rc == 0 && !f->s->ended)
+            rc = tool_delta(f, k, tc);
+    }
+    return rc;
+}
+
+static int chunk(feed_t *f, const char *data, size_t len)
+{
+    rc_stream_t *s = f->s;
+    json_t *doc;
+    const json_t *choices, *c, *e;
+    size_t i, a = 0, b = len;
+    int rc = 0;
+
+    while (a < b && (data[a] == ' ' || data[a] == '\t'))
+        a++;
+    while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\t' || data[b - 1] == '\r'))
+        b--;
+    if (b - a == 6 && memcmp(data + a, "[DONE]", 6) == 0) {
+        s->done = 1;
+        return finish(f);
+    }
+    doc = json_loadb(data, len, XJSON_LOAD, NULL);
+    choices = json_object_get(doc, "choices");
+    e = json_object_get(doc, "error");
+    if (!json_is_object(doc) || (choices && !json_is_null(choices) && !json_is_array(choices))) {
+        rc = XLATE_EBAD;
+        goto exit;
+    }
+    if (e && !json_is_null(e)) {
+        const char *code = json_string_value(json_object_get(e, "code"));
+        if (!code) /* OpenRouter's code is the HTTP status; its type says more */
+            code = json_string_value(json_object_get(e, "type"));
+        rc = fail(f, code ? code : "server_error", xjson_error_message(doc),
+                  "the provider's stream failed");
+        goto exit;
+    }
+    if (!s->started && (rc = start(f)) != 0)
+        goto exit;
+    json_array_foreach(choices, i, c)
+    {
+        const json_t *ix = json_object_get(c, "index"), *d = json_object_get(c, "delta");
+        const char *fr = json_string_value(json_object_get(c, "finish_reason"));
+
+        if (!json_is_object(c) || (d && !json_is_null(d) && !json_is_object(d))) {
+            rc = XLATE_EBAD;
+            break;
+        }
+        if (json_is_integer(ix) && json_integer_value(ix) != 0)
+            continue; /* n is never sent: only the first choice is the answer */
+        if (d && (rc = delta(f, d)) != 0)
+            break;
+        if (s->ended)
+            break;
+        if (fr) {
+            s->finished = 1;
+            s->reason = xlate_rc_incomplete_reason(fr);
+            if ((rc = close_item(f)) != 0)
+                break;
+        }
+    }
+    if (json_is_object(json_object_get(doc, "usage")))
+        xlate_rc_read_usage(json_object_get(doc, "usage"), &s->usage);
+exit:
+    json_decref(doc);
+    return rc;
+}
+
+/* One event of the provider; what it gives out is all or nothing. */
+static int on_event_cb(void *ud, const char *event, const char *data, size_t len)
+{
+    feed_t *f = ud;
+    size_t at = f->out->len;
+    uint64_t seq = f->s->seq;
+    int rc;
+
+    (void)event; /* chat streams name no events */
+    if (f->s->ended)
+        return 0;
+    rc = chunk(f, data, len);
+    if (rc != 0) {
+        xjson_buf_cut(f->out, at);
+        f->s->seq = seq;
+    }
+    return rc;
+}
+
+/* sse.h's own -1 (an event past SSE_EVENT_MAX, or no memory: it does not say which) is
+ * taken for the provider's fault. */
+static int stream_rc(rc_stream_t *s, int rc)
+{
+    if (rc == -1)
+        rc = XLATE_EBAD;
+    if (rc == XLATE_EBAD)
+        s->failed = 1;
+    return rc;
+}
+
+void xlate_rc_stream_init(void *st, const xlate_opts_t *o)
+{
+    rc_stream_t *s = st;
+
+    memset(s, 0, sizeof(*s));
+    sse_reader_init(&s->sse);
+    xjson_copy_cut(s->model, sizeof(s->model), o->client_model ? o->client_model : o->model);
+    xjson_copy_cut(s->request_id, sizeof(s->request_id), o->request_id);
+    s->created = o->created;
+    s->open = -1;
+    s->echo = xlate_rc_echo(o->client_body, o->client_body_len);
+}
+
+int xlate_rc_stream_feed(void *st, const char *data, size_t len, buf_t *out)
+{
+    rc_stream_t *s = st;
+    feed_t f = {s, out};
+
+    if (s->failed)
+        return XLATE_EBAD;
+    if (!s->echo)
+        return XLATE_ENOMEM;
+    return stream_rc(s, sse_feed(&s->sse, data, len, on_event_cb, &f));
+}
+
+int xlate_rc_stream_end(void *st, int complete, buf_t *out)
+{
+    rc_stream_t *s = st;
+    feed_t f = {s, out};
+    size_t at = out->len;
+    const char *why;
+    int rc;
+
+    if (s->ended)
+        return 0;
+    if (s->failed && complete)
+        return XLATE_EBAD;
+    if (!s->echo)
+        return XLATE_ENOMEM;
+    if (complete) {
+        if ((rc = stream_rc(s, sse_finish(&s->sse, on_event_cb, &f))) != 0 || s->ended)
+            return rc;
+        if (s->done || s->finished) {
+            at = out->len;
+            if ((rc = finish(&f)) != 0)
+                xjson_buf_cut(out, at);
+            return rc;
+        }
+    }
+    /* cut, unreadable, or ended mid-answer: the client must see a failure, not a hang */
+    why = s->failed  ? "the provider's stream could not be read as chat completions"
+          : complete ? "the provider's stream ended before its answer was complete"
+                     : "the provider's stream was cut before its end";
+    at = out->len;
+    if ((rc = fail(&f, "server_error", NULL, why)) != 0)
+        xjson_buf_cut(out, at);
+    return rc;
+}
+
+void xlate_rc_stream_free(void *st)
+{
+    rc_stream_t *s = st;
+
+    sse_reader_free(&s->sse);
+    for (unsigned i = 0; i < s->nitems; i++) {
+        buf_free(&s->items[i].text);
+        buf_free(&s->items[i].call);
+    }
+    json_decref(s->echo);
+    s->echo = NULL;
+}
