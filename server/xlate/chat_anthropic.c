@@ -26,6 +26,7 @@
  *   server_error; else invalid_request_error) and code is null.
  */
 #include "server/xlate/chat_anthropic.h"
+#include "server/xlate/chat_out.h"
 #include "server/xlate/xjson.h"
 
 #include <stdio.h>
@@ -115,25 +116,6 @@ done:
     return j;
 }
 
-int ca_streq(const json_t *v, const char *s)
-{
-    size_t n = strlen(s);
-    return json_is_string(v) && json_string_length(v) == n &&
-           memcmp(json_string_value(v), s, n) == 0;
-}
-
-/* o.k = v (v stolen; NULL: no memory); 0 or -1 */
-static int put(json_t *o, const char *k, json_t *v)
-{
-    return json_object_set_new(o, k, v);
-}
-
-static json_t *str_or(const char *s, const char *dflt)
-{
-    s = s ? s : dflt;
-    return ca_string_lossy(s, strlen(s));
-}
-
 /* "chatcmpl-" + id[0..n) (n cut to max bytes, never inside a UTF-8 sequence) */
 json_t *ca_chat_id(const char *id, size_t n, size_t max)
 {
@@ -162,94 +144,53 @@ json_t *ca_chat_id(const char *id, size_t n, size_t max)
 
 const char *ca_finish_reason(const json_t *stop_reason)
 {
-    if (ca_streq(stop_reason, "max_tokens") ||
-        ca_streq(stop_reason, "model_context_window_exceeded"))
+    if (xjson_streq(stop_reason, "max_tokens") ||
+        xjson_streq(stop_reason, "model_context_window_exceeded"))
         return "length";
-    if (ca_streq(stop_reason, "tool_use"))
+    if (xjson_streq(stop_reason, "tool_use"))
         return "tool_calls";
-    if (ca_streq(stop_reason, "refusal"))
+    if (xjson_streq(stop_reason, "refusal"))
         return "content_filter";
     return "stop";
-}
-
-json_int_t ca_count(const json_t *usage, const char *name)
-{
-    json_int_t v = json_integer_value(json_object_get(usage, name));
-    return v > 0 ? v : 0;
 }
 
 /* OpenAI's usage object of Anthropic's counts */
 json_t *ca_usage_doc(json_int_t in, json_int_t cache_write, json_int_t cache_read, json_int_t out)
 {
-    json_t *u = json_object(), *d;
     json_int_t prompt = in + cache_write + cache_read;
 
-    /* each container is put in its parent as soon as it is made: only the root is freed */
-    if (!u || put(u, "prompt_tokens", json_integer(prompt)) != 0 ||
-        put(u, "completion_tokens", json_integer(out)) != 0 ||
-        put(u, "total_tokens", json_integer(prompt + out)) != 0 ||
-        put(u, "prompt_tokens_details", d = json_object()) != 0 ||
-        put(d, "cached_tokens", json_integer(cache_read)) != 0) {
-        json_decref(u);
-        return NULL;
-    }
-    return u;
+    return chat_out_usage(prompt, out, prompt + out, cache_read, -1);
 }
 
 /* ---- errors ------------------------------------------------------------------------- */
-
-static const char *type_of_status(int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return status >= 500 ? "server_error" : "invalid_request_error";
-    }
-}
 
 /* {"error":{"message","type","param":null,"code"}}: type and code from Anthropic's error type
  * atype (a string, or NULL: from the status, code null). message: a string. */
 json_t *ca_error_doc(const json_t *atype, const json_t *message, int status)
 {
-    json_t *doc = json_object(), *e;
     const char *type = NULL; /* NULL: atype itself */
 
     if (!atype)
-        type = type_of_status(status);
-    else if (ca_streq(atype, "not_found_error") || ca_streq(atype, "request_too_large"))
+        type = chat_out_type_of_status(status);
+    else if (xjson_streq(atype, "not_found_error") || xjson_streq(atype, "request_too_large"))
         type = "invalid_request_error";
-    else if (ca_streq(atype, "api_error") || ca_streq(atype, "overloaded_error") ||
-             ca_streq(atype, "timeout_error"))
+    else if (xjson_streq(atype, "api_error") || xjson_streq(atype, "overloaded_error") ||
+             xjson_streq(atype, "timeout_error"))
         type = "server_error";
-    /* each container is put in its parent as soon as it is made: only doc is freed */
-    if (!doc || put(doc, "error", e = json_object()) != 0 ||
-        json_object_set(e, "message", (json_t *)message) != 0 ||
-        put(e, "type", type ? json_string(type) : json_incref((json_t *)atype)) != 0 ||
-        put(e, "param", json_null()) != 0 ||
-        put(e, "code", atype ? json_incref((json_t *)atype) : json_null()) != 0) {
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
+    return chat_out_error_doc(type ? json_string(type) : json_incref((json_t *)atype),
+                              atype ? json_incref((json_t *)atype) : json_null(), message);
 }
-
-#define RAW_MESSAGE_MAX 512
 
 /* The error document of a provider's error body (any bytes). */
 static json_t *error_of_body(const char *body, size_t len, int status)
 {
     json_t *in = json_loadb(body, len, CA_JSON_LOAD, NULL), *e = json_object_get(in, "error");
     json_t *msg = json_object_get(e, "message"), *type = json_object_get(e, "type"), *doc;
-    char b[RAW_MESSAGE_MAX + 80];
+    char b[CHAT_OUT_RAW_CAP];
 
     if (json_is_string(msg)) {
         /* Anthropic's shape (or a relay's OpenAI-shaped error: its type is OpenAI's already) */
-        int anthropic = ca_streq(json_object_get(in, "type"), "error");
+        int anthropic = xjson_streq(json_object_get(in, "type"), "error");
         json_t *code = json_object_get(e, "code");
         doc = ca_error_doc(json_is_string(type) && anthropic ? type : NULL, msg, status);
         if (doc && !anthropic &&
@@ -261,18 +202,7 @@ static json_t *error_of_body(const char *body, size_t len, int status)
             doc = NULL;
         }
     } else {
-        size_t n = len, o;
-        if (n > RAW_MESSAGE_MAX) {
-            n = RAW_MESSAGE_MAX;
-            while (n && ((unsigned char)body[n] & 0xc0) == 0x80)
-                n--;
-        }
-        o = (size_t)snprintf(b, sizeof(b), "the provider answered HTTP %d%s", status,
-                             n ? ": " : " with an empty body");
-        memcpy(b + o, body, n);
-        if (n < len)
-            memcpy(b + o + n, "...", 3), n += 3;
-        msg = ca_string_lossy(b, o + n);
+        msg = ca_string_lossy(b, chat_out_raw_message(b, status, body, len));
         doc = msg ? ca_error_doc(NULL, msg, status) : NULL;
         json_decref(msg);
     }
@@ -297,22 +227,13 @@ static int chat_anthropic_error(int status, const char *body, size_t len, buf_t 
 /* {id, type:"function", function:{name, arguments}} of a tool_use block; NULL: no memory */
 static json_t *tool_call(json_t *id, json_t *name, json_t *input)
 {
-    json_t *c = NULL, *f;
+    json_t *c = NULL;
     buf_t args = {0};
 
-    if (input ? ca_dump(&args, input) != 0 : buf_append(&args, "{}", 2) != 0)
-        goto fail;
-    if (!(c = json_object()) || json_object_set(c, "id", id) != 0 ||
-        put(c, "type", json_string("function")) != 0 ||
-        put(c, "function", f = json_object()) != 0 || json_object_set(f, "name", name) != 0 ||
-        put(f, "arguments", json_stringn(args.data, args.len)) != 0)
-        goto fail;
+    if (input ? ca_dump(&args, input) == 0 : buf_append(&args, "{}", 2) == 0)
+        c = chat_out_tool_call(json_incref(id), name, args.data, args.len);
     buf_free(&args);
     return c;
-fail:
-    buf_free(&args);
-    json_decref(c);
-    return NULL;
 }
 
 static int chat_anthropic_response(const char *body, size_t len, const xlate_opts_t *o, buf_t *out)
@@ -320,12 +241,13 @@ static int chat_anthropic_response(const char *body, size_t len, const xlate_opt
     json_t *in = json_loadb(body, len, CA_JSON_LOAD, NULL),
            *blocks = json_object_get(in, "content");
     json_t *id = json_object_get(in, "id"), *usage = json_object_get(in, "usage");
-    json_t *doc = NULL, *choices, *choice, *msg, *calls = NULL, *b;
+    json_t *doc = NULL, *calls = NULL, *b;
+    const char *rid = o->request_id ? o->request_id : "llmgate";
     buf_t text = {0};
     int have_text = 0, rc = BAD;
     size_t i;
 
-    if (!json_is_object(in) || !ca_streq(json_object_get(in, "type"), "message") ||
+    if (!json_is_object(in) || !xjson_streq(json_object_get(in, "type"), "message") ||
         !json_is_array(blocks))
         goto done;
     rc = NOMEM;
@@ -334,7 +256,7 @@ static int chat_anthropic_response(const char *body, size_t len, const xlate_opt
     json_array_foreach(blocks, i, b)
     {
         json_t *type = json_object_get(b, "type");
-        if (ca_streq(type, "text")) {
+        if (xjson_streq(type, "text")) {
             json_t *t = json_object_get(b, "text");
             rc = BAD;
             if (!json_is_string(t))
@@ -343,42 +265,26 @@ static int chat_anthropic_response(const char *body, size_t len, const xlate_opt
             if (buf_append(&text, json_string_value(t), json_string_length(t)) != 0)
                 goto done;
             have_text = 1;
-        } else if (ca_streq(type, "tool_use")) {
+        } else if (xjson_streq(type, "tool_use")) {
             json_t *tid = json_object_get(b, "id"), *name = json_object_get(b, "name");
             rc = BAD;
             if (!json_is_string(tid) || !json_is_string(name))
                 goto done;
             rc = NOMEM;
-            if (json_array_append_new(calls, tool_call(tid, name, json_object_get(b, "input"))))
+            if (xjson_push(calls, tool_call(tid, name, json_object_get(b, "input"))))
                 goto done;
         } /* thinking, redacted_thinking, server tool blocks: dropped */
     }
-    /* each container is put in its parent as soon as it is made: only doc is freed */
-    if (!(doc = json_object()) ||
-        put(doc, "id",
-            json_is_string(id)
-                ? ca_chat_id(json_string_value(id), json_string_length(id), SIZE_MAX)
-                : ca_chat_id(o->request_id ? o->request_id : "llmgate",
-                             strlen(o->request_id ? o->request_id : "llmgate"), SIZE_MAX)) != 0 ||
-        put(doc, "object", json_string("chat.completion")) != 0 ||
-        put(doc, "created", json_integer(o->created)) != 0 ||
-        put(doc, "model", str_or(o->client_model, "")) != 0 ||
-        put(doc, "choices", choices = json_array()) != 0 ||
-        json_array_append_new(choices, choice = json_object()) != 0 ||
-        put(choice, "index", json_integer(0)) != 0 ||
-        put(choice, "message", msg = json_object()) != 0 ||
-        put(msg, "role", json_string("assistant")) != 0 ||
-        put(msg, "content",
-            have_text ? json_stringn(text.data ? text.data : "", text.len) : json_null()) != 0 ||
-        put(msg, "refusal", json_null()) != 0 ||
-        (json_array_size(calls) && json_object_set(msg, "tool_calls", calls) != 0) ||
-        put(choice, "logprobs", json_null()) != 0 ||
-        put(choice, "finish_reason",
-            json_string(ca_finish_reason(json_object_get(in, "stop_reason")))) != 0 ||
-        put(doc, "usage",
-            ca_usage_doc(
-                ca_count(usage, "input_tokens"), ca_count(usage, "cache_creation_input_tokens"),
-                ca_count(usage, "cache_read_input_tokens"), ca_count(usage, "output_tokens"))) != 0)
+    doc = chat_out_completion(
+        json_is_string(id) ? ca_chat_id(json_string_value(id), json_string_length(id), SIZE_MAX)
+                           : ca_chat_id(rid, strlen(rid), SIZE_MAX),
+        o->created, xjson_str(o->client_model), have_text ? &text : NULL, calls,
+        ca_finish_reason(json_object_get(in, "stop_reason")),
+        ca_usage_doc(chat_out_count(usage, "input_tokens"),
+                     chat_out_count(usage, "cache_creation_input_tokens"),
+                     chat_out_count(usage, "cache_read_input_tokens"),
+                     chat_out_count(usage, "output_tokens")));
+    if (!doc)
         goto done;
     rc = ca_dump(out, doc) == 0 ? 0 : NOMEM;
 done:
@@ -400,7 +306,7 @@ const xlate_pair_t xlate_chat_anthropic = {
     .error = chat_anthropic_error,
     .stream_size = sizeof(ca_stream_t),
     .stream_init = chat_anthropic_stream_init,
-    .stream_feed = chat_anthropic_stream_feed,
-    .stream_end = chat_anthropic_stream_end,
-    .stream_free = chat_anthropic_stream_free,
+    .stream_feed = chat_stream_feed,
+    .stream_end = chat_stream_end,
+    .stream_free = chat_stream_free,
 };

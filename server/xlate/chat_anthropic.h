@@ -10,11 +10,15 @@
  * time. Every document is parsed and built with jansson: duplicate members are refused, NUL
  * bytes in strings kept ("\u0000"), member order kept, and reals written back with the fewest
  * digits (15 to 17, per document) that read back as the same doubles. What each part
- * translates, drops and refuses is listed at the top of its file.
+ * translates, drops and refuses is listed at the top of its file. The chat side, which the
+ * Gemini pair reads and writes the same way, is shared: the request is read and validated by
+ * chat_in.h (with Anthropic's name in the refusals), the answers, errors and chunks are
+ * written by chat_out.h.
  *
  * Memory: a request or an answer is one jansson document for the call; a stream holds the
- * reader's one event (sse.h) and a fixed state (ca_stream_t): the chunks' common head is
- * written once, at message_start, and every chunk is that head plus its delta.
+ * reader's one event (sse.h) and a fixed state (ca_stream_t, which begins with chat_out.h's
+ * chat_stream_t): the chunks' common head is written once, at message_start, and every chunk
+ * is that head plus its delta.
  */
 #ifndef LLMGATE_XLATE_CHAT_ANTHROPIC_H
 #define LLMGATE_XLATE_CHAT_ANTHROPIC_H
@@ -24,7 +28,7 @@
 #include <stdint.h>
 
 #include "server/common/buf.h"
-#include "server/xlate/sse.h"
+#include "server/xlate/chat_out.h"
 #include "server/xlate/xlate.h"
 
 extern const xlate_pair_t xlate_chat_anthropic;
@@ -37,34 +41,16 @@ extern const xlate_pair_t xlate_chat_anthropic;
 int chat_anthropic_request(const char *body, size_t len, const xlate_opts_t *o, buf_t *out,
                            xlate_error_t *err);
 
-#define CA_ID_MAX     96  /* bytes of the message id in a chunk's id */
-#define CA_MODEL_MAX  255 /* bytes of the client's model name (the scan's bound) */
-#define CA_RID_MAX    64  /* bytes of the request id (a chunk id without a message id) */
-#define CA_PREFIX_MAX (128 + 6 * CA_ID_MAX + 6 * CA_MODEL_MAX) /* members + both escaped */
-
 typedef struct ca_stream_s {
-    sse_reader_t rd;
-    buf_t *out;  /* during a feed */
-    int result;  /* the error that ended the stream, or 0 */
-    int done;    /* message_stop or an error event came: nothing more is read */
-    int started; /* the prefix is written */
-    int include_usage;
-    int64_t created;
+    chat_stream_t h;      /* first: the reader, the copies, the chunks' head (chat_out.h) */
     long long tool_block; /* the Anthropic index of the open tool_use block, or -1 */
     int tool_k;           /* its tool call index */
     int ntools;           /* tool_use blocks so far */
     json_int_t in, cache_write, cache_read, out_tokens;
-    char model[CA_MODEL_MAX + 1];
-    char rid[CA_RID_MAX + 1];
-    size_t prefix_len;
-    char prefix[CA_PREFIX_MAX]; /* {"id":..,"object":"chat.completion.chunk","created":N,"model":..,
-                                 */
 } ca_stream_t;
 
 void chat_anthropic_stream_init(void *st, const xlate_opts_t *o);
-int chat_anthropic_stream_feed(void *st, const char *data, size_t len, buf_t *out);
-int chat_anthropic_stream_end(void *st, int complete, buf_t *out);
-void chat_anthropic_stream_free(void *st);
+/* stream_feed, stream_end, stream_free: chat_out.h's */
 
 /* ---- shared (chat_anthropic.c) ------------------------------------------------------ */
 
@@ -75,17 +61,11 @@ int ca_dump(buf_t *out, const json_t *j);
 /* A JSON string of s[0..n); bytes that are not UTF-8 become U+FFFD. NULL: no memory. */
 json_t *ca_string_lossy(const char *s, size_t n);
 
-/* Whether v is the string s (NUL bytes in v count). */
-int ca_streq(const json_t *v, const char *s);
-
 /* "chatcmpl-" + id[0..n), the id cut to max bytes (never inside a UTF-8 sequence). */
 json_t *ca_chat_id(const char *id, size_t n, size_t max);
 
 /* OpenAI's finish_reason of Anthropic's stop_reason (a string, or NULL / null). */
 const char *ca_finish_reason(const json_t *stop_reason);
-
-/* usage.name as a count: 0 when absent, not an integer, or negative. */
-json_int_t ca_count(const json_t *usage, const char *name);
 
 /* OpenAI's usage object of Anthropic's counts (prompt = in + cache writes + cache reads). */
 json_t *ca_usage_doc(json_int_t in, json_int_t cache_write, json_int_t cache_read, json_int_t out);

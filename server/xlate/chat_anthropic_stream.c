@@ -26,82 +26,29 @@
 #include <string.h>
 
 #include "server/xlate/xfast.h"
+#include "server/xlate/xjson.h"
 
 #define NOMEM XLATE_ENOMEM
 #define BAD   XLATE_EBAD
 
-/* o.k = v (v stolen; NULL: no memory); 0 or -1 */
-static int put(json_t *o, const char *k, json_t *v)
-{
-    return json_object_set_new(o, k, v);
-}
-
-#define STOPPED 1 /* an on_event result: the stream is over, read no further */
-
 /* The chunks' common members, of the message id (or, without one, the request id). */
 static int build_prefix(ca_stream_t *s, const json_t *id)
 {
-    json_t *p = json_object();
-    buf_t b = {0};
-    int rc = NOMEM;
-
-    if (!p ||
-        put(p, "id",
-            json_is_string(id)
-                ? ca_chat_id(json_string_value(id), json_string_length(id), CA_ID_MAX)
-                : ca_chat_id(s->rid, strlen(s->rid), CA_ID_MAX)) != 0 ||
-        put(p, "object", json_string("chat.completion.chunk")) != 0 ||
-        put(p, "created", json_integer(s->created)) != 0 ||
-        put(p, "model", ca_string_lossy(s->model, strlen(s->model))) != 0 || ca_dump(&b, p) != 0)
-        goto done;
-    if (b.len > sizeof(s->prefix)) /* cannot be: the id and model are bounded */
-        goto done;
-    memcpy(s->prefix, b.data, b.len - 1); /* without its '}' */
-    s->prefix[b.len - 1] = ',';
-    s->prefix_len = b.len;
-    s->started = 1;
-    rc = 0;
-done:
-    json_decref(p);
-    buf_free(&b);
-    return rc;
+    return chat_stream_prefix(
+        &s->h, json_is_string(id)
+                   ? ca_chat_id(json_string_value(id), json_string_length(id), CHAT_ID_MAX)
+                   : ca_chat_id(s->h.rid, strlen(s->h.rid), CHAT_ID_MAX));
 }
 
-/* data: PREFIX"choices":[{"index":0,"delta":PRE VAL POST,"logprobs":null,"finish_reason":F}]}
- * VAL: val dumped (stolen; NULL: no memory), or, when raw is given, the string raw is the
- * inside of (the fast path's text, as the provider wrote it). */
+/* A chunk (chat_stream_chunk), after the prefix of the request id if none is written yet. */
 static int put_chunk_of(ca_stream_t *s, const char *pre, json_t *val, const xfast_span_t *raw,
                         const char *post, const char *finish)
 {
-    static const char c1[] = "\"choices\":[{\"index\":0,\"delta\":";
-    static const char c2[] = ",\"logprobs\":null,\"finish_reason\":";
-    buf_t *out = s->out;
-    size_t len0 = out->len;
-    int rc = NOMEM;
-
-    if ((!val && !raw) || (!s->started && build_prefix(s, NULL) != 0))
-        goto done;
-    if (buf_append(out, "data: ", 6) != 0 || buf_append(out, s->prefix, s->prefix_len) != 0 ||
-        buf_append(out, c1, sizeof(c1) - 1) != 0 || buf_appends(out, pre) != 0 ||
-        (raw ? buf_append(out, "\"", 1) != 0 || buf_append(out, raw->s, raw->n) != 0 ||
-                   buf_append(out, "\"", 1) != 0
-             : ca_dump(out, val) != 0) ||
-        buf_appends(out, post) != 0 || buf_append(out, c2, sizeof(c2) - 1) != 0 ||
-        (finish ? buf_append(out, "\"", 1) != 0 || buf_appends(out, finish) != 0 ||
-                      buf_appends(out, "\"}]") != 0
-                : buf_appends(out, "null}]") != 0) ||
-        (s->include_usage && buf_appends(out, ",\"usage\":null") != 0) ||
-        buf_append(out, "}\n\n", 3) != 0)
-        goto done;
-    rc = 0;
-done:
-    json_decref(val);
-    if (rc) {
-        out->len = len0;
-        if (out->data)
-            out->data[len0] = '\0';
+    if ((!val && !raw) || (!s->h.started && build_prefix(s, NULL) != 0)) {
+        json_decref(val);
+        return NOMEM;
     }
-    return rc;
+    return chat_stream_chunk(&s->h, pre, val, raw, post, finish);
 }
 
 static int put_chunk(ca_stream_t *s, json_t *delta, const char *finish)
@@ -188,23 +135,6 @@ static int fast_text(const char *data, size_t len, xfast_span_t *text)
     return 1;
 }
 
-/* data: DOC\n\n */
-static int put_event(buf_t *out, json_t *doc)
-{
-    size_t len0 = out->len;
-    int rc = doc && buf_append(out, "data: ", 6) == 0 && ca_dump(out, doc) == 0 &&
-                     buf_append(out, "\n\n", 2) == 0
-                 ? 0
-                 : NOMEM;
-    if (rc) {
-        out->len = len0;
-        if (out->data)
-            out->data[len0] = '\0';
-    }
-    json_decref(doc);
-    return rc;
-}
-
 /* {"tool_calls":[{"index":k, "id":id, "type":"function", "function":{"name":name,
  * "arguments":args}}]}; id and name NULL: a continuation, without them. */
 static json_t *tool_delta(int k, const json_t *id, const json_t *name, const char *args,
@@ -212,14 +142,14 @@ static json_t *tool_delta(int k, const json_t *id, const json_t *name, const cha
 {
     json_t *d = json_object(), *calls, *c, *f;
 
-    if (!d || put(d, "tool_calls", calls = json_array()) != 0 ||
+    if (!d || xjson_set(d, "tool_calls", calls = json_array()) != 0 ||
         json_array_append_new(calls, c = json_object()) != 0 ||
-        put(c, "index", json_integer(k)) != 0 ||
+        xjson_set(c, "index", json_integer(k)) != 0 ||
         (id && (json_object_set(c, "id", (json_t *)id) != 0 ||
-                put(c, "type", json_string("function")) != 0)) ||
-        put(c, "function", f = json_object()) != 0 ||
+                xjson_set(c, "type", json_string("function")) != 0)) ||
+        xjson_set(c, "function", f = json_object()) != 0 ||
         (name && json_object_set(f, "name", (json_t *)name) != 0) ||
-        put(f, "arguments", json_stringn(args, args_len)) != 0) {
+        xjson_set(f, "arguments", json_stringn(args, args_len)) != 0) {
         json_decref(d);
         return NULL;
     }
@@ -230,33 +160,27 @@ static void read_usage(ca_stream_t *s, const json_t *u)
 {
     json_t *v;
     if ((v = json_object_get(u, "input_tokens")) && json_is_integer(v))
-        s->in = ca_count(u, "input_tokens");
+        s->in = chat_out_count(u, "input_tokens");
     if ((v = json_object_get(u, "cache_creation_input_tokens")) && json_is_integer(v))
-        s->cache_write = ca_count(u, "cache_creation_input_tokens");
+        s->cache_write = chat_out_count(u, "cache_creation_input_tokens");
     if ((v = json_object_get(u, "cache_read_input_tokens")) && json_is_integer(v))
-        s->cache_read = ca_count(u, "cache_read_input_tokens");
+        s->cache_read = chat_out_count(u, "cache_read_input_tokens");
     if ((v = json_object_get(u, "output_tokens")) && json_is_integer(v))
-        s->out_tokens = ca_count(u, "output_tokens");
+        s->out_tokens = chat_out_count(u, "output_tokens");
 }
 
 static int on_message_start(ca_stream_t *s, json_t *ev)
 {
-    json_t *m = json_object_get(ev, "message"), *d;
+    json_t *m = json_object_get(ev, "message");
 
     if (!json_is_object(m))
         return BAD;
     read_usage(s, json_object_get(m, "usage"));
-    if (s->started) /* a second message_start, or content came first */
+    if (s->h.started) /* a second message_start, or content came first */
         return 0;
     if (build_prefix(s, json_object_get(m, "id")) != 0)
         return NOMEM;
-    d = json_object();
-    if (d && (put(d, "role", json_string("assistant")) != 0 ||
-              put(d, "content", json_string("")) != 0)) {
-        json_decref(d);
-        d = NULL;
-    }
-    return put_chunk(s, d, NULL); /* NULL: no memory */
+    return chat_stream_role(&s->h);
 }
 
 static int on_block_start(ca_stream_t *s, json_t *ev)
@@ -269,11 +193,11 @@ static int on_block_start(ca_stream_t *s, json_t *ev)
     if (!json_is_object(b) || !json_is_string(type))
         return BAD;
     s->tool_block = -1;
-    if (ca_streq(type, "text")) {
+    if (xjson_streq(type, "text")) {
         t = json_object_get(b, "text");
         return json_string_length(t) ? put_text(s, t) : 0;
     }
-    if (!ca_streq(type, "tool_use"))
+    if (!xjson_streq(type, "tool_use"))
         return 0; /* thinking, server tools */
     id = json_object_get(b, "id");
     name = json_object_get(b, "name");
@@ -297,12 +221,12 @@ static int on_block_delta(ca_stream_t *s, json_t *ev)
 
     if (!json_is_object(d) || !json_is_string(type))
         return BAD;
-    if (ca_streq(type, "text_delta")) {
+    if (xjson_streq(type, "text_delta")) {
         if (!json_is_string(v = json_object_get(d, "text")))
             return BAD;
         return json_string_length(v) ? put_text(s, v) : 0;
     }
-    if (ca_streq(type, "input_json_delta")) {
+    if (xjson_streq(type, "input_json_delta")) {
         if (!json_is_string(v = json_object_get(d, "partial_json")))
             return BAD;
         if (!json_string_length(v) || s->tool_block < 0 || !json_is_integer(index) ||
@@ -327,28 +251,13 @@ static int on_message_delta(ca_stream_t *s, json_t *ev)
 
 static int on_message_stop(ca_stream_t *s)
 {
-    buf_t *out = s->out;
-    size_t len0 = out->len;
-    json_t *u;
-
-    s->done = 1;
-    if (s->include_usage) {
-        if (!s->started && build_prefix(s, NULL) != 0)
-            return NOMEM;
-        u = ca_usage_doc(s->in, s->cache_write, s->cache_read, s->out_tokens);
-        if (!u || buf_append(out, "data: ", 6) != 0 ||
-            buf_append(out, s->prefix, s->prefix_len) != 0 ||
-            buf_appends(out, "\"choices\":[],\"usage\":") != 0 || ca_dump(out, u) != 0 ||
-            buf_append(out, "}\n\n", 3) != 0) {
-            json_decref(u);
-            out->len = len0;
-            if (out->data)
-                out->data[len0] = '\0';
-            return NOMEM;
-        }
-        json_decref(u);
-    }
-    return buf_appends(out, "data: [DONE]\n\n") == 0 ? STOPPED : NOMEM;
+    s->h.done = 1;
+    if (s->h.include_usage &&
+        ((!s->h.started && build_prefix(s, NULL) != 0) ||
+         chat_stream_usage_chunk(
+             &s->h, ca_usage_doc(s->in, s->cache_write, s->cache_read, s->out_tokens)) != 0))
+        return NOMEM;
+    return chat_stream_done(&s->h) == 0 ? CHAT_STOPPED : NOMEM;
 }
 
 static int on_error(ca_stream_t *s, json_t *ev)
@@ -357,12 +266,12 @@ static int on_error(ca_stream_t *s, json_t *ev)
     json_t *msg = json_object_get(e, "message"), *dflt = NULL;
     int rc;
 
-    s->done = 1;
+    s->h.done = 1;
     if (!json_is_string(msg))
         msg = dflt = json_string("the provider's stream ended with an error");
-    rc = put_event(s->out, ca_error_doc(json_is_string(type) ? type : NULL, msg, 500));
+    rc = chat_stream_event(&s->h, ca_error_doc(json_is_string(type) ? type : NULL, msg, 500));
     json_decref(dflt);
-    return rc ? rc : STOPPED;
+    return rc ? rc : CHAT_STOPPED;
 }
 
 static int on_event(void *ud, const char *event, const char *data, size_t len)
@@ -373,9 +282,9 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
     int rc = 0;
 
     (void)event; /* the data's "type" says the same, and relays may leave the name out */
-    if (s->done)
-        return STOPPED;
-    if (s->started && fast_text(data, len, &text))
+    if (s->h.done)
+        return CHAT_STOPPED;
+    if (s->h.started && fast_text(data, len, &text))
         return text.n ? put_chunk_of(s, "{\"content\":", NULL, &text, "}", NULL) : 0;
     if (fast_plain(data, len, &text)) { /* text: the type */
         if (xfast_is(&text, "message_stop"))
@@ -388,19 +297,19 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
     type = json_object_get(ev, "type");
     if (!json_is_object(ev) || !json_is_string(type))
         rc = BAD;
-    else if (ca_streq(type, "content_block_delta"))
+    else if (xjson_streq(type, "content_block_delta"))
         rc = on_block_delta(s, ev);
-    else if (ca_streq(type, "content_block_start"))
+    else if (xjson_streq(type, "content_block_start"))
         rc = on_block_start(s, ev);
-    else if (ca_streq(type, "content_block_stop"))
+    else if (xjson_streq(type, "content_block_stop"))
         s->tool_block = -1;
-    else if (ca_streq(type, "message_start"))
+    else if (xjson_streq(type, "message_start"))
         rc = on_message_start(s, ev);
-    else if (ca_streq(type, "message_delta"))
+    else if (xjson_streq(type, "message_delta"))
         rc = on_message_delta(s, ev);
-    else if (ca_streq(type, "message_stop"))
+    else if (xjson_streq(type, "message_stop"))
         rc = on_message_stop(s);
-    else if (ca_streq(type, "error"))
+    else if (xjson_streq(type, "error"))
         rc = on_error(s, ev);
     json_decref(ev); /* ping and unknown types: nothing */
     return rc;
@@ -409,60 +318,8 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
 void chat_anthropic_stream_init(void *st, const xlate_opts_t *o)
 {
     ca_stream_t *s = st;
-    const char *m = o->client_model ? o->client_model : "";
-    const char *rid = o->request_id ? o->request_id : "llmgate";
-    size_t n = strlen(m), r = strlen(rid);
 
-    memset(s, 0, sizeof(*s));
-    sse_reader_init(&s->rd);
-    s->include_usage = o->include_usage;
-    s->created = o->created;
+    chat_stream_init(&s->h, sizeof(*s), o, o->request_id ? o->request_id : "llmgate", on_event,
+                     NULL);
     s->tool_block = -1;
-    if (n > CA_MODEL_MAX)
-        for (n = CA_MODEL_MAX; n && ((unsigned char)m[n] & 0xc0) == 0x80; n--)
-            ;
-    memcpy(s->model, m, n);
-    if (r > CA_RID_MAX)
-        for (r = CA_RID_MAX; r && ((unsigned char)rid[r] & 0xc0) == 0x80; r--)
-            ;
-    memcpy(s->rid, rid, r);
-}
-
-/* An sse_feed / sse_finish result as the pair's. */
-static int result(ca_stream_t *s, int rc)
-{
-    if (rc == STOPPED)
-        rc = 0;
-    else if (rc == -1) /* an event past SSE_EVENT_MAX (or no memory in the reader) */
-        rc = BAD;
-    if (rc)
-        s->result = rc;
-    s->out = NULL;
-    return rc;
-}
-
-int chat_anthropic_stream_feed(void *st, const char *data, size_t len, buf_t *out)
-{
-    ca_stream_t *s = st;
-
-    if (s->result || s->done)
-        return s->result;
-    s->out = out;
-    return result(s, sse_feed(&s->rd, data, len, on_event, s));
-}
-
-int chat_anthropic_stream_end(void *st, int complete, buf_t *out)
-{
-    ca_stream_t *s = st;
-
-    if (s->result || s->done || !complete)
-        return s->result;
-    s->out = out;
-    return result(s, sse_finish(&s->rd, on_event, s));
-}
-
-void chat_anthropic_stream_free(void *st)
-{
-    ca_stream_t *s = st;
-    sse_reader_free(&s->rd);
 }

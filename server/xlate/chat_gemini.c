@@ -34,6 +34,7 @@
  *   bytes become the message, the type follows the status, code null.
  */
 #include "server/xlate/chat_gemini.h"
+#include "server/xlate/chat_out.h"
 #include "server/xlate/xjson.h"
 
 #include <stdio.h>
@@ -44,13 +45,6 @@
 #define BAD   XLATE_EBAD
 
 /* ---- shared ------------------------------------------------------------------------- */
-
-int cg_streq(const json_t *v, const char *s)
-{
-    size_t n = strlen(s);
-    return json_is_string(v) && json_string_length(v) == n &&
-           memcmp(json_string_value(v), s, n) == 0;
-}
 
 json_t *cg_string_lossy(const char *s, size_t n)
 {
@@ -71,52 +65,34 @@ const char *cg_finish_reason(const json_t *finish, int calls)
     static const char *const filtered[] = {
         "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"};
 
-    if (cg_streq(finish, "MAX_TOKENS"))
+    if (xjson_streq(finish, "MAX_TOKENS"))
         return "length";
     for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++)
-        if (cg_streq(finish, filtered[i]))
+        if (xjson_streq(finish, filtered[i]))
             return "content_filter";
     return calls ? "tool_calls" : "stop";
-}
-
-json_int_t cg_count(const json_t *obj, const char *name)
-{
-    json_int_t v = json_integer_value(json_object_get(obj, name));
-    return v > 0 ? v : 0;
 }
 
 json_t *cg_usage_doc(json_int_t prompt, json_int_t tool_prompt, json_int_t cached, json_int_t cand,
                      json_int_t thoughts, json_int_t total)
 {
-    json_t *u = json_object(), *d;
     json_int_t in = prompt + tool_prompt, out = cand + thoughts;
 
-    /* each container is put in its parent as soon as it is made: only the root is freed */
-    if (!u || xjson_set(u, "prompt_tokens", json_integer(in)) != 0 ||
-        xjson_set(u, "completion_tokens", json_integer(out)) != 0 ||
-        xjson_set(u, "total_tokens", json_integer(total > 0 ? total : in + out)) != 0 ||
-        xjson_set(u, "prompt_tokens_details", d = json_object()) != 0 ||
-        xjson_set(d, "cached_tokens", json_integer(cached)) != 0 ||
-        xjson_set(u, "completion_tokens_details", d = json_object()) != 0 ||
-        xjson_set(d, "reasoning_tokens", json_integer(thoughts)) != 0) {
-        json_decref(u);
-        return NULL;
-    }
-    return u;
+    return chat_out_usage(in, out, total > 0 ? total : in + out, cached, thoughts);
 }
 
 static json_t *usage_of(const json_t *um)
 {
-    return cg_usage_doc(cg_count(um, "promptTokenCount"), cg_count(um, "toolUsePromptTokenCount"),
-                        cg_count(um, "cachedContentTokenCount"),
-                        cg_count(um, "candidatesTokenCount"), cg_count(um, "thoughtsTokenCount"),
-                        cg_count(um, "totalTokenCount"));
+    return cg_usage_doc(
+        chat_out_count(um, "promptTokenCount"), chat_out_count(um, "toolUsePromptTokenCount"),
+        chat_out_count(um, "cachedContentTokenCount"), chat_out_count(um, "candidatesTokenCount"),
+        chat_out_count(um, "thoughtsTokenCount"), chat_out_count(um, "totalTokenCount"));
 }
 
 json_t *cg_tool_call(const json_t *fc, const char *rid, int k, int *bad)
 {
     json_t *name = json_object_get(fc, "name"), *args = json_object_get(fc, "args");
-    json_t *id = json_object_get(fc, "id"), *c = NULL, *f;
+    json_t *id = json_object_get(fc, "id"), *c = NULL;
     buf_t a = {0};
 
     *bad = 0;
@@ -124,23 +100,13 @@ json_t *cg_tool_call(const json_t *fc, const char *rid, int k, int *bad)
         *bad = 1;
         return NULL;
     }
-    if (json_is_object(args) ? xjson_put(&a, args) != 0 : buf_append(&a, "{}", 2) != 0)
-        goto fail;
-    if (!(c = json_object()) ||
-        xjson_set(c, "id",
-                  json_is_string(id) && json_string_length(id) ? json_incref(id)
-                                                               : xjson_made_id("call_", rid, k)) ||
-        xjson_set(c, "type", json_string("function")) != 0 ||
-        xjson_set(c, "function", f = json_object()) != 0 ||
-        xjson_set(f, "name", json_incref(name)) != 0 ||
-        xjson_set(f, "arguments", json_stringn(a.data, a.len)) != 0)
-        goto fail;
+    if (json_is_object(args) ? xjson_put(&a, args) == 0 : buf_append(&a, "{}", 2) == 0)
+        c = chat_out_tool_call(json_is_string(id) && json_string_length(id)
+                                   ? json_incref(id)
+                                   : xjson_made_id("call_", rid, k),
+                               name, a.data, a.len);
     buf_free(&a);
     return c;
-fail:
-    buf_free(&a);
-    json_decref(c);
-    return NULL;
 }
 
 /* ---- the path ----------------------------------------------------------------------- */
@@ -181,32 +147,9 @@ int chat_gemini_path(const xlate_opts_t *o, char *out, size_t cap)
 
 /* ---- errors ------------------------------------------------------------------------- */
 
-static const char *type_of_status(int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return status >= 500 ? "server_error" : "invalid_request_error";
-    }
-}
-
 json_t *cg_error_doc(const char *type, const char *code, const json_t *message)
 {
-    json_t *doc = json_object(), *e;
-
-    if (!doc || xjson_set(doc, "error", e = json_object()) != 0 ||
-        json_object_set(e, "message", (json_t *)message) != 0 ||
-        xjson_set(e, "type", json_string(type)) != 0 || xjson_set(e, "param", json_null()) != 0 ||
-        xjson_set(e, "code", code ? xjson_str(code) : json_null()) != 0) {
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
+    return chat_out_error_doc(json_string(type), code ? xjson_str(code) : json_null(), message);
 }
 
 /* The reason of the first google.rpc.ErrorInfo in details, or NULL. */
@@ -225,8 +168,6 @@ static const char *error_reason(const json_t *details)
     }
     return NULL;
 }
-
-#define RAW_MESSAGE_MAX 512
 
 static int chat_gemini_error(int status, const char *body, size_t len, buf_t *out, int *status_out)
 {
@@ -254,23 +195,12 @@ static int chat_gemini_error(int status, const char *body, size_t len, buf_t *ou
                                   "(API_KEY_INVALID); an operator must check the key");
             doc = msg ? cg_error_doc("upstream_error", "upstream_auth_failed", msg) : NULL;
         } else {
-            doc = cg_error_doc(type_of_status(status), code, msg);
+            doc = cg_error_doc(chat_out_type_of_status(status), code, msg);
         }
     } else {
-        char b[RAW_MESSAGE_MAX + 80];
-        size_t n = len, o;
-        if (n > RAW_MESSAGE_MAX) {
-            n = RAW_MESSAGE_MAX;
-            while (n && ((unsigned char)body[n] & 0xc0) == 0x80)
-                n--;
-        }
-        o = (size_t)snprintf(b, sizeof(b), "the provider answered HTTP %d%s", status,
-                             n ? ": " : " with an empty body");
-        memcpy(b + o, body, n);
-        if (n < len)
-            memcpy(b + o + n, "...", 3), n += 3;
-        own = cg_string_lossy(b, o + n);
-        doc = own ? cg_error_doc(type_of_status(status), NULL, own) : NULL;
+        char b[CHAT_OUT_RAW_CAP];
+        own = cg_string_lossy(b, chat_out_raw_message(b, status, body, len));
+        doc = own ? cg_error_doc(chat_out_type_of_status(status), NULL, own) : NULL;
     }
     if (doc && xjson_put(out, doc) == 0)
         rc = 0;
@@ -289,7 +219,7 @@ static int chat_gemini_response(const char *body, size_t len, const xlate_opts_t
     json_t *in = json_loadb(body, len, CG_JSON_LOAD, NULL);
     json_t *cands = json_object_get(in, "candidates"), *fb = json_object_get(in, "promptFeedback");
     json_t *cand = json_array_get(cands, 0), *parts, *p, *rid = json_object_get(in, "responseId");
-    json_t *doc = NULL, *choices, *choice, *msg, *calls = NULL;
+    json_t *doc = NULL, *calls = NULL;
     const char *reqid = o->request_id ? o->request_id : "llmgate", *finish;
     buf_t text = {0};
     int have_text = 0, rc = BAD, bad;
@@ -329,26 +259,12 @@ static int chat_gemini_response(const char *body, size_t len, const xlate_opts_t
             ? "content_filter"
             : cg_finish_reason(json_object_get(cand, "finishReason"), json_array_size(calls) > 0);
     rc = NOMEM;
-    /* each container is put in its parent as soon as it is made: only doc is freed */
-    if (!(doc = json_object()) ||
-        xjson_set(doc, "id",
-                  json_is_string(rid) && json_string_length(rid)
-                      ? xjson_made_id("chatcmpl-", json_string_value(rid), -1)
-                      : xjson_made_id("chatcmpl-", reqid, -1)) != 0 ||
-        xjson_set(doc, "object", json_string("chat.completion")) != 0 ||
-        xjson_set(doc, "created", json_integer(o->created)) != 0 ||
-        xjson_set(doc, "model", xjson_str(o->client_model)) != 0 ||
-        xjson_set(doc, "choices", choices = json_array()) != 0 ||
-        xjson_push(choices, choice = json_object()) != 0 ||
-        xjson_set(choice, "index", json_integer(0)) != 0 ||
-        xjson_set(choice, "message", msg = json_object()) != 0 ||
-        xjson_set(msg, "role", json_string("assistant")) != 0 ||
-        xjson_set(msg, "content", have_text ? xjson_buf(&text) : json_null()) != 0 ||
-        xjson_set(msg, "refusal", json_null()) != 0 ||
-        (json_array_size(calls) && json_object_set(msg, "tool_calls", calls) != 0) ||
-        xjson_set(choice, "logprobs", json_null()) != 0 ||
-        xjson_set(choice, "finish_reason", json_string(finish)) != 0 ||
-        xjson_set(doc, "usage", usage_of(json_object_get(in, "usageMetadata"))) != 0)
+    doc = chat_out_completion(json_is_string(rid) && json_string_length(rid)
+                                  ? xjson_made_id("chatcmpl-", json_string_value(rid), -1)
+                                  : xjson_made_id("chatcmpl-", reqid, -1),
+                              o->created, xjson_str(o->client_model), have_text ? &text : NULL,
+                              calls, finish, usage_of(json_object_get(in, "usageMetadata")));
+    if (!doc)
         goto done;
     rc = xjson_put(out, doc) == 0 ? 0 : NOMEM;
 done:
@@ -370,8 +286,8 @@ const xlate_pair_t xlate_chat_gemini = {
     .error = chat_gemini_error,
     .stream_size = sizeof(cg_stream_t),
     .stream_init = chat_gemini_stream_init,
-    .stream_feed = chat_gemini_stream_feed,
-    .stream_end = chat_gemini_stream_end,
-    .stream_free = chat_gemini_stream_free,
+    .stream_feed = chat_stream_feed,
+    .stream_end = chat_stream_end,
+    .stream_free = chat_stream_free,
     .upstream_path_of = chat_gemini_path,
 };

@@ -12,7 +12,9 @@
  * whole GenerateContentResponse per "data:" line, no [DONE]) at a time. Usage is billed from
  * the provider's bytes by api_gemini (api/gemini.c: usageMetadata). Every document is read
  * and built with jansson (duplicate members refused); what each part translates, drops and
- * refuses is listed at the top of its file.
+ * refuses is listed at the top of its file. The chat side is shared with the Anthropic pair:
+ * the request is read and validated by chat_in.h (with Gemini's name in the refusals), the
+ * answers, errors and chunks are written by chat_out.h.
  *
  * Ids: Gemini gives function calls no ids (or, on newer models, its own "id": kept then);
  * the tool call ids made up are "call_" + the request id + "_" + the call's index in the
@@ -21,7 +23,8 @@
  * functionResponse, OpenAI sends only the id).
  *
  * Memory: a request or an answer is one jansson document for the call; a stream holds the
- * reader's one event (sse.h) and a fixed state (cg_stream_t).
+ * reader's one event (sse.h) and a fixed state (cg_stream_t, which begins with chat_out.h's
+ * chat_stream_t).
  */
 #ifndef LLMGATE_XLATE_CHAT_GEMINI_H
 #define LLMGATE_XLATE_CHAT_GEMINI_H
@@ -31,7 +34,7 @@
 #include <stdint.h>
 
 #include "server/common/buf.h"
-#include "server/xlate/sse.h"
+#include "server/xlate/chat_out.h"
 #include "server/xlate/xlate.h"
 
 extern const xlate_pair_t xlate_chat_gemini;
@@ -49,46 +52,22 @@ int chat_gemini_request(const char *body, size_t len, const xlate_opts_t *o, buf
  * 0, or -1 if it does not fit out[cap]. */
 int chat_gemini_path(const xlate_opts_t *o, char *out, size_t cap);
 
-#define CG_ID_MAX     96  /* bytes of the responseId in a chunk's id */
-#define CG_MODEL_MAX  255 /* bytes of the client's model name (the scan's bound) */
-#define CG_RID_MAX    64  /* bytes of the request id (made-up ids) */
-#define CG_PREFIX_MAX (128 + 6 * CG_ID_MAX + 6 * CG_MODEL_MAX) /* members + both escaped */
-
 typedef struct cg_stream_s {
-    sse_reader_t rd;
-    buf_t *out;   /* during a feed */
-    int result;   /* the error that ended the stream, or 0 */
-    int done;     /* a finishReason, a block or an error came: nothing more is read */
-    int started;  /* the prefix and the role chunk are written */
-    int finished; /* the finish_reason chunk is written: the end brings usage and [DONE] */
-    int include_usage;
-    int64_t created;
-    int ncalls;                                /* function calls so far (their indexes) */
+    chat_stream_t h; /* first: the reader, the copies, the chunks' head (chat_out.h) */
+    int finished;    /* the finish_reason chunk is written: the end brings usage and [DONE] */
+    int ncalls;      /* function calls so far (their indexes) */
     json_int_t prompt, cached, cand, thoughts; /* the last usageMetadata's counts */
     json_int_t tool_prompt, total;
-    char model[CG_MODEL_MAX + 1];
-    char rid[CG_RID_MAX + 1];
-    size_t prefix_len;
-    char prefix[CG_PREFIX_MAX]; /* {"id":..,"object":"chat.completion.chunk","created":N,
-                                   "model":.., */
 } cg_stream_t;
 
 void chat_gemini_stream_init(void *st, const xlate_opts_t *o);
-int chat_gemini_stream_feed(void *st, const char *data, size_t len, buf_t *out);
-int chat_gemini_stream_end(void *st, int complete, buf_t *out);
-void chat_gemini_stream_free(void *st);
+/* stream_feed, stream_end, stream_free: chat_out.h's */
 
 /* ---- shared (chat_gemini.c) --------------------------------------------------------- */
-
-/* Whether v is the string s (NUL bytes in v count). */
-int cg_streq(const json_t *v, const char *s);
 
 /* OpenAI's finish_reason of a candidate's finishReason (a string, or NULL); calls: the
  * candidate made function calls (then STOP, or none, is tool_calls). */
 const char *cg_finish_reason(const json_t *finish, int calls);
-
-/* obj.name as a count: 0 when absent, not an integer, or negative. */
-json_int_t cg_count(const json_t *obj, const char *name);
 
 /* OpenAI's usage object of Gemini's counts: prompt = prompt + tool-use prompt, completion =
  * candidates + thoughts, total (Gemini's when given, else the sum), cached and reasoning

@@ -30,109 +30,44 @@
 #define NOMEM XLATE_ENOMEM
 #define BAD   XLATE_EBAD
 
-#define STOPPED 1 /* an on_event result: the stream is over, read no further */
-
 /* The chunks' common members, of the responseId (or, without one, the request id). */
 static int build_prefix(cg_stream_t *s, const json_t *id)
 {
-    json_t *p = json_object();
-    buf_t b = {0};
-    char idb[CG_ID_MAX + 1];
-    int rc = NOMEM;
+    char idb[CHAT_ID_MAX + 1];
 
     if (json_is_string(id) && json_string_length(id)) {
         xjson_copy_cut(idb, sizeof(idb), json_string_value(id));
     } else {
-        xjson_copy_cut(idb, sizeof(idb), s->rid);
+        xjson_copy_cut(idb, sizeof(idb), s->h.rid);
     }
-    if (!p || xjson_set(p, "id", xjson_made_id("chatcmpl-", idb, -1)) != 0 ||
-        xjson_set(p, "object", json_string("chat.completion.chunk")) != 0 ||
-        xjson_set(p, "created", json_integer(s->created)) != 0 ||
-        xjson_set(p, "model", xjson_str(s->model)) != 0 || xjson_put(&b, p) != 0)
-        goto done;
-    if (b.len > sizeof(s->prefix)) /* cannot be: the id and model are bounded */
-        goto done;
-    memcpy(s->prefix, b.data, b.len - 1); /* without its '}' */
-    s->prefix[b.len - 1] = ',';
-    s->prefix_len = b.len;
-    rc = 0;
-done:
-    json_decref(p);
-    buf_free(&b);
-    return rc;
+    return chat_stream_prefix(&s->h, xjson_made_id("chatcmpl-", idb, -1));
 }
 
-/* data: PREFIX"choices":[{"index":0,"delta":DELTA,"logprobs":null,"finish_reason":F}]}
- * (delta is stolen; NULL: no memory). */
+/* a chunk of delta (stolen) */
 static int put_chunk(cg_stream_t *s, json_t *delta, const char *finish)
 {
-    static const char c1[] = "\"choices\":[{\"index\":0,\"delta\":";
-    static const char c2[] = ",\"logprobs\":null,\"finish_reason\":";
-    buf_t *out = s->out;
-    size_t len0 = out->len;
-    int rc = NOMEM;
-
-    if (!delta)
-        goto done;
-    if (buf_append(out, "data: ", 6) != 0 || buf_append(out, s->prefix, s->prefix_len) != 0 ||
-        buf_append(out, c1, sizeof(c1) - 1) != 0 || xjson_put(out, delta) != 0 ||
-        buf_append(out, c2, sizeof(c2) - 1) != 0 ||
-        (finish ? buf_append(out, "\"", 1) != 0 || buf_appends(out, finish) != 0 ||
-                      buf_appends(out, "\"}]") != 0
-                : buf_appends(out, "null}]") != 0) ||
-        (s->include_usage && buf_appends(out, ",\"usage\":null") != 0) ||
-        buf_append(out, "}\n\n", 3) != 0)
-        goto done;
-    rc = 0;
-done:
-    json_decref(delta);
-    if (rc)
-        xjson_buf_cut(out, len0);
-    return rc;
-}
-
-/* data: DOC\n\n (doc stolen) */
-static int put_event(buf_t *out, json_t *doc)
-{
-    size_t len0 = out->len;
-    int rc = doc && buf_append(out, "data: ", 6) == 0 && xjson_put(out, doc) == 0 &&
-                     buf_append(out, "\n\n", 2) == 0
-                 ? 0
-                 : NOMEM;
-    if (rc)
-        xjson_buf_cut(out, len0);
-    json_decref(doc);
-    return rc;
+    return chat_stream_chunk(&s->h, "", delta, NULL, "", finish);
 }
 
 static void read_usage(cg_stream_t *s, const json_t *u)
 {
     if (!json_is_object(u))
         return;
-    s->prompt = cg_count(u, "promptTokenCount");
-    s->tool_prompt = cg_count(u, "toolUsePromptTokenCount");
-    s->cached = cg_count(u, "cachedContentTokenCount");
-    s->cand = cg_count(u, "candidatesTokenCount");
-    s->thoughts = cg_count(u, "thoughtsTokenCount");
-    s->total = cg_count(u, "totalTokenCount");
+    s->prompt = chat_out_count(u, "promptTokenCount");
+    s->tool_prompt = chat_out_count(u, "toolUsePromptTokenCount");
+    s->cached = chat_out_count(u, "cachedContentTokenCount");
+    s->cand = chat_out_count(u, "candidatesTokenCount");
+    s->thoughts = chat_out_count(u, "thoughtsTokenCount");
+    s->total = chat_out_count(u, "totalTokenCount");
 }
 
 static int start(cg_stream_t *s, const json_t *id)
 {
-    json_t *d;
-
-    if (s->started)
+    if (s->h.started)
         return 0;
     if (build_prefix(s, id) != 0)
         return NOMEM;
-    s->started = 1;
-    d = json_object();
-    if (d && (xjson_set(d, "role", json_string("assistant")) != 0 ||
-              xjson_set(d, "content", json_string("")) != 0)) {
-        json_decref(d);
-        d = NULL;
-    }
-    return put_chunk(s, d, NULL); /* NULL: no memory */
+    return chat_stream_role(&s->h);
 }
 
 /* {"tool_calls":[CALL with "index":k first]} */
@@ -180,7 +115,7 @@ static int on_parts(cg_stream_t *s, const json_t *parts)
                     return rc;
             }
         } else if (fc) {
-            json_t *call = cg_tool_call(fc, s->rid, s->ncalls, &bad);
+            json_t *call = cg_tool_call(fc, s->h.rid, s->ncalls, &bad);
             if (!call)
                 return bad ? BAD : NOMEM;
             rc = put_chunk(s, call_delta(call, s->ncalls), NULL);
@@ -198,17 +133,18 @@ static int on_error(cg_stream_t *s, const json_t *e)
     json_t *msg = json_object_get(e, "message"), *own = NULL, *st = json_object_get(e, "status");
     int rc;
 
-    s->done = 1;
+    s->h.done = 1;
     if (!json_is_string(msg))
         msg = own = json_string("the provider's stream ended with an error");
-    rc = put_event(s->out, cg_error_doc("server_error",
-                                        json_is_string(st) && !memchr(json_string_value(st), 0,
-                                                                      json_string_length(st))
-                                            ? json_string_value(st)
-                                            : NULL,
-                                        msg));
+    rc = chat_stream_event(
+        &s->h,
+        cg_error_doc("server_error",
+                     json_is_string(st) && !memchr(json_string_value(st), 0, json_string_length(st))
+                         ? json_string_value(st)
+                         : NULL,
+                     msg));
     json_decref(own);
-    return rc ? rc : STOPPED;
+    return rc ? rc : CHAT_STOPPED;
 }
 
 static int on_event(void *ud, const char *event, const char *data, size_t len)
@@ -218,8 +154,8 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
     int rc = 0;
 
     (void)event;
-    if (s->done)
-        return STOPPED;
+    if (s->h.done)
+        return CHAT_STOPPED;
     ev = json_loadb(data, len, CG_JSON_LOAD, NULL);
     if (!json_is_object(ev)) {
         json_decref(ev);
@@ -258,28 +194,20 @@ static int on_event(void *ud, const char *event, const char *data, size_t len)
     return rc;
 }
 
-/* The usage chunk (include_usage) and [DONE]. */
-static int put_end(cg_stream_t *s)
+/* The usage chunk (include_usage) and [DONE], after the finish_reason's chunk. */
+static int put_end(chat_stream_t *h)
 {
-    buf_t *out = s->out;
-    size_t len0 = out->len;
-    json_t *u;
+    cg_stream_t *s = (cg_stream_t *)h;
+    size_t len0 = h->out->len;
 
-    s->done = 1;
-    if (s->include_usage) {
-        u = cg_usage_doc(s->prompt, s->tool_prompt, s->cached, s->cand, s->thoughts, s->total);
-        if (!u || buf_append(out, "data: ", 6) != 0 ||
-            buf_append(out, s->prefix, s->prefix_len) != 0 ||
-            buf_appends(out, "\"choices\":[],\"usage\":") != 0 || xjson_put(out, u) != 0 ||
-            buf_append(out, "}\n\n", 3) != 0) {
-            json_decref(u);
-            xjson_buf_cut(out, len0);
-            return NOMEM;
-        }
-        json_decref(u);
-    }
-    if (buf_appends(out, "data: [DONE]\n\n") != 0) {
-        xjson_buf_cut(out, len0);
+    if (!s->finished)
+        return 0;
+    if ((h->include_usage &&
+         chat_stream_usage_chunk(h, cg_usage_doc(s->prompt, s->tool_prompt, s->cached, s->cand,
+                                                 s->thoughts, s->total)) != 0) ||
+        chat_stream_done(h) != 0) {
+        h->done = 1;
+        xjson_buf_cut(h->out, len0);
         return NOMEM;
     }
     return 0;
@@ -289,54 +217,7 @@ void chat_gemini_stream_init(void *st, const xlate_opts_t *o)
 {
     cg_stream_t *s = st;
 
-    memset(s, 0, sizeof(*s));
-    sse_reader_init(&s->rd);
-    s->include_usage = o->include_usage;
-    s->created = o->created;
-    xjson_copy_cut(s->model, sizeof(s->model), o->client_model);
-    xjson_copy_cut(s->rid, sizeof(s->rid),
-                   o->request_id && *o->request_id ? o->request_id : "llmgate");
-}
-
-/* An sse_feed / sse_finish result as the pair's. */
-static int result(cg_stream_t *s, int rc)
-{
-    if (rc == STOPPED)
-        rc = 0;
-    else if (rc == -1) /* an event past SSE_EVENT_MAX (or no memory in the reader) */
-        rc = BAD;
-    if (rc)
-        s->result = rc;
-    s->out = NULL;
-    return rc;
-}
-
-int chat_gemini_stream_feed(void *st, const char *data, size_t len, buf_t *out)
-{
-    cg_stream_t *s = st;
-
-    if (s->result || s->done)
-        return s->result;
-    s->out = out;
-    return result(s, sse_feed(&s->rd, data, len, on_event, s));
-}
-
-int chat_gemini_stream_end(void *st, int complete, buf_t *out)
-{
-    cg_stream_t *s = st;
-    int rc;
-
-    if (s->result || s->done || !complete)
-        return s->result;
-    s->out = out;
-    rc = sse_finish(&s->rd, on_event, s);
-    if (rc == 0 && s->finished && !s->done)
-        rc = put_end(s);
-    return result(s, rc);
-}
-
-void chat_gemini_stream_free(void *st)
-{
-    cg_stream_t *s = st;
-    sse_reader_free(&s->rd);
+    chat_stream_init(&s->h, sizeof(*s), o,
+                     o->request_id && *o->request_id ? o->request_id : "llmgate", on_event,
+                     put_end);
 }

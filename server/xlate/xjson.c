@@ -110,6 +110,13 @@ int xjson_push(json_t *a, json_t *v)
     return json_array_append_new(a, v) != 0 ? XLATE_ENOMEM : 0;
 }
 
+int xjson_streq(const json_t *v, const char *s)
+{
+    size_t n = strlen(s);
+    return json_is_string(v) && json_string_length(v) == n &&
+           memcmp(json_string_value(v), s, n) == 0;
+}
+
 int xjson_is_type(const json_t *j, const char *type)
 {
     const char *t = json_string_value(json_object_get(j, "type"));

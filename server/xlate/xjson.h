@@ -49,6 +49,9 @@ void xjson_buf_cut(buf_t *b, size_t at);
 int xjson_set(json_t *o, const char *key, json_t *v);
 int xjson_push(json_t *a, json_t *v);
 
+/* Whether v is the string s (NUL bytes in v count). */
+int xjson_streq(const json_t *v, const char *s);
+
 /* 1 if j is an object whose "type" is the string type. */
 int xjson_is_type(const json_t *j, const char *type);
 

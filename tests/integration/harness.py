@@ -283,6 +283,41 @@ def post_json(port, path, obj, headers=None, timeout=30):
     return r.status, hdrs, data
 
 
+def request(port, method, path, body=None, headers=None, timeout=30):
+    """(status, headers with lower-case names, body bytes) of one request; body (when not
+    None) sent as JSON, after Content-Type: application/json and the headers given."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, data
+
+
+def sse_data(raw):
+    """The data lines of an SSE body, parsed ([DONE] as the string)."""
+    out = []
+    for line in raw.decode().splitlines():
+        if line.startswith("data: "):
+            v = line[6:]
+            out.append(v if v == "[DONE]" else json.loads(v))
+    return out
+
+
+def access_log_line(path, rid, timeout=10):
+    """The first line of the access log at path that holds rid, parsed (waits for it)."""
+    def find():
+        try:
+            with open(path) as f:
+                return [json.loads(l) for l in f if rid in l]
+        except FileNotFoundError:
+            return []
+    return wait_until(find, timeout, what=f"the access log line of {rid}")[0]
+
+
 def get(port, path, timeout=30):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     c.request("GET", path)

@@ -12,7 +12,7 @@ import time
 import json
 import unittest
 
-from harness import Mock, Gateway, post_json, wait_until
+from harness import Mock, Gateway, access_log_line, post_json
 
 
 def request(port, method, path, body=None, headers=None):
@@ -208,13 +208,7 @@ class CutStreamsTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def line(self, rid):
-        def find():
-            try:
-                with open(self.log) as f:
-                    return [json.loads(l) for l in f if rid in l]
-            except FileNotFoundError:
-                return []
-        return wait_until(find, 10, what=f"the access log line of {rid}")[0]
+        return access_log_line(self.log, rid)
 
     def cut(self, path, body, rid, events=5):
         data = json.dumps(body).encode()

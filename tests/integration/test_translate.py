@@ -4,7 +4,6 @@ OpenAI-compatible one (JSON, streams, tools streamed, errors in the client's sha
 fallback from one format to the other, usage billed from the provider's own counts, and the
 official SDKs (openai, @anthropic-ai/sdk) as clients."""
 
-import http.client
 import json
 import os
 import shutil
@@ -12,32 +11,10 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Mock, Gateway, wait_until
+from harness import Mock, Gateway, access_log_line, request, sse_data
 
 SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk")
 TEXT = "Hello from the mock upstream."
-
-
-def request(port, method, path, body=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    h = {"Content-Type": "application/json"}
-    h.update(headers or {})
-    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    hdrs = {k.lower(): v for k, v in r.getheaders()}
-    c.close()
-    return r.status, hdrs, data
-
-
-def sse_data(raw):
-    """The data lines of an SSE body, parsed ([DONE] as the string)."""
-    out = []
-    for line in raw.decode().splitlines():
-        if line.startswith("data: "):
-            v = line[6:]
-            out.append(v if v == "[DONE]" else json.loads(v))
-    return out
 
 
 def sse_events(raw):
@@ -101,13 +78,7 @@ class TranslateTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def line(self, rid):
-        def find():
-            try:
-                with open(self.log) as f:
-                    return [json.loads(l) for l in f if rid in l]
-            except FileNotFoundError:
-                return []
-        return wait_until(find, 10, what=f"the access log line of {rid}")[0]
+        return access_log_line(self.log, rid)
 
     def last_sent(self):
         last = self.mock.last()

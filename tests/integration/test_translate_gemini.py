@@ -7,7 +7,6 @@ the next key serves, Gemini's errors in OpenAI's shape, a fallback chain openai 
 -> gemini, Messages and Responses clients refused clearly for a Gemini-only model, and the
 real openai npm SDK on a Gemini-served model."""
 
-import http.client
 import json
 import os
 import shutil
@@ -16,7 +15,8 @@ import tempfile
 import time
 import unittest
 
-from harness import Mock, Gateway, wait_until
+from harness import Mock, Gateway, access_log_line, sse_data
+from harness import request as harness_request
 
 LLMGATECTL_BIN = os.environ.get("LLMGATECTL_BIN", "llmgatectl")
 
@@ -26,25 +26,10 @@ CLIENT_KEY = "sk-client-must-not-travel"
 
 
 def request(port, method, path, body=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    h = {"Content-Type": "application/json", "Authorization": "Bearer " + CLIENT_KEY}
+    """harness.request with the client's own key, which must never reach the provider."""
+    h = {"Authorization": "Bearer " + CLIENT_KEY}
     h.update(headers or {})
-    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    hdrs = {k.lower(): v for k, v in r.getheaders()}
-    c.close()
-    return r.status, hdrs, data
-
-
-def sse_data(raw):
-    """The data lines of an SSE body, parsed ([DONE] as the string)."""
-    out = []
-    for line in raw.decode().splitlines():
-        if line.startswith("data: "):
-            v = line[6:]
-            out.append(v if v == "[DONE]" else json.loads(v))
-    return out
+    return harness_request(port, method, path, body, h)
 
 
 CHAT = {"model": "gem", "messages": [{"role": "system", "content": "Be brief."},
@@ -99,13 +84,7 @@ class TranslateGeminiTest(unittest.TestCase):
         assert (rc, mrc) == (0, 0), f"exit codes llmgate {rc}, mock {mrc}"
 
     def line(self, rid):
-        def find():
-            try:
-                with open(self.log) as f:
-                    return [json.loads(l) for l in f if rid in l]
-            except FileNotFoundError:
-                return []
-        return wait_until(find, 10, what=f"the access log line of {rid}")[0]
+        return access_log_line(self.log, rid)
 
     def last_sent(self):
         last = self.mock.last()
