@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden.h"
 #include "server/xlate/sse.h"
 #include "server/xlate/xlate.h"
 #include "t.h"
@@ -27,27 +28,11 @@
 static const char *g_dir;
 static const xlate_pair_t *g_pair;
 
-/* The bytes of GOLDEN_DIR/rel, NUL-terminated (NULL if it cannot be read). */
+/* The bytes of GOLDEN_DIR/rel, NUL-terminated (NULL if it cannot be read): golden.h's. */
 GOLDEN_FN char *slurp(const char *rel, size_t *len)
 {
-    char path[1024];
-    FILE *f;
-    char *p = NULL;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/%s", g_dir, rel);
-    if (!(f = fopen(path, "rb")))
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (p = malloc((size_t)n + 1)) && fread(p, 1, (size_t)n, f) == (size_t)n) {
-        p[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    return p;
+    golden_dir = g_dir;
+    return golden_slurp(rel, len);
 }
 
 GOLDEN_FN json_t *load(const char *rel)
