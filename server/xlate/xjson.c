@@ -134,17 +134,52 @@ json_t *xjson_made_id(const char *prefix, const char *id, long long n)
     return xjson_str(tmp); /* a cut id may have cut a sequence: made valid */
 }
 
-int xjson_refuse(xlate_error_t *err, const char *param, const char *fmt, ...)
+/* The refusals' one body: prefix (NULL: none) + ": " before the reason. */
+static int vrefuse(xlate_error_t *err, const char *param, const char *prefix, const char *fmt,
+                   va_list ap)
 {
-    va_list ap;
+    size_t n = 0, k = strlen(param);
+    buf_t b = {0};
 
     if (!err)
         return XLATE_EREFUSE;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-    snprintf(err->param, sizeof(err->param), "%s", param);
+    memcpy(err->param, param, k < sizeof(err->param) ? k + 1 : 0);
+    if (k >= sizeof(err->param))
+        err->param[0] = '\0';
+    err->message[0] = '\0';
+    if (prefix && *prefix)
+        n = (size_t)snprintf(err->message, sizeof(err->message), "%s: ", prefix);
+    if (n < sizeof(err->message))
+        vsnprintf(err->message + n, sizeof(err->message) - n, fmt, ap);
+    /* the reason may quote the client's bytes and be cut: keep the message valid UTF-8 */
+    if (xjson_lossy(&b, err->message, strlen(err->message), sizeof(err->message) - 4) == 0)
+        xjson_copy_cut(err->message, sizeof(err->message), b.data ? b.data : "");
+    buf_free(&b);
+    if (!err->message[0])
+        snprintf(err->message, sizeof(err->message), "the request cannot be translated");
     return XLATE_EREFUSE;
+}
+
+int xjson_refuse(xlate_error_t *err, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vrefuse(err, param, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int xjson_refusef(xlate_error_t *err, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vrefuse(err, param, param, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 void xjson_pathf(char *b, size_t cap, const char *fmt, ...)
@@ -183,31 +218,6 @@ const char *xjson_got(const json_t *v, char *b, size_t cap)
     default:
         return v ? "null" : "nothing";
     }
-}
-
-int xjson_refusef(xlate_error_t *err, const char *param, const char *fmt, ...)
-{
-    va_list ap;
-    size_t n = 0, k = strlen(param);
-    buf_t b = {0};
-
-    memcpy(err->param, param, k < sizeof(err->param) ? k + 1 : 0);
-    if (k >= sizeof(err->param))
-        err->param[0] = '\0';
-    if (k)
-        n = (size_t)snprintf(err->message, sizeof(err->message), "%s: ", param);
-    if (n < sizeof(err->message)) {
-        va_start(ap, fmt);
-        vsnprintf(err->message + n, sizeof(err->message) - n, fmt, ap);
-        va_end(ap);
-    }
-    /* the reason may quote the client's bytes and be cut: keep the message valid UTF-8 */
-    if (xjson_lossy(&b, err->message, strlen(err->message), sizeof(err->message) - 4) == 0)
-        xjson_copy_cut(err->message, sizeof(err->message), b.data ? b.data : "");
-    buf_free(&b);
-    if (!err->message[0])
-        snprintf(err->message, sizeof(err->message), "the request cannot be translated");
-    return XLATE_EREFUSE;
 }
 
 const json_t *xjson_error_message(const json_t *doc)

@@ -63,8 +63,12 @@ json_t *xjson_made_id(const char *prefix, const char *id, long long n);
 
 struct xlate_error_s;
 
-/* err (may be NULL) = the printf message and param (cut to their fields); XLATE_EREFUSE. */
+/* A refusal (XLATE_EREFUSE, returned): err->param = param ("" when it does not fit: the
+ * message names it), err->message = the printf message, valid UTF-8 however cut (a default
+ * when empty). err may be NULL. xjson_refusef: the message is "param: " + the reason. */
 int xjson_refuse(struct xlate_error_s *err, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int xjson_refusef(struct xlate_error_s *err, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* b[cap] = a member's path as a param names it ("messages[3].content"), cut to fit. */
@@ -84,10 +88,5 @@ const json_t *xjson_error_message(const json_t *doc);
  * empty. NULL: no memory. */
 #define XJSON_ERROR_TEXT_MAX 1024
 json_t *xjson_error_text(const json_t *doc, int status, const char *body, size_t len);
-
-/* A refusal (XLATE_EREFUSE, returned): err->param = param (cut to "" when it does not fit:
- * the message names it), err->message = "param: " + the reason, valid UTF-8 however cut. */
-int xjson_refusef(struct xlate_error_s *err, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif
