@@ -75,6 +75,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/xlate/chat_up.h"
 #include "server/xlate/xjson.h"
 
 #define PARAM_MAX 128 /* room for a path; xlate_error_t.param keeps what fits */
@@ -116,16 +117,7 @@ static int join_texts(req_t *r, const json_t *blocks, const char *p, const char 
 
 static int push_msg(req_t *r, const char *role, json_t *content)
 {
-    json_t *m = json_object();
-    int rc = m ? 0 : XLATE_ENOMEM;
-
-    if (rc == 0)
-        rc = xjson_set(m, "role", json_string(role));
-    if (rc == 0)
-        rc = xjson_set(m, "content", content);
-    else
-        json_decref(content);
-    return rc == 0 ? xjson_push(r->msgs, m) : (json_decref(m), rc);
+    return chat_up_push_msg(r->msgs, role, content);
 }
 
 static int image_part(req_t *r, const json_t *blk, const char *p, json_t **part)
@@ -158,7 +150,7 @@ static int image_part(req_t *r, const json_t *blk, const char *p, json_t **part)
                              "OpenAI-compatible provider (base64 and url can)" OR_ANTHROPIC,
                              type ? type : "(none)");
     }
-    *part = json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url);
+    *part = chat_up_image(url, NULL);
     return *part ? 0 : XLATE_ENOMEM;
 }
 
@@ -208,7 +200,7 @@ static int document_part(req_t *r, const json_t *blk, const char *p, json_t **pa
 static int user_turn(req_t *r, size_t i, const json_t *content)
 {
     char p[PARAM_MAX];
-    json_t *parts, *c;
+    json_t *parts;
     const json_t *blk;
     size_t j;
     int rc = 0;
@@ -249,15 +241,8 @@ static int user_turn(req_t *r, size_t i, const json_t *content)
             break;
     }
     if (rc == 0 && json_array_size(parts) > 0) {
-        const json_t *first = json_array_get(parts, 0);
-        c = parts;
+        rc = push_msg(r, "user", chat_up_user_content(parts));
         parts = NULL;
-        if (json_array_size(c) == 1 && xjson_is_type(first, "text")) {
-            json_t *t = json_incref(json_object_get(first, "text"));
-            json_decref(c);
-            c = t;
-        }
-        rc = push_msg(r, "user", c);
     }
     json_decref(parts);
     return rc;
@@ -275,8 +260,7 @@ static int tool_call(req_t *r, const json_t *blk, const char *p, json_t *calls)
     args = input ? json_dumps(input, XJSON_DUMP | JSON_ENCODE_ANY) : NULL;
     if (input && !args)
         return XLATE_ENOMEM;
-    call = json_pack("{s:O,s:s,s:{s:O,s:s}}", "id", id, "type", "function", "function", "name",
-                     name, "arguments", args ? args : "{}");
+    call = chat_up_call(id, name, json_string(args ? args : "{}"));
     free(args);
     return call ? xjson_push(calls, call) : XLATE_ENOMEM;
 }
@@ -400,7 +384,6 @@ static int tools(req_t *r, const json_t *in, json_t *req)
         const char *type = json_string_value(json_object_get(t, "type"));
         const json_t *name = json_object_get(t, "name"), *desc = json_object_get(t, "description");
         const json_t *schema = json_object_get(t, "input_schema");
-        json_t *fn;
 
         snprintf(p, sizeof(p), "tools[%zu]", i);
         if (type && strcmp(type, "custom") != 0)
@@ -410,17 +393,8 @@ static int tools(req_t *r, const json_t *in, json_t *req)
                                  type);
         if (!json_is_string(name))
             return xjson_refusef(r->err, p, "a tool needs its name");
-        if (!(fn = json_pack("{s:O}", "name", name)))
-            return XLATE_ENOMEM;
-        if (json_is_string(desc))
-            rc = xjson_set(fn, "description", json_incref((json_t *)desc));
-        if (rc == 0 && json_is_object(schema))
-            rc = xjson_set(fn, "parameters", json_incref((json_t *)schema));
-        if (rc == 0)
-            rc = xjson_push(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
-        else
-            json_decref(fn);
-        if (rc)
+        if ((rc = chat_up_tool(out, name, json_is_string(desc) ? desc : NULL,
+                               json_is_object(schema) ? schema : NULL, NULL)) != 0)
             return rc;
     }
     if (!tc || json_is_null(tc))
@@ -434,7 +408,7 @@ static int tools(req_t *r, const json_t *in, json_t *req)
     else if (strcmp(type, "any") == 0)
         choice = json_string("required");
     else if (strcmp(type, "tool") == 0 && json_is_string(name))
-        choice = json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name", name);
+        choice = chat_up_choose(name);
     else if (strcmp(type, "tool") == 0)
         return xjson_refusef(r->err, "tool_choice.name", "required with type tool");
     else
@@ -451,28 +425,12 @@ static int tools(req_t *r, const json_t *in, json_t *req)
  * metadata.user_id, output_format; refused: mcp_servers. */
 static int params(req_t *r, const json_t *in, json_t *req)
 {
-    static const char *const numbers[] = {"temperature", "top_p"};
     const json_t *v, *s;
-    int rc = 0;
+    int rc;
     size_t i;
 
-    v = json_object_get(in, "max_tokens");
-    if (v && !json_is_null(v) && !json_is_integer(v))
-        return xjson_refusef(r->err, "max_tokens", "must be an integer");
-    if (json_is_integer(v)) {
-        json_int_t mt = json_integer_value(v);
-        if (r->o->max_tokens_cap && mt > (json_int_t)r->o->max_tokens_cap)
-            mt = r->o->max_tokens_cap; /* the deployment's cap (DeepSeek: 8192) */
-        if ((rc = xjson_set(req, "max_tokens", json_integer(mt))) != 0)
-            return rc;
-    }
-    for (i = 0; i < 2; i++) {
-        v = json_object_get(in, numbers[i]);
-        if (v && !json_is_null(v) && !json_is_number(v))
-            return xjson_refusef(r->err, numbers[i], "must be a number");
-        if (json_is_number(v) && (rc = xjson_set(req, numbers[i], json_incref((json_t *)v))) != 0)
-            return rc;
-    }
+    if ((rc = chat_up_params(in, "max_tokens", r->o, req, r->err)) != 0)
+        return rc;
     v = json_object_get(in, "stop_sequences");
     if (v && !json_is_null(v) && !json_is_array(v))
         return xjson_refusef(r->err, "stop_sequences", "must be an array of strings");
@@ -514,42 +472,18 @@ static int params(req_t *r, const json_t *in, json_t *req)
 static int messages_request(const char *body, size_t len, const xlate_opts_t *o, buf_t *out,
                             xlate_error_t *err)
 {
-    json_error_t jerr;
     json_t *in, *req = NULL;
     req_t r = {err, o, NULL, {0}};
-    const char *model;
-    int rc = 0;
+    int rc;
 
-    memset(err, 0, sizeof(*err));
-    in = json_loadb(body, len, XJSON_LOAD, &jerr);
-    if (!in) {
-        rc = xjson_refusef(err, "", "request body: not valid JSON (%s, line %d, column %d)",
-                           jerr.text, jerr.line, jerr.column);
+    if ((rc = chat_up_parse(body, len, err, &in)) != 0 ||
+        (rc = chat_up_open(in, o, err, &req, &r.msgs)) != 0)
         goto exit;
-    }
-    if (!json_is_object(in)) {
-        rc = xjson_refusef(err, "", "request body: must be a JSON object");
-        goto exit;
-    }
-    model = o->model ? o->model : json_string_value(json_object_get(in, "model"));
-    if (!model) {
-        rc = xjson_refusef(err, "model", "required");
-        goto exit;
-    }
-    if (!(req = json_object()) || (rc = xjson_set(req, "model", xjson_str(model))) != 0 ||
-        (rc = xjson_set(req, "messages", r.msgs = json_array())) != 0) {
-        rc = XLATE_ENOMEM;
-        goto exit;
-    }
     if ((rc = system_msg(&r, json_object_get(in, "system"))) != 0 ||
         (rc = messages(&r, json_object_get(in, "messages"))) != 0 ||
         (rc = params(&r, in, req)) != 0 || (rc = tools(&r, in, req)) != 0)
         goto exit;
-    if (o->stream &&
-        ((rc = xjson_set(req, "stream", json_true())) != 0 ||
-         (rc = xjson_set(req, "stream_options", json_pack("{s:b}", "include_usage", 1))) != 0))
-        goto exit;
-    rc = xjson_put(out, req);
+    rc = chat_up_close(req, o, out);
 exit:
     buf_free(&r.text);
     json_decref(req);
@@ -650,7 +584,7 @@ const xlate_pair_t xlate_messages_openai = {
     .error = xlate_mo_error,
     .stream_size = XLATE_MO_STREAM_SIZE,
     .stream_init = xlate_mo_stream_init,
-    .stream_feed = xlate_mo_stream_feed,
+    .stream_feed = chat_up_stream_feed,
     .stream_end = xlate_mo_stream_end,
     .stream_free = xlate_mo_stream_free,
     .count_path = "/v1/messages/count_tokens",

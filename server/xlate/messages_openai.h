@@ -38,8 +38,8 @@ int xlate_messages_count_estimate(const char *body, size_t len, uint32_t *tokens
 
 int xlate_mo_response(const char *body, size_t len, const xlate_opts_t *o, buf_t *out);
 int xlate_mo_error(int status, const char *body, size_t len, buf_t *out, int *status_out);
+/* the stream is fed by chat_up_stream_feed (chat_up.h) */
 void xlate_mo_stream_init(void *st, const xlate_opts_t *o);
-int xlate_mo_stream_feed(void *st, const char *data, size_t len, buf_t *out);
 int xlate_mo_stream_end(void *st, int complete, buf_t *out);
 void xlate_mo_stream_free(void *st);
 

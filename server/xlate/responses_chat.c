@@ -67,6 +67,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/xlate/chat_up.h"
 #include "server/xlate/xjson.h"
 
 #define PARAM_MAX 128 /* room for a path; xlate_error_t.param keeps what fits */
@@ -92,16 +93,7 @@ static int present(const json_t *v)
 
 static int push_msg(req_t *r, const char *role, json_t *content)
 {
-    json_t *m = json_object();
-    int rc = m ? 0 : XLATE_ENOMEM;
-
-    if (rc == 0)
-        rc = xjson_set(m, "role", json_string(role));
-    if (rc == 0)
-        rc = xjson_set(m, "content", content);
-    else
-        json_decref(content);
-    return rc == 0 ? xjson_push(r->msgs, m) : (json_decref(m), rc);
+    return chat_up_push_msg(r->msgs, role, content);
 }
 
 /* Appends one text to r->text, "\n" between texts (has_text: one is there already). */
@@ -118,7 +110,6 @@ static int add_text(req_t *r, int *has_text, const json_t *t)
 static int image_part(req_t *r, const json_t *part, const char *p, json_t **out)
 {
     const json_t *url = json_object_get(part, "image_url"), *detail;
-    json_t *iu;
 
     if (json_is_object(url)) /* chat's own shape, as some clients send it */
         url = json_object_get(url, "url");
@@ -130,14 +121,8 @@ static int image_part(req_t *r, const json_t *part, const char *p, json_t **out)
                                  "a URL or a data: URL" OR_OPENAI);
         return xjson_refusef(r->err, p, "an input_image needs its image_url (a URL or data: URL)");
     }
-    if (!(iu = json_pack("{s:O}", "url", url)))
-        return XLATE_ENOMEM;
     detail = json_object_get(part, "detail");
-    if (json_is_string(detail) && xjson_set(iu, "detail", json_incref((json_t *)detail)) != 0) {
-        json_decref(iu);
-        return XLATE_ENOMEM;
-    }
-    *out = json_pack("{s:s,s:o}", "type", "image_url", "image_url", iu);
+    *out = chat_up_image(json_incref((json_t *)url), json_is_string(detail) ? detail : NULL);
     return *out ? 0 : XLATE_ENOMEM;
 }
 
@@ -206,15 +191,8 @@ static int message_item(req_t *r, size_t i, const json_t *item)
     if (rc == 0 && !user) {
         rc = push_msg(r, role, xjson_buf(&r->text));
     } else if (rc == 0) {
-        json_t *c = parts;
-        const json_t *first = json_array_get(parts, 0);
+        rc = push_msg(r, "user", chat_up_user_content(parts));
         parts = NULL;
-        if (json_array_size(c) == 1 && xjson_is_type(first, "text")) {
-            json_t *s = json_incref(json_object_get(first, "text"));
-            json_decref(c);
-            c = s;
-        }
-        rc = push_msg(r, "user", c);
     }
     json_decref(parts);
     return rc;
@@ -233,9 +211,8 @@ static int function_call_item(req_t *r, size_t i, const json_t *item)
         return xjson_refusef(r->err, p, "a function_call needs its call_id and name");
     if (present(args) && !json_is_string(args))
         return xjson_refusef(r->err, p, "a function_call's arguments must be a string");
-    call = json_pack("{s:O,s:s,s:{s:O,s:o}}", "id", id, "type", "function", "function", "name",
-                     name, "arguments",
-                     json_is_string(args) ? json_incref((json_t *)args) : json_string("{}"));
+    call = chat_up_call(id, name,
+                        json_is_string(args) ? json_incref((json_t *)args) : json_string("{}"));
     if (!call)
         return XLATE_ENOMEM;
     if (!is(json_string_value(json_object_get(last, "role")), "assistant")) {
@@ -365,25 +342,14 @@ static int tools(req_t *r, const json_t *in, json_t *req)
         return rc;
     json_array_foreach(list, i, t)
     {
-        static const char *const keep[] = {"description", "parameters", "strict"};
-        const json_t *name = json_object_get(t, "name");
-        json_t *fn;
+        const json_t *name = json_object_get(t, "name"), *d = json_object_get(t, "description");
+        const json_t *params = json_object_get(t, "parameters"), *st = json_object_get(t, "strict");
 
         snprintf(p, sizeof(p), "tools[%zu].name", i);
         if (!json_is_string(name))
             return xjson_refusef(r->err, p, "required: a function tool needs its name");
-        if (!(fn = json_pack("{s:O}", "name", name)))
-            return XLATE_ENOMEM;
-        for (size_t k = 0; rc == 0 && k < 3; k++) {
-            const json_t *v = json_object_get(t, keep[k]);
-            if (present(v))
-                rc = xjson_set(fn, keep[k], json_incref((json_t *)v));
-        }
-        if (rc == 0)
-            rc = xjson_push(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
-        else
-            json_decref(fn);
-        if (rc)
+        if ((rc = chat_up_tool(out, name, present(d) ? d : NULL, present(params) ? params : NULL,
+                               present(st) ? st : NULL)) != 0)
             return rc;
     }
     if (json_is_string(tc)) {
@@ -402,7 +368,7 @@ static int tools(req_t *r, const json_t *in, json_t *req)
                                  type ? type : "(none)");
         if (!json_is_string(name))
             return xjson_refusef(r->err, "tool_choice.name", "required with type function");
-        choice = json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name", name);
+        choice = chat_up_choose(name);
     }
     if (choice && (rc = xjson_set(req, "tool_choice", choice)) != 0)
         return rc;
@@ -488,26 +454,11 @@ static int stateful(req_t *r, const json_t *in)
 /* max_output_tokens, temperature, top_p, user. */
 static int params(req_t *r, const json_t *in, json_t *req)
 {
-    static const char *const numbers[] = {"temperature", "top_p"};
-    const json_t *v = json_object_get(in, "max_output_tokens");
-    int rc = 0;
+    const json_t *v;
+    int rc;
 
-    if (present(v) && !json_is_integer(v))
-        return xjson_refusef(r->err, "max_output_tokens", "must be an integer");
-    if (json_is_integer(v)) {
-        json_int_t mt = json_integer_value(v);
-        if (r->o->max_tokens_cap && mt > (json_int_t)r->o->max_tokens_cap)
-            mt = r->o->max_tokens_cap; /* the deployment's cap (DeepSeek: 8192) */
-        if ((rc = xjson_set(req, "max_tokens", json_integer(mt))) != 0)
-            return rc;
-    }
-    for (size_t i = 0; i < 2; i++) {
-        v = json_object_get(in, numbers[i]);
-        if (present(v) && !json_is_number(v))
-            return xjson_refusef(r->err, numbers[i], "must be a number");
-        if (json_is_number(v) && (rc = xjson_set(req, numbers[i], json_incref((json_t *)v))) != 0)
-            return rc;
-    }
+    if ((rc = chat_up_params(in, "max_output_tokens", r->o, req, r->err)) != 0)
+        return rc;
     v = json_object_get(in, "user");
     if (json_is_string(v) && (rc = xjson_set(req, "user", json_incref((json_t *)v))) != 0)
         return rc;
@@ -517,36 +468,14 @@ static int params(req_t *r, const json_t *in, json_t *req)
 static int responses_request(const char *body, size_t len, const xlate_opts_t *o, buf_t *out,
                              xlate_error_t *err)
 {
-    json_error_t jerr;
     json_t *in, *req = NULL;
     req_t r = {err, o, NULL, {0}};
     const json_t *ins;
-    const char *model;
-    int rc = 0;
+    int rc;
 
-    memset(err, 0, sizeof(*err));
-    in = json_loadb(body, len, XJSON_LOAD, &jerr);
-    if (!in) {
-        rc = xjson_refusef(err, "", "request body: not valid JSON (%s, line %d, column %d)",
-                           jerr.text, jerr.line, jerr.column);
+    if ((rc = chat_up_parse(body, len, err, &in)) != 0 || (rc = stateful(&r, in)) != 0 ||
+        (rc = chat_up_open(in, o, err, &req, &r.msgs)) != 0)
         goto exit;
-    }
-    if (!json_is_object(in)) {
-        rc = xjson_refusef(err, "", "request body: must be a JSON object");
-        goto exit;
-    }
-    if ((rc = stateful(&r, in)) != 0)
-        goto exit;
-    model = o->model ? o->model : json_string_value(json_object_get(in, "model"));
-    if (!model) {
-        rc = xjson_refusef(err, "model", "required");
-        goto exit;
-    }
-    if (!(req = json_object()) || (rc = xjson_set(req, "model", xjson_str(model))) != 0 ||
-        (rc = xjson_set(req, "messages", r.msgs = json_array())) != 0) {
-        rc = XLATE_ENOMEM;
-        goto exit;
-    }
     ins = json_object_get(in, "instructions");
     if (present(ins) && !json_is_string(ins)) {
         rc = xjson_refusef(err, "instructions", "must be a string");
@@ -566,11 +495,7 @@ static int responses_request(const char *body, size_t len, const xlate_opts_t *o
     }
     if ((rc = params(&r, in, req)) != 0 || (rc = tools(&r, in, req)) != 0)
         goto exit;
-    if (o->stream &&
-        ((rc = xjson_set(req, "stream", json_true())) != 0 ||
-         (rc = xjson_set(req, "stream_options", json_pack("{s:b}", "include_usage", 1))) != 0))
-        goto exit;
-    rc = xjson_put(out, req);
+    rc = chat_up_close(req, o, out);
 exit:
     buf_free(&r.text);
     json_decref(req);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/xlate/chat_up.h"
 #include "server/xlate/xlate.h"
 
 extern const xlate_pair_t xlate_responses_chat;
@@ -28,15 +29,8 @@ extern const xlate_pair_t xlate_responses_chat;
  * any model's output cap. */
 #define XLATE_RC_KEEP_MAX (4u << 20)
 
-/* The usage of a chat completion (its "usage" object). */
-typedef struct rc_usage_s {
-    uint64_t prompt, completion, cached, reasoning;
-    int seen;
-} rc_usage_t;
-
-void xlate_rc_read_usage(const json_t *u, rc_usage_t *x);
-/* Responses' usage object of x. NULL: no memory. */
-json_t *xlate_rc_usage_json(const rc_usage_t *x);
+/* Responses' usage object of x (a chat completion's, chat_up.h). NULL: no memory. */
+json_t *xlate_rc_usage_json(const chat_up_usage_t *x);
 
 /* The members of the client's request a response object echoes (instructions, tools,
  * tool_choice, temperature, ...), as an object; NULL: no memory. A body that is not a JSON
@@ -53,9 +47,10 @@ json_t *xlate_rc_object(const char *id, int64_t created, const char *model, cons
 void xlate_rc_made_id(char *out, size_t cap, const char *prefix, const char *request_id,
                       long long n);
 
-/* A finish_reason that makes a response incomplete -> its incomplete_details.reason
- * (length -> max_output_tokens, content_filter); NULL for the others. */
-const char *xlate_rc_incomplete_reason(const char *finish_reason);
+/* A finish_reason (enum chat_up_finish) that makes a response incomplete -> its
+ * incomplete_details.reason (length -> max_output_tokens, content_filter); NULL for the
+ * others. */
+const char *xlate_rc_incomplete_reason(int finish);
 
 int xlate_rc_response(const char *body, size_t len, const xlate_opts_t *o, buf_t *out);
 int xlate_rc_error(int status, const char *body, size_t len, buf_t *out, int *status_out);

@@ -21,31 +21,7 @@
 #include "server/common/errors.h"
 #include "server/xlate/xjson.h"
 
-static uint64_t count_of(const json_t *v)
-{
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-}
-
-void xlate_rc_read_usage(const json_t *u, rc_usage_t *x)
-{
-    const json_t *cached =
-        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
-
-    if (!json_is_object(u))
-        return;
-    x->seen = 1;
-    x->prompt = count_of(json_object_get(u, "prompt_tokens"));
-    x->completion = count_of(json_object_get(u, "completion_tokens"));
-    if (!json_is_integer(cached))
-        cached = json_object_get(u, "prompt_cache_hit_tokens"); /* DeepSeek */
-    x->cached = count_of(cached);
-    if (x->cached > x->prompt)
-        x->cached = x->prompt;
-    x->reasoning = count_of(
-        json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens"));
-}
-
-json_t *xlate_rc_usage_json(const rc_usage_t *x)
+json_t *xlate_rc_usage_json(const chat_up_usage_t *x)
 {
     return json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens", (json_int_t)x->prompt,
                      "input_tokens_details", "cached_tokens", (json_int_t)x->cached,
@@ -175,11 +151,11 @@ void xlate_rc_made_id(char *out, size_t cap, const char *prefix, const char *req
 
 /* ---- response -------------------------------------------------------------------------- */
 
-const char *xlate_rc_incomplete_reason(const char *finish_reason)
+const char *xlate_rc_incomplete_reason(int finish)
 {
-    if (finish_reason && strcmp(finish_reason, "length") == 0)
+    if (finish == CHAT_UP_FINISH_LENGTH)
         return "max_output_tokens";
-    if (finish_reason && strcmp(finish_reason, "content_filter") == 0)
+    if (finish == CHAT_UP_FINISH_FILTER)
         return "content_filter";
     return NULL;
 }
@@ -218,13 +194,39 @@ static int message_text(const json_t *msg, buf_t *b, int *refusal)
     return 0;
 }
 
+typedef struct calls_s {
+    const xlate_opts_t *o;
+    json_t *output;
+} calls_t;
+
+static int call_item_cb(void *ud, size_t i, const json_t *cid, const json_t *name,
+                        const json_t *args)
+{
+    calls_t *c = ud;
+    char id[192], call_id[192];
+    json_t *a;
+
+    if (json_is_string(args))
+        a = json_incref((json_t *)args);
+    else if (json_is_object(args))
+        a = dump_str(args);
+    else
+        a = json_string("");
+    xlate_rc_made_id(id, sizeof(id), "fc_", c->o->request_id, (long long)i);
+    xlate_rc_made_id(call_id, sizeof(call_id), "call_", c->o->request_id, (long long)i);
+    return xjson_push(
+        c->output,
+        json_pack("{s:s,s:s,s:o,s:O,s:o,s:s}", "type", "function_call", "id", id, "call_id",
+                  json_is_string(cid) ? json_incref((json_t *)cid) : json_string(call_id), "name",
+                  name, "arguments", a, "status", "completed"));
+}
+
 static int output_items(const json_t *msg, const xlate_opts_t *o, int incomplete, json_t *output)
 {
-    const json_t *calls = json_object_get(msg, "tool_calls"), *tc;
+    calls_t calls = {o, output};
     char id[192];
     buf_t b = {0};
     int refusal, rc = message_text(msg, &b, &refusal);
-    size_t i;
 
     if (rc == 0 && b.len) {
         xlate_rc_made_id(id, sizeof(id), "msg_", o->request_id, -1);
@@ -236,66 +238,30 @@ static int output_items(const json_t *msg, const xlate_opts_t *o, int incomplete
                                           "assistant", "content", part));
     }
     buf_free(&b);
-    if (rc == 0 && calls && !json_is_null(calls) && !json_is_array(calls))
-        rc = XLATE_EBAD;
-    json_array_foreach(calls, i, tc)
-    {
-        const json_t *fn = json_object_get(tc, "function"), *cid = json_object_get(tc, "id");
-        const json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
-        char call_id[192];
-        json_t *a;
-
-        if (rc)
-            break;
-        if (!json_is_string(name)) {
-            rc = XLATE_EBAD;
-            break;
-        }
-        if (json_is_string(args))
-            a = json_incref((json_t *)args);
-        else if (json_is_object(args))
-            a = dump_str(args);
-        else
-            a = json_string("");
-        xlate_rc_made_id(id, sizeof(id), "fc_", o->request_id, (long long)i);
-        xlate_rc_made_id(call_id, sizeof(call_id), "call_", o->request_id, (long long)i);
-        rc = xjson_push(
-            output,
-            json_pack("{s:s,s:s,s:o,s:O,s:o,s:s}", "type", "function_call", "id", id, "call_id",
-                      json_is_string(cid) ? json_incref((json_t *)cid) : json_string(call_id),
-                      "name", name, "arguments", a, "status", "completed"));
-    }
-    return rc;
+    return rc ? rc : chat_up_calls(msg, call_item_cb, &calls);
 }
 
 int xlate_rc_response(const char *body, size_t len, const xlate_opts_t *o, buf_t *out)
 {
-    json_t *in = json_loadb(body, len, XJSON_LOAD, NULL), *echo = NULL, *res = NULL;
-    const json_t *c0 = json_array_get(json_object_get(in, "choices"), 0);
-    const json_t *msg = json_object_get(c0, "message"), *m = json_object_get(in, "model");
-    const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
-    const char *reason = xlate_rc_incomplete_reason(fr);
-    rc_usage_t u = {0, 0, 0, 0, 0};
+    chat_up_answer_t a;
+    json_t *echo = NULL, *res = NULL;
+    const char *reason;
     char id[192];
     int rc;
 
-    if (!json_is_object(in) || !json_is_object(msg)) {
-        rc = XLATE_EBAD;
+    if ((rc = chat_up_answer(body, len, &a)) != 0)
         goto exit;
-    }
+    reason = xlate_rc_incomplete_reason(a.finish);
     xlate_rc_made_id(id, sizeof(id), "resp_", o->request_id, -1);
     if (!(echo = xlate_rc_echo(o->client_body, o->client_body_len)) ||
-        !(res = xlate_rc_object(id, o->created,
-                                o->client_model ? o->client_model
-                                                : (json_is_string(m) ? json_string_value(m) : ""),
+        !(res = xlate_rc_object(id, o->created, chat_up_answer_model(&a, o),
                                 reason ? "incomplete" : "completed", echo))) {
         rc = XLATE_ENOMEM;
         goto exit;
     }
-    if ((rc = output_items(msg, o, reason != NULL, json_object_get(res, "output"))) != 0)
+    if ((rc = output_items(a.message, o, reason != NULL, json_object_get(res, "output"))) != 0)
         goto exit;
-    xlate_rc_read_usage(json_object_get(in, "usage"), &u);
-    rc = xjson_set(res, "usage", xlate_rc_usage_json(&u));
+    rc = xjson_set(res, "usage", xlate_rc_usage_json(&a.usage));
     if (rc == 0 && reason)
         rc = xjson_set(res, "incomplete_details", json_pack("{s:s}", "reason", reason));
     if (rc == 0 && !reason)
@@ -305,7 +271,7 @@ int xlate_rc_response(const char *body, size_t len, const xlate_opts_t *o, buf_t
 exit:
     json_decref(echo);
     json_decref(res);
-    json_decref(in);
+    chat_up_answer_free(&a);
     return rc;
 }
 

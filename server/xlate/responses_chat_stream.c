@@ -1,5 +1,6 @@
 /* responses_chat_stream.c - a chat-completions stream (chat.completion.chunk events, [DONE])
- * to a Responses API client's semantic events (see responses_chat.c for the design note).
+ * to a Responses API client's semantic events (see responses_chat.c for the design note);
+ * the chunks are read by chat_up.c, which calls the hooks here.
  *
  * Events, each "event: TYPE\ndata: {"type":TYPE,"sequence_number":N,...}\n\n", N from 0:
  *   response.created and response.in_progress (the response, status in_progress) on the
@@ -44,7 +45,6 @@
 #include <string.h>
 
 #include "server/common/errors.h"
-#include "server/xlate/sse.h"
 #include "server/xlate/xjson.h"
 
 enum { ITEM_MESSAGE, ITEM_CALL };
@@ -58,23 +58,17 @@ typedef struct rc_item_s {
 } rc_item_t;
 
 typedef struct rc_stream_s {
-    sse_reader_t sse;
-    char model[256];      /* the client's model name (cut if longer) */
-    char request_id[136]; /* the ids derive from it (x-request-id: at most 128) */
+    chat_up_stream_t up; /* first: the reader, model, request id (the ids derive from it),
+                            started (response.created sent), ended (a terminal event sent),
+                            failed, the last finish_reason, the usage */
     int64_t created;
     json_t *echo; /* the request's members the response objects repeat (NULL: no memory) */
     uint64_t seq; /* the next sequence_number */
-    int started;  /* response.created sent */
-    int ended;    /* a terminal event sent: nothing more */
-    int failed;   /* XLATE_EBAD returned: every later feed returns it */
     int done;     /* [DONE] seen */
     int open;     /* the item not done yet, or -1 */
     unsigned nitems;
     unsigned nmessages;
-    const char *reason; /* incomplete_details.reason of the last finish_reason, or NULL */
-    int finished;       /* a finish_reason was seen */
-    size_t kept;        /* bytes of text and arguments kept */
-    rc_usage_t usage;
+    size_t kept; /* bytes of text and arguments kept */
     rc_item_t items[XLATE_RC_ITEMS_MAX];
 } rc_stream_t;
 
@@ -112,7 +106,7 @@ static int emit(feed_t *f, const char *name, json_t *body)
 static void item_id(const rc_stream_t *s, unsigned i, char *out, size_t cap)
 {
     const rc_item_t *it = &s->items[i];
-    xlate_rc_made_id(out, cap, it->kind == ITEM_MESSAGE ? "msg_" : "fc_", s->request_id,
+    xlate_rc_made_id(out, cap, it->kind == ITEM_MESSAGE ? "msg_" : "fc_", s->up.request_id,
                      (long long)i);
 }
 
@@ -170,8 +164,8 @@ static json_t *response_json(const rc_stream_t *s, const char *status, int items
     char id[160];
     json_t *r, *output;
 
-    xlate_rc_made_id(id, sizeof(id), "resp_", s->request_id, -1);
-    if (!s->echo || !(r = xlate_rc_object(id, s->created, s->model, status, s->echo)))
+    xlate_rc_made_id(id, sizeof(id), "resp_", s->up.request_id, -1);
+    if (!s->echo || !(r = xlate_rc_object(id, s->created, s->up.model, status, s->echo)))
         return NULL;
     output = json_object_get(r, "output");
     for (unsigned i = 0; items && i < s->nitems; i++)
@@ -179,7 +173,8 @@ static json_t *response_json(const rc_stream_t *s, const char *status, int items
             json_decref(r);
             return NULL;
         }
-    if (items && s->usage.seen && xjson_set(r, "usage", xlate_rc_usage_json(&s->usage)) != 0) {
+    if (items && s->up.usage.seen &&
+        xjson_set(r, "usage", xlate_rc_usage_json(&s->up.usage)) != 0) {
         json_decref(r);
         return NULL;
     }
@@ -190,7 +185,7 @@ static int start(feed_t *f)
 {
     int rc;
 
-    f->s->started = 1;
+    f->s->up.started = 1;
     rc = emit(f, "response.created",
               json_pack("{s:o}", "response", response_json(f->s, "in_progress", 0)));
     return rc ? rc
@@ -253,7 +248,7 @@ static int open_item(feed_t *f, int kind, long long index, const json_t *call_id
     it->index = index;
     if (kind == ITEM_CALL) {
         char made[160];
-        xlate_rc_made_id(made, sizeof(made), "call_", s->request_id, (long long)*slot);
+        xlate_rc_made_id(made, sizeof(made), "call_", s->up.request_id, (long long)*slot);
         if (buf_append(&it->call, json_is_string(call_id) ? json_string_value(call_id) : made,
                        json_is_string(call_id) ? json_string_length(call_id) : strlen(made)) ||
             buf_append(&it->call, "", 1) ||
@@ -285,9 +280,9 @@ static int fail(feed_t *f, const char *code, const json_t *message, const char *
 {
     rc_stream_t *s = f->s;
     json_t *r, *msg = message ? json_incref((json_t *)message) : xjson_str(fallback);
-    int rc = s->started ? 0 : start(f);
+    int rc = s->up.started ? 0 : start(f);
 
-    s->ended = 1;
+    s->up.ended = 1;
     s->open = -1; /* what was open stays in_progress: not done */
     if (rc != 0) {
         json_decref(msg);
@@ -308,25 +303,26 @@ static int fail(feed_t *f, const char *code, const json_t *message, const char *
 static int finish(feed_t *f)
 {
     rc_stream_t *s = f->s;
+    const char *reason = xlate_rc_incomplete_reason(s->up.finish);
     json_t *r;
-    int rc = s->started ? 0 : start(f);
+    int rc = s->up.started ? 0 : start(f);
 
     if (rc == 0)
         rc = close_item(f);
-    s->ended = 1;
+    s->up.ended = 1;
     if (rc != 0)
         return rc;
-    r = response_json(s, s->reason ? "incomplete" : "completed", 1);
-    if (r && s->reason &&
-        xjson_set(r, "incomplete_details", json_pack("{s:s}", "reason", s->reason)) != 0) {
+    r = response_json(s, reason ? "incomplete" : "completed", 1);
+    if (r && reason &&
+        xjson_set(r, "incomplete_details", json_pack("{s:s}", "reason", reason)) != 0) {
         json_decref(r);
         r = NULL;
     }
-    if (r && !s->reason && xjson_set(r, "completed_at", json_integer(s->created)) != 0) {
+    if (r && !reason && xjson_set(r, "completed_at", json_integer(s->created)) != 0) {
         json_decref(r);
         r = NULL;
     }
-    return emit(f, s->reason ? "response.incomplete" : "response.completed",
+    return emit(f, reason ? "response.incomplete" : "response.completed",
                 r ? json_pack("{s:o}", "response", r) : NULL);
 }
 
@@ -351,169 +347,107 @@ static int too_long(feed_t *f)
                 "translated from chat completions");
 }
 
-static int text_delta(feed_t *f, const json_t *text)
+static int text_delta(chat_up_stream_t *up, const json_t *text, buf_t *out)
 {
-    rc_stream_t *s = f->s;
+    rc_stream_t *s = (rc_stream_t *)up;
+    feed_t f = {s, out};
     unsigned slot;
     int rc = 0;
 
-    if (json_string_length(text) == 0)
-        return 0; /* the role chunk's "" opens nothing */
     if (s->open < 0 || s->items[s->open].kind != ITEM_MESSAGE)
-        rc = open_item(f, ITEM_MESSAGE, -1, NULL, NULL, &slot);
+        rc = open_item(&f, ITEM_MESSAGE, -1, NULL, NULL, &slot);
     if (rc != 0)
         return rc;
     slot = (unsigned)s->open;
     if (keep(s, slot, json_string_value(text), json_string_length(text), &rc))
-        return too_long(f);
-    return rc ? rc : emit_delta(f, slot, json_string_value(text), json_string_length(text));
+        return too_long(&f);
+    return rc ? rc : emit_delta(&f, slot, json_string_value(text), json_string_length(text));
 }
 
-static int tool_delta(feed_t *f, size_t k, const json_t *tc)
+static int tool_delta(chat_up_stream_t *up, long long index, const json_t *id, const json_t *name,
+                      const json_t *args, buf_t *out)
 {
-    rc_stream_t *s = f->s;
-    const json_t *fn = json_object_get(tc, "function"), *ix = json_object_get(tc, "index");
-    const json_t *args = json_object_get(fn, "arguments");
-    long long index = json_is_integer(ix) ? json_integer_value(ix) : (long long)k;
+    rc_stream_t *s = (rc_stream_t *)up;
+    feed_t f = {s, out};
     unsigned slot = 0;
     int rc = 0;
 
-    if (!json_is_object(tc) || (args && !json_is_null(args) && !json_is_string(args)))
-        return XLATE_EBAD;
     while (slot < s->nitems && !(s->items[slot].kind == ITEM_CALL && s->items[slot].index == index))
         slot++;
-    if (slot == s->nitems && (rc = open_item(f, ITEM_CALL, index, json_object_get(tc, "id"),
-                                             json_object_get(fn, "name"), &slot)) != 0)
+    if (slot == s->nitems && (rc = open_item(&f, ITEM_CALL, index, id, name, &slot)) != 0)
         return rc;
     if (json_string_length(args) == 0)
         return 0;
     if (s->open != (int)slot)
         return XLATE_EBAD; /* arguments for a call already done */
     if (keep(s, slot, json_string_value(args), json_string_length(args), &rc))
-        return too_long(f);
-    return rc ? rc : emit_delta(f, slot, json_string_value(args), json_string_length(args));
+        return too_long(&f);
+    return rc ? rc : emit_delta(&f, slot, json_string_value(args), json_string_length(args));
 }
 
-static int delta(feed_t *f, const json_t *d)
+static int start_cb(chat_up_stream_t *up, const json_t *chunk, buf_t *out)
 {
-    const json_t *text = json_object_get(d, "content"), *calls = json_object_get(d, "tool_calls");
-    const json_t *tc;
-    size_t k;
-    int rc = 0;
+    feed_t f = {(rc_stream_t *)up, out};
 
-    if ((text && !json_is_null(text) && !json_is_string(text)) ||
-        (calls && !json_is_null(calls) && !json_is_array(calls)))
-        return XLATE_EBAD;
-    if (json_is_string(text))
-        rc = text_delta(f, text);
-    json_array_foreach(calls, k, tc)
-    {
-        if (rc == 0 && !f->s->ended)
-            rc = tool_delta(f, k, tc);
-    }
+    (void)chunk;
+    return start(&f);
+}
+
+static int close_cb(chat_up_stream_t *up, buf_t *out)
+{
+    feed_t f = {(rc_stream_t *)up, out};
+
+    return close_item(&f);
+}
+
+static int done_cb(chat_up_stream_t *up, buf_t *out)
+{
+    feed_t f = {(rc_stream_t *)up, out};
+
+    f.s->done = 1;
+    return finish(&f);
+}
+
+static int error_cb(chat_up_stream_t *up, const json_t *doc, buf_t *out)
+{
+    const json_t *e = json_object_get(doc, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    feed_t f = {(rc_stream_t *)up, out};
+
+    if (!code) /* OpenRouter's code is the HTTP status; its type says more */
+        code = json_string_value(json_object_get(e, "type"));
+    return fail(&f, code ? code : "server_error", xjson_error_message(doc),
+                "the provider's stream failed");
+}
+
+/* The sequence numbers of an event that failed are taken back with its bytes. */
+static int event_cb(chat_up_stream_t *up, const char *data, size_t len, buf_t *out)
+{
+    rc_stream_t *s = (rc_stream_t *)up;
+    uint64_t seq = s->seq;
+    int rc = chat_up_chunk(up, data, len, out);
+
+    if (rc != 0)
+        s->seq = seq;
     return rc;
 }
 
-static int chunk(feed_t *f, const char *data, size_t len)
-{
-    rc_stream_t *s = f->s;
-    json_t *doc;
-    const json_t *choices, *c, *e;
-    size_t i, a = 0, b = len;
-    int rc = 0;
-
-    while (a < b && (data[a] == ' ' || data[a] == '\t'))
-        a++;
-    while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\t' || data[b - 1] == '\r'))
-        b--;
-    if (b - a == 6 && memcmp(data + a, "[DONE]", 6) == 0) {
-        s->done = 1;
-        return finish(f);
-    }
-    doc = json_loadb(data, len, XJSON_LOAD, NULL);
-    choices = json_object_get(doc, "choices");
-    e = json_object_get(doc, "error");
-    if (!json_is_object(doc) || (choices && !json_is_null(choices) && !json_is_array(choices))) {
-        rc = XLATE_EBAD;
-        goto exit;
-    }
-    if (e && !json_is_null(e)) {
-        const char *code = json_string_value(json_object_get(e, "code"));
-        if (!code) /* OpenRouter's code is the HTTP status; its type says more */
-            code = json_string_value(json_object_get(e, "type"));
-        rc = fail(f, code ? code : "server_error", xjson_error_message(doc),
-                  "the provider's stream failed");
-        goto exit;
-    }
-    if (!s->started && (rc = start(f)) != 0)
-        goto exit;
-    json_array_foreach(choices, i, c)
-    {
-        const json_t *ix = json_object_get(c, "index"), *d = json_object_get(c, "delta");
-        const char *fr = json_string_value(json_object_get(c, "finish_reason"));
-
-        if (!json_is_object(c) || (d && !json_is_null(d) && !json_is_object(d))) {
-            rc = XLATE_EBAD;
-            break;
-        }
-        if (json_is_integer(ix) && json_integer_value(ix) != 0)
-            continue; /* n is never sent: only the first choice is the answer */
-        if (d && (rc = delta(f, d)) != 0)
-            break;
-        if (s->ended)
-            break;
-        if (fr) {
-            s->finished = 1;
-            s->reason = xlate_rc_incomplete_reason(fr);
-            if ((rc = close_item(f)) != 0)
-                break;
-        }
-    }
-    if (json_is_object(json_object_get(doc, "usage")))
-        xlate_rc_read_usage(json_object_get(doc, "usage"), &s->usage);
-exit:
-    json_decref(doc);
-    return rc;
-}
-
-/* One event of the provider; what it gives out is all or nothing. */
-static int on_event_cb(void *ud, const char *event, const char *data, size_t len)
-{
-    feed_t *f = ud;
-    size_t at = f->out->len;
-    uint64_t seq = f->s->seq;
-    int rc;
-
-    (void)event; /* chat streams name no events */
-    if (f->s->ended)
-        return 0;
-    rc = chunk(f, data, len);
-    if (rc != 0) {
-        xjson_buf_cut(f->out, at);
-        f->s->seq = seq;
-    }
-    return rc;
-}
-
-/* sse.h's own -1 (an event past SSE_EVENT_MAX, or no memory: it does not say which) is
- * taken for the provider's fault. */
-static int stream_rc(rc_stream_t *s, int rc)
-{
-    if (rc == -1)
-        rc = XLATE_EBAD;
-    if (rc == XLATE_EBAD)
-        s->failed = 1;
-    return rc;
-}
+static const chat_up_client_t rc_client = {
+    .event = event_cb,
+    .start = start_cb,
+    .text = text_delta,
+    .tool = tool_delta,
+    .close = close_cb,
+    .done = done_cb,
+    .error = error_cb,
+};
 
 void xlate_rc_stream_init(void *st, const xlate_opts_t *o)
 {
     rc_stream_t *s = st;
 
     memset(s, 0, sizeof(*s));
-    sse_reader_init(&s->sse);
-    xjson_copy_cut(s->model, sizeof(s->model), o->client_model ? o->client_model : o->model);
-    xjson_copy_cut(s->request_id, sizeof(s->request_id), o->request_id);
+    chat_up_stream_init(&s->up, &rc_client, o, CHAT_UP_REQUEST_ID_MAX);
     s->created = o->created;
     s->open = -1;
     s->echo = xlate_rc_echo(o->client_body, o->client_body_len);
@@ -522,13 +456,12 @@ void xlate_rc_stream_init(void *st, const xlate_opts_t *o)
 int xlate_rc_stream_feed(void *st, const char *data, size_t len, buf_t *out)
 {
     rc_stream_t *s = st;
-    feed_t f = {s, out};
 
-    if (s->failed)
+    if (s->up.failed)
         return XLATE_EBAD;
     if (!s->echo)
         return XLATE_ENOMEM;
-    return stream_rc(s, sse_feed(&s->sse, data, len, on_event_cb, &f));
+    return chat_up_stream_feed(st, data, len, out);
 }
 
 int xlate_rc_stream_end(void *st, int complete, buf_t *out)
@@ -539,16 +472,16 @@ int xlate_rc_stream_end(void *st, int complete, buf_t *out)
     const char *why;
     int rc;
 
-    if (s->ended)
+    if (s->up.ended)
         return 0;
-    if (s->failed && complete)
+    if (s->up.failed && complete)
         return XLATE_EBAD;
     if (!s->echo)
         return XLATE_ENOMEM;
     if (complete) {
-        if ((rc = stream_rc(s, sse_finish(&s->sse, on_event_cb, &f))) != 0 || s->ended)
+        if ((rc = chat_up_stream_drain(&s->up, out)) != 0 || s->up.ended)
             return rc;
-        if (s->done || s->finished) {
+        if (s->done || s->up.finish != CHAT_UP_FINISH_NONE) {
             at = out->len;
             if ((rc = finish(&f)) != 0)
                 xjson_buf_cut(out, at);
@@ -556,9 +489,9 @@ int xlate_rc_stream_end(void *st, int complete, buf_t *out)
         }
     }
     /* cut, unreadable, or ended mid-answer: the client must see a failure, not a hang */
-    why = s->failed  ? "the provider's stream could not be read as chat completions"
-          : complete ? "the provider's stream ended before its answer was complete"
-                     : "the provider's stream was cut before its end";
+    why = s->up.failed ? "the provider's stream could not be read as chat completions"
+          : complete   ? "the provider's stream ended before its answer was complete"
+                       : "the provider's stream was cut before its end";
     at = out->len;
     if ((rc = fail(&f, "server_error", NULL, why)) != 0)
         xjson_buf_cut(out, at);
@@ -569,7 +502,7 @@ void xlate_rc_stream_free(void *st)
 {
     rc_stream_t *s = st;
 
-    sse_reader_free(&s->sse);
+    chat_up_stream_free(&s->up);
     for (unsigned i = 0; i < s->nitems; i++) {
         buf_free(&s->items[i].text);
         buf_free(&s->items[i].call);

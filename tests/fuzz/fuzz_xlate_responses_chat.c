@@ -25,21 +25,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "server/common/buf.h"
 #include "server/xlate/responses_chat.h"
+#define XLATE_FUZZ_NAME "fuzz_xlate_responses_chat"
+#include "xlate_fuzz.h"
 
 static const xlate_pair_t *const P = &xlate_responses_chat;
-
-static void check(int cond, const char *what)
-{
-    if (!cond) {
-        fprintf(stderr, "fuzz_xlate_responses_chat: invariant violated: %s\n", what);
-        abort();
-    }
-}
 
 static xlate_opts_t opts(int stream, const char *body, size_t len)
 {
@@ -51,36 +44,6 @@ static xlate_opts_t opts(int stream, const char *body, size_t len)
                       .client_body = body,
                       .client_body_len = len};
     return o;
-}
-
-/* seed 0: one feed; else pseudo-random pieces, small (1-8 bytes) or larger (up to 300).
- * After XLATE_EBAD the stream is ended as cut, as the proxy does; *bad says it was. */
-static int run_stream(const char *in, size_t len, uint32_t seed, int complete, buf_t *out, int *bad)
-{
-    static _Alignas(max_align_t) unsigned char st[XLATE_RC_STREAM_SIZE];
-    xlate_opts_t o = opts(1, in, len);
-    size_t off = 0;
-    int rc = 0;
-
-    check(P->stream_size <= sizeof(st), "stream_size");
-    P->stream_init(st, &o);
-    while (rc == 0 && off < len) {
-        size_t n = len - off;
-        if (seed) {
-            seed = seed * 1103515245u + 12345u;
-            size_t r = 1 + (seed >> 16) % (seed & 0x80 ? 8 : 300);
-            n = n < r ? n : r;
-        }
-        rc = P->stream_feed(st, in + off, n, out);
-        off += n;
-    }
-    if (rc == 0)
-        rc = P->stream_end(st, complete, out);
-    *bad = rc == XLATE_EBAD;
-    if (rc == XLATE_EBAD) /* the proxy cuts the stream then */
-        check(P->stream_end(st, 0, out) == 0, "a cut after XLATE_EBAD is told");
-    P->stream_free(st);
-    return rc;
 }
 
 enum { OPEN_NONE, OPEN_MESSAGE, OPEN_CALL };
@@ -201,29 +164,10 @@ static int check_events(const char *s, size_t len)
 
     memset(&g, 0, sizeof(g));
     while (p < end) {
-        const char *name, *nl, *data;
-        size_t nlen;
-        json_t *j;
-        const char *type;
+        json_t *j = xf_event(&p, end);
 
-        check((size_t)(end - p) >= 7 && memcmp(p, "event: ", 7) == 0, "an event line");
-        name = p + 7;
-        nl = memchr(name, '\n', (size_t)(end - name));
-        check(nl != NULL, "the event line ends");
-        nlen = (size_t)(nl - name);
-        data = nl + 1;
-        check((size_t)(end - data) >= 6 && memcmp(data, "data: ", 6) == 0, "a data line follows");
-        data += 6;
-        nl = memchr(data, '\n', (size_t)(end - data));
-        check(nl != NULL && nl + 1 < end && nl[1] == '\n', "a blank line ends the event");
-        j = json_loadb(data, (size_t)(nl - data), JSON_REJECT_DUPLICATES, NULL);
-        check(json_is_object(j), "the data is a JSON object");
-        type = str(j, "type");
-        check(type && strlen(type) == nlen && memcmp(type, name, nlen) == 0,
-              "the data's type is the event's name");
-        one_event(&g, type, j);
+        one_event(&g, str(j, "type"), j);
         json_decref(j);
-        p = nl + 2;
     }
     buf_free(&g.text);
     return g.phase == 4;
@@ -231,99 +175,52 @@ static int check_events(const char *s, size_t len)
 
 static void check_stream(const char *in, size_t len, uint32_t seed, int complete)
 {
-    buf_t whole = {0}, cut = {0};
-    int bad1, bad2;
-    int r1 = run_stream(in, len, 0, complete, &whole, &bad1);
-    int r2 = run_stream(in, len, seed | 1, complete, &cut, &bad2);
+    xlate_opts_t o = opts(1, in, len);
+    buf_t whole = {0};
 
-    check(r1 == 0 || r1 == XLATE_EBAD, "stream result");
-    check(r1 == r2, "the stream's result does not depend on the cut");
-    check(whole.len == cut.len && (whole.len == 0 || memcmp(whole.data, cut.data, whole.len) == 0),
-          "the stream's bytes do not depend on the cut");
+    xf_stream_cuts(P, &o, in, len, seed, complete, 1, &whole);
     check(check_events(whole.data, whole.len), "a stream always ends with its last events");
     buf_free(&whole);
-    buf_free(&cut);
 }
 
 static void check_request(const char *in, size_t len, int stream)
 {
     xlate_opts_t o = opts(stream, NULL, 0);
-    xlate_error_t err;
-    buf_t out = {0};
-    json_t *j;
-    int rc = P->request(in, len, &o, &out, &err);
 
-    check(rc == 0 || rc == XLATE_EREFUSE, "request result");
-    if (rc == 0) {
-        j = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, NULL);
-        check(json_is_object(j) && json_is_string(json_object_get(j, "model")) &&
-                  json_array_size(json_object_get(j, "messages")) > 0,
-              "a translated request is a JSON object with model and messages");
-        check(!stream || json_is_true(json_object_get(json_object_get(j, "stream_options"),
-                                                      "include_usage")),
-              "a stream asks for usage");
-        json_decref(j);
-    } else {
-        check(out.len == 0, "a refusal writes nothing");
-        check(memchr(err.message, '\0', sizeof(err.message)) && err.message[0],
-              "a refusal has a message");
-        check(memchr(err.param, '\0', sizeof(err.param)) != NULL, "the param is terminated");
-        j = json_string(err.message);
-        check(j != NULL, "the refusal message is valid UTF-8");
-        json_decref(j);
-    }
-    buf_free(&out);
+    xf_check_request(P, &o, in, len, 1);
+}
+
+static int is_response(const json_t *j)
+{
+    return json_is_object(j) && strcmp(str(j, "object"), "response") == 0 &&
+           json_is_array(json_object_get(j, "output")) &&
+           json_is_object(json_object_get(j, "usage")) && str(j, "status");
 }
 
 static void check_response(const char *in, size_t len)
 {
     xlate_opts_t o = opts(0, in, len);
-    buf_t out = {0};
-    int rc = P->response(in, len, &o, &out);
 
-    check(rc == 0 || rc == XLATE_EBAD, "response result");
-    if (rc == 0) {
-        json_t *j = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, NULL);
-        check(json_is_object(j) && strcmp(str(j, "object"), "response") == 0 &&
-                  json_is_array(json_object_get(j, "output")) &&
-                  json_is_object(json_object_get(j, "usage")) && str(j, "status"),
-              "a translated response is a response object");
-        json_decref(j);
-    } else {
-        check(out.len == 0, "XLATE_EBAD writes nothing");
-    }
-    buf_free(&out);
+    xf_check_response(P, &o, in, len, is_response, "a translated response is a response object");
 }
 
 static void check_error(const char *in, size_t len, int status)
 {
-    buf_t out = {0};
-    int st = 0, rc = P->error(status, in, len, &out, &st);
-    json_t *j = json_loadb(out.data ? out.data : "", out.len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *e = json_object_get(j, "error");
-
-    check(rc == 0 && st == (status < 400 ? 502 : status),
-          "an error is translated, its status kept");
-    check(json_is_object(j) && json_is_string(json_object_get(e, "type")) &&
-              json_is_string(json_object_get(e, "message")),
-          "an error body in OpenAI's shape");
-    json_decref(j);
-    buf_free(&out);
+    xf_check_error(P, in, len, status, status < 400 ? 502 : status,
+                   "an error is translated, its status kept", "an error body in OpenAI's shape");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int statuses[] = {400, 401, 402, 403, 404, 408, 413, 422,
                                    429, 500, 502, 503, 504, 529, 302, 200};
-    if (size < 3)
-        return 0;
-    const char *body = (const char *)data + 3;
-    size_t len = size - 3;
-    uint32_t seed = (uint32_t)data[1] << 8 | data[2];
+    xf_input_t in;
 
-    check_stream(body, len, seed, data[0] & 1);
-    check_request(body, len, (data[0] >> 1) & 1);
-    check_response(body, len);
-    check_error(body, len, statuses[data[0] >> 4]);
+    if (xf_input(data, size, &in) != 0)
+        return 0;
+    check_stream(in.body, in.len, in.seed, in.complete);
+    check_request(in.body, in.len, in.stream);
+    check_response(in.body, in.len);
+    check_error(in.body, in.len, statuses[in.status]);
     return 0;
 }
