@@ -420,15 +420,61 @@ static int error_cb(chat_up_stream_t *up, const json_t *doc, buf_t *out)
                 "the provider's stream failed");
 }
 
-/* The sequence numbers of an event that failed are taken back with its bytes. */
+/* What an event changes of the state, taken back with its bytes when it fails: the stream
+ * then ends with response.failed, which must start the response if the failed event's
+ * response.created was taken back, and list only the items whose events the client got. */
+typedef struct rc_mark_s {
+    uint64_t seq;
+    int started, open;
+    unsigned nitems, nmessages;
+    size_t kept;
+    size_t len[XLATE_RC_ITEMS_MAX];
+    int done[XLATE_RC_ITEMS_MAX];
+} rc_mark_t;
+
+static void mark(const rc_stream_t *s, rc_mark_t *m)
+{
+    m->seq = s->seq;
+    m->started = s->up.started;
+    m->open = s->open;
+    m->nitems = s->nitems;
+    m->nmessages = s->nmessages;
+    m->kept = s->kept;
+    for (unsigned i = 0; i < s->nitems; i++) {
+        m->len[i] = s->items[i].text.len;
+        m->done[i] = s->items[i].done;
+    }
+}
+
+static void back_to(rc_stream_t *s, const rc_mark_t *m)
+{
+    for (unsigned i = m->nitems; i < s->nitems; i++) { /* items the event added */
+        buf_free(&s->items[i].text);
+        buf_free(&s->items[i].call);
+        memset(&s->items[i], 0, sizeof(s->items[i]));
+    }
+    for (unsigned i = 0; i < m->nitems; i++) {
+        xjson_buf_cut(&s->items[i].text, m->len[i]);
+        s->items[i].done = m->done[i];
+    }
+    s->seq = m->seq;
+    s->up.started = m->started;
+    s->open = m->open;
+    s->nitems = m->nitems;
+    s->nmessages = m->nmessages;
+    s->kept = m->kept;
+}
+
 static int event_cb(chat_up_stream_t *up, const char *data, size_t len, buf_t *out)
 {
     rc_stream_t *s = (rc_stream_t *)up;
-    uint64_t seq = s->seq;
-    int rc = chat_up_chunk(up, data, len, out);
+    rc_mark_t m;
+    int rc;
 
+    mark(s, &m);
+    rc = chat_up_chunk(up, data, len, out);
     if (rc != 0)
-        s->seq = seq;
+        back_to(s, &m);
     return rc;
 }
 
