@@ -4,6 +4,8 @@
 #   ./dev.sh demo   install what is missing, build, start the mock upstream and llmgate on
 #                   config/demo.yaml, print a ready curl line (Ctrl-C stops both)
 #   ./dev.sh test   install what is missing, build (ASan+UBSan), run every test
+#   ./dev.sh package  build the Debian package (dpkg-buildpackage) in /tmp and check it
+#                   (its files, lintian); ./dev.sh test runs this too
 #
 # Runs as root on Debian 12 (or with sudo available). Nothing is downloaded but Debian
 # packages and, for the SDK compatibility tests, the npm packages pinned in
@@ -17,7 +19,9 @@ ROOT=$(pwd)
 DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates openssl curl
       libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev libjansson-dev
       node-llhttp
-      nodejs npm tmux prometheus clang libclang-rt-14-dev)
+      nodejs npm tmux prometheus clang libclang-rt-14-dev
+      libsystemd-dev systemd procps scdoc bash-completion python3-yaml
+      debhelper dpkg-dev lintian)
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -126,6 +130,8 @@ cmd_test() {
     meson test -C build-tsan --print-errorlogs --num-processes 2 || rc=$?
     # The libFuzzer targets (request path, usage scanner, config loader), briefly.
     tests/fuzz/run.sh 20 || rc=1
+    # The Debian package, built as a packager would (release build, ~2 min) and checked.
+    tests/package/deb_test.sh || rc=1
     # A closing line every CI reads: "N passed, N failed".
     # (both sanitizer runs counted: every suite twice)
     python3 - build-asan/meson-logs/testlog.json build-tsan/meson-logs/testlog.json <<'PY'
@@ -146,11 +152,17 @@ PY
     return $rc
 }
 
+cmd_package() {
+    install_deps
+    tests/package/deb_test.sh --keep
+}
+
 case "${1:-}" in
 demo) cmd_demo ;;
 test) cmd_test ;;
+package) cmd_package ;;
 *)
-    echo "usage: ./dev.sh demo | ./dev.sh test" >&2
+    echo "usage: ./dev.sh demo | ./dev.sh test | ./dev.sh package" >&2
     exit 1
     ;;
 esac

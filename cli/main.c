@@ -4,6 +4,8 @@
  * durations) before the store is opened, so a usage error is always exit 1 and never
  * touches the store. See usage() and cli/README.md for the reference.
  */
+#include "llmgate_version.h"
+
 #include "cli/ctl.h"
 
 #include <getopt.h>
@@ -11,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define LLMGATECTL_VERSION "0.1.0"
 
 /* Which options a command accepts. */
 enum {
@@ -253,7 +253,9 @@ int main(int argc, char **argv)
             return CTL_EXIT_OK;
         }
         if (o == OPT_VERSION) {
-            printf("llmgatectl %s (store schema %d)\n", LLMGATECTL_VERSION, SHM_SCHEMA_VERSION);
+            printf("llmgatectl %s%s%s%s (store schema %d)\nbuild: %s\n", LLMGATE_VERSION,
+                   LLMGATE_VCS[0] ? " (git " : "", LLMGATE_VCS, LLMGATE_VCS[0] ? ")" : "",
+                   SHM_SCHEMA_VERSION, LLMGATE_BUILD_OPTIONS);
             return CTL_EXIT_OK;
         }
         given[o] = 1;

@@ -59,6 +59,18 @@ const cyaml_schema_value_t *cfg_schema_at(const char *path);
 /* "must be ..." for a value of schema v at path: the type and, for numbers, the range. */
 void cfg_schema_expect(const char *path, const cyaml_schema_value_t *v, char *buf, size_t len);
 
+/* A file path (secret_file, ca_file, tls.cert_file, tls.key_file) that starts with
+ * "${CREDENTIALS_DIRECTORY}" gets that replaced by the variable's value: the directory
+ * where systemd puts the files of LoadCredential=. Returns 0 when *file is usable (as it
+ * was, or expanded: the old string freed), -1 when it names the variable and that is not
+ * set (reported at path, unless the load reads no secrets: then *file is left as it is and
+ * the caller skips its checks). */
+int cfg_path_expand(char **file, const char *path, cfg_report_t *rep);
+
+/* The default of the integer field at path (from the rules table, indices ignored): 1 with
+ * *def set when the field has a rule, 0 when it takes any uint32_t and defaults to 0. */
+int cfg_schema_default(const char *path, uint32_t *def);
+
 /* "allowed: a, b, c" for the keys of mapping schema v. */
 void cfg_schema_keys(const cyaml_schema_value_t *v, char *buf, size_t len);
 

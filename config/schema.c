@@ -348,6 +348,14 @@ static const num_rule_t *num_rule(const char *path)
     return &default_rule;
 }
 
+int cfg_schema_default(const char *path, uint32_t *def)
+{
+    const num_rule_t *r = num_rule(path);
+
+    *def = r->def;
+    return r != &default_rule;
+}
+
 static void num_expect(const num_rule_t *r, char *buf, size_t len)
 {
     if (r->max == UNLIMITED_U32)

@@ -135,6 +135,38 @@ static void fingerprint(cfg_key_t *k)
     explicit_bzero(sum, sizeof(sum));
 }
 
+#define CRED_VAR "${CREDENTIALS_DIRECTORY}"
+
+int cfg_path_expand(char **file, const char *path, cfg_report_t *rep)
+{
+    const size_t n = sizeof(CRED_VAR) - 1;
+    const char *dir;
+    char *s;
+
+    if (!*file || strncmp(*file, CRED_VAR, n) != 0)
+        return 0;
+    dir = getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !*dir) {
+        if (!(rep->flags & CFG_LOAD_NO_SECRETS))
+            cfg_report_add(rep, path,
+                           "\"%s\" names ${CREDENTIALS_DIRECTORY}, which is not set (systemd "
+                           "sets it for a unit with LoadCredential=; elsewhere export it as "
+                           "the directory that holds the files)",
+                           *file);
+        return -1;
+    }
+    s = malloc(strlen(dir) + strlen(*file + n) + 1);
+    if (!s) {
+        rep->oom = 1;
+        return -1;
+    }
+    strcpy(s, dir);
+    strcat(s, *file + n);
+    free(*file);
+    *file = s;
+    return 0;
+}
+
 void cfg_secret_resolve(const cfg_t *cfg, cfg_key_t *k, const char *kp, cfg_report_t *rep)
 {
     char path[CFG_PATH_MAX], from[320], nb[80];
@@ -188,6 +220,8 @@ void cfg_secret_resolve(const cfg_t *cfg, cfg_key_t *k, const char *kp, cfg_repo
     } else {
         int err;
         cfg_path_fmt(path, sizeof(path), "%s.secret_file", kp);
+        if (cfg_path_expand(&k->secret_file, path, rep) != 0)
+            return;
         k->secret = read_secret_file(k->secret_file, &len, &why, &err);
         if (!k->secret) {
             cfg_report_add(rep, path, "key \"%s\": cannot use secret_file \"%s\": %s", name,

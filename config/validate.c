@@ -424,13 +424,15 @@ static void check_headers(const cfg_provider_t *p, const char *pp, cfg_report_t 
     }
 }
 
-static void check_ca_file(const cfg_provider_t *p, const char *pp, cfg_report_t *rep)
+static void check_ca_file(cfg_provider_t *p, const char *pp, cfg_report_t *rep)
 {
     char path[CFG_PATH_MAX];
 
     if (!p->ca_file)
         return;
     cfg_path_fmt(path, sizeof(path), "%s.ca_file", pp);
+    if (cfg_path_expand(&p->ca_file, path, rep) != 0)
+        return;
     if (!p->tls)
         cfg_report_add(rep, path, "only applies to https:// providers (remove it)");
     else if (!*p->ca_file)
@@ -871,11 +873,12 @@ static void check_tls_file(const char *file, const char *path, const char *what,
                        strerror(errno), what);
 }
 
-static void check_tls(const cfg_t *cfg, cfg_report_t *rep)
+static void check_tls(cfg_t *cfg, cfg_report_t *rep)
 {
-    if (cfg->tls.cert_file)
+    if (cfg->tls.cert_file && cfg_path_expand(&cfg->tls.cert_file, "tls.cert_file", rep) == 0)
         check_tls_file(cfg->tls.cert_file, "tls.cert_file", "certificate chain", rep);
-    if (cfg->tls.key_file && !(rep->flags & CFG_LOAD_NO_SECRETS))
+    if (cfg->tls.key_file && !(rep->flags & CFG_LOAD_NO_SECRETS) &&
+        cfg_path_expand(&cfg->tls.key_file, "tls.key_file", rep) == 0)
         check_tls_file(cfg->tls.key_file, "tls.key_file", "private key", rep);
 }
 

@@ -2,12 +2,19 @@
  *
  *   llmgate --config FILE          serve
  *   llmgate --check-config FILE    validate and exit 0 (valid) or 1 (with the problems)
+ *   llmgate --version              version, git describe and build options
  *
  * SIGTERM and SIGINT stop accepting, let in-flight requests finish for up to
- * shutdown_timeout_ms, then close what is left and exit 0.
+ * shutdown_timeout_ms, then close what is left and exit 0. SIGHUP reloads the file.
+ * Under systemd (Type=notify) each of these is reported: READY=1 once the store is open
+ * and every listener accepts, RELOADING=1 / READY=1 around a reload, STOPPING=1 (see
+ * server/common/notify.h).
  */
+#include "llmgate_version.h"
+
 #include "config/config.h"
 #include "server/common/log.h"
+#include "server/common/notify.h"
 #include "server/obs/obs.h"
 #include "server/policy/probe.h"
 #include "server/tls/tls.h"
@@ -23,8 +30,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LLMGATE_VERSION "0.1.0"
-
 typedef struct app_s {
     cfg_t *cfg;         /* current: cur->cfg */
     cfg_ref_t *cur;     /* the main thread's reference to the current configuration */
@@ -39,6 +44,7 @@ typedef struct app_s {
     uv_signal_t sigusr1; /* access log reopen */
     uv_timer_t deadline;
     uv_timer_t maint;    /* store housekeeping, every second */
+    uv_timer_t watchdog; /* WATCHDOG=1 to systemd, when the unit has WatchdogSec= */
     unsigned maint_tick; /* seconds of maintenance, for the once-a-minute work */
     shm_t *shm;
     tls_conf_t *client_tls; /* tls: in the config, shared by every worker; NULL = plain HTTP */
@@ -73,6 +79,7 @@ static void close_main_handles(app_t *app)
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->deadline, NULL);
     uv_close((uv_handle_t *)&app->maint, NULL);
+    uv_close((uv_handle_t *)&app->watchdog, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
     obs_admin_stop();
@@ -170,21 +177,23 @@ static int same_str(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+static void on_watchdog_cb(uv_timer_t *t)
+{
+    (void)t;
+    notify_watchdog();
+}
+
 /* SIGHUP: load the file again; if it is valid, bring the store's keys in line and switch
  * every worker to it. Requests in flight finish with the configuration they started with.
  * Listen addresses, workers and state_dir need a restart; they keep their old values. */
-static void on_sighup_cb(uv_signal_t *s, int signum)
+static void reload(app_t *app)
 {
-    app_t *app = s->data;
     static char err[16384];
     cfg_t *cfg = NULL;
     cfg_ref_t *ref;
     shm_sync_stats_t st;
     int rc;
 
-    (void)signum;
-    if (app->stopping)
-        return;
     log_info("SIGHUP: reloading %s", app->cfg->path);
     if (cfg_load(app->cfg->path, &cfg, err, sizeof(err)) != 0) {
         log_error("reload refused, the running configuration stays:\n%s", err);
@@ -232,6 +241,23 @@ static void on_sighup_cb(uv_signal_t *s, int signum)
              st.orphaned, st.restored);
 }
 
+static void on_sighup_cb(uv_signal_t *s, int signum)
+{
+    app_t *app = s->data;
+    char status[128];
+
+    (void)signum;
+    if (app->stopping)
+        return;
+    /* systemd waits between the two for the reload to finish (refused or not: the server
+     * serves either way, with the new or the running configuration) */
+    notify_reloading();
+    reload(app);
+    snprintf(status, sizeof(status), "serving: %u workers, %u providers, %u models", app->nworkers,
+             app->cfg->providers_count, app->cfg->models_count);
+    notify_ready(status);
+}
+
 static void on_signal_cb(uv_signal_t *s, int signum)
 {
     app_t *app = s->data;
@@ -242,6 +268,7 @@ static void on_signal_cb(uv_signal_t *s, int signum)
         return;
     }
     app->stopping = 1;
+    notify_stopping("draining");
     log_info("%s: draining (up to %u ms)", signum == SIGINT ? "SIGINT" : "SIGTERM",
              app->cfg->shutdown_timeout_ms);
     for (unsigned i = 0; i < app->nworkers; i++)
@@ -337,6 +364,7 @@ static int serve(cfg_ref_t *ref)
     uv_signal_start(&app.sigusr1, on_sigusr1_cb, SIGUSR1);
     uv_timer_init(app.loop, &app.deadline);
     uv_timer_init(app.loop, &app.maint);
+    uv_timer_init(app.loop, &app.watchdog);
     app.sigterm.data = app.sigint.data = app.deadline.data = app.maint.data = &app;
     uv_timer_start(&app.maint, on_maint_cb, 1000, 1000);
     uv_signal_start(&app.sigterm, on_signal_cb, SIGTERM);
@@ -364,6 +392,17 @@ static int serve(cfg_ref_t *ref)
         log_warn("active health probes could not start; serving without them");
     log_info("llmgate %s ready: %u workers, %u providers, %u models", LLMGATE_VERSION, app.nworkers,
              cfg->providers_count, cfg->models_count);
+    {
+        /* The store is open, every listening socket is bound and listening (connections
+         * queue in its backlog from here on), the workers run: tell systemd. */
+        char status[128];
+        uint64_t wd = notify_watchdog_ms();
+        snprintf(status, sizeof(status), "serving: %u workers, %u providers, %u models",
+                 app.nworkers, cfg->providers_count, cfg->models_count);
+        notify_ready(status);
+        if (wd)
+            uv_timer_start(&app.watchdog, on_watchdog_cb, wd / 2 ? wd / 2 : 1, wd / 2 ? wd / 2 : 1);
+    }
     cfg = NULL; /* from here on app.cfg is the current configuration */
 
     uv_run(app.loop, UV_RUN_DEFAULT);
@@ -417,8 +456,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "llmgate: unknown log level \"%s\"\n", l);
                 return 1;
             }
-        } else if (!strcmp(argv[i], "--version")) {
-            printf("llmgate %s\n", LLMGATE_VERSION);
+        } else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+            printf("llmgate %s%s%s%s\nbuild: %s\n", LLMGATE_VERSION, LLMGATE_VCS[0] ? " (git " : "",
+                   LLMGATE_VCS, LLMGATE_VCS[0] ? ")" : "", LLMGATE_BUILD_OPTIONS);
             return 0;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);

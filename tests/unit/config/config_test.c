@@ -849,6 +849,31 @@ static void test_secrets(void)
     c = NULL;
     unlink(path);
     free(path);
+    {
+        /* systemd's LoadCredential=: the file named under ${CREDENTIALS_DIRECTORY} */
+        char line[160];
+        path = write_file("sk-cred-secret\n", 15);
+        snprintf(line, sizeof(line), "        secret_file: ${CREDENTIALS_DIRECTORY}%s",
+                 path + strlen("/tmp"));
+        setenv("CREDENTIALS_DIRECTORY", "/tmp", 1);
+        rc = load_edit(&c, 7, line, 0);
+        T_OK(rc == 0 && c && strcmp(c->providers[0].keys[0].secret, "sk-cred-secret") == 0 &&
+                 strcmp(c->providers[0].keys[0].secret_file, path) == 0,
+             "secret_file: ${CREDENTIALS_DIRECTORY} replaced by the variable");
+        cfg_free(c);
+        c = NULL;
+        unsetenv("CREDENTIALS_DIRECTORY");
+        rc = load_edit(&c, 7, line, 0);
+        expect_err(rc,
+                   ":7: providers[0].keys[0].secret_file: \"${CREDENTIALS_DIRECTORY}/llmgate-"
+                   "config-test-",
+                   "secret_file: ${CREDENTIALS_DIRECTORY} unset");
+        T_OK(strstr(err, "which is not set (systemd sets it for a unit with LoadCredential=") &&
+                 !strstr(err, "cannot use"),
+             "  ... says it is not set, once");
+        unlink(path);
+        free(path);
+    }
     rc = load_file_secret(&c, "sk-live-file\n\n", 14, &path);
     expect_err(rc,
                ":7: providers[0].keys[0].secret_file: the secret of key \"k1\" (from "
@@ -1316,6 +1341,8 @@ static void test_example_names_every_key(const char *example)
     T_OK(1, "example: every key of the schema is shown (a missing one fails above)");
 }
 
+static char dir[] = "/tmp/llmgate-config-creds-XXXXXX"; /* test_shipped's credentials */
+
 static void test_shipped(void)
 {
     const char *example = getenv("EXAMPLE_CONFIG"), *demo = getenv("DEMO_CONFIG");
@@ -1329,8 +1356,26 @@ static void test_shipped(void)
     setenv("OPENAI_KEY_2", "sk-oai-2", 1);
     setenv("RELAY_KEY_1", "relay-1", 1);
     setenv("RELAY_KEY_2", "relay-2", 1);
-    setenv("ANTHROPIC_KEY_1", "sk-ant-1", 1);
-    setenv("GEMINI_KEY_1", "gm-key-1", 1);
+    {
+        /* the example's file secrets, as systemd's LoadCredential= hands them over */
+        char f[96];
+        FILE *fp;
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+        snprintf(f, sizeof(f), "%s/anthropic-1", dir);
+        if ((fp = fopen(f, "w")) != NULL) {
+            fputs("sk-ant-1\n", fp);
+            fclose(fp);
+        }
+        snprintf(f, sizeof(f), "%s/gemini-1", dir);
+        if ((fp = fopen(f, "w")) != NULL) {
+            fputs("gm-key-1\n", fp);
+            fclose(fp);
+        }
+        setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    }
     setenv("LLMGATE_CLIENT_BATCH", "sk-client-batch", 1);
     rc = example ? cfg_load(example, &c, err, sizeof(err)) : -1;
     T_EQ_INT(rc, 0, "llmgate.example.yaml loads with its variables set");
@@ -1372,6 +1417,15 @@ static void test_shipped(void)
     expect_err(rc, "environment variable DEEPSEEK_KEY_2 is not set",
                "example: a missing variable is named");
     test_example_names_every_key(example);
+    {
+        char f[96];
+        snprintf(f, sizeof(f), "%s/anthropic-1", dir);
+        unlink(f);
+        snprintf(f, sizeof(f), "%s/gemini-1", dir);
+        unlink(f);
+        rmdir(dir);
+        unsetenv("CREDENTIALS_DIRECTORY");
+    }
 
     setenv("DEMO_KEY_A1", "demo-a1", 1);
     setenv("DEMO_KEY_A2", "demo-a2", 1);
