@@ -10,7 +10,8 @@
  * build has no libsystemd (-Dsystemd=disabled). Main thread only. Nothing is returned:
  * a service manager that cannot be told is no reason to stop serving.
  */
-#pragma once
+#ifndef LLMGATE_NOTIFY_H
+#define LLMGATE_NOTIFY_H
 
 #include <stdint.h>
 
@@ -29,3 +30,5 @@ uint64_t notify_watchdog_ms(void);
 
 /* WATCHDOG=1 */
 void notify_watchdog(void);
+
+#endif
