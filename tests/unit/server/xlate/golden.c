@@ -164,3 +164,33 @@ int golden_same_cuts(golden_run_fn run, const char *in, size_t len, int complete
     }
     return !differ;
 }
+
+int golden_run_pair(const xlate_pair_t *p, const xlate_opts_t *o, const char *in, size_t len,
+                    long step, int complete, buf_t *out)
+{
+    void *st = malloc(p->stream_size);
+    uint32_t seed = (uint32_t)-step;
+    size_t off = 0;
+    int rc = 0;
+
+    if (!st)
+        return XLATE_ENOMEM;
+    p->stream_init(st, o);
+    while (rc == 0 && off < len) {
+        size_t n = len - off;
+        if (step > 0 && n > (size_t)step)
+            n = (size_t)step;
+        if (step < 0) {
+            seed = seed * 1103515245u + 12345u;
+            size_t r = 1 + (seed >> 16) % 97;
+            n = n < r ? n : r;
+        }
+        rc = p->stream_feed(st, in + off, n, out);
+        off += n;
+    }
+    if (rc == 0)
+        rc = p->stream_end(st, complete, out);
+    p->stream_free(st);
+    free(st);
+    return rc;
+}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "server/common/buf.h"
+#include "server/xlate/xlate.h"
 
 #define GOLDEN_EVENTS_MAX 512
 
@@ -43,6 +44,11 @@ int golden_well_formed(const char *s, size_t len, char *why, size_t cap);
 /* A stream translation run: step 0 = fed whole, step > 0 = in pieces of that size, step < 0 =
  * in pseudo-random pieces seeded by -step; its result, its bytes in out. */
 typedef int (*golden_run_fn)(const char *in, size_t len, long step, int complete, buf_t *out);
+
+/* Pair p's stream over in[0..len) with options o, fed as golden_run_fn's step says (the
+ * pseudo-random pieces are 1 to 97 bytes); the rc of the first failing call, or 0. */
+int golden_run_pair(const xlate_pair_t *p, const xlate_opts_t *o, const char *in, size_t len,
+                    long step, int complete, buf_t *out);
 
 /* Whether run gives rc and the bytes of whole for pieces of every size up to 64 and 40
  * pseudo-random cuts (prints the first that differs). */

@@ -85,30 +85,9 @@ static void load_client(const char *name, const char *in_sfx)
  * pseudo-random pieces seeded by -step. The rc of the first failing call (or 0). */
 static int run_stream(const char *in, size_t len, long step, int complete, buf_t *out)
 {
-    void *st = malloc(P->stream_size);
     xlate_opts_t o = opts(1);
-    uint32_t seed = (uint32_t)-step;
-    size_t off = 0;
-    int rc = 0;
 
-    P->stream_init(st, &o);
-    while (rc == 0 && off < len) {
-        size_t n = len - off;
-        if (step > 0 && n > (size_t)step)
-            n = (size_t)step;
-        if (step < 0) {
-            seed = seed * 1103515245u + 12345u;
-            size_t r = 1 + (seed >> 16) % 97;
-            n = n < r ? n : r;
-        }
-        rc = P->stream_feed(st, in + off, n, out);
-        off += n;
-    }
-    if (rc == 0)
-        rc = P->stream_end(st, complete, out);
-    P->stream_free(st);
-    free(st);
-    return rc;
+    return golden_run_pair(P, &o, in, len, step, complete, out);
 }
 
 static void stream_case(const char *name)
