@@ -63,16 +63,6 @@ static int parse_sha256(const char *s, unsigned char out[32])
     return 0;
 }
 
-static int env_name_ok(const char *s)
-{
-    if (!*s || (*s >= '0' && *s <= '9'))
-        return 0;
-    for (; *s; s++)
-        if (!ascii_alnum((unsigned char)*s) && *s != '_')
-            return 0;
-    return 1;
-}
-
 /* What makes a key value unusable in a header as clients send it, or NULL. */
 static const char *key_value_problem(const char *v)
 {
@@ -113,7 +103,7 @@ static void resolve_secret(cfg_client_t *k, const char *kp, cfg_report_t *rep)
         return;
     }
     cfg_path_fmt(path, sizeof(path), "%s.secret_env", kp);
-    if (!env_name_ok(k->secret_env)) {
+    if (!cfg_env_name_ok(k->secret_env)) {
         cfg_report_add(rep, path,
                        "client key \"%s\": must be an environment variable name "
                        "([A-Za-z_][A-Za-z0-9_]*)",

@@ -498,6 +498,12 @@ void cfg_free(cfg_t *cfg)
     free(cfg->alerts.host); /* parsed from webhook_url, not in the schema */
     free(cfg->alerts.path);
     free(cfg->alerts.host_header);
+    free(cfg->cluster.host); /* resolved from the cluster section, not in the schema */
+    free(cfg->cluster.unix_path);
+    if (cfg->cluster.password) {
+        explicit_bzero(cfg->cluster.password, strlen(cfg->cluster.password));
+        free(cfg->cluster.password);
+    }
     /* what the schema describes, including secrets and state_dir set after loading */
     cyaml_free(&free_config, &cfg_schema, cfg, 0);
 }

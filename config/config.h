@@ -243,6 +243,28 @@ typedef struct cfg_tls_s {
     char *key_file;  /* PEM private key of the leaf (checked against it at start) */
 } cfg_tls_t;
 
+/* Several hosts (server/cluster/cluster.h): limits shared over one Redis by leases. The
+ * section is optional; redis is required in it. */
+typedef struct cfg_cluster_s {
+    char *redis;             /* as written: "host:port", "redis://host:port" or "unix:/path" */
+    char *username;          /* Redis 6 ACL user for AUTH, or NULL */
+    char *password_env;      /* environment variable with the Redis password, or NULL */
+    char *node_id;           /* default: the hostname; [A-Za-z0-9._-], 1..63 bytes */
+    char *prefix;            /* of every Redis key, default "llmgate"; same characters */
+    uint32_t expected_nodes; /* required: hosts that share the limits, 1..1000 */
+    double safe_share;       /* degraded: each host admits this share of a limit, (0, 1];
+                                default 1 / expected_nodes */
+    uint32_t lease_ms;       /* a grant may be used for this long, default 5000 */
+    uint32_t timeout_ms;     /* a Redis reply slower than this: Redis unreachable, default 1000 */
+    int tls;                 /* refused when true: Debian's hiredis 0.14 has no TLS */
+    /* resolved at load */
+    int enabled;     /* 1 when the section is present */
+    char *host;      /* TCP host (no brackets), or NULL for a unix socket */
+    uint16_t port;   /* default 6379 */
+    char *unix_path; /* unix socket path, or NULL */
+    char *password;  /* from password_env (NULL with CFG_LOAD_NO_SECRETS); NEVER logged */
+} cfg_cluster_t;
+
 typedef struct cfg_s {
     char *path;    /* the file it was loaded from */
     char **listen; /* "host:port" / "[v6]:port", at least one */
@@ -272,6 +294,7 @@ typedef struct cfg_s {
     cfg_access_log_t access_log; /* access_log: {path} */
     cfg_alerts_t alerts;         /* alerts: {webhook_url, min_interval_ms, timeout_ms, ...} */
     cfg_tls_t tls;               /* tls: {cert_file, key_file}; both NULL = plain HTTP */
+    cfg_cluster_t cluster;       /* cluster: {redis, node_id, expected_nodes, ...} */
 } cfg_t;
 
 /* Load and validate PATH. On success returns 0 and sets *out (free with cfg_free()).

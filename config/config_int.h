@@ -92,6 +92,12 @@ void cfg_clients_validate(cfg_t *cfg, cfg_report_t *rep);
 /* Resolves and checks the secret of key k at path kp, sets its fingerprint (secret.c). */
 void cfg_secret_resolve(const cfg_t *cfg, cfg_key_t *k, const char *kp, cfg_report_t *rep);
 
+/* 1 if s is an environment variable name ([A-Za-z_][A-Za-z0-9_]*) (secret.c). */
+int cfg_env_name_ok(const char *s);
+
+/* The cluster: section (cluster.c): the Redis address, names, shares, the password. */
+void cfg_cluster_validate(cfg_t *cfg, cfg_report_t *rep);
+
 /* A name for a message, at most 64 printable bytes (others as '?'); returns buf. Names are
  * not secret; never use this for a secret. */
 const char *cfg_shown(const char *s, char *buf, size_t len);

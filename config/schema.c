@@ -223,6 +223,21 @@ static const cyaml_schema_field_t tls_fields[] = {
     CYAML_FIELD_END,
 };
 
+/* Several hosts: redis is required once the mapping is there; meaning in cluster.c. */
+static const cyaml_schema_field_t cluster_fields[] = {
+    CYAML_FIELD_STRING_PTR("redis", F_PTR, cfg_cluster_t, redis, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("username", F_OPTP, cfg_cluster_t, username, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("password_env", F_OPTP, cfg_cluster_t, password_env, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("node_id", F_OPTP, cfg_cluster_t, node_id, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("prefix", F_OPTP, cfg_cluster_t, prefix, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT("expected_nodes", CYAML_FLAG_DEFAULT, cfg_cluster_t, expected_nodes),
+    CYAML_FIELD_FLOAT("safe_share", F_OPT, cfg_cluster_t, safe_share),
+    CYAML_FIELD_UINT("lease_ms", F_OPT, cfg_cluster_t, lease_ms),
+    CYAML_FIELD_UINT("timeout_ms", F_OPT, cfg_cluster_t, timeout_ms),
+    CYAML_FIELD_BOOL("tls", F_OPT, cfg_cluster_t, tls),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     /* a string or a list of strings: libcyaml cannot say "either", validate.c reads it */
     CYAML_FIELD_IGNORE("listen", F_OPT),
@@ -246,6 +261,7 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_MAPPING("access_log", F_OPT, cfg_t, access_log, access_log_fields),
     CYAML_FIELD_MAPPING("alerts", F_OPT, cfg_t, alerts, alerts_fields),
     CYAML_FIELD_MAPPING("tls", F_OPT, cfg_t, tls, tls_fields),
+    CYAML_FIELD_MAPPING("cluster", F_OPT, cfg_t, cluster, cluster_fields),
     CYAML_FIELD_END,
 };
 
@@ -315,6 +331,9 @@ static const num_rule_t num_rules[] = {
     {"client_keys.tokens_per_month", 0, UNLIMITED_U32, 0, "unlimited"},
     {"alerts.min_interval_ms", 0, UNLIMITED_U32, 10000, "no rate limit"},
     {"alerts.timeout_ms", 1, 600000, 2000, NULL},
+    {"cluster.expected_nodes", 1, 1000, 1, NULL},
+    {"cluster.lease_ms", 100, 60000, 5000, NULL},
+    {"cluster.timeout_ms", 10, 60000, 1000, NULL},
 };
 
 static const num_rule_t default_rule = {"", 0, UNLIMITED_U32, 0, NULL};

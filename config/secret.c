@@ -111,7 +111,7 @@ static const char *secret_problem(const char *s, size_t n)
     return NULL;
 }
 
-static int env_name_ok(const char *s)
+int cfg_env_name_ok(const char *s)
 {
     if (!*s || (*s >= '0' && *s <= '9'))
         return 0;
@@ -195,7 +195,7 @@ void cfg_secret_resolve(const cfg_t *cfg, cfg_key_t *k, const char *kp, cfg_repo
     } else if (k->secret_env) {
         const char *v;
         cfg_path_fmt(path, sizeof(path), "%s.secret_env", kp);
-        if (!env_name_ok(k->secret_env)) {
+        if (!cfg_env_name_ok(k->secret_env)) {
             cfg_report_add(rep, path,
                            "key \"%s\": must be an environment variable name "
                            "([A-Za-z_][A-Za-z0-9_]*)",

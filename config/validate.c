@@ -897,6 +897,7 @@ void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep)
     check_observability(cfg, rep);
     check_tls(cfg, rep);
     cfg_clients_validate(cfg, rep);
+    cfg_cluster_validate(cfg, rep);
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n < 1 ? 1 : n > 1024 ? 1024 : (uint32_t)n;

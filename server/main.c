@@ -13,6 +13,7 @@
 #include "llmgate_version.h"
 
 #include "config/config.h"
+#include "server/cluster/cluster.h"
 #include "server/common/log.h"
 #include "server/common/notify.h"
 #include "server/obs/obs.h"
@@ -83,6 +84,7 @@ static void close_main_handles(app_t *app)
     uv_close((uv_handle_t *)&app->sighup, NULL);
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
     obs_admin_stop();
+    cluster_stop(NULL, NULL); /* gives the grants back, then closes (the loop runs until then) */
     probe_stop(app->prober);
     app->prober = NULL;
 }
@@ -209,6 +211,12 @@ static void reload(app_t *app)
         if (strcmp(cfg->listen[i], app->cfg->listen[i]) != 0)
             log_warn("reload: listen, workers and state_dir changes take effect at the next "
                      "start");
+    if (cfg->cluster.enabled != app->cfg->cluster.enabled) {
+        log_error("reload refused: adding or removing the cluster section takes a restart (the "
+                  "running configuration stays)");
+        cfg_free(cfg);
+        return;
+    }
     if (upstream_tls_init(cfg, err, sizeof(err)) != 0) {
         log_error("reload refused: TLS set-up failed: %s", err);
         cfg_free(cfg);
@@ -235,6 +243,7 @@ static void reload(app_t *app)
     app->cur = ref;
     obs_reload(ref);
     app->cfg = cfg;
+    cluster_reload(cfg); /* before the old configuration can go */
     log_info("reloaded (generation %u): %u providers, %u models; keys %u added, %u updated, "
              "%u orphaned, %u restored",
              ref->generation, cfg->providers_count, cfg->models_count, st.added, st.updated,
@@ -350,6 +359,10 @@ static int serve(cfg_ref_t *ref)
         goto out;
     if (obs_admin_start(app.loop, err, sizeof(err)) != 0) {
         log_error("%s", err);
+        goto out;
+    }
+    if (cluster_start(app.loop, app.shm, cfg) != 0) {
+        log_error("cluster: cannot start (out of memory)");
         goto out;
     }
 

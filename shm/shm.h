@@ -257,6 +257,8 @@ typedef struct shm_key_spec_s {
     uint32_t rpm, rpd, tpm, max_inflight; /* 0 = unlimited */
     uint32_t weight;
     int32_t day_offset_s; /* the key's day starts at UTC midnight + this; |x| < 86400 */
+    int cluster; /* 1: its limits are shared by several hosts, admitted from leases
+                  * (shm_lease.h); ignored for a key without rpm, rpd or tpm */
 } shm_key_spec_t;
 
 typedef struct shm_sync_stats_s {
@@ -315,6 +317,8 @@ enum shm_skip {
     SHM_SKIP_RPD,
     SHM_SKIP_INFLIGHT,
     SHM_SKIP_CLIENT, /* not judged: the request's client is over its budget */
+    SHM_SKIP_LEASE,  /* cluster mode: no lease at hand for it (or its client), or over the
+                      * safe share while degraded (shm_lease.h) */
 };
 
 /* What the strategy sees of one admissible candidate. */
@@ -637,6 +641,7 @@ typedef struct shm_client_spec_s {
     uint32_t rpm, rpd;
     uint64_t tokens_per_day, tokens_per_month;
     uint64_t cost_per_day_micro_usd, cost_per_month_micro_usd;
+    int cluster; /* 1: admitted from leases (shm_lease.h); ignored without a limit */
 } shm_client_spec_t;
 
 /* Make the store's client set match specs in one transaction: new clients are created,
@@ -689,6 +694,15 @@ int shm_key_cooldown(shm_t *s, const char *name, int64_t duration_ms, const char
 int shm_key_disable(shm_t *s, const char *name, const char *actor, int64_t now_ms);
 /* ACTIVE again from any status (clears cooling, invalid, depleted, half-open). */
 int shm_key_enable(shm_t *s, const char *name, const char *actor, int64_t now_ms);
+
+/* Cluster mode (server/cluster/): take a status another host set for this key - status
+ * (not HALF_OPEN, which each host decides for itself), reason, since_ms (the other host's
+ * status_since_ms) and until_ms (its cooldown_until_ms) - when it is newer than the key's:
+ * since_ms later, or the same since_ms and status with a later until_ms. A history event names
+ * actor ("cluster node-b"). Returns 1 (taken), 0 (the key's own is as new or newer),
+ * SHM_ENOTFOUND, SHM_EINVAL, SHM_ERDONLY. */
+int shm_key_adopt(shm_t *s, const char *name, int status, int reason, int64_t since_ms,
+                  int64_t until_ms, const char *actor, int64_t now_ms);
 
 #define SHM_RESET_RPM      1u
 #define SHM_RESET_RPD      2u

@@ -61,6 +61,11 @@ static int key_configure(shm_krec_t *k, const shm_key_spec_t *sp)
     k->max_inflight = sp->max_inflight;
     k->weight = sp->weight ? sp->weight : 1;
     k->day_offset_s = sp->day_offset_s;
+    /* leased only where a limit is: a key without one needs no share of anything */
+    if (sp->cluster && (sp->rpm || sp->rpd || sp->tpm))
+        k->flags |= SHM_KF_CLUSTER;
+    else
+        k->flags &= ~SHM_KF_CLUSTER;
     return memcmp(&before, k, sizeof(*k)) != 0;
 }
 
@@ -212,7 +217,8 @@ int shm_keys_sync_cfg(shm_t *s, const struct cfg_s *cfg, int64_t now_ms, shm_syn
                                         .rpd = key->rpd,
                                         .tpm = key->tpm,
                                         .max_inflight = key->max_inflight,
-                                        .weight = key->weight};
+                                        .weight = key->weight,
+                                        .cluster = cfg->cluster.enabled};
         }
     }
     int rc = shm_keys_sync(s, specs, n, now_ms, stats);
@@ -608,4 +614,58 @@ int shm_key_reset(shm_t *s, const char *name, unsigned what, const char *actor, 
         return SHM_EINVAL;
     action_ctx_t c = {name, SHM_EV_RESET, 0, what, actor, now_ms};
     return action(s, &c);
+}
+
+/* ---- Cluster: a status another host set ---------------------------------------------------- */
+
+typedef struct adopt_ctx_s {
+    const char *name;
+    int status, reason;
+    int64_t since_ms, until_ms;
+    const char *actor;
+    int64_t now_ms;
+    int applied;
+} adopt_ctx_t;
+
+static int adopt_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    adopt_ctx_t *c = arg;
+    shm_krec_t k;
+    int rc = shm__key_get(s, txn, c->name, &k);
+    c->applied = 0;
+    if (rc != 0)
+        return rc;
+    /* newer wins: by since, then (the same change extended) by until */
+    if (c->since_ms < k.status_since_ms ||
+        (c->since_ms == k.status_since_ms &&
+         (c->status == k.status && c->until_ms <= k.cooldown_until_ms)))
+        return 0;
+    if (c->since_ms == k.status_since_ms && c->status != k.status)
+        return 0; /* the same moment, another change: each host keeps its own */
+    k.status = (uint16_t)c->status;
+    k.reason = (uint16_t)c->reason;
+    k.status_since_ms = c->since_ms;
+    k.cooldown_until_ms =
+        c->status == SHM_ST_COOLING || c->status == SHM_ST_DEPLETED ? c->until_ms : 0;
+    if (c->status == SHM_ST_ACTIVE)
+        k.consec_fail = 0;
+    k.updated_ms = c->now_ms;
+    if ((rc = shm__key_put(s, txn, &k)) != 0)
+        return rc;
+    c->applied = 1;
+    return shm__hist_add(s, txn, c->name, SHM_EV_STATUS, &k, k.cooldown_until_ms,
+                         c->actor ? c->actor : "cluster", c->now_ms);
+}
+
+int shm_key_adopt(shm_t *s, const char *name, int status, int reason, int64_t since_ms,
+                  int64_t until_ms, const char *actor, int64_t now_ms)
+{
+    if (!s || !shm__name_ok(name) || status < 0 || status >= SHM_ST_COUNT ||
+        status == SHM_ST_HALF_OPEN || reason < 0 || reason >= SHM_RS_COUNT)
+        return SHM_EINVAL;
+    adopt_ctx_t c = {name, status, reason, since_ms, until_ms, actor, shm__now(s, now_ms), 0};
+    int rc = shm__write(s, adopt_fn, &c);
+    if (rc == MDB_NOTFOUND)
+        return SHM_ENOTFOUND;
+    return rc != 0 ? shm__err(rc) : c.applied;
 }

@@ -508,6 +508,7 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     MDB_val cv;
     shm_krec_t k;
     shm_crec_t client;
+    shm_lease_ask_t client_ask;
 
     c->retry_at = 0;
     c->client_rc = 0;
@@ -530,6 +531,21 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
         }
         if (rc != 0)
             goto out;
+        if (client.flags & SHM_CF_CLUSTER) {
+            /* cluster mode: its lease must allow it too (taken when a key is reserved) */
+            shm__client_lease_ask(&client, req, &client_ask);
+            rc = shm__lease_admit(s, txn, SHM_LK_CLIENT, client.name,
+                                  strnlen(client.name, sizeof(client.name)), &client_ask, 0,
+                                  c->now_ms, &c->retry_at);
+            if (rc == SHM_NONE) {
+                memset(c->skip, SHM_SKIP_LEASE, n);
+                c->result = SHM_NONE;
+                rc = 0; /* commit: the lease was stamped starved */
+                goto out;
+            }
+            if (rc != 0)
+                goto out;
+        }
     }
     if (b) {
         if (!b->cur && (rc = mdb_cursor_open(txn, s->dbi_keys, &b->cur)) != 0)
@@ -649,26 +665,64 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     /* SHM_NONE is a result, not a failure: commit (nearly free without writes) so that a
      * re-base above is kept. */
     int pick = -1;
-    if (nc == 0)
-        c->retry_at = best;
-    else
-        pick = req->choose ? req->choose(req->choose_arg, cands, nc) : 0;
-    if (pick < 0 || (unsigned)pick >= nc) {
-        c->result = SHM_NONE;
-        rc = dirty ? 0 : SHM_NONE;
-        goto out;
-    }
-    unsigned idx = cands[pick].index;
-    const char *name = req->names[idx];
-    MDB_val key = {c->lens[idx], (void *)name};
+    unsigned idx;
+    const char *name;
+    MDB_val key, ck;
+    int64_t eff;
+    for (;;) {
+        pick = -1;
+        if (nc == 0)
+            c->retry_at = best;
+        else
+            pick = req->choose ? req->choose(req->choose_arg, cands, nc) : 0;
+        if (pick < 0 || (unsigned)pick >= nc) {
+            c->result = SHM_NONE;
+            rc = dirty ? 0 : SHM_NONE;
+            goto out;
+        }
+        idx = cands[pick].index;
+        name = req->names[idx];
+        key = (MDB_val){c->lens[idx], (void *)name};
 
-    /* Reserve on the chosen record, brought to now (already re-based if it stepped). */
-    MDB_val ck = key;
-    if ((rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_KEY)) != 0 ||
-        (rc = shm__rec_check(s, SHM_REC_KEY, &key, &cv)) != 0)
-        goto out;
-    memcpy(&k, cv.mv_data, sizeof(k));
-    int64_t eff = shm__key_to_now(&k, c->now_ms, &stepped);
+        /* Reserve on the chosen record, brought to now (already re-based if it stepped). */
+        ck = key;
+        if ((rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_KEY)) != 0 ||
+            (rc = shm__rec_check(s, SHM_REC_KEY, &key, &cv)) != 0)
+            goto out;
+        memcpy(&k, cv.mv_data, sizeof(k));
+        eff = shm__key_to_now(&k, c->now_ms, &stepped);
+        if (!(k.flags & SHM_KF_CLUSTER))
+            break;
+        /* Cluster mode: the key's lease must allow it as well (shm_lease.h). Refused: the
+         * strategy chooses again among the others. */
+        int64_t lr = 0;
+        shm_lease_ask_t ask;
+        memset(&ask, 0, sizeof(ask));
+        ask.limit[SHM_LD_RPM] = k.rpm;
+        ask.used[SHM_LD_RPM] = k.req.total;
+        ask.cost[SHM_LD_RPM] = 1;
+        ask.limit[SHM_LD_TPM] = k.tpm;
+        ask.used[SHM_LD_TPM] = k.tok.total;
+        ask.cost[SHM_LD_TPM] = k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens;
+        ask.limit[SHM_LD_RPD] = k.rpd;
+        ask.used[SHM_LD_RPD] = k.day_count;
+        ask.cost[SHM_LD_RPD] = 1;
+        rc = shm__lease_admit(s, txn, SHM_LK_KEY, name, key.mv_size, &ask, 1, c->now_ms, &lr);
+        if (rc == 0) {
+            /* the lease put may have moved the cursor's page: find the record again */
+            ck = key;
+            if ((rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_KEY)) != 0)
+                goto out;
+            break;
+        }
+        if (rc != SHM_NONE)
+            goto out;
+        dirty = 1; /* the lease was stamped starved */
+        c->skip[idx] = SHM_SKIP_LEASE;
+        best = best == 0 || lr < best ? lr : best;
+        memmove(&cands[pick], &cands[pick + 1], (nc - (unsigned)pick - 1) * sizeof(cands[0]));
+        nc--; /* the others keep the caller's order */
+    }
     shm_window_add(&k.req, 1);
     shm_window_add(&k.tok, k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens);
     k.day_count++;
@@ -708,6 +762,19 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     r->tokens = k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens;
     r->admit_sec = shm_floordiv(eff, 1000);
     r->admitted_ms = c->now_ms;
+    if (req->client && (client.flags & SHM_CF_CLUSTER)) {
+        /* find the client's record again for the put through ccur (the lease puts came
+         * between), then take from its lease what it was judged against above */
+        MDB_val cq = {strnlen(client.name, sizeof(client.name)), client.name}, cvv;
+        int64_t lr;
+        if ((rc = mdb_cursor_get(ccur, &cq, &cvv, MDB_SET_KEY)) != 0 ||
+            (rc = shm__lease_admit(s, txn, SHM_LK_CLIENT, client.name, cq.mv_size, &client_ask, 1,
+                                   c->now_ms, &lr)) != 0)
+            goto out; /* SHM_NONE cannot be: it fitted in this transaction */
+        cq = (MDB_val){strnlen(client.name, sizeof(client.name)), client.name};
+        if ((rc = mdb_cursor_get(ccur, &cq, &cvv, MDB_SET_KEY)) != 0)
+            goto out;
+    }
     if (req->client && (rc = shm__client_reserve(s, ccur, &client, req, r)) != 0)
         goto out;
     if (req->client)

@@ -249,6 +249,31 @@ int shm__client_admit(shm_t *s, MDB_cursor *cur, const shm_admit_req_t *req, int
     return SHM_ECLIENT_BUDGET;
 }
 
+void shm__client_lease_ask(const shm_crec_t *c, const shm_admit_req_t *req, shm_lease_ask_t *a)
+{
+    uint64_t tok = clamp_want(req->tokens, c->tok_day_max, c->tok_month_max);
+    uint64_t cost = clamp_want(req->cost_micro_usd, c->cost_day_max, c->cost_month_max);
+    memset(a, 0, sizeof(*a));
+    a->limit[SHM_LD_RPM] = c->rpm;
+    a->used[SHM_LD_RPM] = c->req.total;
+    a->cost[SHM_LD_RPM] = 1;
+    a->limit[SHM_LD_RPD] = c->rpd;
+    a->used[SHM_LD_RPD] = c->day_requests;
+    a->cost[SHM_LD_RPD] = 1;
+    a->limit[SHM_LD_TOK_DAY] = c->tok_day_max;
+    a->used[SHM_LD_TOK_DAY] = c->day_tokens;
+    a->cost[SHM_LD_TOK_DAY] = tok;
+    a->limit[SHM_LD_TOK_MONTH] = c->tok_month_max;
+    a->used[SHM_LD_TOK_MONTH] = c->month_tokens;
+    a->cost[SHM_LD_TOK_MONTH] = tok;
+    a->limit[SHM_LD_COST_DAY] = c->cost_day_max;
+    a->used[SHM_LD_COST_DAY] = c->day_cost;
+    a->cost[SHM_LD_COST_DAY] = cost;
+    a->limit[SHM_LD_COST_MONTH] = c->cost_month_max;
+    a->used[SHM_LD_COST_MONTH] = c->month_cost;
+    a->cost[SHM_LD_COST_MONTH] = cost;
+}
+
 int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admit_req_t *req,
                         shm_resv_t *r)
 {
@@ -438,6 +463,11 @@ static int csync_fn(shm_t *s, MDB_txn *txn, void *arg)
         r.tok_month_max = sp->tokens_per_month;
         r.cost_day_max = sp->cost_per_day_micro_usd;
         r.cost_month_max = sp->cost_per_month_micro_usd;
+        if (sp->cluster && (r.rpm || r.rpd || r.tok_day_max || r.tok_month_max || r.cost_day_max ||
+                            r.cost_month_max))
+            r.flags |= SHM_CF_CLUSTER;
+        else
+            r.flags &= ~SHM_CF_CLUSTER;
         if (r.flags & SHM_CF_ORPHANED) {
             r.flags &= ~SHM_CF_ORPHANED;
             c->st.restored++;
@@ -525,6 +555,7 @@ int shm_clients_sync_cfg(shm_t *s, const struct cfg_s *cfg, int64_t now_ms, shm_
             .tokens_per_month = k->tokens_per_month,
             .cost_per_day_micro_usd = usd_to_micro(k->cost_per_day_usd),
             .cost_per_month_micro_usd = usd_to_micro(k->cost_per_month_usd),
+            .cluster = cfg->cluster.enabled,
         };
     }
     int rc = shm_clients_sync(s, specs, n, now_ms, stats);

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "shm/shm.h"
+#include "shm/shm_lease.h"
 #include "shm/shm_obj.h"
 #include "shm/shm_window.h"
 
@@ -32,6 +33,7 @@
 #define SHM_JREC_VERSION 1
 
 #define SHM_KF_ORPHANED 1u
+#define SHM_KF_CLUSTER  2u /* admitted from leases (shm_lease.h) */
 
 typedef struct shm_krec_s {
     uint32_t version, size;
@@ -101,6 +103,7 @@ _Static_assert(sizeof(shm_prec_t) == 128 + 2 * 264, "provider layout");
 _Static_assert(sizeof(shm_orec_t) == 40, "owner layout");
 
 #define SHM_CF_ORPHANED 1u
+#define SHM_CF_CLUSTER  2u /* admitted from leases (shm_lease.h) */
 
 /* A client key's budgets and usage (shm_client.c); "clients" database, by name. */
 typedef struct shm_crec_s {
@@ -145,6 +148,8 @@ struct shm_s {
      * written before them */
     MDB_dbi dbi_objs, dbi_objx;
     int has_objects;
+    MDB_dbi dbi_leases; /* shm_lease.c; has_leases 0: a read-only open of a store without it */
+    int has_leases;
     int readonly;
     int durability;
     size_t map_max;
@@ -197,6 +202,7 @@ enum shm_rec_kind {
     SHM_REC_CLIENT,  /* shm_crec_t in clients */
     SHM_REC_OBJ,     /* shm_jrec_t in objects (keyed by an object id) */
     SHM_REC_OBJ_IDX, /* an entry of objects_by_expiry: no record, shm__corrupt only */
+    SHM_REC_LEASE,   /* shm_lease_t in leases */
     SHM_REC_KINDS
 };
 
@@ -276,8 +282,17 @@ int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admi
 /* The budgets of client c (brought to now by shm__client_admit) for shm_admit_req_t.budget;
  * now_ms is the admission's wall clock. */
 void shm__client_budget(const shm_crec_t *c, int64_t now_ms, shm_budget_t *out);
+/* What the client's lease must allow for req (shm_lease.h), c brought to now. */
+void shm__client_lease_ask(const shm_crec_t *c, const shm_admit_req_t *req, shm_lease_ask_t *a);
 int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm_outcome_t *o,
                        int refund, int64_t now_ms);
+
+/* Leases (shm_lease.c) inside the admission transaction: may the entity (kind, name[0..len))
+ * be admitted for ask (see shm_lease.h)? take 1: and take the cost from its grants (or count
+ * it in deg_used). Returns 0, SHM_NONE with *retry_at (the record was stamped starved: the
+ * transaction must be committed), SHM_ECORRUPT, or an LMDB code. No record: SHM_NONE. */
+int shm__lease_admit(shm_t *s, MDB_txn *txn, int kind, const char *name, size_t len,
+                     const shm_lease_ask_t *ask, int take, int64_t now_ms, int64_t *retry_at);
 
 /* UTC calendar (shm_client.c): months since year 0 (year * 12 + month - 1) of wall-clock ms,
  * and the wall-clock ms at which month m starts. Integer arithmetic, equal to gmtime_r() and

@@ -87,6 +87,11 @@ static const rec_kind_t rec_kinds[SHM_REC_KINDS] = {
                                {FIELD(shm_jrec_t, client)},
                                {FIELD(shm_jrec_t, model)}}},
     [SHM_REC_OBJ_IDX] = {.what = "object index", .db = "objects_by_expiry"},
+    [SHM_REC_LEASE] = {.what = "lease",
+                       .db = "leases",
+                       .size = sizeof(shm_lease_t),
+                       .version = SHM_LEASE_VERSION,
+                       .names = {{FIELD(shm_lease_t, name)}}},
 };
 #undef FIELD
 

@@ -11,6 +11,7 @@ import sys
 LAYERS = {
     "common": 0,
     "tls": 0,
+    "cluster": 1,
     "upstream": 1,
     "http": 1,
     "api": 1,
