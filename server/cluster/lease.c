@@ -648,7 +648,8 @@ static void ent_tick(lease_mgr_t *m, ent_t *e, const shm_lease_t *rec, int64_t n
         double per_lease = dm->rate * cc->lease_ms * 1.5;
         uint64_t target = (uint64_t)ceil(per_lease);
         target = target < 1 ? 1 : target > cap ? cap : target;
-        int starved = cur.starved_ms && cur.starved_ms >= dm->last_grant_ms;
+        int starved =
+            cur.starved_ms && cur.starved_ms >= dm->last_grant_ms && now - cur.starved_ms < 2000;
         if (starved) /* demand beyond what the rate says: as much as one grant may be */
             target = cap;
         if (t.want[d] > target)

@@ -10,7 +10,7 @@
 
 #define RCONN_TICK_MS     50
 #define RCONN_BACKOFF_MIN 100
-#define RCONN_BACKOFF_MAX 5000
+#define RCONN_BACKOFF_MAX 2000
 #define RCONN_RING        4096 /* commands in flight at most */
 
 /* What a command's reply goes to. */

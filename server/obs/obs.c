@@ -3,6 +3,7 @@
  * (with obs_store.c for the store's side) and the admin listener's routes (admin_http.c).
  * See obs.h for the design. */
 #include "server/obs/obs.h"
+#include "server/obs/obs_cluster.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -277,6 +278,7 @@ int obs_render_metrics(buf_t *out)
     ref = cur_ref();
     rc |= obs_store_metrics(ref->cfg, g.shm, out);
     cfgref_put(ref);
+    rc |= obs_cluster_metrics(out);
     {
         alerts_stats_t as;
         prom_labels_t l = {0};

@@ -10,6 +10,7 @@
 
 #include "server/common/errors.h"
 #include "server/common/log.h"
+#include "server/obs/obs_cluster.h"
 #include "server/obs/prom.h"
 
 static int64_t wall_ms(void)
@@ -266,6 +267,7 @@ int obs_store_readiness(const cfg_t *cfg, shm_t *shm, buf_t *out)
         }
         rc |= buf_appends(out, "]");
     }
+    rc |= obs_cluster_json(out); /* degraded is still ready: it admits on the safe share */
     rc |= buf_appends(out, "}");
     status = rc == 0 && ready ? 200 : 503;
 out:
