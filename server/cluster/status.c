@@ -1,6 +1,7 @@
 /* status.c - key status shared by every host (status.h). */
 #include "server/cluster/status.h"
 
+#include "server/cluster/status_msg.h"
 #include "server/common/log.h"
 
 #include <stdio.h>
@@ -80,18 +81,22 @@ static void on_ignore(rconn_t *r, redisReply *reply, void *arg)
 static void publish(status_t *st, const shm_key_t *k)
 {
     const cfg_cluster_t *cc = &st->cfg->cluster;
-    char msg[256], chan[96], hash[96];
-    int n = snprintf(msg, sizeof(msg), "%s %s %s %lld %lld %s", k->name, shm_status_name(k->status),
-                     shm_reason_name(k->reason), (long long)k->status_since_ms,
-                     (long long)k->cooldown_until_ms, cc->node_id);
-    if (n < 0 || (size_t)n >= sizeof(msg))
+    char msg[STATUS_MSG_MAX], chan[96], hash[96];
+    status_msg_t m = {.status = k->status,
+                      .reason = k->reason,
+                      .since_ms = k->status_since_ms,
+                      .until_ms = k->cooldown_until_ms};
+    snprintf(m.key, sizeof(m.key), "%s", k->name);
+    snprintf(m.node, sizeof(m.node), "%s", cc->node_id);
+    size_t n = status_msg_format(&m, msg);
+    if (!n)
         return;
     snprintf(chan, sizeof(chan), "%s:events", cc->prefix);
     snprintf(hash, sizeof(hash), "%s:status", cc->prefix);
     const char *hv[4] = {"HSET", hash, k->name, msg};
-    size_t hl[4] = {4, strlen(hash), strlen(k->name), (size_t)n};
+    size_t hl[4] = {4, strlen(hash), strlen(k->name), n};
     const char *pv[3] = {"PUBLISH", chan, msg};
-    size_t pl[3] = {7, strlen(chan), (size_t)n};
+    size_t pl[3] = {7, strlen(chan), n};
     if (rconn_cmd(st->redis, on_ignore, NULL, 4, hv, hl) == 0 &&
         rconn_cmd(st->redis, on_ignore, NULL, 3, pv, pl) == 0)
         st->published++;
@@ -134,49 +139,26 @@ void status_tick(status_t *st)
     shm_snapshot_free(keys);
 }
 
-static int status_by_name(const char *s)
-{
-    for (int i = 0; i < SHM_ST_COUNT; i++)
-        if (!strcmp(s, shm_status_name(i)))
-            return i;
-    return -1;
-}
-
-static int reason_by_name(const char *s)
-{
-    for (int i = 0; i < SHM_RS_COUNT; i++)
-        if (!strcmp(s, shm_reason_name(i)))
-            return i;
-    return 0;
-}
-
 void status_on_message(status_t *st, const char *payload, size_t len)
 {
-    char buf[256], name[SHM_NAME_MAX + 1], sname[32], rname[32], node[64];
-    long long since, until;
-    if (len >= sizeof(buf))
+    status_msg_t m;
+    if (status_msg_parse(payload, len, &m) != 0)
         return;
-    memcpy(buf, payload, len);
-    buf[len] = '\0';
-    if (sscanf(buf, "%63s %31s %31s %lld %lld %63s", name, sname, rname, &since, &until, node) != 6)
-        return;
-    if (!strcmp(node, st->cfg->cluster.node_id))
+    if (!strcmp(m.node, st->cfg->cluster.node_id))
         return; /* our own */
-    int status = status_by_name(sname);
-    if (!shared(status))
-        return;
     char actor[40];
-    snprintf(actor, sizeof(actor), "cluster %.31s", node);
+    snprintf(actor, sizeof(actor), "cluster %.31s", m.node);
     int rc =
-        shm_key_adopt(st->shm, name, status, reason_by_name(rname), since, until, actor, SHM_NOW);
+        shm_key_adopt(st->shm, m.key, m.status, m.reason, m.since_ms, m.until_ms, actor, SHM_NOW);
     if (rc == 1) {
         st->applied++;
-        log_info("cluster: key \"%s\" is %s as node %s says", name, sname, node);
-        seen_t *was = seen_find(st, name);
+        log_info("cluster: key \"%s\" is %s as node %s says", m.key, shm_status_name(m.status),
+                 m.node);
+        seen_t *was = seen_find(st, m.key);
         if (was) { /* what we took is not news to send back */
-            was->status = status;
-            was->since_ms = since;
-            was->until_ms = until;
+            was->status = m.status;
+            was->since_ms = m.since_ms;
+            was->until_ms = m.until_ms;
         }
     }
 }
