@@ -1327,6 +1327,78 @@ static void expect_keys_named(const cyaml_schema_value_t *v, const char *path, c
     }
 }
 
+static void test_cluster(void)
+{
+    cfg_t *c = NULL;
+    int rc = load_edit(&c, 0);
+    T_OK(rc == 0 && !c->cluster.enabled, "cluster: absent = one host");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "cluster: {redis: \"redis://10.0.0.5:6390\", expected_nodes: 3}", 0);
+    T_OK(rc == 0 && c->cluster.enabled && !strcmp(c->cluster.host, "10.0.0.5") &&
+             c->cluster.port == 6390 && !c->cluster.unix_path && c->cluster.lease_ms == 5000 &&
+             c->cluster.timeout_ms == 1000 && !strcmp(c->cluster.prefix, "llmgate") &&
+             c->cluster.node_id && c->cluster.node_id[0] && c->cluster.safe_share > 0.333 &&
+             c->cluster.safe_share < 0.334 && !c->cluster.password,
+         "cluster: address parsed, defaults (prefix, lease, timeout, node id, share 1/3)");
+    if (rc != 0)
+        show_err();
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1,
+                   "cluster: {redis: \"unix:/run/redis.sock\", expected_nodes: 2, node_id: gw-1, "
+                   "safe_share: 0.25}",
+                   0);
+    T_OK(rc == 0 && !strcmp(c->cluster.unix_path, "/run/redis.sock") && !c->cluster.host &&
+             !strcmp(c->cluster.node_id, "gw-1") && c->cluster.safe_share == 0.25,
+         "cluster: a unix socket, a node id, a share");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "cluster: {redis: \"[::1]:7000\", expected_nodes: 1}", 0);
+    T_OK(rc == 0 && !strcmp(c->cluster.host, "::1") && c->cluster.port == 7000,
+         "cluster: a bracketed IPv6 address");
+    cfg_free(c);
+    expect_edit(-1, "cluster: {redis: \"127.0.0.1:6379\"}",
+                ":27: cluster.expected_nodes: is required but missing",
+                "cluster: expected_nodes is required");
+    expect_edit(-1, "cluster: {redis: \"127.0.0.1:99999\", expected_nodes: 2}",
+                ":27: cluster.redis: the port must be a number 1..65535",
+                "cluster: a bad port named");
+    expect_edit(-1, "cluster: {redis: \"rediss://h:6379\", expected_nodes: 2}",
+                ":27: cluster.redis: rediss:// (TLS) is not supported", "cluster: rediss refused");
+    expect_edit(-1, "cluster: {redis: \"redis://u:pw@h:6379\", expected_nodes: 2}",
+                "cluster.redis: must not carry credentials", "cluster: credentials in the URL");
+    expect_edit(-1, "cluster: {redis: \"h:1\", expected_nodes: 2, tls: true}",
+                ":27: cluster.tls: TLS to Redis is not supported", "cluster: tls refused");
+    expect_edit(-1, "cluster: {redis: \"h:1\", expected_nodes: 2, node_id: \"a b\"}",
+                ":27: cluster.node_id: must be 1..63 of", "cluster: a node id with a space");
+    expect_edit(-1, "cluster: {redis: \"h:1\", expected_nodes: 2, safe_share: 1.5}",
+                ":27: cluster.safe_share: must be a share of a limit above 0 and at most 1",
+                "cluster: a share above 1");
+    expect_edit(-1, "cluster: {redis: \"h:1\", expected_nodes: 2, username: u}",
+                "cluster.username: needs password_env", "cluster: a user without a password");
+    unsetenv("T_REDIS_PW");
+    expect_edit(-1, "cluster: {redis: \"h:1\", expected_nodes: 2, password_env: T_REDIS_PW}",
+                ":27: cluster.password_env: environment variable T_REDIS_PW is not set",
+                "cluster: the password variable must be set");
+    setenv("T_REDIS_PW", "s3cret-redis-pw", 1);
+    c = NULL;
+    rc = load_edit(&c, -1,
+                   "cluster: {redis: \"h:1\", expected_nodes: 2, password_env: T_REDIS_PW, "
+                   "lease_ms: 50}",
+                   0);
+    expect_err(rc, "cluster.lease_ms", "cluster: lease_ms below 100 refused");
+    T_OK(!strstr(err, "s3cret-redis-pw"), "cluster: the password is in no message");
+    cfg_free(c);
+    c = NULL;
+    rc = load_edit(&c, -1, "cluster: {redis: \"h:1\", expected_nodes: 2, password_env: T_REDIS_PW}",
+                   0);
+    T_OK(rc == 0 && c->cluster.password && !strcmp(c->cluster.password, "s3cret-redis-pw"),
+         "cluster: the password from its variable");
+    cfg_free(c);
+    unsetenv("T_REDIS_PW");
+}
+
 static void test_example_names_every_key(const char *example)
 {
     char text[65536];
@@ -1473,5 +1545,6 @@ int main(void)
     test_observability();
     test_client_tls();
     test_shipped();
+    test_cluster();
     return t_done();
 }
