@@ -11,7 +11,7 @@
  * Modules:
  *   main.c     command line, dispatch, keys and providers commands, exit codes
  *   store.c    finding the store (--state > --config > LLMGATE_STATE_DIR > LLMGATE_CONFIG),
- *              opening it, the config for --model, messages for each failure
+ *              opening it, the config for --model and for cluster, messages for each failure
  *   rows.c     one row per key/provider: snapshot + latency ring -> derived numbers,
  *              filters, sorting (the data behind the table, the JSON and watch)
  *   table.c    aligned tables with optional colour: keys and providers
@@ -19,10 +19,14 @@
  *   json.c     --json output (schema documented in cli/README.md)
  *   watch.c    the live view (terminal modes, signals, redraw)
  *   actions.c  cooldown, disable, enable, reset, prune
+ *   cluster.c  `cluster`: the nodes and leases of cluster mode, read from Redis (not the
+ *              store) with hiredis' synchronous API and short timeouts
  *   fmt.c      formats and the output buffer (pure)
  *
  * Secrets: the store holds none and the config is loaded with CFG_LOAD_NO_SECRETS, so
  * nothing this program prints can contain one; keys are shown by name and fingerprint.
+ * The one secret it handles is `cluster`'s Redis password (from cluster.password_env): it
+ * is sent in AUTH and never put into a message or an output.
  *
  * Single-threaded. Every command returns an exit code; messages go to stderr prefixed
  * "llmgatectl: ".
@@ -36,12 +40,16 @@
 #include "cli/fmt.h"
 #include "config/config.h"
 #include "shm/shm.h"
+#include "shm/shm_lease.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,
     CTL_EXIT_USAGE = 1,    /* bad command line (also: option that needs a config without one) */
     CTL_EXIT_STORE = 2,    /* store missing, unreadable, wrong version, or a write failed */
     CTL_EXIT_NOTFOUND = 3, /* no such key */
+    /* cluster: the config has no cluster section, or its Redis cannot be reached or refused
+     * a command (exit 1, as the cluster contract says: there is nothing to show) */
+    CTL_EXIT_CLUSTER = 1,
 };
 
 /* Columns to sort by (--sort). */
@@ -102,6 +110,11 @@ void ctl_fail_defer(ctl_buf_t *b);
  * after printing why. */
 int ctl_open(ctl_t *c, int write);
 void ctl_close(ctl_t *c);
+
+/* Loads the config (--config, else LLMGATE_CONFIG; no secrets) for command cmd, which needs it
+ * for what (words for the messages: "its cluster section"). Returns 0 or the exit code after
+ * a message: 1 without a config, 2 when it cannot be loaded. */
+int ctl_config_load(ctl_t *c, const char *cmd, const char *what);
 
 /* Exit code and message for an shm error rc while doing what on key name (may be NULL). */
 int ctl_store_error(ctl_t *c, int rc, const char *what, const char *name);
@@ -182,12 +195,72 @@ void ctl_json_providers(ctl_t *c, const ctl_prow_t *rows, unsigned n, ctl_buf_t 
 void ctl_json_key(ctl_t *c, const ctl_row_t *r, const shm_provider_t *prov,
                   const shm_latency_t *lat, const shm_event_t *ev, unsigned nev, ctl_buf_t *out);
 
+/* ---- cluster.c ---- */
+
+/* One node: a member of PREFIX:nodes (or a node id seen only in a grant id) and its hash
+ * PREFIX:node:<id>, which the node refreshes every second and which expires 30 s after. */
+typedef struct ctl_cnode_s {
+    char id[SHM_NAME_MAX + 1];
+    int listed;              /* in PREFIX:nodes */
+    int gone;                /* no PREFIX:node:<id>: the node stopped (or never reported) */
+    char mode[16];           /* "leased", "degraded", ...; "" when gone */
+    int64_t last_contact_ms; /* the node's wall clock at its last heartbeat; 0 when gone */
+    int64_t pid;
+    uint64_t grants, units, refills, refill_p50_us, refill_max_us;
+    char version[32];
+} ctl_cnode_t;
+
+/* What one node holds of one entity: live units and grants per dimension (SHM_LD_*). */
+typedef struct ctl_cuse_s {
+    unsigned node; /* index into ctl_cluster_t.nodes */
+    uint64_t units[SHM_LD_COUNT];
+    unsigned grants[SHM_LD_COUNT];
+} ctl_cuse_t;
+
+/* A key or client key of the config with a limit: an entity whose limits are leased. */
+typedef struct ctl_cent_s {
+    int kind;                     /* SHM_LK_KEY or SHM_LK_CLIENT */
+    const char *name;             /* the config's */
+    const char *provider;         /* a key's provider; NULL for a client key */
+    uint64_t limit[SHM_LD_COUNT]; /* 0: no limit (not read); costs in micro-USD */
+    uint64_t units[SHM_LD_COUNT]; /* live units of all nodes */
+    unsigned grants[SHM_LD_COUNT];
+    unsigned first_use, n_uses; /* its ctl_cluster_t.uses, by node id */
+} ctl_cent_t;
+
+/* Everything `cluster` shows, read in one go (nodes sorted by id, entities in config order:
+ * keys, then client keys). */
+typedef struct ctl_cluster_s {
+    char redis[PATH_MAX + 16]; /* "host:port", "[v6]:port" or "unix:/path" */
+    const char *prefix;
+    uint32_t expected_nodes;
+    int64_t redis_now_ms; /* Redis TIME: a grant is live while its score is above it */
+    int64_t now_ms;       /* our wall clock (node contact ages) */
+    ctl_cnode_t *nodes;
+    unsigned n_nodes;
+    ctl_cent_t *ents;
+    unsigned n_ents;
+    ctl_cuse_t *uses;
+    unsigned n_uses;
+} ctl_cluster_t;
+
+/* The name of a lease dimension in Redis keys and output: "rpm", "tpm", "rpd", "tokd",
+ * "tokm", "costd", "costm". */
+extern const char *const ctl_dim_names[SHM_LD_COUNT];
+
+void ctl_cluster_free(ctl_cluster_t *v);
+
+/* table.c / json.c */
+void ctl_render_cluster(const ctl_cluster_t *v, int color, ctl_buf_t *out);
+void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, ctl_buf_t *out);
+
 /* ---- commands ---- */
 
 int ctl_cmd_key(ctl_t *c, const char *name);                     /* detail.c */
 int ctl_cmd_watch(ctl_t *c);                                     /* watch.c */
 int ctl_cmd_action(ctl_t *c, const char *cmd, const char *name); /* actions.c */
 int ctl_cmd_prune(ctl_t *c);                                     /* actions.c */
+int ctl_cmd_cluster(ctl_t *c); /* cluster.c: loads the config itself; never opens the store */
 
 /* Latency histogram buckets shared by `key` text and JSON: upper bounds in ms of all but
  * the last bucket (which is "more"). */

@@ -129,6 +129,27 @@ const char *ctl_fmt_dur(int64_t ms, char *buf, size_t len)
     return buf;
 }
 
+const char *ctl_fmt_age(int64_t ms, char *buf, size_t len)
+{
+    char d[32];
+    if (ms < 60000)
+        snprintf(buf, len, "%.1fs ago", ms > 0 ? (double)ms / 1000.0 : 0.0);
+    else
+        snprintf(buf, len, "%s ago", ctl_fmt_dur(ms, d, sizeof(d)));
+    return buf;
+}
+
+const char *ctl_fmt_us(uint64_t us, char *buf, size_t len)
+{
+    if (us < 1000)
+        snprintf(buf, len, "%lluus", (unsigned long long)us);
+    else if (us < 100000)
+        snprintf(buf, len, "%.1fms", (double)us / 1000.0);
+    else
+        ctl_fmt_ms(us / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(us / 1000), 1, buf, len);
+    return buf;
+}
+
 /* ---- numbers --------------------------------------------------------------------------- */
 
 const char *ctl_fmt_count(uint64_t v, char *buf, size_t len)

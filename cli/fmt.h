@@ -42,6 +42,13 @@ const char *ctl_fmt_used(uint64_t used, uint64_t limit, char *buf, size_t len);
 /* A latency: "-" when none (have 0), "850ms", "1.25s", "12.5s", "125s". Returns buf. */
 const char *ctl_fmt_ms(uint32_t ms, int have, char *buf, size_t len);
 
+/* How long ago, for `cluster`'s CONTACT: "0.4s ago" below a minute (0.0s for <= 0), then
+ * ctl_fmt_dur + " ago" ("5m3s ago"). Returns buf. */
+const char *ctl_fmt_age(int64_t ms, char *buf, size_t len);
+
+/* A duration in microseconds: "850us", "1.2ms" (below 100 ms), then as ctl_fmt_ms. */
+const char *ctl_fmt_us(uint64_t us, char *buf, size_t len);
+
 /* An error rate 0..1 as "0.8%", "12%", "100%"; "-" without outcomes (have 0). */
 const char *ctl_fmt_rate(double r, int have, char *buf, size_t len);
 

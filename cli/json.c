@@ -286,3 +286,94 @@ void ctl_json_key(ctl_t *c, const ctl_row_t *r, const shm_provider_t *prov,
     jw_close(&j, '}');
     footer(&j);
 }
+
+/* `cluster`: no state_dir (it reads Redis, not the store) but the config it read. */
+void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, ctl_buf_t *out)
+{
+    jw_t j = {.b = out};
+
+    jw_open(&j, NULL, '{');
+    jw_u64(&j, "schema", JSON_SCHEMA);
+    jw_str(&j, "command", "cluster");
+    jw_i64(&j, "generated_ms", c->now_ms);
+    jw_str(&j, "config", c->config_path);
+    jw_str(&j, "redis", v->redis);
+    jw_str(&j, "prefix", v->prefix);
+    jw_u64(&j, "expected_nodes", v->expected_nodes);
+    jw_i64(&j, "redis_time_ms", v->redis_now_ms);
+    jw_open(&j, "nodes", '[');
+    for (unsigned i = 0; i < v->n_nodes; i++) {
+        const ctl_cnode_t *nd = &v->nodes[i];
+        int have = !nd->gone;
+        jw_open(&j, NULL, '{');
+        jw_str(&j, "node", nd->id);
+        jw_bool(&j, "listed", nd->listed);
+        jw_bool(&j, "gone", nd->gone);
+        if (have && nd->mode[0])
+            jw_str(&j, "mode", nd->mode);
+        else
+            jw_null(&j, "mode");
+        jw_i64(&j, "last_contact_ms", have ? nd->last_contact_ms : 0);
+        if (have)
+            jw_i64(&j, "last_contact_age_ms", v->now_ms - nd->last_contact_ms);
+        else
+            jw_null(&j, "last_contact_age_ms");
+        if (have) {
+            jw_i64(&j, "pid", nd->pid);
+            jw_u64(&j, "grants", nd->grants);
+            jw_u64(&j, "units", nd->units);
+            jw_u64(&j, "refills", nd->refills);
+            jw_u64(&j, "refill_p50_us", nd->refill_p50_us);
+            jw_u64(&j, "refill_max_us", nd->refill_max_us);
+        } else {
+            static const char *const none[] = {"pid",     "grants",        "units",
+                                               "refills", "refill_p50_us", "refill_max_us"};
+            for (size_t k = 0; k < sizeof(none) / sizeof(none[0]); k++)
+                jw_null(&j, none[k]);
+        }
+        if (have && nd->version[0])
+            jw_str(&j, "version", nd->version);
+        else
+            jw_null(&j, "version");
+        jw_close(&j, '}');
+    }
+    jw_close(&j, ']');
+    jw_open(&j, "entities", '[');
+    for (unsigned i = 0; i < v->n_ents; i++) {
+        const ctl_cent_t *e = &v->ents[i];
+        jw_open(&j, NULL, '{');
+        jw_str(&j, "kind", e->kind == SHM_LK_KEY ? "key" : "client");
+        jw_str(&j, "name", e->name);
+        if (e->provider)
+            jw_str(&j, "provider", e->provider);
+        else
+            jw_null(&j, "provider");
+        jw_open(&j, "dims", '[');
+        for (int d = 0; d < SHM_LD_COUNT; d++) {
+            if (!e->limit[d])
+                continue;
+            jw_open(&j, NULL, '{');
+            jw_str(&j, "dim", ctl_dim_names[d]);
+            jw_u64(&j, "limit", e->limit[d]);
+            jw_u64(&j, "units", e->units[d]);
+            jw_u64(&j, "grants", e->grants[d]);
+            jw_open(&j, "nodes", '[');
+            for (unsigned u = 0; u < e->n_uses; u++) {
+                const ctl_cuse_t *use = &v->uses[e->first_use + u];
+                if (!use->grants[d])
+                    continue;
+                jw_open(&j, NULL, '{');
+                jw_str(&j, "node", v->nodes[use->node].id);
+                jw_u64(&j, "units", use->units[d]);
+                jw_u64(&j, "grants", use->grants[d]);
+                jw_close(&j, '}');
+            }
+            jw_close(&j, ']');
+            jw_close(&j, '}');
+        }
+        jw_close(&j, ']');
+        jw_close(&j, '}');
+    }
+    jw_close(&j, ']');
+    footer(&j);
+}

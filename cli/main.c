@@ -1,8 +1,9 @@
 /* main.c - llmgatectl: the command line, dispatch, and the keys and providers commands.
  *
  * Every command is checked completely (command, arguments, which options apply to it,
- * durations) before the store is opened, so a usage error is always exit 1 and never
- * touches the store. See usage() and cli/README.md for the reference.
+ * durations) before the store (or, for `cluster`, the config and Redis) is opened, so a usage
+ * error is always exit 1 and never touches the store. See usage() and cli/README.md for the
+ * reference.
  */
 #include "llmgate_version.h"
 
@@ -23,24 +24,28 @@ enum {
     O_RESET = 16,
 };
 
+/* How a command uses the store. */
+enum { S_READ, S_WRITE, S_NONE /* cluster: the config and Redis instead */ };
+
 typedef struct cmd_s {
     const char *name;
     unsigned args; /* positional arguments after the command */
-    int write;     /* opens the store read-write */
+    int store;     /* S_* */
     unsigned opts; /* O_* it accepts */
     const char *synopsis;
 } cmd_t;
 
 static const cmd_t cmds[] = {
-    {"keys", 0, 0, O_JSON | O_FILTER | O_STATUS, "keys"},
-    {"key", 1, 0, O_JSON, "key NAME"},
-    {"providers", 0, 0, O_JSON | O_FILTER, "providers"},
-    {"watch", 0, 0, O_FILTER | O_STATUS | O_INTERVAL, "watch"},
-    {"cooldown", 2, 1, 0, "cooldown NAME DURATION"},
-    {"disable", 1, 1, 0, "disable NAME"},
-    {"enable", 1, 1, 0, "enable NAME"},
-    {"reset", 1, 1, O_RESET, "reset NAME [--rpm] [--rpd] [--tpm] [--counters] [--all]"},
-    {"prune", 0, 1, 0, "prune"},
+    {"keys", 0, S_READ, O_JSON | O_FILTER | O_STATUS, "keys"},
+    {"key", 1, S_READ, O_JSON, "key NAME"},
+    {"providers", 0, S_READ, O_JSON | O_FILTER, "providers"},
+    {"watch", 0, S_READ, O_FILTER | O_STATUS | O_INTERVAL, "watch"},
+    {"cooldown", 2, S_WRITE, 0, "cooldown NAME DURATION"},
+    {"disable", 1, S_WRITE, 0, "disable NAME"},
+    {"enable", 1, S_WRITE, 0, "enable NAME"},
+    {"reset", 1, S_WRITE, O_RESET, "reset NAME [--rpm] [--rpd] [--tpm] [--counters] [--all]"},
+    {"prune", 0, S_WRITE, 0, "prune"},
+    {"cluster", 0, S_NONE, O_JSON, "cluster"},
 };
 
 static void usage(FILE *f)
@@ -66,11 +71,17 @@ static void usage(FILE *f)
         "                           --counters: totals, latency ring, last error)\n"
         "  prune                    delete the keys that are no longer in the config\n"
         "\n"
+        "Cluster mode (reads the config's cluster section and its Redis, not the store):\n"
+        "  cluster                  one row per node: mode, last contact, pid, grants, units,\n"
+        "                           refills, refill p50/max; then per key and client key with\n"
+        "                           a limit: the live units each node holds of it, of the limit\n"
+        "\n"
         "The store: --state DIR, else the state_dir of --config FILE (the server's config),\n"
         "else $LLMGATE_STATE_DIR, else the state_dir of $LLMGATE_CONFIG.\n"
         "\n"
         "Options:\n"
-        "  --json                   JSON output of keys, key, providers (schema: cli/README.md)\n"
+        "  --json                   JSON output of keys, key, providers, cluster (schema:\n"
+        "                           cli/README.md)\n"
         "  --provider P[,P...]      only these providers' keys (keys, providers, watch)\n"
         "  --model M                only keys serving model M (needs the config)\n"
         "  --status S[,S...]        only keys in these states: active, cooling, half_open,\n"
@@ -82,9 +93,10 @@ static void usage(FILE *f)
         "                           when NO_COLOR is set)\n"
         "  -h, --help, --version\n"
         "\n"
-        "Exit codes: 0 ok, 1 usage error, 2 store missing, unreadable or of another version\n"
-        "(or a write failed), 3 key not found. No secret is ever printed: keys are shown by\n"
-        "name and fingerprint.\n",
+        "Exit codes: 0 ok, 1 usage error (cluster: also no cluster section, or Redis cannot be\n"
+        "reached), 2 store missing, unreadable or of another version (or a write failed, or\n"
+        "the config cannot be loaded), 3 key not found. No secret is ever printed: keys are\n"
+        "shown by name and fingerprint, Redis by its address.\n",
         ctl_sort_names);
 }
 
@@ -348,6 +360,13 @@ int main(int argc, char **argv)
             return CTL_EXIT_USAGE;
         }
     }
+    if (cmd->store == S_NONE && c.state_opt) {
+        fprintf(stderr,
+                "llmgatectl: --state does not apply to %s (it reads the config's cluster "
+                "section and Redis, not the store)\nusage: llmgatectl %s\n",
+                cmd->name, cmd->synopsis);
+        return CTL_EXIT_USAGE;
+    }
     if (strcmp(cmd->name, "cooldown") == 0 && ctl_parse_duration(pos[2], &c.duration_ms) != 0)
         return usage_error("cooldown: \"%s\" is not a duration (e.g. 30s, 5m, 2h, 1h30m, or "
                            "seconds; at most 366d)",
@@ -357,7 +376,12 @@ int main(int argc, char **argv)
     const char *nc = getenv("NO_COLOR"); /* no-color.org: set and not empty */
     c.color = !no_color && !(nc && *nc) && isatty(STDOUT_FILENO) && !c.json;
 
-    if ((rc = ctl_open(&c, cmd->write)) != 0) {
+    if (cmd->store == S_NONE) {
+        rc = ctl_cmd_cluster(&c);
+        ctl_close(&c);
+        return rc;
+    }
+    if ((rc = ctl_open(&c, cmd->store == S_WRITE)) != 0) {
         ctl_close(&c);
         return rc;
     }

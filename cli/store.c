@@ -52,15 +52,37 @@ static const char *shm_msg(const char *err)
     return strncmp(err, "shm: ", 5) == 0 ? err + 5 : err;
 }
 
-static int load_config(ctl_t *c)
+static int load_config_for(ctl_t *c, const char *purpose)
 {
     char err[4096];
     if (c->cfg)
         return 0;
     if (cfg_load_ex(c->config_path, CFG_LOAD_NO_SECRETS, &c->cfg, err, sizeof(err)) != 0)
-        return ctl_fail(CTL_EXIT_STORE, "cannot use the config %s to find the store:\n%s",
-                        c->config_path, err);
+        return ctl_fail(CTL_EXIT_STORE, "cannot use the config %s %s:\n%s", c->config_path, purpose,
+                        err);
     return 0;
+}
+
+static int load_config(ctl_t *c)
+{
+    return load_config_for(c, "to find the store");
+}
+
+int ctl_config_load(ctl_t *c, const char *cmd, const char *what)
+{
+    const char *env_cfg = getenv("LLMGATE_CONFIG");
+    char purpose[256];
+
+    c->config_path = c->config_opt ? c->config_opt : env_cfg && *env_cfg ? env_cfg : NULL;
+    if (!c->config_path)
+        return ctl_fail(CTL_EXIT_USAGE,
+                        "%s needs the server's config for %s: add --config FILE (or set "
+                        "LLMGATE_CONFIG)",
+                        cmd, what);
+    snprintf(purpose, sizeof(purpose), "for %s", what);
+    int rc = load_config_for(c, purpose);
+    c->now_ms = ctl_now_ms();
+    return rc;
 }
 
 static int set_dir(ctl_t *c, const char *dir, const char *from)

@@ -166,3 +166,110 @@ void ctl_render_providers(const ctl_prow_t *rows, unsigned n, int color, ctl_buf
     }
     render(&t, color, out);
 }
+
+/* ---- cluster -------------------------------------------------------------------------- */
+
+static void cluster_nodes(const ctl_cluster_t *v, int color, ctl_buf_t *out)
+{
+    static const char *const heads[] = {"NODE",  "MODE",    "CONTACT",    "PID",        "GRANTS",
+                                        "UNITS", "REFILLS", "REFILL P50", "REFILL MAX", "VERSION"};
+    table_t t = {.ncols = 10, .heads = heads, .align = "lllrrrrrrl"};
+    char b[64];
+
+    for (unsigned i = 0; i < v->n_nodes; i++) {
+        const ctl_cnode_t *nd = &v->nodes[i];
+        cell(&t, ctl_printable(nd->id, b, sizeof(b)), nd->gone ? CTL_C_DIM : CTL_C_NONE);
+        if (nd->gone) {
+            cell(&t, "-", CTL_C_DIM);
+            cell(&t, "gone", CTL_C_DIM);
+            for (int k = 0; k < 7; k++)
+                cell(&t, "-", CTL_C_DIM);
+            continue;
+        }
+        cell(&t, nd->mode[0] ? ctl_printable(nd->mode, b, sizeof(b)) : "-",
+             !strcmp(nd->mode, "leased") ? CTL_C_GREEN : CTL_C_YELLOW);
+        cell(&t, ctl_fmt_age(v->now_ms - nd->last_contact_ms, b, sizeof(b)), CTL_C_NONE);
+        snprintf(b, sizeof(b), "%lld", (long long)nd->pid);
+        cell(&t, b, CTL_C_NONE);
+        cell(&t, ctl_fmt_count(nd->grants, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_count(nd->units, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_count(nd->refills, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_us(nd->refill_p50_us, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, ctl_fmt_us(nd->refill_max_us, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, nd->version[0] ? ctl_printable(nd->version, b, sizeof(b)) : "-", CTL_C_NONE);
+    }
+    render(&t, color, out);
+}
+
+/* A dimension's cell: units/limit ("-" without a limit); costs in USD. */
+static const char *lease_cell(uint64_t units, uint64_t limit, int d, char *b, size_t len)
+{
+    char u[32], l[32];
+    if (!limit)
+        snprintf(b, len, "-");
+    else if (d == SHM_LD_COST_DAY || d == SHM_LD_COST_MONTH)
+        snprintf(b, len, "%s/%s", ctl_fmt_cost(units, u, sizeof(u)),
+                 ctl_fmt_cost(limit, l, sizeof(l)));
+    else
+        ctl_fmt_used(units, limit, b, len);
+    return b;
+}
+
+/* One row per node that holds a live grant of the entity, then its "(all)" row. */
+static void cluster_ents(const ctl_cluster_t *v, int kind, int color, ctl_buf_t *out)
+{
+    static const char *const key_heads[] = {"KEY", "NODE", "RPM", "TPM", "RPD"};
+    static const int key_dims[] = {SHM_LD_RPM, SHM_LD_TPM, SHM_LD_RPD};
+    static const char *const client_heads[] = {"CLIENT", "NODE",  "RPM",    "RPD",
+                                               "TOK/D",  "TOK/M", "COST/D", "COST/M"};
+    static const int client_dims[] = {SHM_LD_RPM,       SHM_LD_RPD,      SHM_LD_TOK_DAY,
+                                      SHM_LD_TOK_MONTH, SHM_LD_COST_DAY, SHM_LD_COST_MONTH};
+    const int *dims = kind == SHM_LK_KEY ? key_dims : client_dims;
+    unsigned nd = kind == SHM_LK_KEY ? 3 : 6, rows = 0;
+    table_t t = {.ncols = nd + 2,
+                 .heads = kind == SHM_LK_KEY ? key_heads : client_heads,
+                 .align = kind == SHM_LK_KEY ? "llrrr" : "llrrrrrr"};
+    char b[64];
+
+    for (unsigned i = 0; i < v->n_ents; i++) {
+        const ctl_cent_t *e = &v->ents[i];
+        if (e->kind != kind)
+            continue;
+        for (unsigned u = 0; u <= e->n_uses; u++) {
+            const ctl_cuse_t *use = u < e->n_uses ? &v->uses[e->first_use + u] : NULL;
+            cell(&t, ctl_printable(e->name, b, sizeof(b)), CTL_C_NONE);
+            cell(&t, use ? ctl_printable(v->nodes[use->node].id, b, sizeof(b)) : "(all)",
+                 use ? CTL_C_NONE : CTL_C_BOLD);
+            for (unsigned k = 0; k < nd; k++) {
+                int d = dims[k];
+                uint64_t units = use ? use->units[d] : e->units[d];
+                cell(&t, lease_cell(units, e->limit[d], d, b, sizeof(b)),
+                     use ? CTL_C_NONE : usage_color(units, e->limit[d]));
+            }
+        }
+        rows++;
+    }
+    if (!rows)
+        return;
+    ctl_buf_add(out, "\n", 1);
+    render(&t, color, out);
+}
+
+void ctl_render_cluster(const ctl_cluster_t *v, int color, ctl_buf_t *out)
+{
+    char b[160];
+    unsigned gone = 0;
+
+    for (unsigned i = 0; i < v->n_nodes; i++)
+        gone += v->nodes[i].gone;
+    ctl_buf_printf(out, "redis %s  prefix %s  nodes %u (%u gone), %u expected\n", v->redis,
+                   ctl_printable(v->prefix, b, sizeof(b)), v->n_nodes, gone, v->expected_nodes);
+    ctl_buf_add(out, "\n", 1);
+    if (v->n_nodes)
+        cluster_nodes(v, color, out);
+    else
+        ctl_buf_printf(out, "no node has joined yet (%s:nodes is empty)\n",
+                       ctl_printable(v->prefix, b, sizeof(b)));
+    cluster_ents(v, SHM_LK_KEY, color, out);
+    cluster_ents(v, SHM_LK_CLIENT, color, out);
+}

@@ -74,6 +74,12 @@ static void test_numbers(void)
     T_EQ_STR(ctl_fmt_ms(1250, 1, b, sizeof(b)), "1.25s", "seconds, 2 decimals");
     T_EQ_STR(ctl_fmt_ms(12500, 1, b, sizeof(b)), "12.5s", "seconds, 1 decimal");
     T_EQ_STR(ctl_fmt_ms(125000, 1, b, sizeof(b)), "125s", "seconds");
+    T_EQ_STR(ctl_fmt_age(400, b, sizeof(b)), "0.4s ago", "age below a minute: tenths");
+    T_EQ_STR(ctl_fmt_age(-30, b, sizeof(b)), "0.0s ago", "age of a clock ahead of ours");
+    T_EQ_STR(ctl_fmt_age(303000, b, sizeof(b)), "5m3s ago", "age from a minute: as durations");
+    T_EQ_STR(ctl_fmt_us(850, b, sizeof(b)), "850us", "us");
+    T_EQ_STR(ctl_fmt_us(1234, b, sizeof(b)), "1.2ms", "ms, 1 decimal below 100 ms");
+    T_EQ_STR(ctl_fmt_us(1250000, b, sizeof(b)), "1.25s", "then as latencies");
     T_EQ_STR(ctl_fmt_rate(0, 0, b, sizeof(b)), "-", "no outcomes");
     T_EQ_STR(ctl_fmt_rate(0, 1, b, sizeof(b)), "0%", "no errors");
     T_EQ_STR(ctl_fmt_rate(0.008, 1, b, sizeof(b)), "0.8%", "0.8%%");
@@ -233,6 +239,82 @@ static void test_table(void)
          "histogram: <= bound, the rest in the last bucket");
 }
 
+/* `cluster`'s table from a view as cluster.c reads it: a live node, a gone one, a key two
+ * nodes hold grants of, a client key with a cost budget. */
+static void test_cluster_table(void)
+{
+    ctl_cnode_t nodes[2] = {{.id = "host-a",
+                             .listed = 1,
+                             .mode = "leased",
+                             .pid = 42,
+                             .last_contact_ms = 1000000 - 400,
+                             .grants = 3,
+                             .units = 12,
+                             .refills = 7,
+                             .refill_p50_us = 850,
+                             .refill_max_us = 2500,
+                             .version = "1.2"},
+                            {.id = "host-b", .listed = 1, .gone = 1}};
+    ctl_cent_t ents[2] = {{.kind = SHM_LK_KEY,
+                           .name = "k1",
+                           .provider = "p",
+                           .limit = {[SHM_LD_RPM] = 60, [SHM_LD_RPD] = 1000},
+                           .units = {[SHM_LD_RPM] = 60, [SHM_LD_RPD] = 9},
+                           .grants = {[SHM_LD_RPM] = 2, [SHM_LD_RPD] = 1},
+                           .first_use = 0,
+                           .n_uses = 2},
+                          {.kind = SHM_LK_CLIENT,
+                           .name = "team",
+                           .limit = {[SHM_LD_COST_DAY] = 5000000},
+                           .units = {[SHM_LD_COST_DAY] = 1234567},
+                           .grants = {[SHM_LD_COST_DAY] = 1},
+                           .first_use = 2,
+                           .n_uses = 1}};
+    ctl_cuse_t uses[3] = {
+        {.node = 0,
+         .units = {[SHM_LD_RPM] = 20, [SHM_LD_RPD] = 9},
+         .grants = {[SHM_LD_RPM] = 1, [SHM_LD_RPD] = 1}},
+        {.node = 1, .units = {[SHM_LD_RPM] = 40}, .grants = {[SHM_LD_RPM] = 1}},
+        {.node = 0, .units = {[SHM_LD_COST_DAY] = 1234567}, .grants = {[SHM_LD_COST_DAY] = 1}}};
+    ctl_cluster_t v = {.redis = "127.0.0.1:6379",
+                       .prefix = "llmgate",
+                       .expected_nodes = 3,
+                       .now_ms = 1000000,
+                       .nodes = nodes,
+                       .n_nodes = 2,
+                       .ents = ents,
+                       .n_ents = 2,
+                       .uses = uses,
+                       .n_uses = 3};
+    ctl_buf_t b = {0};
+
+    ctl_render_cluster(&v, 0, &b);
+    T_EQ_STR(b.p,
+             "redis 127.0.0.1:6379  prefix llmgate  nodes 2 (1 gone), 3 expected\n"
+             "\n"
+             "NODE    MODE    CONTACT   PID  GRANTS  UNITS  REFILLS  REFILL P50  REFILL MAX  "
+             "VERSION\n"
+             "host-a  leased  0.4s ago   42       3     12        7       850us       2.5ms  "
+             "1.2\n"
+             "host-b  -       gone        -       -      -        -           -           -  -\n"
+             "\n"
+             "KEY  NODE      RPM  TPM     RPD\n"
+             "k1   host-a  20/60    -  9/1000\n"
+             "k1   host-b  40/60    -  0/1000\n"
+             "k1   (all)   60/60    -  9/1000\n"
+             "\n"
+             "CLIENT  NODE    RPM  RPD  TOK/D  TOK/M           COST/D  COST/M\n"
+             "team    host-a    -    -      -      -  $1.2346/$5.0000       -\n"
+             "team    (all)     -    -      -      -  $1.2346/$5.0000       -\n",
+             "cluster: nodes (gone as gone), then per key and client the nodes' units of "
+             "each limit and their sum");
+    b.len = 0;
+    ctl_render_cluster(&v, 1, &b);
+    T_OK(strstr(b.p, "\x1b[32mleased\x1b[0m") && strstr(b.p, "\x1b[31m60/60\x1b[0m"),
+         "colours: leased green, a limit all granted red");
+    ctl_buf_free(&b);
+}
+
 int main(void)
 {
     test_durations();
@@ -241,5 +323,6 @@ int main(void)
     test_widths();
     test_rows();
     test_table();
+    test_cluster_table();
     return t_done();
 }
