@@ -1,5 +1,6 @@
 /* cluster.c - the cluster mode: connections, ticks, heartbeat, epoch (cluster.h). */
 #include "server/cluster/cluster.h"
+#include "server/common/clock.h"
 
 #include "llmgate_version.h"
 #include "server/cluster/lease.h"
@@ -40,13 +41,6 @@ typedef struct cluster_s {
 static cluster_t *g_cl;
 static pthread_mutex_t g_info_lock = PTHREAD_MUTEX_INITIALIZER;
 static cluster_info_t g_info; /* under g_info_lock */
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *cluster_mode_name(int mode)
 {
@@ -90,7 +84,7 @@ static void set_mode(cluster_t *cl, int mode, const char *why)
     if (cl->mode == mode)
         return;
     if (mode == CLUSTER_DEGRADED) {
-        cl->degraded_since_ms = wall_ms();
+        cl->degraded_since_ms = clock_wall_ms();
         log_warn("cluster: degraded: %s; every shared limit is admitted at %.3g of it on this "
                  "host until Redis is back",
                  why, cl->cfg->cluster.safe_share);
@@ -120,7 +114,7 @@ static void on_ignore(rconn_t *r, redisReply *reply, void *arg)
     cluster_t *cl = arg;
     (void)r;
     if (reply && cl)
-        cl->last_contact_ms = wall_ms();
+        cl->last_contact_ms = clock_wall_ms();
 }
 
 static void on_epoch(rconn_t *r, redisReply *reply, void *arg)
@@ -134,7 +128,7 @@ static void on_epoch(rconn_t *r, redisReply *reply, void *arg)
                   reply->type == REDIS_REPLY_ERROR ? reply->str : "not a string");
         return;
     }
-    cl->last_contact_ms = wall_ms();
+    cl->last_contact_ms = clock_wall_ms();
     uint64_t e = hash64(reply->str, reply->len);
     if (cl->epoch && e != cl->epoch)
         log_warn("cluster: Redis lost its state (a new epoch): every node reconciles its "
@@ -188,7 +182,7 @@ static void on_event(rconn_t *r, const char *payload, size_t len, void *arg)
 {
     cluster_t *cl = arg;
     (void)r;
-    cl->last_contact_ms = wall_ms();
+    cl->last_contact_ms = clock_wall_ms();
     status_on_message(cl->status, payload, len);
 }
 
@@ -201,7 +195,7 @@ static void heartbeat(cluster_t *cl)
     snprintf(key, sizeof(key), "%s:node:%s", cl->conn_cfg.prefix, cl->conn_cfg.node_id);
     snprintf(nodes, sizeof(nodes), "%s:nodes", cl->conn_cfg.prefix);
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    snprintf(last, sizeof(last), "%lld", (long long)wall_ms());
+    snprintf(last, sizeof(last), "%lld", (long long)clock_wall_ms());
     snprintf(grants, sizeof(grants), "%llu", (unsigned long long)ls.grants);
     snprintf(units, sizeof(units), "%llu", (unsigned long long)ls.units);
     snprintf(refills, sizeof(refills), "%llu", (unsigned long long)ls.refills);

@@ -1,5 +1,6 @@
 /* lease.c - the lease manager (lease.h): grants asked for, given back and reconciled. */
 #include "server/cluster/lease.h"
+#include "server/common/clock.h"
 
 #include "server/common/log.h"
 #include "shm/shm_lease.h"
@@ -117,13 +118,6 @@ typedef struct call_s {
     int64_t until_ms; /* where the grant may be used until */
     int force;
 } call_t;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t mono_us(void)
 {
@@ -250,7 +244,7 @@ lease_mgr_t *lease_new(shm_t *shm, const cfg_t *cfg, rconn_t *redis)
         return NULL;
     m->shm = shm;
     m->redis = redis;
-    m->started_ms = wall_ms();
+    m->started_ms = clock_wall_ms();
     m->seq = (uint64_t)m->started_ms & 0xffffff; /* ids of one pid differ across restarts */
     if (lease_reconfigure(m, cfg) != 0) {
         free(m);
@@ -421,7 +415,7 @@ static void on_lease_reply(rconn_t *r, redisReply *reply, void *arg)
     long long n = reply->element[0]->integer;
     uint64_t us = mono_us() - c->sent_us;
     if (c->id && n <= 0 && e)
-        e->d[c->dim].retry_after = wall_ms() + EMPTY_RETRY_MS;
+        e->d[c->dim].retry_after = clock_wall_ms() + EMPTY_RETRY_MS;
     if (c->id && n > 0) {
         m->st.refills++;
         m->st.refill_us += us;
@@ -437,9 +431,9 @@ static void on_lease_reply(rconn_t *r, redisReply *reply, void *arg)
             /* no room (or the store failed): give it back at once */
             ret_t back = {c->id, 0};
             if (e)
-                lease_call(m, e, c->dim, 0, 0, &back, 1, wall_ms());
+                lease_call(m, e, c->dim, 0, 0, &back, 1, clock_wall_ms());
         } else if (e) {
-            e->d[c->dim].last_grant_ms = wall_ms();
+            e->d[c->dim].last_grant_ms = clock_wall_ms();
         }
     }
     free(c);
@@ -673,7 +667,7 @@ void lease_tick(lease_mgr_t *m)
 {
     shm_lease_t *recs = NULL;
     unsigned n = 0, j = 0;
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     int64_t dt = m->last_tick_ms ? now - m->last_tick_ms : 0;
     m->last_tick_ms = now;
     int rc = shm_leases(m->shm, &recs, &n);
@@ -743,7 +737,7 @@ static int return_fn(shm_lease_t *l, int exists, int64_t now, void *arg)
 unsigned lease_return_all(lease_mgr_t *m)
 {
     unsigned sent = 0;
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     if (!m->up)
         return 0;
     for (unsigned i = 0; i < m->nents; i++) {

@@ -28,6 +28,15 @@ typedef struct loop_clock_s {
     int64_t wall_ms; /* CLOCK_REALTIME reading (ms since the epoch), 0 = none */
 } loop_clock_t;
 
+/* The wall clock now (ms since the epoch), read at each call: for code without a loop clock
+ * (the main loop's timers, the admin listener, the alert thread). Any thread. */
+static inline int64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Monotonic time (ns, as uv_hrtime) at most one loop phase old. */
 static inline uint64_t loop_clock_ns(loop_clock_t *c)
 {

@@ -1,5 +1,6 @@
 /* alerts.c - the alert queue, the store watcher and the webhook POST. See alerts.h. */
 #include "server/obs/alerts.h"
+#include "server/common/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,14 +58,6 @@ struct alerts_s {
 static uint64_t mono_ms(void)
 {
     return uv_hrtime() / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void copy_name(char *dst, size_t len, const char *src)
@@ -139,7 +132,7 @@ void alerts_key_event(alerts_t *a, const char *key, const char *provider, int ol
     if (!a || !key)
         return;
     memset(&e, 0, sizeof(e));
-    e.ts_ms = wall_ms();
+    e.ts_ms = clock_wall_ms();
     e.type = EV_KEY;
     e.from = old_status;
     e.to = new_status;
@@ -164,7 +157,7 @@ void alerts_circuit_event(alerts_t *a, const char *provider, int old_state, int 
     if (!a || !provider || old_state == new_state)
         return;
     memset(&e, 0, sizeof(e));
-    e.ts_ms = wall_ms();
+    e.ts_ms = clock_wall_ms();
     e.type = EV_CIRCUIT;
     e.from = old_state;
     e.to = new_state;
@@ -216,7 +209,7 @@ static void diff_keys(alerts_t *a, seen_t *now, unsigned n, const shm_key_t *k, 
         if (!key_alerts(a, old->state, now[i].state))
             continue;
         memset(&e, 0, sizeof(e));
-        e.ts_ms = wall_ms();
+        e.ts_ms = clock_wall_ms();
         e.type = EV_KEY;
         e.from = old->state;
         e.to = now[i].state;
@@ -242,7 +235,7 @@ static void diff_provs(alerts_t *a, seen_t *now, unsigned n, uint64_t since)
         if (old->state == now[i].state)
             continue;
         memset(&e, 0, sizeof(e));
-        e.ts_ms = wall_ms();
+        e.ts_ms = clock_wall_ms();
         e.type = EV_CIRCUIT;
         e.from = old->state;
         e.to = now[i].state;
@@ -254,7 +247,7 @@ static void diff_provs(alerts_t *a, seen_t *now, unsigned n, uint64_t since)
 static void poll_store(alerts_t *a)
 {
     uint64_t since = mono_ms();
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     shm_key_t *k = NULL;
     shm_provider_t *p = NULL;
     seen_t *sk = NULL, *sp = NULL;
@@ -338,7 +331,7 @@ static int format_body(alerts_t *a, const ev_t *ev, unsigned n, uint64_t dropped
     size_t o;
     int rc;
 
-    iso_time(t, sizeof(t), wall_ms());
+    iso_time(t, sizeof(t), clock_wall_ms());
     rc = buf_appends(b, "{\"source\":\"llmgate\",\"host\":");
     rc |= put_str(b, a->hostname);
     rc |= buf_printf(b, ",\"pid\":%d,\"sent_at\":\"%s\",\"dropped\":%llu,\"text\":", (int)getpid(),

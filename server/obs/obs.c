@@ -3,6 +3,7 @@
  * (with obs_store.c for the store's side) and the admin listener's routes (admin_http.c).
  * See obs.h for the design. */
 #include "server/obs/obs.h"
+#include "server/common/clock.h"
 #include "server/obs/obs_cluster.h"
 
 #include <stdatomic.h>
@@ -35,14 +36,6 @@ static struct {
     admin_http_t *admin;
     int admin_port;
 } g;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int on(void)
 {
@@ -82,7 +75,7 @@ int obs_init(cfg_ref_t *ref, shm_t *shm, unsigned nworkers, char *err, size_t er
         goto fail;
     }
     g.nworkers = nworkers;
-    g.start_ms = wall_ms();
+    g.start_ms = clock_wall_ms();
     /* one shard per worker, and one more for calls from any other thread */
     if (metrics_create(cfg, nworkers + 1, &g.metrics) != 0) {
         snprintf(err, errlen, "obs: out of memory");

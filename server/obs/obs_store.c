@@ -2,6 +2,7 @@
  * of every key and provider per call, the families llmgate_key_*, llmgate_provider_*,
  * llmgate_model_*, and readiness. See obs.h for the rules and obs_store.h for the calls. */
 #include "server/obs/obs_store.h"
+#include "server/common/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +13,6 @@
 #include "server/common/log.h"
 #include "server/obs/obs_cluster.h"
 #include "server/obs/prom.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the store: snapshot and readiness ---------------------------------------------------- */
 
@@ -46,7 +39,7 @@ static int view_load(view_t *v, shm_t *shm)
     int rc;
 
     memset(v, 0, sizeof(*v));
-    v->now = wall_ms();
+    v->now = clock_wall_ms();
     rc = shm_snapshot(shm, v->now, &v->keys, &v->nkeys);
     if (rc == 0)
         rc = shm_providers(shm, &v->provs, &v->nprovs);

@@ -1,5 +1,6 @@
 /* probe.c - active health probes; see probe.h. */
 #include "server/policy/probe.h"
+#include "server/common/clock.h"
 #include "server/common/buf.h"
 #include "server/policy/keypolicy.h"
 #include "server/common/log.h"
@@ -30,14 +31,6 @@ struct prober_s {
     probe_t *running;
     int stopping;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int running(const prober_t *p, const cfg_key_t *key)
 {
@@ -81,7 +74,7 @@ static void on_probe_done_cb(upstream_req_t *up, int err, void *ud)
     prober_t *p = q->p;
     shm_outcome_t o;
     const char *why;
-    kp_input_t in = {q->status, err, NULL, 0, NULL, 0, wall_ms()};
+    kp_input_t in = {q->status, err, NULL, 0, NULL, 0, clock_wall_ms()};
     int rc;
 
     (void)up;
@@ -161,7 +154,7 @@ static void on_tick_cb(uv_timer_t *t)
     shm_key_t *keys = NULL;
     shm_provider_t *provs = NULL;
     unsigned nkeys = 0, nprovs = 0;
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
 
     if (!cfg)
         return;
