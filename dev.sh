@@ -18,6 +18,7 @@ ROOT=$(pwd)
 
 DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates openssl curl
       libuv1-dev libmbedtls-dev libcyaml-dev libyaml-dev liblmdb-dev libjsmn-dev libjansson-dev
+      libhiredis-dev redis-server
       node-llhttp
       nodejs npm tmux prometheus clang libclang-rt-14-dev
       libsystemd-dev systemd procps scdoc bash-completion python3-yaml

@@ -62,7 +62,8 @@ static void publish_info(cluster_t *cl)
     lease_stats(cl->lease, &ls);
     status_counts(cl->status, &pub, &app);
     pthread_mutex_lock(&g_info_lock);
-    g_info.mode = cl->mode;
+    /* leased, but on the safe share until every node has reconciled: say degraded */
+    g_info.mode = cl->mode == CLUSTER_LEASED && ls.holding ? CLUSTER_DEGRADED : cl->mode;
     g_info.redis_up = rconn_up(cl->cmd);
     snprintf(g_info.node, sizeof(g_info.node), "%s", cl->conn_cfg.node_id);
     g_info.last_contact_ms = cl->last_contact_ms;

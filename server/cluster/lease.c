@@ -101,6 +101,8 @@ struct lease_mgr_s {
     unsigned pending; /* replies awaited */
     int64_t started_ms;
     int64_t last_tick_ms;
+    int64_t hold_until; /* wall ms: after a reconcile, admit on the safe share until then */
+    unsigned ticks_held;
     lease_stats_t st;
     uint32_t p50[P50_RING];
     unsigned p50_n;
@@ -471,6 +473,15 @@ static int tick_fn(shm_lease_t *l, int exists, int64_t now, void *arg)
         l->share_ppm = t->share_ppm;
     }
     if (l->mode != (uint32_t)t->mode || l->share_ppm != t->share_ppm) {
+        if (t->mode == SHM_LM_DEGRADED) {
+            /* the safe share replaces the grants: one held through the outage and used after
+             * it would come on top of the share. They end now (given back, at what was used,
+             * once Redis is back). */
+            for (int d = 0; d < SHM_LD_COUNT; d++)
+                for (unsigned i = 0; i < SHM_LEASE_SLOTS; i++)
+                    if (l->g[d][i].id && l->g[d][i].until_ms > now)
+                        l->g[d][i].until_ms = now;
+        }
         l->mode = (uint32_t)t->mode;
         l->share_ppm = t->share_ppm;
         put = 1;
@@ -562,14 +573,26 @@ static void learn_rate(dim_t *dm, const shm_grant_t *g, int64_t now, int64_t dt)
     }
 }
 
-static void ent_tick(lease_mgr_t *m, ent_t *e, const shm_lease_t *rec, int64_t now, int64_t dt)
+/* 1 while the node waits for every expected node to have reconciled with a Redis that lost
+ * its state (or for lease_ms + 62 s): it admits on the safe share meanwhile. */
+static int holding(const lease_mgr_t *m, int64_t now)
+{
+    return m->hold_until > now;
+}
+
+static void hold_begin(lease_mgr_t *m, int64_t now);
+
+/* Returns 1 when the record was reconciled (its grants belonged to another Redis state). */
+static int ent_tick(lease_mgr_t *m, ent_t *e, const shm_lease_t *rec, int64_t now, int64_t dt)
 {
     const cfg_cluster_t *cc = &m->cfg->cluster;
     tick_ctx_t t;
     memset(&t, 0, sizeof(t));
     t.m = m;
     t.create = rec == NULL;
-    t.mode = m->degraded ? SHM_LM_DEGRADED : SHM_LM_LEASED;
+    if (rec && m->up && rec->epoch != m->epoch)
+        hold_begin(m, now); /* before anything is asked of the new Redis */
+    t.mode = m->degraded || holding(m, now) ? SHM_LM_DEGRADED : SHM_LM_LEASED;
     t.share_ppm = (uint32_t)(cc->safe_share * 1e6);
     int need_edit = rec == NULL;
     if (rec) {
@@ -595,7 +618,7 @@ static void ent_tick(lease_mgr_t *m, ent_t *e, const shm_lease_t *rec, int64_t n
             log_error("cluster: the lease of %s \"%s\" cannot be written: %s",
                       e->kind == SHM_LK_KEY ? "key" : "client", e->name,
                       shm_explain(m->shm, rc, why, sizeof(why)));
-            return;
+            return 0;
         }
         cur = t.after;
     } else {
@@ -618,7 +641,7 @@ static void ent_tick(lease_mgr_t *m, ent_t *e, const shm_lease_t *rec, int64_t n
         uint64_t made = t.reconcile ? usage[d] : t.deg[d];
         if (made)
             lease_call(m, e, d, made, 1, NULL, 0, now);
-        if (m->degraded) {
+        if (m->degraded || holding(m, now)) {
             if (t.nret[d])
                 lease_call(m, e, d, 0, 0, t.ret[d], t.nret[d], now);
             continue;
@@ -661,6 +684,74 @@ static void ent_tick(lease_mgr_t *m, ent_t *e, const shm_lease_t *rec, int64_t n
             lease_call(m, e, d, 0, 0, t.ret[d], t.nret[d], now);
         }
     }
+    return t.reconcile && m->up;
+}
+
+/* ---- after Redis lost its state ------------------------------------------------------------ *
+ * Every node adds its local usage to the new Redis (the reconcile), but a node that asked for a
+ * grant before the others had done so could be granted what they already admitted. So a node
+ * that reconciled holds: it admits on the safe share until every expected node has reconciled
+ * (PREFIX:reconciled:EPOCH holds their ids, added after their reports) or lease_ms + 62 s have
+ * passed (then nothing admitted before the loss is in any window; a node that never came back
+ * is the only thing a day or month budget may not know of). */
+
+static void on_ignore(rconn_t *r, redisReply *reply, void *arg)
+{
+    (void)r;
+    (void)reply;
+    (void)arg;
+}
+
+static void reconciled_key(const lease_mgr_t *m, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:reconciled:%016llx", m->cfg->cluster.prefix,
+             (unsigned long long)m->epoch);
+}
+
+static void hold_begin(lease_mgr_t *m, int64_t now)
+{
+    if (!holding(m, now)) {
+        m->hold_until = now + (int64_t)m->cfg->cluster.lease_ms + ROLL_COUNT_MS;
+        log_warn("cluster: reconciling with a Redis that lost its state; admitting on the safe "
+                 "share until every node has (at most %u ms)",
+                 m->cfg->cluster.lease_ms + ROLL_COUNT_MS);
+    }
+}
+
+/* This node's reports are sent: say so (after them on the same connection). */
+static void hold_announce(lease_mgr_t *m)
+{
+    char key[128];
+    reconciled_key(m, key, sizeof(key));
+    const char *sv[3] = {"SADD", key, m->cfg->cluster.node_id};
+    size_t sl[3] = {4, strlen(key), strlen(m->cfg->cluster.node_id)};
+    const char *ev[3] = {"EXPIRE", key, "172800"};
+    size_t el[3] = {6, strlen(key), 6};
+    rconn_cmd(m->redis, on_ignore, NULL, 3, sv, sl); /* after this node's reports */
+    rconn_cmd(m->redis, on_ignore, NULL, 3, ev, el);
+    m->ticks_held = 1;
+}
+
+static void on_scard(rconn_t *r, redisReply *reply, void *arg)
+{
+    lease_mgr_t *m = arg;
+    (void)r;
+    m->pending--;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && m->hold_until &&
+        reply->integer >= (long long)m->cfg->cluster.expected_nodes) {
+        m->hold_until = 0;
+        log_info("cluster: every expected node has reconciled; leasing again");
+    }
+}
+
+static void hold_check(lease_mgr_t *m)
+{
+    char key[128];
+    reconciled_key(m, key, sizeof(key));
+    const char *av[2] = {"SCARD", key};
+    size_t al[2] = {5, strlen(key)};
+    if (rconn_cmd(m->redis, on_scard, m, 2, av, al) == 0)
+        m->pending++;
 }
 
 void lease_tick(lease_mgr_t *m)
@@ -678,6 +769,7 @@ void lease_tick(lease_mgr_t *m)
         return;
     }
     uint64_t grants = 0, units = 0;
+    int reconciled = 0;
     for (unsigned i = 0; i < m->nents; i++) {
         ent_t *e = &m->ents[i];
         const shm_lease_t *rec = NULL;
@@ -695,7 +787,7 @@ void lease_tick(lease_mgr_t *m)
                 rec = &recs[j++];
             break;
         }
-        ent_tick(m, e, rec, now, dt);
+        reconciled |= ent_tick(m, e, rec, now, dt);
         if (rec)
             for (int d = 0; d < SHM_LD_COUNT; d++)
                 for (unsigned s = 0; s < SHM_LEASE_SLOTS; s++)
@@ -706,6 +798,10 @@ void lease_tick(lease_mgr_t *m)
                                      : 0;
                     }
     }
+    if (reconciled && m->up)
+        hold_announce(m);
+    else if (holding(m, now) && m->up && m->ticks_held++ % 5 == 0)
+        hold_check(m);
     m->st.grants = grants;
     m->st.units = units;
     shm_snapshot_free(recs);
@@ -761,4 +857,10 @@ unsigned lease_pending(const lease_mgr_t *m)
 void lease_stats(const lease_mgr_t *m, lease_stats_t *out)
 {
     *out = m->st;
+    out->holding = holding(m, clock_wall_ms());
+}
+
+int lease_holding(const lease_mgr_t *m)
+{
+    return holding(m, clock_wall_ms());
 }

@@ -27,7 +27,9 @@
  *  - reconciles when Redis is back: what was admitted while degraded is added to Redis as
  *    used grants; if Redis lost its state (its epoch changed, or the record's grants belong to
  *    another epoch) the record's grants are dropped and the entity's local usage of the
- *    window, day and month is added instead.
+ *    window, day and month is added instead; then the node admits on the safe share until
+ *    every expected node has reconciled too (or lease_ms + 62 s), so that no node is granted
+ *    what another admitted before the loss.
  *
  * Nothing here is on a request's path: admission only reads the record (shm_admit.c).
  *
@@ -51,6 +53,7 @@ typedef struct lease_stats_s {
     uint64_t refill_us; /* sum of their round trips */
     uint64_t refill_max_us;
     uint64_t refill_p50_us; /* of the last 64 */
+    int holding;            /* admitting on the safe share after a reconcile (see lease.c) */
 } lease_stats_t;
 
 /* cfg must stay valid until lease_reconfigure or lease_free. NULL on out of memory. */
@@ -65,6 +68,9 @@ void lease_set_redis(lease_mgr_t *m, int up, uint64_t epoch, int degraded);
 
 /* The periodic work (see above). */
 void lease_tick(lease_mgr_t *m);
+
+/* 1 while it admits on the safe share after a reconcile. */
+int lease_holding(const lease_mgr_t *m);
 
 /* Give every grant back (shutdown: no admission follows). Returns how many returns were
  * sent; lease_pending() counts the replies still awaited. */

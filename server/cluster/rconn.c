@@ -43,11 +43,11 @@ struct rconn_s {
 
 static void conn_drop(rconn_t *c, const char *why);
 
+/* Down, or a connection attempt failed: said every time (the owner ignores repeats). */
 static void set_down(rconn_t *c, const char *why)
 {
-    int was = c->up;
     c->up = 0;
-    if (was && !c->closing && c->on_state)
+    if (!c->closing && c->on_state)
         c->on_state(c, 0, why, c->arg);
 }
 

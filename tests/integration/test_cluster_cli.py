@@ -80,11 +80,12 @@ class Resp:
 class Redis:
     """redis-server on a loopback port, no persistence; stop() ends it and removes its dir."""
 
-    def __init__(self, password=None):
+    def __init__(self, password=None, port=None):
+        """port: start on this one (a restart), else on a free one."""
         self.password = password
         self.dir = tempfile.mkdtemp(prefix="llmgate-redis-")
         for _ in range(5):  # the port is free when picked; another process may take it first
-            self.port = free_port()
+            self.port = port or free_port()
             argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                     "--appendonly", "no", "--dir", self.dir]
             if password:
@@ -95,7 +96,7 @@ class Redis:
                 wait_until(self._pong, timeout=10, what=f"redis-server PING on {self.port}")
                 return
             except AssertionError:
-                if self.p.poll() is None:
+                if self.p.poll() is None or port:
                     raise
                 self.log.close()  # it exited: the port was taken, try another
         raise AssertionError("redis-server did not start (see its log)")
@@ -114,6 +115,11 @@ class Redis:
 
     def client(self):
         return Resp(self.port, self.password)
+
+    def kill(self):
+        """SIGKILL: Redis gone at once, its state lost (no persistence)."""
+        self.p.kill()
+        self.p.wait()
 
     def stop(self):
         if self.p.poll() is None:
