@@ -12,6 +12,7 @@
 set -u
 ROUNDS=3
 SECONDS_PER_RUN=10
+WARMUP=2
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) ROUNDS=$2; shift ;;
