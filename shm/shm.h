@@ -257,8 +257,8 @@ typedef struct shm_key_spec_s {
     uint32_t rpm, rpd, tpm, max_inflight; /* 0 = unlimited */
     uint32_t weight;
     int32_t day_offset_s; /* the key's day starts at UTC midnight + this; |x| < 86400 */
-    int cluster; /* 1: its limits are shared by several hosts, admitted from leases
-                  * (shm_lease.h); ignored for a key without rpm, rpd or tpm */
+    int cluster;          /* 1: its limits are shared by several hosts, admitted from leases
+                           * (shm_lease.h); ignored for a key without rpm, rpd or tpm */
 } shm_key_spec_t;
 
 typedef struct shm_sync_stats_s {
@@ -614,6 +614,16 @@ int shm_providers(shm_t *s, shm_provider_t **out, unsigned *n);
 /* Set a provider's circuit (created if missing). Returns 0, SHM_EINVAL, SHM_ERDONLY. */
 int shm_provider_set_circuit(shm_t *s, const char *name, int circuit, int64_t open_until_ms,
                              int reason, int64_t now_ms);
+
+/* Cluster mode (server/cluster/): take a circuit another host set for this provider -
+ * SHM_CIRCUIT_CLOSED or _OPEN (HALF_OPEN is each host's own: an OPEN circuit whose time is up),
+ * reason, since_ms (the other host's since_ms) and until_ms (its open_until_ms) - when it is
+ * newer than the provider's own: since_ms later, or the same since_ms and circuit with a later
+ * until_ms. A provider without a record here takes it (created). CLOSED starts the breaker's
+ * window afresh, as a half-open success does. Returns 1 (taken), 0 (its own is as new or
+ * newer), SHM_EINVAL, SHM_ERDONLY. */
+int shm_provider_adopt(shm_t *s, const char *name, int circuit, int reason, int64_t since_ms,
+                       int64_t until_ms, int64_t now_ms);
 
 /* ---- Clients: the gateway's own API keys' budgets ----------------------------------------- *
  *

@@ -507,6 +507,70 @@ int shm_provider_set_circuit(shm_t *s, const char *name, int circuit, int64_t op
     return shm__write(s, circuit_fn, &c);
 }
 
+/* ---- Cluster: a status or circuit another host set ------------------------------------------ */
+
+/* Whether a change told by another host (told_since, told_state, told_until) is newer than
+ * ours: by since, then (the same change extended) by until. At the same moment with another
+ * state each host keeps its own. own_since is INT64_MIN for a record with no news of its own. */
+static int told_is_newer(int64_t own_since, int own_state, int64_t own_until, int64_t told_since,
+                         int told_state, int64_t told_until)
+{
+    if (told_since != own_since)
+        return told_since > own_since;
+    return told_state == own_state && told_until > own_until;
+}
+
+typedef struct padopt_ctx_s {
+    const char *name;
+    int circuit, reason;
+    int64_t since_ms, until_ms, now_ms;
+    int applied;
+} padopt_ctx_t;
+
+static int padopt_fn(shm_t *s, MDB_txn *txn, void *arg)
+{
+    padopt_ctx_t *c = arg;
+    shm_prec_t p;
+    int rc = shm__prov_get(s, txn, c->name, &p);
+    c->applied = 0;
+    if (rc == MDB_NOTFOUND)
+        shm__prov_init(&p, c->name, c->now_ms);
+    else if (rc != 0)
+        return rc;
+    /* newer wins, as for keys (shm_key_adopt): by since, then by until; a circuit that never
+     * changed (closed, no reason: as created) is older than anything told */
+    int64_t own =
+        p.circuit == SHM_CIRCUIT_CLOSED && p.reason == SHM_RS_NONE ? INT64_MIN : p.since_ms;
+    if (!told_is_newer(own, p.circuit, p.open_until_ms, c->since_ms, c->circuit, c->until_ms))
+        return 0;
+    p.circuit = (uint16_t)c->circuit;
+    p.reason = (uint16_t)c->reason;
+    p.since_ms = c->since_ms;
+    p.open_until_ms = c->circuit == SHM_CIRCUIT_OPEN ? c->until_ms : 0;
+    if (c->circuit == SHM_CIRCUIT_CLOSED) { /* closed afresh, as by a half-open success */
+        p.consec_fail = 0;
+        shm_window_reset(&p.win_req);
+        shm_window_reset(&p.win_err);
+    }
+    p.updated_ms = c->now_ms;
+    if ((rc = shm__prov_put(s, txn, &p)) != 0)
+        return rc;
+    c->applied = 1;
+    return 0;
+}
+
+int shm_provider_adopt(shm_t *s, const char *name, int circuit, int reason, int64_t since_ms,
+                       int64_t until_ms, int64_t now_ms)
+{
+    if (!s || !shm__name_ok(name) ||
+        (circuit != SHM_CIRCUIT_CLOSED && circuit != SHM_CIRCUIT_OPEN) || reason < 0 ||
+        reason >= SHM_RS_COUNT)
+        return SHM_EINVAL;
+    padopt_ctx_t c = {name, circuit, reason, since_ms, until_ms, shm__now(s, now_ms), 0};
+    int rc = shm__write(s, padopt_fn, &c);
+    return rc != 0 ? shm__err(rc) : c.applied;
+}
+
 /* ---- Admin actions ------------------------------------------------------------------------- */
 
 typedef struct action_ctx_s {
@@ -616,8 +680,6 @@ int shm_key_reset(shm_t *s, const char *name, unsigned what, const char *actor, 
     return action(s, &c);
 }
 
-/* ---- Cluster: a status another host set ---------------------------------------------------- */
-
 typedef struct adopt_ctx_s {
     const char *name;
     int status, reason;
@@ -635,13 +697,14 @@ static int adopt_fn(shm_t *s, MDB_txn *txn, void *arg)
     c->applied = 0;
     if (rc != 0)
         return rc;
-    /* newer wins: by since, then (the same change extended) by until */
-    if (c->since_ms < k.status_since_ms ||
-        (c->since_ms == k.status_since_ms &&
-         (c->status == k.status && c->until_ms <= k.cooldown_until_ms)))
+    /* newer wins: by since, then (the same change extended) by until; a key still active
+     * since it was created here has no news of its own (a host that joins later takes what
+     * the others decided before) */
+    int64_t own = k.status == SHM_ST_ACTIVE && k.status_since_ms == k.created_ms
+                      ? INT64_MIN
+                      : k.status_since_ms;
+    if (!told_is_newer(own, k.status, k.cooldown_until_ms, c->since_ms, c->status, c->until_ms))
         return 0;
-    if (c->since_ms == k.status_since_ms && c->status != k.status)
-        return 0; /* the same moment, another change: each host keeps its own */
     k.status = (uint16_t)c->status;
     k.reason = (uint16_t)c->reason;
     k.status_since_ms = c->since_ms;

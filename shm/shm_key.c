@@ -121,6 +121,7 @@ static int provider_outcome(shm_t *s, MDB_txn *txn, rec_curs_t *cu, const char *
         dirty = 1;
         if (half && fail) {
             p.circuit = SHM_CIRCUIT_OPEN;
+            p.reason = SHM_RS_POLICY; /* the breaker decided */
             p.open_until_ms = now_ms + o->circuit_open_ms;
             p.since_ms = now_ms;
         } else if (half && o->cls == SHM_CL_SUCCESS) {
@@ -132,6 +133,7 @@ static int provider_outcome(shm_t *s, MDB_txn *txn, rec_curs_t *cu, const char *
         } else if (p.circuit == SHM_CIRCUIT_CLOSED && p.win_req.total >= o->circuit_min_requests &&
                    (double)p.win_err.total >= o->circuit_error_ratio * (double)p.win_req.total) {
             p.circuit = SHM_CIRCUIT_OPEN;
+            p.reason = SHM_RS_POLICY;
             p.open_until_ms = now_ms + o->circuit_open_ms;
             p.since_ms = now_ms;
         }

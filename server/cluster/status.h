@@ -1,18 +1,27 @@
-/* status.h - key status shared by every host: a change on one reaches the others in ~1 s.
+/* status.h - key status and provider circuits shared by every host: a change on one reaches
+ * the others in ~1 s.
  *
  * Design note
  * -----------
  * What moves a key between ACTIVE, COOLING (with its deadline), DISABLED, INVALID and
  * DEPLETED - an upstream's answer, the key policy, an llmgatectl action on this host's state
- * dir - is written to the local store by whoever did it. status_tick (every 250 ms) compares the
- * keys of the store with what it last saw or took from the others and publishes each change on
- * PREFIX:events and into the hash PREFIX:status (for hosts that join later or were away):
+ * dir - and what opens or closes a provider's circuit (the breaker, a probe) is written to the
+ * local store by whoever did it. status_tick (every 250 ms) compares the keys and providers of
+ * the store with what it last saw or took from the others and publishes each change on
+ * PREFIX:events and into the hash PREFIX:status (for hosts that join later or were away; the
+ * field is the message's first word):
  *     <key> <status> <reason> <since_ms> <until_ms> <node>
+ *     circuit:<provider> <closed|open> <reason> <since_ms> <until_ms> <node>
  * A host that hears a change from another node takes it when it is newer than its own
- * (shm_key_adopt: a later since_ms, or the same change with a later until_ms) and notes it as
- * seen, so it is never sent back. HALF_OPEN is each host's own: a host probes a key whose
- * cooldown ended by itself, and what the probe finds (ACTIVE, or COOLING again) is shared.
- * Hosts' wall clocks are compared: keep them in step (NTP).
+ * (shm_key_adopt, shm_provider_adopt: a later since_ms, or the same change with a later
+ * until_ms) and notes it as seen, so it is never sent back. The state a record was created
+ * with (a key active since its creation, a circuit closed for no reason) is nobody's news: not
+ * published, and older than anything heard, so a host that joins later takes what the others
+ * decided before. HALF_OPEN is each host's own: a host probes a key whose cooldown ended, or
+ * lets a request through a circuit whose time is up, by itself, and what that finds (ACTIVE
+ * or COOLING again; the circuit closed or open again) is shared. A circuit of a provider this
+ * host's config does not have is ignored. Hosts' wall clocks are compared: keep them in step
+ * (NTP).
  *
  * Threads: the main loop's.
  */

@@ -1,7 +1,8 @@
-/* fuzz_status_msg.c - the key status messages nodes send each other through Redis
+/* fuzz_status_msg.c - the key status and circuit messages nodes send each other through Redis
  * (server/cluster/status_msg.h): any bytes parse or are refused without a fault; what parses
- * has names without spaces and a shared status, and formats back to the very bytes parsed
- * (one spelling per message, so nodes never disagree on what was said). */
+ * has names without spaces or colons and a shared status (a circuit's closed or open), and
+ * formats back to the very bytes parsed (one spelling per message, so nodes never disagree on
+ * what was said). */
 #include "server/cluster/status_msg.h"
 #include "shm/shm.h"
 
@@ -15,9 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char buf[STATUS_MSG_MAX];
     if (status_msg_parse((const char *)data, size, &m) != 0)
         return 0;
-    if (m.status < 0 || m.status >= SHM_ST_COUNT || m.status == SHM_ST_HALF_OPEN || m.reason < 0 ||
-        m.reason >= SHM_RS_COUNT || strchr(m.key, ' ') || strchr(m.node, ' ') || !m.key[0] ||
-        !m.node[0])
+    int st_ok = m.kind == STATUS_MSG_CIRCUIT
+                    ? m.status == SHM_CIRCUIT_CLOSED || m.status == SHM_CIRCUIT_OPEN
+                    : m.kind == STATUS_MSG_KEY && m.status >= 0 && m.status < SHM_ST_COUNT &&
+                          m.status != SHM_ST_HALF_OPEN;
+    if (!st_ok || m.reason < 0 || m.reason >= SHM_RS_COUNT || strchr(m.key, ' ') ||
+        strchr(m.node, ' ') || strchr(m.key, ':') || !m.key[0] || !m.node[0])
         abort();
     size_t n = status_msg_format(&m, buf);
     if (n == 0)

@@ -9,7 +9,7 @@ several llmgate "hosts" (own state dirs, ports, node ids) on one mock upstream.
   share; Redis back (its state lost): leased again, the usage reconciled, still within the
   limit;
 - a 429 on host A cools the key on B and C; llmgatectl disable / enable on A's state dir
-  reach B and C;
+  reach B and C; a provider circuit A opens is open on B, which then sends it nothing;
 - the Redis password is in no output, metric, health body, store or CLI output; a wrong one
   leaves the host degraded with a message that does not carry it.
 
@@ -214,6 +214,52 @@ class ClusterTest(unittest.TestCase):
         for h in (a, b):
             wait_until(lambda h=h: key_status(h, "k2") == "active", timeout=3,
                        what="k2 enabled on every host")
+
+
+    def test_open_circuit_reaches_every_host(self):
+        """Provider "bad" fails on A until its circuit opens; B, which has sent it nothing,
+        takes the open circuit from A and sends it nothing either."""
+        for node in ("node-a", "node-b"):
+            provs = [{"name": "bad", "url": self.mock.url(),
+                      "keys": [("c1", "sk-cb1", None), ("c2", "sk-cb2", None)]},
+                     {"name": "good", "url": self.mock.url(), "keys": [("g1", "sk-cg1", None)]}]
+            h = Gateway(provs, [{"name": "m", "deployments": [("bad", "m", 1, 1),
+                                                               ("good", "m", 1, 2)]}],
+                        policy={"circuit_min_requests": 4, "circuit_error_percent": 50,
+                                "circuit_open_ms": 60000, "failure_threshold": 0,
+                                "max_retries": 5},
+                        extra_yaml=cluster_yaml(self.redis, node, 2), workers=2)
+            self.addCleanup(h.cleanup)
+            h.admin_port = int(h.proc.wait_line(r"admin http on \S+ \(port (\d+)\)").group(1))
+            self.hosts.append(h)
+        a, b = self.hosts
+        for h in self.hosts:
+            wait_until(lambda h=h: admin_health(h).get("cluster", {}).get("mode") == "leased",
+                       timeout=10, what="the host leases from Redis")
+        self.mock.script(key="sk-cb1", status=500)
+        self.mock.script(key="sk-cb2", status=500)
+
+        def circuit(h):
+            rc, out = ctl("--state", h.state_dir, "providers", "--json")
+            self.assertEqual(rc, 0, out)
+            return {p["name"]: p["circuit"] for p in json.loads(out)["providers"]}["bad"]
+
+        for _ in range(6):
+            st, hd, _ = post_json(a.port, "/v1/chat/completions",
+                                  {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            self.assertEqual((st, hd.get("x-llmgate-provider")), (200, "good"))
+        self.assertEqual(circuit(a), "open")
+        wait_until(lambda: circuit(b) == "open", timeout=3, what="bad's circuit open on b")
+        by_key = self.mock.stats()["by_key"]
+        sent = by_key.get("sk-cb1", 0) + by_key.get("sk-cb2", 0)
+        for _ in range(8):
+            st, hd, _ = post_json(b.port, "/v1/chat/completions",
+                                  {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            self.assertEqual((st, hd.get("x-llmgate-attempts")), (200, "1"))
+        by_key = self.mock.stats()["by_key"]
+        self.assertEqual(by_key.get("sk-cb1", 0) + by_key.get("sk-cb2", 0), sent,
+                         "b sends nothing to a provider whose circuit a opened")
+        self.assertIn("circuit is open as node node-a says", b.proc.output())
 
 
 class ClusterPasswordTest(unittest.TestCase):
