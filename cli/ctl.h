@@ -21,12 +21,17 @@
  *   actions.c  cooldown, disable, enable, reset, prune
  *   cluster.c  `cluster`: the nodes and leases of cluster mode, read from Redis (not the
  *              store) with hiredis' synchronous API and short timeouts
+ *   clients.c  `clients`, `client NAME` and `client add|set|rotate|revoke`: client keys,
+ *              those of the config (budgets and usage only) and those kept in the store
+ *              (shm/shm_cdef.h), and the generation of a store client's key
  *   fmt.c      formats and the output buffer (pure)
  *
  * Secrets: the store holds none and the config is loaded with CFG_LOAD_NO_SECRETS, so
  * nothing this program prints can contain one; keys are shown by name and fingerprint.
- * The one secret it handles is `cluster`'s Redis password (from cluster.password_env): it
- * is sent in AUTH and never put into a message or an output.
+ * It handles two secrets: `cluster`'s Redis password (from cluster.password_env), sent in
+ * AUTH and never put into a message or an output; and the key `client add` and
+ * `client rotate` generate, which goes to the store only as its SHA-256 and to stdout once,
+ * in that command's one output, and whose buffers are wiped afterwards.
  *
  * Single-threaded. Every command returns an exit code; messages go to stderr prefixed
  * "llmgatectl: ".
@@ -40,13 +45,14 @@
 #include "cli/fmt.h"
 #include "config/config.h"
 #include "shm/shm.h"
+#include "shm/shm_cdef.h"
 #include "shm/shm_lease.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,
     CTL_EXIT_USAGE = 1,    /* bad command line (also: option that needs a config without one) */
     CTL_EXIT_STORE = 2,    /* store missing, unreadable, wrong version, or a write failed */
-    CTL_EXIT_NOTFOUND = 3, /* no such key */
+    CTL_EXIT_NOTFOUND = 3, /* no such key (or client) */
     /* cluster: the config has no cluster section, or its Redis cannot be reached or refused
      * a command (exit 1, as the cluster contract says: there is nothing to show) */
     CTL_EXIT_CLUSTER = 1,
@@ -85,6 +91,12 @@ typedef struct ctl_s {
     int64_t interval_ms; /* watch */
     int64_t duration_ms; /* cooldown */
     unsigned reset_what; /* reset: SHM_RESET_* */
+    /* client add / set: the options given (cset: their SHM_CDEF_SET_* bits); --expires as a
+     * duration from now (0 = never), made a time when the command runs */
+    shm_cdef_spec_t cspec;
+    unsigned cset;
+    int64_t expires_in_ms;
+    int64_t grace_ms; /* client rotate --grace, default 1 h */
 
     /* resolved by ctl_open */
     char state_dir[PATH_MAX];
@@ -118,6 +130,11 @@ int ctl_config_load(ctl_t *c, const char *cmd, const char *what);
 
 /* Exit code and message for an shm error rc while doing what on key name (may be NULL). */
 int ctl_store_error(ctl_t *c, int rc, const char *what, const char *name);
+
+/* Loads the config if one is named (--config or LLMGATE_CONFIG; no secrets), for purpose
+ * (words for the message: "to check the client's models"). Returns 0 (also when none is
+ * named: c->cfg stays NULL) or CTL_EXIT_STORE after a message. Call after ctl_open. */
+int ctl_config_if_named(ctl_t *c, const char *purpose);
 
 /* Wall clock, ms since the epoch. */
 int64_t ctl_now_ms(void);
@@ -254,8 +271,80 @@ void ctl_cluster_free(ctl_cluster_t *v);
 void ctl_render_cluster(const ctl_cluster_t *v, int color, ctl_buf_t *out);
 void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, ctl_buf_t *out);
 
+/* ---- clients.c ---- */
+
+#define CTL_KEY_PREFIX "lgk-"
+#define CTL_KEY_RAW    32      /* random bytes in a key */
+#define CTL_KEY_LEN    47      /* "lgk-" + 43 base64url characters */
+#define CTL_GRACE_MS   3600000 /* client rotate: the old key works this long by default */
+
+/* A client name: [A-Za-z0-9._-], 1 to SHM_NAME_MAX bytes (config and store alike). */
+int ctl_client_name_ok(const char *s);
+
+/* A new key: CTL_KEY_RAW bytes of getrandom(2) (retried on EINTR and short reads) as
+ * CTL_KEY_PREFIX + base64url, and its SHA-256. The raw bytes are wiped before it returns;
+ * the caller wipes key and digest. Returns 0, or -1 with errno set (nothing filled). */
+int ctl_key_new(char key[CTL_KEY_LEN + 1], unsigned char digest[32]);
+
+/* The options of client add / set (enum ctl_copt) with their value: checked, into c->cspec
+ * and c->cset (c->expires_in_ms for --expires, c->grace_ms for --grace). Returns 0, or
+ * CTL_EXIT_USAGE after a message. */
+enum ctl_copt {
+    CTL_CO_MODELS,
+    CTL_CO_RPM,
+    CTL_CO_RPD,
+    CTL_CO_TOK_DAY,
+    CTL_CO_TOK_MON,
+    CTL_CO_COST_DAY,
+    CTL_CO_COST_MON,
+    CTL_CO_EXPIRES,
+    CTL_CO_GRACE,
+};
+int ctl_client_option(ctl_t *c, int opt, const char *val);
+
+/* A client's effective state. */
+enum ctl_cstate { CTL_CS_ACTIVE, CTL_CS_EXPIRED, CTL_CS_REVOKED, CTL_CS_ORPHANED };
+const char *ctl_cstate_name(int state);
+
+/* One client: a config client (store 0: its budget record only) or a store client (store 1:
+ * its definition d and its budget record u). */
+typedef struct ctl_crow_s {
+    shm_client_t u; /* budgets and usage (has_usage 0: none recorded; limits from d) */
+    int has_usage;
+    int store;
+    shm_cdef_t d; /* store clients */
+    int state;    /* enum ctl_cstate */
+    int status_color;
+} ctl_crow_t;
+
+/* state and status_color from the rest of r at now_ms. Pure. */
+void ctl_crow_derive(ctl_crow_t *r, int64_t now_ms);
+
+/* All clients (config and store), sorted by name; *rows malloc'ed. 0 or the exit code. */
+int ctl_crows_load(ctl_t *c, ctl_crow_t **rows, unsigned *n);
+
+/* table.c / json.c */
+void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int color,
+                        ctl_buf_t *out);
+void ctl_json_clients(ctl_t *c, const ctl_crow_t *rows, unsigned n, ctl_buf_t *out);
+/* `client NAME --json`; ev NULL: a config client (no history kept). */
+void ctl_json_client(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
+                     ctl_buf_t *out);
+/* The one output of client add / rotate (command "client_add", "client_rotate") with the key
+ * (out should be reserved and wiped by the caller). */
+void ctl_json_client_key(ctl_t *c, const char *command, const ctl_crow_t *r, const char *key,
+                         ctl_buf_t *out);
+/* Names of the SHM_CDEF_SET_* bits ("rpm", ..., "models"), by bit index. */
+extern const char *const ctl_cset_names[8];
+
 /* ---- commands ---- */
 
+int ctl_cmd_clients(ctl_t *c);                  /* clients.c */
+int ctl_cmd_client(ctl_t *c, const char *name); /* clients.c: `client NAME` */
+int ctl_cmd_client_add(ctl_t *c, const char *name);
+int ctl_cmd_client_set(ctl_t *c, const char *name);
+int ctl_cmd_client_rotate(ctl_t *c, const char *name);
+int ctl_cmd_client_revoke(ctl_t *c, const char *name);
 int ctl_cmd_key(ctl_t *c, const char *name);                     /* detail.c */
 int ctl_cmd_watch(ctl_t *c);                                     /* watch.c */
 int ctl_cmd_action(ctl_t *c, const char *cmd, const char *name); /* actions.c */

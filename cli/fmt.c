@@ -57,6 +57,18 @@ void ctl_buf_printf(ctl_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void ctl_buf_reserve(ctl_buf_t *b, size_t n)
+{
+    buf_reserve(b, n);
+}
+
+void ctl_buf_wipe(ctl_buf_t *b)
+{
+    if (b->p)
+        explicit_bzero(b->p, b->cap);
+    ctl_buf_free(b);
+}
+
 void ctl_buf_free(ctl_buf_t *b)
 {
     free(b->p);
@@ -108,6 +120,85 @@ int ctl_parse_duration(const char *s, int64_t *ms)
         return -1;
     *ms = total;
     return 0;
+}
+
+int ctl_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (!s || !*s)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        unsigned d = (unsigned)(*p - '0');
+        if (d > max || v > max / 10 || v * 10 > max - d)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+#define MAX_USD 1000000000000ULL /* 1e12 USD: 1e18 micro-USD, inside int64 */
+
+int ctl_parse_usd(const char *s, uint64_t *micro_usd)
+{
+    uint64_t whole = 0, frac = 0;
+    const char *p = s;
+    int digits = 0, nonzero = 0, round_up = 0;
+
+    if (!s || !*s)
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        nonzero |= *p != '0';
+        if (whole > MAX_USD)
+            return -1;
+    }
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++, digits++) {
+            nonzero |= *p != '0';
+            if (n < 6)
+                frac = frac * 10 + (uint64_t)(*p - '0');
+            else if (n == 6)
+                round_up = *p >= '5';
+        }
+        for (; n < 6; n++)
+            frac *= 10;
+    }
+    if (*p || digits == 0)
+        return -1;
+    uint64_t v = whole * 1000000 + frac + (uint64_t)round_up;
+    if (v > MAX_USD * 1000000)
+        return -1;
+    *micro_usd = v == 0 && nonzero ? 1 : v;
+    return 0;
+}
+
+size_t ctl_b64url(const unsigned char *in, size_t n, char *out, size_t size)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, need = (n * 4 + 2) / 3;
+
+    if (size < need + 1)
+        return 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        if (i + 1 < n)
+            out[o++] = a[v >> 6 & 63];
+        if (i + 2 < n)
+            out[o++] = a[v & 63];
+    }
+    out[o] = '\0';
+    return o;
 }
 
 const char *ctl_fmt_dur(int64_t ms, char *buf, size_t len)

@@ -22,11 +22,29 @@ void ctl_buf_add(ctl_buf_t *b, const void *p, size_t n);
 void ctl_buf_puts(ctl_buf_t *b, const char *s);
 void ctl_buf_printf(ctl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctl_buf_free(ctl_buf_t *b);
+/* Room for n more bytes now, so that appending up to n bytes never moves the buffer (a
+ * buffer that will hold a secret is reserved first: realloc leaves no copy behind). */
+void ctl_buf_reserve(ctl_buf_t *b, size_t n);
+/* Zeroes all of b's memory (explicit_bzero), then frees it. */
+void ctl_buf_wipe(ctl_buf_t *b);
 
 /* Parses a duration: plain seconds ("90"), or one or more number+unit groups with units
  * d, h, m, s, ms ("30s", "5m", "2h", "1h30m", "1d12h", "250ms"). Returns 0 and *ms (> 0,
  * at most 366 days), or -1 (empty, zero, unknown unit, overflow). */
 int ctl_parse_duration(const char *s, int64_t *ms);
+
+/* Parses a count for an option: decimal digits only (no sign, no spaces), 0 allowed, at most
+ * max. Returns 0 and *out, or -1. */
+int ctl_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/* Parses an amount of USD ("5", "12.50", "0.000001", ".5") into micro-USD, rounded to the
+ * nearest (half up); a positive amount is at least 1. At most 1e12 USD; no sign, exponent or
+ * spaces. Returns 0 and *micro_usd, or -1. */
+int ctl_parse_usd(const char *s, uint64_t *micro_usd);
+
+/* base64url (RFC 4648 section 5) of in[0..n) without padding, NUL terminated, into out of
+ * size at least (n * 4 + 2) / 3 + 1. Returns the length, or 0 when out is too small. */
+size_t ctl_b64url(const unsigned char *in, size_t n, char *out, size_t size);
 
 /* A duration for people, the two largest units, rounded up to the second: "42s", "5m",
  * "5m3s", "1h30m", "2d3h"; "0s" for <= 0. Returns buf. */

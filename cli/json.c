@@ -187,18 +187,30 @@ static void key_fields(jw_t *j, const ctl_row_t *r)
     jw_i64(j, "updated_ms", k->updated_ms);
 }
 
-void ctl_json_keys(ctl_t *c, const ctl_row_t *rows, unsigned n, ctl_buf_t *out)
+/* A listing command's document: {"command": what, ..., what: [fields of each row]}. */
+static void json_list(ctl_t *c, const char *what, const void *rows, unsigned n, size_t size,
+                      void (*fields)(jw_t *, const void *), ctl_buf_t *out)
 {
     jw_t j = {.b = out};
-    header(&j, c, "keys");
-    jw_open(&j, "keys", '[');
+    header(&j, c, what);
+    jw_open(&j, what, '[');
     for (unsigned i = 0; i < n; i++) {
         jw_open(&j, NULL, '{');
-        key_fields(&j, &rows[i]);
+        fields(&j, (const char *)rows + (size_t)i * size);
         jw_close(&j, '}');
     }
     jw_close(&j, ']');
     footer(&j);
+}
+
+static void key_row(jw_t *j, const void *row)
+{
+    key_fields(j, row);
+}
+
+void ctl_json_keys(ctl_t *c, const ctl_row_t *rows, unsigned n, ctl_buf_t *out)
+{
+    json_list(c, "keys", rows, n, sizeof(*rows), key_row, out);
 }
 
 /* The circuit fields of a provider, into an open object. */
@@ -375,5 +387,121 @@ void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, ctl_buf_t *out)
         jw_close(&j, '}');
     }
     jw_close(&j, ']');
+    footer(&j);
+}
+
+/* ---- clients ------------------------------------------------------------------------------ */
+
+/* The fields of one client, into an open object (never its key: the store has none). */
+static void client_fields(jw_t *j, const ctl_crow_t *r)
+{
+    const shm_client_t *u = &r->u;
+    const shm_cdef_t *d = &r->d;
+
+    jw_str(j, "name", u->name);
+    jw_str(j, "source", r->store ? "store" : "config");
+    jw_str(j, "state", ctl_cstate_name(r->state));
+    jw_str(j, "fingerprint", r->store ? d->fingerprint : "");
+    jw_str(j, "prev_fingerprint", r->store ? d->prev_fingerprint : "");
+    jw_i64(j, "prev_until_ms", r->store && d->prev_fingerprint[0] ? d->prev_until_ms : 0);
+    if (r->store) {
+        jw_open(j, "models", '[');
+        for (const char *p = d->spec.models; *p;) {
+            size_t n = strcspn(p, ",");
+            char m[SHM_CDEF_MODELS_MAX + 1];
+            snprintf(m, sizeof(m), "%.*s", (int)n, p);
+            jw_str(j, NULL, m);
+            p += n + (p[n] == ',');
+        }
+        jw_close(j, ']');
+    } else {
+        jw_null(j, "models");
+    }
+    jw_i64(j, "expires_ms", r->store ? d->spec.expires_ms : 0);
+    jw_str(j, "created_by", r->store ? d->created_by : "");
+    jw_i64(j, "created_ms", r->store ? d->created_ms : u->created_ms);
+    jw_i64(j, "updated_ms",
+           r->store && d->updated_ms > u->updated_ms ? d->updated_ms : u->updated_ms);
+    jw_i64(j, "rotated_ms", r->store ? d->rotated_ms : 0);
+    jw_i64(j, "revoked_ms", r->store ? d->revoked_ms : 0);
+    jw_u64(j, "rpm_used", u->rpm_used);
+    jw_u64(j, "rpm_limit", u->rpm);
+    jw_u64(j, "rpd_used", u->rpd_used);
+    jw_u64(j, "rpd_limit", u->rpd);
+    jw_u64(j, "tokens_day_used", u->tokens_day_used);
+    jw_u64(j, "tokens_day_limit", u->tokens_per_day);
+    jw_u64(j, "tokens_month_used", u->tokens_month_used);
+    jw_u64(j, "tokens_month_limit", u->tokens_per_month);
+    jw_u64(j, "cost_day_used_micro_usd", u->cost_day_used_micro_usd);
+    jw_u64(j, "cost_day_limit_micro_usd", u->cost_per_day_micro_usd);
+    jw_u64(j, "cost_month_used_micro_usd", u->cost_month_used_micro_usd);
+    jw_u64(j, "cost_month_limit_micro_usd", u->cost_per_month_micro_usd);
+    jw_i64(j, "day_resets_at_ms", u->day_reset_ms);
+    jw_i64(j, "month_resets_at_ms", u->month_reset_ms);
+    jw_u64(j, "requests", u->requests);
+    jw_u64(j, "prompt_tokens", u->prompt_tokens);
+    jw_u64(j, "completion_tokens", u->completion_tokens);
+    jw_u64(j, "tokens", u->prompt_tokens + u->completion_tokens);
+    jw_num(j, "cost_usd", (double)u->cost_micro_usd / 1e6, 1);
+    jw_u64(j, "cost_micro_usd", u->cost_micro_usd);
+    jw_i64(j, "last_admit_ms", u->last_admit_ms);
+}
+
+static void client_row(jw_t *j, const void *row)
+{
+    client_fields(j, row);
+}
+
+void ctl_json_clients(ctl_t *c, const ctl_crow_t *rows, unsigned n, ctl_buf_t *out)
+{
+    json_list(c, "clients", rows, n, sizeof(*rows), client_row, out);
+}
+
+void ctl_json_client(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
+                     ctl_buf_t *out)
+{
+    jw_t j = {.b = out};
+
+    header(&j, c, "client");
+    jw_open(&j, "client", '{');
+    client_fields(&j, r);
+    if (!ev) {
+        jw_null(&j, "history");
+    } else {
+        jw_open(&j, "history", '[');
+        for (unsigned i = 0; i < nev; i++) {
+            char text[sizeof(ev[i].text) + 1];
+            memcpy(text, ev[i].text, sizeof(ev[i].text));
+            text[sizeof(ev[i].text)] = '\0';
+            jw_open(&j, NULL, '{');
+            jw_i64(&j, "ts_ms", ev[i].ts_ms);
+            jw_str(&j, "event", shm_event_name(ev[i].type));
+            jw_str(&j, "status", ev[i].status == SHM_CDEF_REVOKED ? "revoked" : "active");
+            jw_i64(&j, "arg", ev[i].arg);
+            jw_open(&j, "fields", '[');
+            for (unsigned b = 0; ev[i].type == SHM_EV_CLIENT_SET && b < 8; b++)
+                if (ev[i].arg & (1u << b))
+                    jw_str(&j, NULL, ctl_cset_names[b]);
+            jw_close(&j, ']');
+            jw_i64(&j, "pid", ev[i].pid);
+            jw_str(&j, "text", text);
+            jw_close(&j, '}');
+        }
+        jw_close(&j, ']');
+    }
+    jw_close(&j, '}');
+    footer(&j);
+}
+
+void ctl_json_client_key(ctl_t *c, const char *command, const ctl_crow_t *r, const char *key,
+                         ctl_buf_t *out)
+{
+    jw_t j = {.b = out};
+
+    header(&j, c, command);
+    jw_str(&j, "key", key);
+    jw_open(&j, "client", '{');
+    client_fields(&j, r);
+    jw_close(&j, '}');
     footer(&j);
 }

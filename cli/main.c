@@ -4,6 +4,11 @@
  * durations) before the store (or, for `cluster`, the config and Redis) is opened, so a usage
  * error is always exit 1 and never touches the store. See usage() and cli/README.md for the
  * reference.
+ *
+ * `client` commands are two words (`client add NAME`; `client NAME` and `client show NAME`
+ * show one), and take --rpm N and --rpd N with a value, where `reset` takes --rpm and --rpd
+ * alone: the command word is found first (with the client table of options), and the command
+ * line is then parsed with the table of its command.
  */
 #include "llmgate_version.h"
 
@@ -22,6 +27,8 @@ enum {
     O_STATUS = 4, /* --status, --sort, --reverse */
     O_INTERVAL = 8,
     O_RESET = 16,
+    O_CLIENT = 32, /* client add / set: --models, --rpm N, ... --expires */
+    O_GRACE = 64,  /* client rotate */
 };
 
 /* How a command uses the store. */
@@ -46,7 +53,23 @@ static const cmd_t cmds[] = {
     {"reset", 1, S_WRITE, O_RESET, "reset NAME [--rpm] [--rpd] [--tpm] [--counters] [--all]"},
     {"prune", 0, S_WRITE, 0, "prune"},
     {"cluster", 0, S_NONE, O_JSON, "cluster"},
+    {"clients", 0, S_READ, O_JSON, "clients"},
+    {"client", 1, S_READ, O_JSON, "client NAME  (or: client show NAME)"},
+    {"client add", 1, S_WRITE, O_JSON | O_CLIENT,
+     "client add NAME [--models M1,M2] [--rpm N] [--rpd N] [--tokens-per-day N]\n"
+     "         [--tokens-per-month N] [--cost-per-day-usd X] [--cost-per-month-usd X]\n"
+     "         [--expires DURATION|never] [--json]"},
+    {"client set", 1, S_WRITE, O_CLIENT,
+     "client set NAME [--models M1,M2|''] [--rpm N] [--rpd N] [--tokens-per-day N]\n"
+     "         [--tokens-per-month N] [--cost-per-day-usd X] [--cost-per-month-usd X]\n"
+     "         [--expires DURATION|never]   (at least one)"},
+    {"client rotate", 1, S_WRITE, O_JSON | O_GRACE,
+     "client rotate NAME [--grace DURATION] [--json]"},
+    {"client revoke", 1, S_WRITE, 0, "client revoke NAME"},
 };
+
+/* The second words of the two-word client commands ("show" is `client NAME`). */
+static const char *const client_verbs[] = {"add", "set", "rotate", "revoke", "show"};
 
 static void usage(FILE *f)
 {
@@ -71,6 +94,26 @@ static void usage(FILE *f)
         "                           --counters: totals, latency ring, last error)\n"
         "  prune                    delete the keys that are no longer in the config\n"
         "\n"
+        "Client keys (the gateway's own API keys: the config's client_keys, and those kept\n"
+        "in the store, which every running server accepts or refuses at its next request):\n"
+        "  clients                  one row per client: source (config or store), status,\n"
+        "                           RPM/RPD used of limit, tokens and cost of the day and\n"
+        "                           month of their budgets, requests, last seen\n"
+        "  client NAME              everything about one client (also: client show NAME)\n"
+        "  client add NAME [--models M1,M2] [--rpm N] [--rpd N] [--tokens-per-day N]\n"
+        "      [--tokens-per-month N] [--cost-per-day-usd X] [--cost-per-month-usd X]\n"
+        "      [--expires DURATION|never]\n"
+        "                           a client of the store, with a new key (lgk-...) that is\n"
+        "                           printed this once and kept nowhere (the store keeps its\n"
+        "                           SHA-256); 0 or no option = unlimited, no --models = all\n"
+        "  client set NAME [the options of add]\n"
+        "                           change only what is given (--models '' = all models,\n"
+        "                           --expires never lifts the expiry)\n"
+        "  client rotate NAME [--grace DURATION]\n"
+        "                           a new key, printed once; the old one works for the grace\n"
+        "                           (default 1h; 0 stops it at once)\n"
+        "  client revoke NAME       refuse its keys from now on (its usage stays readable)\n"
+        "\n"
         "Cluster mode (reads the config's cluster section and its Redis, not the store):\n"
         "  cluster                  one row per node: mode, last contact, pid, grants, units,\n"
         "                           refills, refill p50/max; then per key and client key with\n"
@@ -80,7 +123,8 @@ static void usage(FILE *f)
         "else $LLMGATE_STATE_DIR, else the state_dir of $LLMGATE_CONFIG.\n"
         "\n"
         "Options:\n"
-        "  --json                   JSON output of keys, key, providers, cluster (schema:\n"
+        "  --json                   JSON output of keys, key, providers, cluster, clients,\n"
+        "                           client, and of client add / rotate with the key (schema:\n"
         "                           cli/README.md)\n"
         "  --provider P[,P...]      only these providers' keys (keys, providers, watch)\n"
         "  --model M                only keys serving model M (needs the config)\n"
@@ -94,9 +138,11 @@ static void usage(FILE *f)
         "  -h, --help, --version\n"
         "\n"
         "Exit codes: 0 ok, 1 usage error (cluster: also no cluster section, or Redis cannot be\n"
-        "reached), 2 store missing, unreadable or of another version (or a write failed, or\n"
-        "the config cannot be loaded), 3 key not found. No secret is ever printed: keys are\n"
-        "shown by name and fingerprint, Redis by its address.\n",
+        "reached; client: a name taken, a model the config lacks, a revoked or config client\n"
+        "to change), 2 store missing, unreadable or of another version (or a write failed, or\n"
+        "the config cannot be loaded), 3 key or client not found. No secret is ever printed:\n"
+        "keys are shown by name and fingerprint, Redis by its address; a new client key only\n"
+        "in the one output of client add or client rotate.\n",
         ctl_sort_names);
 }
 
@@ -177,6 +223,15 @@ enum {
     OPT_TPM,
     OPT_COUNTERS,
     OPT_ALL,
+    OPT_C_RPM, /* client add / set: --rpm N, --rpd N */
+    OPT_C_RPD,
+    OPT_MODELS,
+    OPT_TOK_DAY,
+    OPT_TOK_MON,
+    OPT_COST_DAY,
+    OPT_COST_MON,
+    OPT_EXPIRES,
+    OPT_GRACE,
     OPT_VERSION
 };
 
@@ -196,10 +251,50 @@ static const struct option long_opts[] = {
     {"tpm", no_argument, NULL, OPT_TPM},
     {"counters", no_argument, NULL, OPT_COUNTERS},
     {"all", no_argument, NULL, OPT_ALL},
+    {"models", required_argument, NULL, OPT_MODELS},
+    {"tokens-per-day", required_argument, NULL, OPT_TOK_DAY},
+    {"tokens-per-month", required_argument, NULL, OPT_TOK_MON},
+    {"cost-per-day-usd", required_argument, NULL, OPT_COST_DAY},
+    {"cost-per-month-usd", required_argument, NULL, OPT_COST_MON},
+    {"expires", required_argument, NULL, OPT_EXPIRES},
+    {"grace", required_argument, NULL, OPT_GRACE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+#define N_OPTS (sizeof(long_opts) / sizeof(long_opts[0]))
+
+/* long_opts with --rpm N and --rpd N taking a value (client add / set). */
+static struct option client_opts[N_OPTS];
+
+static void client_opts_init(void)
+{
+    memcpy(client_opts, long_opts, sizeof(long_opts));
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (client_opts[i].val == OPT_RPM || client_opts[i].val == OPT_RPD) {
+            client_opts[i].has_arg = required_argument;
+            client_opts[i].val = client_opts[i].val == OPT_RPM ? OPT_C_RPM : OPT_C_RPD;
+        }
+    }
+}
+
+/* The first argument that is neither an option nor an option's value, with opts; NULL if
+ * none. getopt's state is reset before and after. */
+static const char *first_word(int argc, char **argv, const struct option *opts)
+{
+    const char *w = NULL;
+    int o;
+
+    optind = 0;
+    while ((o = getopt_long(argc, argv, "-:h", opts, NULL)) != -1)
+        if (o == 1) {
+            w = optarg;
+            break;
+        }
+    optind = 0;
+    return w;
+}
 
 /* Option -> (O_* class, its name for messages). */
 static unsigned opt_class(int o)
@@ -222,6 +317,17 @@ static unsigned opt_class(int o)
     case OPT_COUNTERS:
     case OPT_ALL:
         return O_RESET;
+    case OPT_C_RPM:
+    case OPT_C_RPD:
+    case OPT_MODELS:
+    case OPT_TOK_DAY:
+    case OPT_TOK_MON:
+    case OPT_COST_DAY:
+    case OPT_COST_MON:
+    case OPT_EXPIRES:
+        return O_CLIENT;
+    case OPT_GRACE:
+        return O_GRACE;
     default:
         return 0;
     }
@@ -232,6 +338,9 @@ static const char *opt_name(int o)
     for (const struct option *p = long_opts; p->name; p++)
         if (p->val == o)
             return p->name;
+    for (const struct option *p = client_opts; p->name; p++)
+        if (p->val == o)
+            return p->name;
     return "?";
 }
 
@@ -240,16 +349,29 @@ int main(int argc, char **argv)
     ctl_t c;
     const cmd_t *cmd = NULL;
     int given[OPT_VERSION + 1] = {0};
-    const char *pos[3];
+    const char *pos[3], *word;
+    const struct option *opts = long_opts;
     unsigned npos = 0;
     int no_color = 0, o, rc;
+    static const int client_copt[] = {
+        [OPT_C_RPM] = CTL_CO_RPM,         [OPT_C_RPD] = CTL_CO_RPD,
+        [OPT_MODELS] = CTL_CO_MODELS,     [OPT_TOK_DAY] = CTL_CO_TOK_DAY,
+        [OPT_TOK_MON] = CTL_CO_TOK_MON,   [OPT_COST_DAY] = CTL_CO_COST_DAY,
+        [OPT_COST_MON] = CTL_CO_COST_MON, [OPT_EXPIRES] = CTL_CO_EXPIRES,
+        [OPT_GRACE] = CTL_CO_GRACE,
+    };
 
     memset(&c, 0, sizeof(c));
     c.interval_ms = 1000;
+    c.grace_ms = CTL_GRACE_MS;
     opterr = 0;
+    client_opts_init();
+    word = first_word(argc, argv, client_opts);
+    if (word && strcmp(word, "client") == 0)
+        opts = client_opts;
     /* "-": positional arguments come back in order as option 1, so options may stand
      * anywhere (also with POSIXLY_CORRECT set); ":": a missing value is reported as ':'. */
-    while ((o = getopt_long(argc, argv, "-:h", long_opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
         if (o == 1) {
             if (npos == 3)
                 return usage_error("too many arguments (at \"%s\")", optarg);
@@ -329,6 +451,18 @@ int main(int argc, char **argv)
         case OPT_ALL:
             c.reset_what |= SHM_RESET_ALL;
             break;
+        case OPT_C_RPM:
+        case OPT_C_RPD:
+        case OPT_MODELS:
+        case OPT_TOK_DAY:
+        case OPT_TOK_MON:
+        case OPT_COST_DAY:
+        case OPT_COST_MON:
+        case OPT_EXPIRES:
+        case OPT_GRACE:
+            if ((rc = ctl_client_option(&c, client_copt[o], optarg)) != 0)
+                return rc;
+            break;
         }
     }
     if (npos == 0) {
@@ -339,12 +473,22 @@ int main(int argc, char **argv)
         usage(stdout);
         return CTL_EXIT_OK;
     }
+    char cmd_name[32];
+    unsigned skip = 1; /* words of the command */
+    snprintf(cmd_name, sizeof(cmd_name), "%s", pos[0]);
+    if (strcmp(pos[0], "client") == 0 && npos >= 2)
+        for (size_t i = 0; i < sizeof(client_verbs) / sizeof(client_verbs[0]); i++)
+            if (strcmp(pos[1], client_verbs[i]) == 0) {
+                if (strcmp(pos[1], "show") != 0)
+                    snprintf(cmd_name, sizeof(cmd_name), "client %s", pos[1]);
+                skip = 2;
+            }
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (strcmp(pos[0], cmds[i].name) == 0)
+        if (strcmp(cmd_name, cmds[i].name) == 0)
             cmd = &cmds[i];
     if (!cmd)
         return usage_error("unknown command \"%s\"", pos[0]);
-    if (npos - 1 != cmd->args) {
+    if (npos - skip != cmd->args) {
         fprintf(stderr, "llmgatectl: %s takes %s\nusage: llmgatectl %s\n", cmd->name,
                 cmd->args == 0   ? "no arguments"
                 : cmd->args == 1 ? "one argument"
@@ -373,6 +517,22 @@ int main(int argc, char **argv)
                            pos[2]);
     if (strcmp(cmd->name, "reset") == 0 && !c.reset_what)
         c.reset_what = SHM_RESET_RPM | SHM_RESET_RPD | SHM_RESET_TPM;
+    const char *name = cmd->args ? pos[skip] : NULL;
+    if (strncmp(cmd->name, "client", 6) == 0 && name && !ctl_client_name_ok(name)) {
+        char nb[SHM_NAME_MAX * 2 + 2];
+        fprintf(stderr,
+                "llmgatectl: \"%s\" is not a client name (1 to %d letters, digits, '.', '_' "
+                "and '-')\nusage: llmgatectl %s\n",
+                ctl_printable(name, nb, sizeof(nb)), SHM_NAME_MAX, cmd->synopsis);
+        return CTL_EXIT_USAGE;
+    }
+    if (strcmp(cmd->name, "client set") == 0 && !c.cset) {
+        fprintf(stderr,
+                "llmgatectl: client set needs at least one option to change\nusage: "
+                "llmgatectl %s\n",
+                cmd->synopsis);
+        return CTL_EXIT_USAGE;
+    }
     const char *nc = getenv("NO_COLOR"); /* no-color.org: set and not empty */
     c.color = !no_color && !(nc && *nc) && isatty(STDOUT_FILENO) && !c.json;
 
@@ -395,6 +555,18 @@ int main(int argc, char **argv)
         rc = ctl_cmd_watch(&c);
     else if (strcmp(cmd->name, "prune") == 0)
         rc = ctl_cmd_prune(&c);
+    else if (strcmp(cmd->name, "clients") == 0)
+        rc = ctl_cmd_clients(&c);
+    else if (strcmp(cmd->name, "client") == 0)
+        rc = ctl_cmd_client(&c, name);
+    else if (strcmp(cmd->name, "client add") == 0)
+        rc = ctl_cmd_client_add(&c, name);
+    else if (strcmp(cmd->name, "client set") == 0)
+        rc = ctl_cmd_client_set(&c, name);
+    else if (strcmp(cmd->name, "client rotate") == 0)
+        rc = ctl_cmd_client_rotate(&c, name);
+    else if (strcmp(cmd->name, "client revoke") == 0)
+        rc = ctl_cmd_client_revoke(&c, name);
     else
         rc = ctl_cmd_action(&c, cmd->name, pos[1]);
     ctl_close(&c);

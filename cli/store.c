@@ -85,6 +85,11 @@ int ctl_config_load(ctl_t *c, const char *cmd, const char *what)
     return rc;
 }
 
+int ctl_config_if_named(ctl_t *c, const char *purpose)
+{
+    return c->config_path ? load_config_for(c, purpose) : 0;
+}
+
 static int set_dir(ctl_t *c, const char *dir, const char *from)
 {
     if (!dir || !*dir)

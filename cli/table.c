@@ -273,3 +273,45 @@ void ctl_render_cluster(const ctl_cluster_t *v, int color, ctl_buf_t *out)
     cluster_ents(v, SHM_LK_KEY, color, out);
     cluster_ents(v, SHM_LK_CLIENT, color, out);
 }
+
+/* ---- clients -------------------------------------------------------------------------- */
+
+/* used/limit of a cost: "$0.0012/$5.0000", "$0.0012/-" without a limit. */
+static const char *cost_cell(uint64_t used, uint64_t limit, char *b, size_t len)
+{
+    char u[32], l[32];
+    snprintf(b, len, "%s/%s", ctl_fmt_cost(used, u, sizeof(u)),
+             limit ? ctl_fmt_cost(limit, l, sizeof(l)) : "-");
+    return b;
+}
+
+void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int color,
+                        ctl_buf_t *out)
+{
+    static const char *const heads[] = {"NAME",  "SOURCE", "STATUS", "RPM",  "RPD",
+                                        "TOK/D", "COST/D", "COST/M", "REQS", "LAST SEEN"};
+    table_t t = {.ncols = 10, .heads = heads, .align = "lllrrrrrrl"};
+    char b[64];
+
+    for (unsigned i = 0; i < n; i++) {
+        const ctl_crow_t *r = &rows[i];
+        const shm_client_t *u = &r->u;
+        cell(&t, ctl_printable(u->name, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, r->store ? "store" : "config", CTL_C_NONE);
+        cell(&t, ctl_cstate_name(r->state), r->status_color);
+        cell(&t, ctl_fmt_used(u->rpm_used, u->rpm, b, sizeof(b)), usage_color(u->rpm_used, u->rpm));
+        cell(&t, ctl_fmt_used(u->rpd_used, u->rpd, b, sizeof(b)), usage_color(u->rpd_used, u->rpd));
+        cell(&t, ctl_fmt_used(u->tokens_day_used, u->tokens_per_day, b, sizeof(b)),
+             usage_color(u->tokens_day_used, u->tokens_per_day));
+        cell(&t, cost_cell(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, b, sizeof(b)),
+             usage_color(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd));
+        cell(&t, cost_cell(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, b, sizeof(b)),
+             usage_color(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd));
+        cell(&t, ctl_fmt_count(u->requests, b, sizeof(b)), CTL_C_NONE);
+        if (u->last_admit_ms)
+            cell(&t, ctl_fmt_age(now_ms - u->last_admit_ms, b, sizeof(b)), CTL_C_NONE);
+        else
+            cell(&t, "-", CTL_C_NONE);
+    }
+    render(&t, color, out);
+}

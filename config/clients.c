@@ -6,10 +6,9 @@
  * compares presented keys against it. Names are unique and fit the store's records (63
  * bytes); listed models must exist (by name or alias).
  *
- * Without client keys the gateway would serve anyone who can reach it, so that is refused
- * unless allow_unauthenticated: true says it is meant; both together are refused as
- * contradictory. CFG_LOAD_NO_SECRETS (llmgatectl) reads no variable and skips that rule: it
- * only needs the layout.
+ * Without client keys in the file the gateway serves only the clients `llmgatectl client add`
+ * put in the store (shm/shm_cdef.h), none at first: it fails closed. allow_unauthenticated:
+ * true serves anyone on purpose and is refused together with client keys as contradictory.
  */
 #include <mbedtls/sha256.h>
 #include <stdlib.h>
@@ -172,17 +171,8 @@ static void check_costs(const cfg_client_t *k, const char *kp, cfg_report_t *rep
 
 void cfg_clients_validate(cfg_t *cfg, cfg_report_t *rep)
 {
-    if (cfg->client_keys_count == 0) {
-        if (!cfg->allow_unauthenticated && !(rep->flags & CFG_LOAD_NO_SECRETS))
-            cfg_report_add(rep, "client_keys",
-                           "no client keys are configured, so anyone who can reach llmgate "
-                           "could use its upstream keys; add a client_keys: list, e.g. "
-                           "client_keys: [{name: app1, secret_env: APP1_KEY}] (or sha256: "
-                           "<64 hex digits of SHA-256 of the key> instead of secret_env), or "
-                           "set allow_unauthenticated: true to serve without authentication "
-                           "on purpose");
-        return;
-    }
+    if (cfg->client_keys_count == 0)
+        return; /* store clients only (shm/shm_cdef.h), or allow_unauthenticated */
     if (cfg->allow_unauthenticated)
         cfg_report_add(rep, "allow_unauthenticated",
                        "must not be true when client_keys are configured (every request "

@@ -287,8 +287,7 @@ typedef struct cfg_s {
     cfg_client_t *client_keys; /* the gateway's own API keys; see cfg_client_t */
     unsigned client_keys_count;
     /* Serve without client keys: must be said explicitly (default false); refused together
-     * with client_keys. Without either the configuration does not load (except with
-     * CFG_LOAD_NO_SECRETS, which serves nothing). */
+     * with client_keys. Without either only the store's clients are served (shm_cdef.h). */
     int allow_unauthenticated;
     cfg_metrics_t metrics;       /* metrics: {listen} */
     cfg_access_log_t access_log; /* access_log: {path} */

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "server/cluster/cluster.h"
+#include "server/common/clock.h"
 #include "server/common/log.h"
 #include "server/common/notify.h"
 #include "server/obs/obs.h"
@@ -22,13 +23,16 @@
 #include "server/upstream/upstream.h"
 #include "server/worker.h"
 #include "shm/shm.h"
+#include "shm/shm_cdef.h"
 #include "shm/shm_obj.h"
+#include "shm/shm_usage.h"
 
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct app_s {
@@ -115,6 +119,19 @@ static void on_maint_cb(uv_timer_t *t)
         else if (removed)
             log_debug("store: %u expired response affinities pruned", removed);
     }
+    if (app->maint_tick % 3600 == 1) {
+        /* clients' usage rows past their retention, soon after start and then hourly (a
+         * scan of the rows; several processes doing it is harmless) */
+        unsigned removed = 0;
+        int64_t today = clock_wall_ms() / 86400000;
+        rc = shm_usage_prune(app->shm, today - SHM_USAGE_KEEP_DAYS, &removed);
+        if (rc != 0)
+            log_error("store: pruning old client usage failed: %s",
+                      shm_explain(app->shm, rc, why, sizeof(why)));
+        else if (removed)
+            log_info("store: %u client usage rows older than %d days pruned", removed,
+                     SHM_USAGE_KEEP_DAYS);
+    }
     if (m.owners_reclaimed)
         log_warn("store: reclaimed the in-flight reservations of %d dead process(es)",
                  m.owners_reclaimed);
@@ -122,6 +139,30 @@ static void on_maint_cb(uv_timer_t *t)
         log_info("store: cleared %d stale reader slot(s)", m.readers_cleared);
     if (m.grown)
         log_info("store: map grown");
+}
+
+/* A client that the configuration and the store (llmgatectl client add) both name is
+ * refused, with a message naming both places. 0, or -1 with it logged after what. */
+static int client_conflict(shm_t *shm, const cfg_t *cfg, const char *what)
+{
+    for (unsigned i = 0; i < cfg->client_keys_count; i++) {
+        const char *name = cfg->client_keys[i].name;
+        shm_cdef_t d;
+        if (shm_cdef_get(shm, name, &d) != 0)
+            continue;
+        char when[32] = "?";
+        time_t t = (time_t)(d.created_ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+        log_error("%sconfig: %s: client_keys[%u].name: client \"%s\" is also a client of the "
+                  "store %s (made with llmgatectl client add by %s at %s%s); one name is one "
+                  "client: rename this one or remove it from the configuration",
+                  what, cfg->path, i, name, cfg->state_dir, d.created_by, when,
+                  d.status == SHM_CDEF_REVOKED ? ", since revoked" : "");
+        return -1;
+    }
+    return 0;
 }
 
 /* Open the state dir's store and make its key set match the config. */
@@ -139,6 +180,8 @@ static int open_store(app_t *app)
         log_error("%s", err);
         return -1;
     }
+    if (client_conflict(app->shm, app->cfg, "") != 0)
+        return -1;
     rc = shm_keys_sync_cfg(app->shm, app->cfg, SHM_NOW, &st);
     if (rc == 0)
         rc = shm_clients_sync_cfg(app->shm, app->cfg, SHM_NOW, NULL);
@@ -148,9 +191,20 @@ static int open_store(app_t *app)
                   shm_explain(app->shm, rc, why, sizeof(why)));
         return -1;
     }
-    if (app->cfg->allow_unauthenticated)
+    if (app->cfg->allow_unauthenticated) {
         log_warn("allow_unauthenticated: true - anyone who can reach llmgate can use its "
                  "upstream keys");
+    } else if (app->cfg->client_keys_count == 0) {
+        shm_cdef_t *defs = NULL;
+        unsigned n = 0, live = 0;
+        if (shm_cdefs(app->shm, &defs, &n) == 0)
+            for (unsigned i = 0; i < n; i++)
+                live += defs[i].status == SHM_CDEF_ACTIVE;
+        shm_snapshot_free(defs);
+        log_info("no client_keys in the configuration: only clients made with llmgatectl "
+                 "client add are served (%u in the store)",
+                 live);
+    }
     log_info("store %s: %u keys added, %u updated, %u orphaned, %u restored", app->cfg->state_dir,
              st.added, st.updated, st.orphaned, st.restored);
     return 0;
@@ -219,6 +273,10 @@ static void reload(app_t *app)
     }
     if (upstream_tls_init(cfg, err, sizeof(err)) != 0) {
         log_error("reload refused: TLS set-up failed: %s", err);
+        cfg_free(cfg);
+        return;
+    }
+    if (client_conflict(app->shm, cfg, "reload refused: ") != 0) {
         cfg_free(cfg);
         return;
     }

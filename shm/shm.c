@@ -57,13 +57,17 @@ const char *shm_strerror(int rc)
         return "internal store error";
     case SHM_ECLIENT_BUDGET:
         return "the client is over its budget";
+    case SHM_EEXIST:
+        return "a client of that name exists";
+    case SHM_ECONFLICT:
+        return "a client is named both by the configuration and by the store";
     }
     return "unknown error";
 }
 
 int shm__err(int rc)
 {
-    if (rc == 0 || (rc < 0 && rc >= SHM_EINTERNAL))
+    if (rc == 0 || (rc < 0 && rc >= SHM_ECONFLICT))
         return rc;
     switch (rc) {
     case MDB_NOTFOUND:
@@ -408,6 +412,20 @@ static int open_dbs_fn(shm_t *s, MDB_txn *txn, void *arg)
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
     s->has_leases = rc == 0;
+    /* Store clients (shm_cdef.h), the same way; all three or none. */
+    rc = mdb_dbi_open(txn, "client_defs", cflag, &s->dbi_cdefs);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "client_digests", cflag, &s->dbi_cdig);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "client_history", cflag, &s->dbi_chist);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    s->has_cdefs = rc == 0;
+    /* Client usage (shm_usage.h), the same way. */
+    rc = mdb_dbi_open(txn, "client_usage", cflag, &s->dbi_usage);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    s->has_usage = rc == 0;
     return 0;
 }
 
@@ -473,7 +491,7 @@ int shm_store_open(const shm_opts_t *opts, int64_t now_ms, shm_t **out, char *er
 
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail_mdb;
-    mdb_env_set_maxdbs(s->env, 16); /* 10 named databases; builds before objects set 8 */
+    mdb_env_set_maxdbs(s->env, 16); /* 14 named databases; builds before objects set 8 */
     mdb_env_set_maxreaders(s->env, opts->max_readers ? opts->max_readers : 126);
     mdb_env_set_mapsize(s->env, map);
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;

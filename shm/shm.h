@@ -166,6 +166,8 @@ enum shm_error {
     SHM_EBUSY = -14,    /* the state dir is locked in an incompatible way (e.g. by NFS) */
     SHM_EINTERNAL = -15,
     SHM_ECLIENT_BUDGET = -16, /* admission: the client is over a budget (see retry_at_ms) */
+    SHM_EEXIST = -17,         /* shm_cdef.h: a client of that name is in the store already */
+    SHM_ECONFLICT = -18,      /* a client named both by the configuration and the store */
 };
 
 /* A static English description of rc ("unknown error" for unknown codes). */
@@ -353,6 +355,8 @@ typedef struct shm_admit_req_s {
      * "Clients" below); tokens is also the client's token reservation. */
     const char *client;
     uint64_t cost_micro_usd; /* cost estimate reserved against the client's cost budgets */
+    const char *model;       /* with client: the client-facing model, for its usage rows
+                                (shm_usage.h); NULL = "" (truncated to SHM_NAME_MAX) */
     /* Optional out, with client: its budgets as the admission left them (after this
      * request's reservation when admitted; as they stood when refused or when no key was
      * admissible). Unset when the client was not found or on a store error. */
@@ -386,6 +390,7 @@ typedef struct shm_resv_s {
     uint64_t client_tokens, client_cost; /* reserved against the client's budgets */
     int64_t client_sec;                  /* client-clock second of its RPM count */
     int64_t client_day, client_month;    /* UTC day and month the reservation counted in */
+    char model[SHM_NAME_MAX + 1];        /* shm_admit_req_t.model, for the usage rows */
 } shm_resv_t;
 
 /* One write transaction: with req->client, first the client's budgets: over one, nothing
@@ -577,6 +582,11 @@ enum shm_event_type {
     SHM_EV_RESET,    /* admin; arg = SHM_RESET_* mask */
     SHM_EV_RECLAIM,  /* in-flight of a dead owner cleared; arg = count */
     SHM_EV_CLOCK,    /* wall clock stepped back; arg = step ms */
+    /* a store client's (shm_cdef.h); text = actor */
+    SHM_EV_CLIENT_ADD,
+    SHM_EV_CLIENT_SET,    /* arg = the SHM_CDEF_SET_* mask */
+    SHM_EV_CLIENT_ROTATE, /* arg = until when the replaced key works */
+    SHM_EV_CLIENT_REVOKE,
 };
 
 typedef struct shm_event_s { /* 64 bytes, stored as is */
@@ -656,8 +666,9 @@ typedef struct shm_client_spec_s {
 
 /* Make the store's client set match specs in one transaction: new clients are created,
  * existing ones get the new limits (usage kept), clients not in specs are orphaned (kept,
- * readable, never admitted) and restored when they come back. stats may be NULL.
- * Returns 0, SHM_EINVAL (bad or duplicate name), SHM_ERDONLY, SHM_EFULL. */
+ * readable, never admitted) and restored when they come back. Store clients (shm_cdef.h)
+ * are left alone. stats may be NULL. Returns 0, SHM_EINVAL (bad or duplicate name),
+ * SHM_ECONFLICT (a spec names a store client; nothing changed), SHM_ERDONLY, SHM_EFULL. */
 int shm_clients_sync(shm_t *s, const shm_client_spec_t *specs, unsigned n, int64_t now_ms,
                      shm_sync_stats_t *stats);
 

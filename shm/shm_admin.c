@@ -393,22 +393,7 @@ static int history_fn(shm_t *s, MDB_txn *txn, void *arg)
     int rc = shm__key_get(s, txn, c->name, &k);
     if (rc != 0)
         return rc;
-    MDB_val kv = {strlen(c->name), (void *)c->name}, vv;
-    rc = mdb_get(txn, s->dbi_hist, &kv, &vv);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc != 0)
-        return rc;
-    shm_hrec_t h;
-    if ((rc = shm__rec_check(s, SHM_REC_HIST, &kv, &vv)) != 0)
-        return rc;
-    memcpy(&h, vv.mv_data, sizeof(h));
-    unsigned count = h.count < SHM_HISTORY_RING ? h.count : SHM_HISTORY_RING;
-    unsigned start = h.count < SHM_HISTORY_RING ? 0 : h.head;
-    unsigned skip = count > c->max ? count - c->max : 0; /* keep the newest max */
-    for (unsigned i = skip; i < count; i++)
-        out[c->n++] = h.ev[(start + i) % SHM_HISTORY_RING];
-    return 0;
+    return shm__hist_get(s, txn, s->dbi_hist, SHM_REC_HIST, c->name, out, c->max, &c->n);
 }
 
 int shm_key_history(shm_t *s, const char *name, shm_event_t *out, unsigned max, unsigned *n)

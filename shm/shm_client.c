@@ -115,6 +115,12 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 
 /* ---- records ------------------------------------------------------------------------- */
 
+static void copy_name(char *dst, size_t size, const char *src)
+{
+    memset(dst, 0, size);
+    memcpy(dst, src, strnlen(src, size - 1));
+}
+
 /* 0, MDB_NOTFOUND, SHM_ECORRUPT (shm__rec_check) or an LMDB code. */
 static int crec_get(shm_t *s, MDB_txn *txn, const char *name, shm_crec_t *out)
 {
@@ -134,6 +140,16 @@ static int crec_put(shm_t *s, MDB_txn *txn, const shm_crec_t *c)
 {
     MDB_val k = {strnlen(c->name, SHM_NAME_MAX), (void *)c->name}, v = {sizeof(*c), (void *)c};
     return mdb_put(txn, s->dbi_clients, &k, &v, 0);
+}
+
+int shm__crec_get(shm_t *s, MDB_txn *txn, const char *name, shm_crec_t *out)
+{
+    return crec_get(s, txn, name, out);
+}
+
+int shm__crec_put(shm_t *s, MDB_txn *txn, const shm_crec_t *c)
+{
+    return crec_put(s, txn, c);
 }
 
 /* crec_get through cur (NULL: no clients database), which is left on the record. */
@@ -292,6 +308,7 @@ int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admi
     c->updated_ms = r->admitted_ms;
     memcpy(r->client, c->name, sizeof(r->client));
     r->client[SHM_NAME_MAX] = '\0';
+    copy_name(r->model, sizeof(r->model), req->model ? req->model : "");
     r->client_tokens = tok;
     r->client_cost = cost;
     r->client_sec = c->req.head_sec;
@@ -389,6 +406,8 @@ int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm
         c.prompt_tokens = add_sat(c.prompt_tokens, o->prompt_tokens);
         c.completion_tokens = add_sat(c.completion_tokens, o->completion_tokens);
         c.cost_micro_usd = add_sat(c.cost_micro_usd, o->cost_micro_usd);
+        if ((rc = shm__usage_add(s, mdb_cursor_txn(cur), r, o, c.day)) != 0)
+            return rc;
     } else if (o || refund) {
         /* not served (or released before it went upstream): everything goes back */
         shm_window_adjust(&c.req, r->client_sec, -1);
@@ -417,12 +436,19 @@ typedef struct csync_ctx_s {
     unsigned n;
     int64_t now_ms;
     shm_sync_stats_t st;
+    unsigned conflict; /* with SHM_ECONFLICT: the spec */
 } csync_ctx_t;
 
-static void copy_name(char *dst, size_t size, const char *src)
+void shm__crec_init(shm_crec_t *r, const char *name, int64_t now_ms)
 {
-    memset(dst, 0, size);
-    memcpy(dst, src, strnlen(src, size - 1));
+    memset(r, 0, sizeof(*r));
+    r->version = SHM_CREC_VERSION;
+    r->size = sizeof(*r);
+    copy_name(r->name, sizeof(r->name), name);
+    r->created_ms = r->clock_ms = now_ms;
+    r->req.head_sec = shm_floordiv(now_ms, 1000);
+    r->day = day_index(now_ms);
+    r->month = shm__month_index(now_ms);
 }
 
 static int spec_index(const csync_ctx_t *c, const char *name, size_t len)
@@ -443,15 +469,12 @@ static int csync_fn(shm_t *s, MDB_txn *txn, void *arg)
         const shm_client_spec_t *sp = &c->specs[i];
         shm_crec_t r, before;
         rc = crec_get(s, txn, sp->name, &r);
+        if (rc == 0 && (r.flags & SHM_CF_STORE)) {
+            c->conflict = i;
+            return SHM_ECONFLICT; /* a store client's (shm_cdef.h) */
+        }
         if (rc == MDB_NOTFOUND) {
-            memset(&r, 0, sizeof(r));
-            r.version = SHM_CREC_VERSION;
-            r.size = sizeof(r);
-            copy_name(r.name, sizeof(r.name), sp->name);
-            r.created_ms = r.clock_ms = c->now_ms;
-            r.req.head_sec = shm_floordiv(c->now_ms, 1000);
-            r.day = day_index(c->now_ms);
-            r.month = shm__month_index(c->now_ms);
+            shm__crec_init(&r, sp->name, c->now_ms);
             c->st.added++;
         } else if (rc != 0) {
             return rc;
@@ -491,7 +514,8 @@ static int csync_fn(shm_t *s, MDB_txn *txn, void *arg)
         if ((rc = shm__rec_check(s, SHM_REC_CLIENT, &kv, &vv)) != 0)
             break;
         memcpy(&r, vv.mv_data, sizeof(r));
-        if ((r.flags & SHM_CF_ORPHANED) || spec_index(c, kv.mv_data, kv.mv_size) >= 0)
+        if ((r.flags & (SHM_CF_ORPHANED | SHM_CF_STORE)) ||
+            spec_index(c, kv.mv_data, kv.mv_size) >= 0)
             continue;
         r.flags |= SHM_CF_ORPHANED;
         r.updated_ms = c->now_ms;

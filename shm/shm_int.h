@@ -104,6 +104,7 @@ _Static_assert(sizeof(shm_orec_t) == 40, "owner layout");
 
 #define SHM_CF_ORPHANED 1u
 #define SHM_CF_CLUSTER  2u /* admitted from leases (shm_lease.h) */
+#define SHM_CF_STORE    4u /* a store client's (shm_cdef.h): shm_clients_sync leaves it */
 
 /* A client key's budgets and usage (shm_client.c); "clients" database, by name. */
 typedef struct shm_crec_s {
@@ -122,6 +123,34 @@ typedef struct shm_crec_s {
 } shm_crec_t;
 
 _Static_assert(sizeof(shm_crec_t) == 496, "client layout");
+
+#define SHM_DREC_VERSION 1
+
+/* A store client's definition (shm_cdef.c); "client_defs", by name. */
+typedef struct shm_drec_s {
+    uint32_t version, size;
+    char name[SHM_NAME_MAX + 1];
+    uint32_t status; /* enum shm_cdef_status */
+    uint32_t pad;
+    unsigned char digest[32], prev_digest[32]; /* prev: all zero when none */
+    int64_t prev_until_ms;
+    int64_t expires_ms; /* 0 = never */
+    int64_t created_ms, updated_ms, revoked_ms, rotated_ms;
+    char models[512];
+    char created_by[40];
+} shm_drec_t;
+
+_Static_assert(sizeof(shm_drec_t) == 744, "client definition layout");
+
+#define SHM_UREC_VERSION 1
+
+/* A client's usage of one UTC day and model (shm_usage.c); "client_usage". */
+typedef struct shm_urec_s {
+    uint32_t version, size;
+    uint64_t requests, prompt_tokens, completion_tokens, cost_micro_usd;
+} shm_urec_t;
+
+_Static_assert(sizeof(shm_urec_t) == 40, "usage layout");
 
 /* An object's affinity (shm_obj.c); "objects" database, by object id. */
 typedef struct shm_jrec_s {
@@ -150,6 +179,10 @@ struct shm_s {
     int has_objects;
     MDB_dbi dbi_leases; /* shm_lease.c; has_leases 0: a read-only open of a store without it */
     int has_leases;
+    MDB_dbi dbi_cdefs, dbi_cdig, dbi_chist; /* shm_cdef.c; has_cdefs as has_leases */
+    int has_cdefs;
+    MDB_dbi dbi_usage; /* shm_usage.c; has_usage as has_leases */
+    int has_usage;
     int readonly;
     int durability;
     size_t map_max;
@@ -203,6 +236,9 @@ enum shm_rec_kind {
     SHM_REC_OBJ,     /* shm_jrec_t in objects (keyed by an object id) */
     SHM_REC_OBJ_IDX, /* an entry of objects_by_expiry: no record, shm__corrupt only */
     SHM_REC_LEASE,   /* shm_lease_t in leases */
+    SHM_REC_CDEF,    /* shm_drec_t in client_defs */
+    SHM_REC_CHIST,   /* shm_hrec_t in client_history */
+    SHM_REC_USAGE,   /* shm_urec_t in client_usage */
     SHM_REC_KINDS
 };
 
@@ -235,6 +271,14 @@ void shm__prov_init(shm_prec_t *p, const char *name, int64_t now_ms);
 /* Append an event to a key's history ring. */
 int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_krec_t *k,
                   int64_t arg, const char *text, int64_t ts_ms);
+/* The same into the ring under name in dbi (records of kind SHM_REC_HIST or SHM_REC_CHIST);
+ * status and reason as given. */
+int shm__hist_add_db(shm_t *s, MDB_txn *txn, MDB_dbi dbi, int kind, const char *name, int type,
+                     int status, int reason, int64_t arg, const char *text, int64_t ts_ms);
+/* The newest max events of the ring under name in dbi, oldest first, into out; *n = how
+ * many (0 when there is no ring). 0, SHM_ECORRUPT or an LMDB code. */
+int shm__hist_get(shm_t *s, MDB_txn *txn, MDB_dbi dbi, int kind, const char *name, shm_event_t *out,
+                  unsigned max, unsigned *n);
 
 /* Put a record through cur, which a get of key left on it. rec_name is the record's own
  * name, its key in the store (as shm__key_put etc. put it): when it is key, the record is
@@ -282,6 +326,19 @@ int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admi
 /* The budgets of client c (brought to now by shm__client_admit) for shm_admit_req_t.budget;
  * now_ms is the admission's wall clock. */
 void shm__client_budget(const shm_crec_t *c, int64_t now_ms, shm_budget_t *out);
+/* A client's budget record (shm_cdef.c): get (0, MDB_NOTFOUND, SHM_ECORRUPT, LMDB code), put,
+ * and a fresh one as of now_ms (no limits, no usage). */
+int shm__crec_get(shm_t *s, MDB_txn *txn, const char *name, shm_crec_t *out);
+int shm__crec_put(shm_t *s, MDB_txn *txn, const shm_crec_t *c);
+void shm__crec_init(shm_crec_t *r, const char *name, int64_t now_ms);
+
+/* The store client a key digest belongs to (shm_cdef.c): 0 with name filled, MDB_NOTFOUND,
+ * SHM_ECORRUPT, or an LMDB code. */
+int shm__cdig_owner(shm_t *s, MDB_txn *txn, const unsigned char d[32], char name[SHM_NAME_MAX + 1]);
+/* Add a served outcome of reservation r to its client's usage row of UTC day day
+ * (shm_usage.c). 0 or an LMDB code; 0 without the usage database. */
+int shm__usage_add(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_outcome_t *o,
+                   int64_t day);
 /* What the client's lease must allow for req (shm_lease.h), c brought to now. */
 void shm__client_lease_ask(const shm_crec_t *c, const shm_admit_req_t *req, shm_lease_ask_t *a);
 int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm_outcome_t *o,

@@ -92,6 +92,23 @@ static const rec_kind_t rec_kinds[SHM_REC_KINDS] = {
                        .size = sizeof(shm_lease_t),
                        .version = SHM_LEASE_VERSION,
                        .names = {{FIELD(shm_lease_t, name)}}},
+    [SHM_REC_CDEF] = {.what = "client definition",
+                      .db = "client_defs",
+                      .size = sizeof(shm_drec_t),
+                      .version = SHM_DREC_VERSION,
+                      .names = {{FIELD(shm_drec_t, name)},
+                                {FIELD(shm_drec_t, models)},
+                                {FIELD(shm_drec_t, created_by)}}},
+    [SHM_REC_USAGE] = {.what = "client usage",
+                       .db = "client_usage",
+                       .size = sizeof(shm_urec_t),
+                       .version = SHM_UREC_VERSION},
+    [SHM_REC_CHIST] = {.what = "client history",
+                       .db = "client_history",
+                       .size = sizeof(shm_hrec_t),
+                       .version = SHM_HREC_VERSION,
+                       .head_off = offsetof(shm_hrec_t, head),
+                       .ring = SHM_HISTORY_RING},
 };
 #undef FIELD
 
@@ -268,8 +285,33 @@ int shm__lat_get(shm_t *s, MDB_txn *txn, const char *name, shm_lrec_t *out)
 int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_krec_t *k,
                   int64_t arg, const char *text, int64_t ts_ms)
 {
+    return shm__hist_add_db(s, txn, s->dbi_hist, SHM_REC_HIST, name, type, k ? k->status : 0,
+                            k ? k->reason : 0, arg, text, ts_ms);
+}
+
+int shm__hist_get(shm_t *s, MDB_txn *txn, MDB_dbi dbi, int kind, const char *name, shm_event_t *out,
+                  unsigned max, unsigned *n)
+{
     shm_hrec_t h;
-    int rc = get_fixed(s, txn, s->dbi_hist, SHM_REC_HIST, name, &h);
+    int rc = get_fixed(s, txn, dbi, kind, name, &h);
+    *n = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    unsigned count = h.count < SHM_HISTORY_RING ? h.count : SHM_HISTORY_RING;
+    unsigned start = h.count < SHM_HISTORY_RING ? 0 : h.head;
+    unsigned skip = count > max ? count - max : 0; /* keep the newest max */
+    for (unsigned i = skip; i < count; i++)
+        out[(*n)++] = h.ev[(start + i) % SHM_HISTORY_RING];
+    return 0;
+}
+
+int shm__hist_add_db(shm_t *s, MDB_txn *txn, MDB_dbi dbi, int kind, const char *name, int type,
+                     int status, int reason, int64_t arg, const char *text, int64_t ts_ms)
+{
+    shm_hrec_t h;
+    int rc = get_fixed(s, txn, dbi, kind, name, &h);
     if (rc == MDB_NOTFOUND) {
         memset(&h, 0, sizeof(h));
         h.version = SHM_HREC_VERSION;
@@ -283,14 +325,14 @@ int shm__hist_add(shm_t *s, MDB_txn *txn, const char *name, int type, const shm_
     e->arg = arg;
     e->pid = (int32_t)getpid();
     e->type = (uint16_t)type;
-    e->status = k ? (uint8_t)k->status : 0;
-    e->reason = k ? (uint8_t)k->reason : 0;
+    e->status = (uint8_t)status;
+    e->reason = (uint8_t)reason;
     if (text)
         memcpy(e->text, text, strnlen(text, sizeof(e->text) - 1));
     h.head = (h.head + 1) % SHM_HISTORY_RING;
     if (h.count < SHM_HISTORY_RING)
         h.count++;
-    return put_fixed(txn, s->dbi_hist, name, &h, sizeof(h));
+    return put_fixed(txn, dbi, name, &h, sizeof(h));
 }
 
 int64_t shm__key_clock(shm_krec_t *k, int64_t now_ms, int64_t *stepped)
@@ -413,10 +455,10 @@ const char *shm_class_name(int c)
 
 const char *shm_event_name(int t)
 {
-    static const char *const n[] = {"?",        "created", "config",   "orphaned",
-                                    "restored", "status",  "cooldown", "disable",
-                                    "enable",   "reset",   "reclaim",  "clock_back"};
-    return t > 0 && t <= SHM_EV_CLOCK ? n[t] : "unknown";
+    static const char *const n[] = {
+        "?",      "created", "config",  "orphaned",   "restored", "status",  "cooldown", "disable",
+        "enable", "reset",   "reclaim", "clock_back", "added",    "changed", "rotated",  "revoked"};
+    return t > 0 && t <= SHM_EV_CLIENT_REVOKE ? n[t] : "unknown";
 }
 
 const char *shm_circuit_name(int c)

@@ -3,10 +3,12 @@
 #include "server/common/clock.h"
 
 #include "llmgate_version.h"
+#include "server/cluster/clients.h"
 #include "server/cluster/lease.h"
 #include "server/cluster/rconn.h"
 #include "server/cluster/status.h"
 #include "server/common/log.h"
+#include "shm/shm_cdef.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ typedef struct cluster_s {
     rconn_t *cmd, *sub;
     lease_mgr_t *lease;
     status_t *status;
+    clients_t *clients;
     uv_timer_t tick;
     unsigned ticks;
     int mode;
@@ -61,6 +64,10 @@ static void publish_info(cluster_t *cl)
     uint64_t pub = 0, app = 0;
     lease_stats(cl->lease, &ls);
     status_counts(cl->status, &pub, &app);
+    uint64_t cpub = 0, capp = 0;
+    clients_counts(cl->clients, &cpub, &capp);
+    pub += cpub;
+    app += capp;
     pthread_mutex_lock(&g_info_lock);
     /* leased, but on the safe share until every node has reconciled: say degraded */
     g_info.mode = cl->mode == CLUSTER_LEASED && ls.holding ? CLUSTER_DEGRADED : cl->mode;
@@ -137,6 +144,7 @@ static void on_epoch(rconn_t *r, redisReply *reply, void *arg)
     cl->epoch = e;
     set_mode(cl, CLUSTER_LEASED, "");
     status_on_up(cl->status);
+    clients_on_up(cl->clients);
 }
 
 static void ask_epoch(cluster_t *cl)
@@ -184,7 +192,8 @@ static void on_event(rconn_t *r, const char *payload, size_t len, void *arg)
     cluster_t *cl = arg;
     (void)r;
     cl->last_contact_ms = clock_wall_ms();
-    status_on_message(cl->status, payload, len);
+    if (!clients_on_message(cl->clients, payload, len))
+        status_on_message(cl->status, payload, len);
 }
 
 static void heartbeat(cluster_t *cl)
@@ -276,6 +285,7 @@ static void on_closed(uv_handle_t *h)
     void *arg = cl->done_arg;
     lease_free(cl->lease);
     status_free(cl->status);
+    clients_free(cl->clients);
     conn_cfg_free(&cl->conn_cfg);
     free(cl);
     if (done)
@@ -308,8 +318,10 @@ static void on_tick(uv_timer_t *t)
     if (cl->mode == CLUSTER_LEASED && !rconn_up(cl->cmd))
         set_mode(cl, CLUSTER_DEGRADED, "the connection to Redis is down");
     lease_tick(cl->lease);
-    if (cl->ticks % 5 == 0)
+    if (cl->ticks % 5 == 0) {
         status_tick(cl->status);
+        clients_tick(cl->clients);
+    }
     if (cl->ticks % 20 == 0 && rconn_up(cl->cmd))
         heartbeat(cl);
     publish_info(cl);
@@ -317,8 +329,13 @@ static void on_tick(uv_timer_t *t)
 
 int cluster_start(uv_loop_t *loop, shm_t *shm, const cfg_t *cfg)
 {
-    if (!cfg->cluster.enabled)
+    if (!cfg->cluster.enabled) {
+        /* a store that served a cluster before: its store clients' budgets are local again */
+        int rc = shm_cdef_cluster_mark(shm, 0);
+        if (rc > 0)
+            log_info("cluster: off; %d store client budget(s) admitted locally again", rc);
         return 0;
+    }
     cluster_t *cl = calloc(1, sizeof(*cl));
     if (!cl)
         return -1;
@@ -342,7 +359,8 @@ int cluster_start(uv_loop_t *loop, shm_t *shm, const cfg_t *cfg)
     if (!(cl->sub = rconn_new(loop, &so)))
         goto fail;
     if (!(cl->lease = lease_new(shm, cfg, cl->cmd)) ||
-        !(cl->status = status_new(shm, cfg, cl->cmd)))
+        !(cl->status = status_new(shm, cfg, cl->cmd)) ||
+        !(cl->clients = clients_new(shm, cfg, cl->cmd, cl->lease)))
         goto fail;
     uv_timer_init(loop, &cl->tick);
     cl->tick.data = cl;
@@ -359,6 +377,7 @@ fail:
     rconn_close(cl->sub);
     lease_free(cl->lease);
     status_free(cl->status);
+    clients_free(cl->clients);
     conn_cfg_free(&cl->conn_cfg);
     free(cl);
     return -1;
@@ -379,6 +398,7 @@ void cluster_reload(const cfg_t *cfg)
     cl->cfg = cfg;
     lease_reconfigure(cl->lease, cfg);
     status_reconfigure(cl->status, cfg);
+    clients_reconfigure(cl->clients, cfg);
 }
 
 void cluster_stop(void (*done)(void *arg), void *arg)

@@ -8,6 +8,7 @@
  *   - two Redis connections (rconn.h): one for commands, one subscribed to PREFIX:events;
  *   - the lease manager (lease.h), ticking every 50 ms;
  *   - key status shared both ways (status.h), every 250 ms;
+ *   - the store's client keys shared both ways (clients.h), every 250 ms;
  *   - a heartbeat every second: PREFIX:nodes gets the node id, PREFIX:node:<id> its mode, pid,
  *     grants held, unused units, refills and their round trip (EXPIRE 30 s): what
  *     `llmgatectl cluster` shows;
@@ -47,7 +48,8 @@ typedef struct cluster_info_s {
     uint64_t roundtrips;         /* commands sent to Redis */
     uint64_t refills, refill_us; /* grants received, sum of their round trips */
     uint64_t refill_p50_us, refill_max_us;
-    uint64_t published, applied; /* key status changes sent / taken from other nodes */
+    uint64_t published, applied; /* key status and store client changes sent / taken from
+                                    other nodes */
 } cluster_info_t;
 
 /* Start when cfg has a cluster section (else 0 and nothing). cfg must stay valid until the

@@ -3,6 +3,7 @@
 #include "server/common/clock.h"
 
 #include "server/common/log.h"
+#include "shm/shm_cdef.h"
 #include "shm/shm_lease.h"
 
 #include <math.h>
@@ -188,10 +189,36 @@ int lease_reconfigure(lease_mgr_t *m, const cfg_t *cfg)
     unsigned n = cfg->client_keys_count;
     for (unsigned p = 0; p < cfg->providers_count; p++)
         n += cfg->providers[p].keys_count;
+    /* the store's clients (shm_cdef.h) too: shared by the cluster (clients.h) */
+    shm_cdef_raw_t *defs = NULL;
+    unsigned ndefs = 0;
+    if (shm_cdef_export(m->shm, &defs, &ndefs) != 0)
+        ndefs = 0;
+    n += ndefs;
     ent_t *v = calloc(n ? n : 1, sizeof(*v));
     unsigned k = 0;
-    if (!v)
+    if (!v) {
+        shm_snapshot_free(defs);
         return -1;
+    }
+    for (unsigned i = 0; i < ndefs; i++) {
+        const shm_cdef_raw_t *d = &defs[i];
+        const shm_cdef_spec_t *sp = &d->spec;
+        if (d->status != SHM_CDEF_ACTIVE || !d->cluster ||
+            !(sp->rpm || sp->rpd || sp->tokens_per_day || sp->tokens_per_month ||
+              sp->cost_per_day_micro_usd || sp->cost_per_month_micro_usd))
+            continue;
+        ent_t *e = &v[k++];
+        e->kind = SHM_LK_CLIENT;
+        snprintf(e->name, sizeof(e->name), "%s", d->name);
+        e->limit[SHM_LD_RPM] = sp->rpm;
+        e->limit[SHM_LD_RPD] = sp->rpd;
+        e->limit[SHM_LD_TOK_DAY] = sp->tokens_per_day;
+        e->limit[SHM_LD_TOK_MONTH] = sp->tokens_per_month;
+        e->limit[SHM_LD_COST_DAY] = sp->cost_per_day_micro_usd;
+        e->limit[SHM_LD_COST_MONTH] = sp->cost_per_month_micro_usd;
+    }
+    shm_snapshot_free(defs);
     for (unsigned p = 0; p < cfg->providers_count; p++) {
         for (unsigned i = 0; i < cfg->providers[p].keys_count; i++) {
             const cfg_key_t *key = &cfg->providers[p].keys[i];

@@ -2,7 +2,9 @@
  *
  * Design note
  * -----------
- * Every key and client key with a limit is an entity; each of its limits a dimension
+ * Every key and client key with a limit is an entity (the configuration's, and the store's
+ * active clients whose budget record is flagged SHM_CF_CLUSTER: clients.h; lease_reconfigure
+ * reads them from the store); each of its limits a dimension
  * (shm_lease.h). Redis holds, per entity and dimension, the grants of every host (a sorted set
  * of grant ids by the time until which each counts, and a hash of their amounts); one Lua
  * script (LEASE_SCRIPT in lease.c) drops the grants that no longer count, settles the ones a
@@ -59,7 +61,8 @@ typedef struct lease_stats_s {
 /* cfg must stay valid until lease_reconfigure or lease_free. NULL on out of memory. */
 lease_mgr_t *lease_new(shm_t *shm, const cfg_t *cfg, rconn_t *redis);
 
-/* A new configuration (after a reload): entities and limits as it says. */
+/* A new configuration (after a reload), or a change of the store's clients: entities and
+ * limits as cfg and the store say. */
 int lease_reconfigure(lease_mgr_t *m, const cfg_t *cfg);
 
 /* Redis is usable (up 1, epoch: a hash of PREFIX:epoch) or not (0). degraded 1: admit on

@@ -87,6 +87,16 @@ int auth_check(const cfg_t *cfg, const http_hdr_t *hdrs, size_t n, const cfg_cli
     return 0;
 }
 
+int auth_digest(const http_hdr_t *hdrs, size_t n, unsigned char out[32])
+{
+    size_t klen = 0;
+    const char *key = presented_key(hdrs, n, &klen);
+    if (!key)
+        return AUTH_EMISSING;
+    mbedtls_sha256_ret((const unsigned char *)key, klen, out, 0);
+    return 0;
+}
+
 void auth_cache_clear(auth_cache_t *cache)
 {
     explicit_bzero(cache, sizeof(*cache));
@@ -156,6 +166,6 @@ const char *auth_message(int rc)
     if (rc == AUTH_EMISSING)
         return "You didn't provide an API key. Send your llmgate client key in an "
                "Authorization header (Authorization: Bearer YOUR_KEY) or in x-api-key.";
-    return "Incorrect API key provided. Use a client key configured in this llmgate's "
-           "client_keys.";
+    return "Incorrect API key provided. Use a client key of this llmgate (its configuration's "
+           "client_keys, or one made with llmgatectl client add).";
 }

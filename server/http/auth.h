@@ -47,6 +47,10 @@
  * AUTH_EMISSING / AUTH_EUNKNOWN with *out = NULL. out may not be NULL. */
 int auth_check(const cfg_t *cfg, const http_hdr_t *hdrs, size_t n, const cfg_client_t **out);
 
+/* The SHA-256 of the key the request presents (the same header rules), for a lookup
+ * elsewhere (auth_store.h). 0, or AUTH_EMISSING. The caller wipes out. */
+int auth_digest(const http_hdr_t *hdrs, size_t n, unsigned char out[32]);
+
 /* The per-connection memory of auth_check_cached. Zeroed = empty. */
 #define AUTH_CACHE_KEY_MAX 256
 typedef struct auth_cache_s {

@@ -11,6 +11,7 @@
 
 #include "server/common/errors.h"
 #include "server/common/log.h"
+#include "server/obs/obs_clients.h"
 #include "server/obs/obs_cluster.h"
 #include "server/obs/prom.h"
 
@@ -468,6 +469,11 @@ int obs_store_metrics(const cfg_t *cfg, shm_t *shm, buf_t *out)
         rc |= render_keys(&v, out);
         rc |= render_providers(&v, out);
         rc |= render_models(cfg, &v, out);
+        int crc = obs_clients_metrics(shm, v.now, out);
+        if (crc == SHM_ENOMEM)
+            rc = -1;
+        else if (crc != 0)
+            log_warn("metrics: the store's clients cannot be read: %s", shm_strerror(crc));
     } else {
         log_warn("metrics: the state store cannot be read: %s", shm_strerror(src));
     }

@@ -16,7 +16,8 @@
 int obs_store_readiness(const cfg_t *cfg, shm_t *shm, buf_t *out);
 
 /* llmgate_store_up, then (if the store could be read) llmgate_key_*, llmgate_provider_*
- * and llmgate_model_* into out. 0, or -1 if memory ran out. */
+ * llmgate_model_* and the client families (obs_clients.h) into out. 0, or -1 if memory ran
+ * out. */
 int obs_store_metrics(const cfg_t *cfg, shm_t *shm, buf_t *out);
 
 #endif

@@ -940,6 +940,7 @@ static int admit_groups(proxy_t *w, const req_t *r, shm_batch_t *b, int64_t *ret
         if (r->client) {
             /* USD per million tokens = micro-USD per token */
             ar.client = r->client->name;
+            ar.model = r->model->name;
             ar.budget = budget;
             ar.cost_micro_usd =
                 (uint64_t)((double)(r->h.body.len / 4) * r->model->input_price_per_m +
@@ -1176,7 +1177,7 @@ static void attempt_admitted(conn_t *c, req_t *r, int rc, int64_t retry_at, int 
     }
     if (rc == SHM_ENOTFOUND && r->client) {
         conn_respond_error(c, 401, "invalid_api_key", NULL,
-                           "this client key is no longer configured");
+                           "this client key was revoked or is no longer configured");
         return;
     }
     if (rc != 0) {

@@ -310,20 +310,45 @@ static int count_locally(conn_t *c, req_t *r, const api_op_t *op)
     return 0;
 }
 
+/* Who is asking: a client of the configuration (auth.h), else of the store (auth_store.h;
+ * also the only ones when the configuration has none and does not allow anonymous use).
+ * 0 with r->client set (NULL: anonymous), or -1 with the 401 (500) answered. The answer never
+ * echoes what was presented. */
+static int authenticate(conn_t *c, req_t *r, const cfg_t *cfg, unsigned gen)
+{
+    int rc = gen ? auth_check_cached(cfg, gen, r->h.hdrs, r->h.nhdrs, &c->auth, &r->client)
+                 : auth_check(cfg, r->h.hdrs, r->h.nhdrs, &r->client);
+    if (rc == AUTH_EUNKNOWN || (rc == AUTH_EMISSING && cfg->client_keys_count == 0)) {
+        rc = auth_store_check(conn_px(c)->shm, r->h.hdrs, r->h.nhdrs, &r->store_client);
+        if (rc == 0) {
+            r->client = &r->store_client.client;
+            return 0;
+        }
+        if (rc == AUTH_ESTORE) {
+            log_error("store: a client key lookup failed");
+            conn_respond_error(c, 500, "internal_error", NULL, "%s", r->store_client.why);
+            return -1;
+        }
+        conn_respond_error_hdr(c, 401, r->api->auth_challenge, auth_code(rc), NULL, "%s",
+                               r->store_client.why);
+        return -1;
+    }
+    if (rc != 0) {
+        conn_respond_error_hdr(c, 401, r->api->auth_challenge, auth_code(rc), NULL, "%s",
+                               auth_message(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
 {
     const api_adapter_t *api = m->api;
     int rc;
 
     r->cfgref = cfgref_get(conn_px(c)->cfgref);
-    rc = auth_check_cached(r->cfgref->cfg, r->cfgref->generation, r->h.hdrs, r->h.nhdrs, &c->auth,
-                           &r->client);
-    if (rc != 0) {
-        /* never echo what was presented */
-        conn_respond_error_hdr(c, 401, api->auth_challenge, auth_code(rc), NULL, "%s",
-                               auth_message(rc));
+    if (authenticate(c, r, r->cfgref->cfg, r->cfgref->generation) != 0)
         return;
-    }
     r->filter.apis = tr_formats(api, m->op); /* as it is, or translated */
     if (api_upstream_path(m, r->up_path, sizeof(r->up_path), &r->up_path_len) != 0) {
         conn_respond_error(c, 414, "invalid_request_error", NULL, "request path too long");
@@ -399,16 +424,13 @@ static void proxy_api(conn_t *c, req_t *r, const api_match_t *m)
 static void respond_models(conn_t *c, req_t *r)
 {
     const cfg_t *cfg = conn_px(c)->cfg;
-    const cfg_client_t *client = NULL;
+    const cfg_client_t *client;
     buf_t b = {0};
     int first = 1;
-    int rc = auth_check(cfg, r->h.hdrs, r->h.nhdrs, &client);
 
-    if (rc != 0) {
-        conn_respond_error_hdr(c, 401, r->api->auth_challenge, auth_code(rc), NULL, "%s",
-                               auth_message(rc));
+    if (authenticate(c, r, cfg, 0) != 0)
         return;
-    }
+    client = r->client;
 
     buf_appends(&b, "{\"object\":\"list\",\"data\":[");
     for (unsigned i = 0; i < cfg->models_count; i++) {

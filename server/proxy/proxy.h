@@ -26,6 +26,7 @@
 #include "server/api/api.h"
 #include "server/common/cfgref.h"
 #include "server/common/clock.h"
+#include "server/http/auth_store.h"
 #include "server/http/conn.h"
 #include "server/policy/route.h"
 #include "server/api/scan.h"
@@ -127,6 +128,7 @@ typedef struct req_s {
     uint32_t send_wait_ms; /* while up_paused: how long the client may take nothing */
     /* accounting (access log, metrics) */
     const cfg_client_t *client; /* the authenticated client key, NULL when unauthenticated */
+    auth_store_t store_client;  /* a store client's own copy (client points here then) */
     shm_budget_t budget;        /* with has_budget: the client's budgets at the last admission */
     int has_budget;
     int request_id_generated;

@@ -136,6 +136,12 @@ class InstallTest(unittest.TestCase):
         offered = set()
         for cmd in commands:
             offered |= self.complete(f"llmgatectl {cmd} --")
+        self.assertTrue({"add", "set", "rotate", "revoke", "show"} <=
+                        self.complete("llmgatectl client "))
+        for verb in ("add", "set", "rotate", "revoke"):
+            offered |= self.complete(f"llmgatectl client {verb} acme --")
+        self.assertIn("--grace", self.complete("llmgatectl client rotate acme --"))
+        self.assertNotIn("--grace", self.complete("llmgatectl client add acme --"))
         for opt in set(re.findall(r"--[a-z][a-z-]+", usage)):
             self.assertIn(opt, offered, f"the completion never offers {opt}")
 
@@ -147,6 +153,16 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(self.complete(f"llmgatectl --state {gw.state_dir} disable al"),
                              {"alpha-1", "alpha-2"})
             self.assertEqual(self.complete(f"llmgatectl --config {gw.config} key b"), {"beta-1"})
+            for name in ("acme", "acorn"):
+                p = subprocess.run([LLMGATECTL_BIN, "--state", gw.state_dir, "client", "add",
+                                    name], capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.complete(f"llmgatectl --state {gw.state_dir} client ac"),
+                             {"acme", "acorn"})
+            self.assertEqual(self.complete(f"llmgatectl --state {gw.state_dir} client revoke "
+                                           "acm"), {"acme"})
+            self.assertEqual(self.complete(f"llmgatectl --state {gw.state_dir} client add ac"),
+                             set())
         finally:
             gw.stop()
             gw.cleanup()

@@ -945,16 +945,14 @@ static void test_client_keys(void)
     int rc;
 
     rc = load_edit(&c, -1, "# no client_keys", 0);
-    expect_err(rc,
-               "config: t.yaml:1: client_keys: no client keys are configured, so anyone who can "
-               "reach llmgate could use its upstream keys; add a client_keys: list",
-               "no client keys and no allow_unauthenticated: refused");
-    T_OK(strstr(err, "secret_env: APP1_KEY") && strstr(err, "sha256:") &&
-             strstr(err, "allow_unauthenticated: true"),
-         "  ... the message says exactly what to add");
+    T_OK(rc == 0 && c->allow_unauthenticated == 0 && c->client_keys_count == 0,
+         "no client keys and no allow_unauthenticated: loads, serving only store clients");
+    cfg_free(c);
+    c = NULL;
     rc = load_edit(&c, -1, "allow_unauthenticated: false", 0);
-    expect_err(rc, "client_keys: no client keys are configured",
-               "allow_unauthenticated: false is the same as absent");
+    T_OK(rc == 0 && c->allow_unauthenticated == 0, "allow_unauthenticated: false is the same");
+    cfg_free(c);
+    c = NULL;
     rc = load_edit(&c, -1, "allow_unauthenticated: true", 0);
     T_OK(rc == 0 && c->allow_unauthenticated == 1 && c->client_keys_count == 0,
          "allow_unauthenticated: true loads without client keys");
