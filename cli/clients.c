@@ -1,4 +1,4 @@
-/* clients.c - client keys: `clients`, `client NAME`, `client add|set|rotate|revoke`.
+/* clients.c - client keys: `client add|set|rotate|revoke` (the views: clients_view.c).
  *
  * Two kinds of client share the store's budget records (shm.h, "Clients"): the config's
  * client_keys, which the server writes at start and reload (llmgatectl only reads their
@@ -304,6 +304,10 @@ int ctl_crows_load(ctl_t *c, ctl_crow_t **rows, unsigned *n)
         ctl_crow_derive(&out[k++], c->now_ms);
     }
     qsort(out, k, sizeof(*out), cmp_crow);
+    if ((rc = ctl_usage_sums(c, out, k)) != 0) {
+        rc = ctl_store_error(c, rc, "reading the clients' usage", NULL);
+        goto done;
+    }
     *rows = out;
     *n = k;
     out = NULL;
@@ -318,7 +322,7 @@ done:
 
 /* One client as of now: 0, SHM_ENOTFOUND (neither the config's nor the store's), or an shm
  * error. */
-static int crow_get(ctl_t *c, const char *name, ctl_crow_t *r)
+int ctl_crow_get(ctl_t *c, const char *name, ctl_crow_t *r)
 {
     shm_cdef_t d;
     shm_client_t u;
@@ -339,7 +343,7 @@ static int crow_get(ctl_t *c, const char *name, ctl_crow_t *r)
         r->has_usage = 1;
     }
     ctl_crow_derive(r, c->now_ms);
-    return 0;
+    return ctl_usage_sums(c, r, 1);
 }
 
 /* ---- messages ----------------------------------------------------------------------------- */
@@ -349,7 +353,7 @@ static void actor_init(char actor[40])
     snprintf(actor, 40, "llmgatectl uid %u", (unsigned)getuid());
 }
 
-static int not_found(ctl_t *c, const char *name)
+int ctl_client_not_found(ctl_t *c, const char *name)
 {
     return ctl_fail(CTL_EXIT_NOTFOUND,
                     "no client \"%s\" in the store %s (`llmgatectl clients` lists them)", name,
@@ -399,9 +403,9 @@ static int revoked_already(const char *cmd, const char *name, const ctl_crow_t *
 /* A store client to change with cmd: 0 with *r, or the exit code after a message. */
 static int live_store_client(ctl_t *c, const char *cmd, const char *name, ctl_crow_t *r)
 {
-    int rc = crow_get(c, name, r);
+    int rc = ctl_crow_get(c, name, r);
     if (rc == SHM_ENOTFOUND)
-        return not_found(c, name);
+        return ctl_client_not_found(c, name);
     if (rc != 0)
         return ctl_store_error(c, rc, "reading client", name);
     if (!r->store)
@@ -477,7 +481,7 @@ static int print_key(ctl_t *c, const char *verb, const char *name, const char *k
     char t[40], d[32];
     int rc;
 
-    if (crow_get(c, name, &r) != 0 || !r.store) {
+    if (ctl_crow_get(c, name, &r) != 0 || !r.store) {
         /* it was committed: the key must still be shown, with what is known */
         memset(&r, 0, sizeof(r));
         r.store = 1;
@@ -547,7 +551,7 @@ int ctl_cmd_client_add(ctl_t *c, const char *name)
     }
     explicit_bzero(key, sizeof(key));
     if (rc == SHM_EEXIST) {
-        if (crow_get(c, name, &r) == 0 && r.store && r.state == CTL_CS_REVOKED)
+        if (ctl_crow_get(c, name, &r) == 0 && r.store && r.state == CTL_CS_REVOKED)
             return ctl_fail(CTL_EXIT_USAGE,
                             "client \"%s\" is in the store %s already, revoked at %s (a revoked "
                             "client keeps its name and usage): choose another name",
@@ -601,7 +605,7 @@ static void changed_cost(ctl_buf_t *o, const char *what, uint64_t before, uint64
     *first = 0;
 }
 
-static const char *models_text(const char *m, char *buf, size_t len)
+const char *ctl_models_text(const char *m, char *buf, size_t len)
 {
     size_t o = 0;
     if (!m[0]) {
@@ -617,7 +621,7 @@ static const char *models_text(const char *m, char *buf, size_t len)
     return buf;
 }
 
-static const char *expiry_text(int64_t ms, char *buf, size_t len)
+const char *ctl_expiry_text(int64_t ms, char *buf, size_t len)
 {
     if (ms)
         return ctl_fmt_time(ms, CTL_T_FULL, buf, len);
@@ -640,12 +644,12 @@ int ctl_cmd_client_set(ctl_t *c, const char *name)
     expires_from_now(c);
     rc = shm_cdef_set(c->shm, name, &c->cspec, w, actor, SHM_NOW);
     if (rc == SHM_ENOTFOUND)
-        return not_found(c, name);
-    if (rc == SHM_EINVAL && crow_get(c, name, &after) == 0 && after.state == CTL_CS_REVOKED)
+        return ctl_client_not_found(c, name);
+    if (rc == SHM_EINVAL && ctl_crow_get(c, name, &after) == 0 && after.state == CTL_CS_REVOKED)
         return revoked_already("change", name, &after);
     if (rc != 0)
         return ctl_store_error(c, rc, "client set", name);
-    if ((rc = crow_get(c, name, &after)) != 0)
+    if ((rc = ctl_crow_get(c, name, &after)) != 0)
         return ctl_store_error(c, rc, "reading client", name);
 
     ctl_buf_printf(&o, "%s: ", name);
@@ -666,14 +670,14 @@ int ctl_cmd_client_set(ctl_t *c, const char *name)
                      after.u.cost_per_month_micro_usd, &first);
     if (w & SHM_CDEF_SET_EXPIRES) {
         ctl_buf_printf(&o, "%sexpires %s", first ? "" : ", ",
-                       expiry_text(before.d.spec.expires_ms, a, sizeof(a)));
-        ctl_buf_printf(&o, " -> %s", expiry_text(after.d.spec.expires_ms, b, sizeof(b)));
+                       ctl_expiry_text(before.d.spec.expires_ms, a, sizeof(a)));
+        ctl_buf_printf(&o, " -> %s", ctl_expiry_text(after.d.spec.expires_ms, b, sizeof(b)));
         first = 0;
     }
     if (w & SHM_CDEF_SET_MODELS) {
         ctl_buf_printf(&o, "%smodels %s", first ? "" : ", ",
-                       models_text(before.d.spec.models, a, sizeof(a)));
-        ctl_buf_printf(&o, " -> %s", models_text(after.d.spec.models, b, sizeof(b)));
+                       ctl_models_text(before.d.spec.models, a, sizeof(a)));
+        ctl_buf_printf(&o, " -> %s", ctl_models_text(after.d.spec.models, b, sizeof(b)));
     }
     ctl_buf_printf(&o, "; status %s\n", ctl_cstate_name(after.state));
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
@@ -703,8 +707,8 @@ int ctl_cmd_client_rotate(ctl_t *c, const char *name)
     }
     explicit_bzero(key, sizeof(key));
     if (rc == SHM_ENOTFOUND)
-        return not_found(c, name);
-    if (rc == SHM_EINVAL && crow_get(c, name, &r) == 0 && r.state == CTL_CS_REVOKED)
+        return ctl_client_not_found(c, name);
+    if (rc == SHM_EINVAL && ctl_crow_get(c, name, &r) == 0 && r.state == CTL_CS_REVOKED)
         return revoked_already("rotate", name, &r);
     return ctl_store_error(c, rc, "client rotate", name);
 }
@@ -722,181 +726,17 @@ int ctl_cmd_client_revoke(ctl_t *c, const char *name)
         return rc;
     rc = shm_cdef_revoke(c->shm, name, actor, SHM_NOW);
     if (rc == SHM_ENOTFOUND)
-        return not_found(c, name);
-    if (rc == SHM_EINVAL && crow_get(c, name, &after) == 0 && after.state == CTL_CS_REVOKED)
+        return ctl_client_not_found(c, name);
+    if (rc == SHM_EINVAL && ctl_crow_get(c, name, &after) == 0 && after.state == CTL_CS_REVOKED)
         return revoked_already("revoke", name, &after);
     if (rc != 0)
         return ctl_store_error(c, rc, "client revoke", name);
-    if ((rc = crow_get(c, name, &after)) != 0)
+    if ((rc = ctl_crow_get(c, name, &after)) != 0)
         return ctl_store_error(c, rc, "reading client", name);
     ctl_buf_printf(&o,
                    "%s: %s -> %s: its keys are refused from now on (requests in flight finish); "
                    "its usage stays readable\n",
                    name, ctl_cstate_name(before.state), ctl_cstate_name(after.state));
-    rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    ctl_buf_free(&o);
-    return rc;
-}
-
-/* ---- clients, client NAME ----------------------------------------------------------------- */
-
-int ctl_cmd_clients(ctl_t *c)
-{
-    ctl_crow_t *rows = NULL;
-    unsigned n = 0;
-    ctl_buf_t o = {0};
-    int rc = ctl_crows_load(c, &rows, &n);
-
-    if (rc != 0)
-        return rc;
-    if (c->json)
-        ctl_json_clients(c, rows, n, &o);
-    else if (n)
-        ctl_render_clients(rows, n, c->now_ms, c->color, &o);
-    else
-        ctl_buf_puts(&o, "(no clients: the config's client_keys appear once a server ran with "
-                         "them; `llmgatectl client add NAME` adds one to the store)\n");
-    rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    free(rows);
-    ctl_buf_free(&o);
-    return rc;
-}
-
-static void history_text(ctl_buf_t *o, const shm_event_t *e)
-{
-    char t[40], text[sizeof(e->text) + 1];
-
-    memcpy(text, e->text, sizeof(e->text));
-    text[sizeof(e->text)] = '\0';
-    ctl_buf_printf(o, "  %s  %-8s", ctl_fmt_time(e->ts_ms, CTL_T_FULL, t, sizeof(t)),
-                   shm_event_name(e->type));
-    if (e->type == SHM_EV_CLIENT_SET) {
-        ctl_buf_puts(o, " ");
-        for (unsigned b = 0, first = 1; b < 8; b++)
-            if (e->arg & (1u << b)) {
-                ctl_buf_printf(o, "%s%s", first ? "" : " ", ctl_cset_names[b]);
-                first = 0;
-            }
-    } else if (e->type == SHM_EV_CLIENT_ROTATE) {
-        if (e->arg > e->ts_ms)
-            ctl_buf_printf(o, " old key until %s", ctl_fmt_time(e->arg, CTL_T_FULL, t, sizeof(t)));
-        else
-            ctl_buf_puts(o, " old key stopped at once");
-    }
-    if (text[0])
-        ctl_buf_printf(o, "  (%s)", ctl_printable(text, t, sizeof(t)));
-    ctl_buf_printf(o, "  pid %d\n", (int)e->pid);
-}
-
-/* "12/100 ..." of a token budget, or its cost: "$0.0012/$5.0000", "-" when unlimited. */
-static const char *cost_used(uint64_t used, uint64_t limit, char *buf, size_t len)
-{
-    char a[32], b[32];
-    snprintf(buf, len, "%s/%s", ctl_fmt_cost(used, a, sizeof(a)),
-             limit ? ctl_fmt_cost(limit, b, sizeof(b)) : "-");
-    return buf;
-}
-
-static void detail_text(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
-                        ctl_buf_t *o)
-{
-    const shm_client_t *u = &r->u;
-    const shm_cdef_t *d = &r->d;
-    int col = c->color;
-    char a[SHM_CDEF_MODELS_MAX * 2 + 2], t[40], t2[40];
-
-    ctl_buf_printf(o, "client       %s%s%s  (%s)\n", ctl_color_on(CTL_C_BOLD, col), u->name,
-                   ctl_color_off(CTL_C_BOLD, col), r->store ? "store" : "config");
-    ctl_buf_printf(o, "status       %s%s%s", ctl_color_on(r->status_color, col),
-                   ctl_cstate_name(r->state), ctl_color_off(r->status_color, col));
-    if (r->state == CTL_CS_REVOKED)
-        ctl_buf_printf(o, "  (at %s; its keys are refused)",
-                       ctl_fmt_time(d->revoked_ms, CTL_T_FULL, t, sizeof(t)));
-    else if (r->state == CTL_CS_EXPIRED)
-        ctl_buf_printf(o, "  (at %s; `client set %s --expires ...` extends it)",
-                       ctl_fmt_time(d->spec.expires_ms, CTL_T_FULL, t, sizeof(t)), u->name);
-    else if (r->state == CTL_CS_ORPHANED)
-        ctl_buf_puts(o, "  (not in the config any more: never admitted)");
-    ctl_buf_puts(o, "\n");
-    if (r->store) {
-        ctl_buf_printf(o, "key          fingerprint %s", d->fingerprint);
-        if (d->prev_fingerprint[0])
-            ctl_buf_printf(o, "; the previous key (fingerprint %s) works until %s (%s more)",
-                           d->prev_fingerprint,
-                           ctl_fmt_time(d->prev_until_ms, CTL_T_FULL, t, sizeof(t)),
-                           ctl_fmt_dur(d->prev_until_ms - c->now_ms, t2, sizeof(t2)));
-        ctl_buf_puts(o, "\n");
-        ctl_buf_printf(o, "models       %s\n", models_text(d->spec.models, a, sizeof(a)));
-        ctl_buf_printf(o, "expires      %s", expiry_text(d->spec.expires_ms, t, sizeof(t)));
-        if (d->spec.expires_ms > c->now_ms)
-            ctl_buf_printf(o, " (in %s)",
-                           ctl_fmt_dur(d->spec.expires_ms - c->now_ms, t, sizeof(t)));
-        ctl_buf_puts(o, "\n");
-        ctl_buf_printf(o, "created      %s by %s\n",
-                       ctl_fmt_time(d->created_ms, CTL_T_FULL, t, sizeof(t)),
-                       ctl_printable(d->created_by, a, sizeof(a)));
-        ctl_buf_printf(o, "rotated      %s\n",
-                       ctl_fmt_time(d->rotated_ms, CTL_T_FULL, t, sizeof(t)));
-        ctl_buf_printf(o, "revoked      %s\n",
-                       ctl_fmt_time(d->revoked_ms, CTL_T_FULL, t, sizeof(t)));
-    } else {
-        ctl_buf_puts(o, "key          the config's (its fingerprint and models are there)\n");
-    }
-    ctl_buf_printf(o, "rpm          %s in the last 60 s\n",
-                   ctl_fmt_used(u->rpm_used, u->rpm, a, sizeof(a)));
-    ctl_buf_printf(o, "rpd          %s today (next day starts %s)\n",
-                   ctl_fmt_used(u->rpd_used, u->rpd, a, sizeof(a)),
-                   ctl_fmt_time(u->day_reset_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_printf(o, "tokens/day   %s today\n",
-                   ctl_fmt_used(u->tokens_day_used, u->tokens_per_day, a, sizeof(a)));
-    ctl_buf_printf(o, "tokens/month %s this month (next month starts %s)\n",
-                   ctl_fmt_used(u->tokens_month_used, u->tokens_per_month, a, sizeof(a)),
-                   ctl_fmt_time(u->month_reset_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_printf(o, "cost/day     %s today\n",
-                   cost_used(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, a, sizeof(a)));
-    ctl_buf_printf(
-        o, "cost/month   %s this month\n",
-        cost_used(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, a, sizeof(a)));
-    ctl_buf_printf(o, "requests     %llu admitted, last at %s", (unsigned long long)u->requests,
-                   ctl_fmt_time(u->last_admit_ms, CTL_T_FULL, t, sizeof(t)));
-    if (u->last_admit_ms)
-        ctl_buf_printf(o, " (%s)", ctl_fmt_age(c->now_ms - u->last_admit_ms, t, sizeof(t)));
-    ctl_buf_puts(o, "\n");
-    ctl_buf_printf(o, "tokens       %llu prompt + %llu completion = %llu\n",
-                   (unsigned long long)u->prompt_tokens, (unsigned long long)u->completion_tokens,
-                   (unsigned long long)(u->prompt_tokens + u->completion_tokens));
-    ctl_buf_printf(o, "cost         %s\n", ctl_fmt_cost(u->cost_micro_usd, a, sizeof(a)));
-    if (r->has_usage)
-        ctl_buf_printf(o, "usage since  %s, updated %s\n",
-                       ctl_fmt_time(u->created_ms, CTL_T_FULL, t, sizeof(t)),
-                       ctl_fmt_time(u->updated_ms, CTL_T_FULL, t2, sizeof(t2)));
-    if (!r->store) {
-        ctl_buf_puts(o, "\nno history: a config client is defined by the config\n");
-        return;
-    }
-    ctl_buf_printf(o, "\nhistory (last %u event%s, oldest first)\n", nev, nev == 1 ? "" : "s");
-    for (unsigned i = 0; i < nev; i++)
-        history_text(o, &ev[i]);
-}
-
-int ctl_cmd_client(ctl_t *c, const char *name)
-{
-    ctl_crow_t r;
-    shm_event_t ev[SHM_HISTORY_RING];
-    unsigned nev = 0;
-    ctl_buf_t o = {0};
-    int rc = crow_get(c, name, &r);
-
-    if (rc == SHM_ENOTFOUND)
-        return not_found(c, name);
-    if (rc != 0)
-        return ctl_store_error(c, rc, "reading client", name);
-    if (r.store && (rc = shm_cdef_history(c->shm, name, ev, SHM_HISTORY_RING, &nev)) != 0)
-        return ctl_store_error(c, rc, "reading the history of client", name);
-    if (c->json)
-        ctl_json_client(c, &r, r.store ? ev : NULL, nev, &o);
-    else
-        detail_text(c, &r, ev, nev, &o);
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
     ctl_buf_free(&o);
     return rc;

@@ -24,6 +24,9 @@
  *   clients.c  `clients`, `client NAME` and `client add|set|rotate|revoke`: client keys,
  *              those of the config (budgets and usage only) and those kept in the store
  *              (shm/shm_cdef.h), and the generation of a store client's key
+ *   clients_view.c  `clients` and `client NAME`: the read views of clients
+ *   usage.c    `usage`: clients' usage by day or month and model (table, CSV, JSON), and
+ *              the usage sums the client views show
  *   fmt.c      formats and the output buffer (pure)
  *
  * Secrets: the store holds none and the config is loaded with CFG_LOAD_NO_SECRETS, so
@@ -47,6 +50,7 @@
 #include "shm/shm.h"
 #include "shm/shm_cdef.h"
 #include "shm/shm_lease.h"
+#include "shm/shm_usage.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,
@@ -97,6 +101,12 @@ typedef struct ctl_s {
     unsigned cset;
     int64_t expires_in_ms;
     int64_t grace_ms; /* client rotate --grace, default 1 h */
+    /* usage: --client, --from / --to (day indexes; *_set: given), --by (enum ctl_by), --csv */
+    const char *u_client;
+    int64_t u_from_day, u_to_day;
+    int u_from_set, u_to_set;
+    int u_by;
+    int u_csv;
 
     /* resolved by ctl_open */
     char state_dir[PATH_MAX];
@@ -315,6 +325,7 @@ typedef struct ctl_crow_s {
     shm_cdef_t d; /* store clients */
     int state;    /* enum ctl_cstate */
     int status_color;
+    shm_usage_row_t today, month; /* its usage rows of today and of this month, summed */
 } ctl_crow_t;
 
 /* state and status_color from the rest of r at now_ms. Pure. */
@@ -322,14 +333,23 @@ void ctl_crow_derive(ctl_crow_t *r, int64_t now_ms);
 
 /* All clients (config and store), sorted by name; *rows malloc'ed. 0 or the exit code. */
 int ctl_crows_load(ctl_t *c, ctl_crow_t **rows, unsigned *n);
+/* One client as a row: 0, SHM_ENOTFOUND, or another shm error (no message). */
+int ctl_crow_get(ctl_t *c, const char *name, ctl_crow_t *r);
+/* The message and exit code (3) of a client that is not there. */
+int ctl_client_not_found(ctl_t *c, const char *name);
+/* A store client's models ("all" when none is named) and expiry ("never"), for people. */
+const char *ctl_models_text(const char *models, char *buf, size_t len);
+const char *ctl_expiry_text(int64_t ms, char *buf, size_t len);
 
 /* table.c / json.c */
 void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int color,
                         ctl_buf_t *out);
 void ctl_json_clients(ctl_t *c, const ctl_crow_t *rows, unsigned n, ctl_buf_t *out);
-/* `client NAME --json`; ev NULL: a config client (no history kept). */
+/* `client NAME --json`; ev NULL: a config client (no history kept); by_model: its usage of
+ * today and of this month per model (ctl_usage_t is below). */
+struct ctl_usage_s;
 void ctl_json_client(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
-                     ctl_buf_t *out);
+                     const struct ctl_usage_s *by_model, ctl_buf_t *out);
 /* The one output of client add / rotate (command "client_add", "client_rotate") with the key
  * (out should be reserved and wiped by the caller). */
 void ctl_json_client_key(ctl_t *c, const char *command, const ctl_crow_t *r, const char *key,
@@ -337,7 +357,39 @@ void ctl_json_client_key(ctl_t *c, const char *command, const ctl_crow_t *r, con
 /* Names of the SHM_CDEF_SET_* bits ("rpm", ..., "models"), by bit index. */
 extern const char *const ctl_cset_names[8];
 
+/* ---- usage.c ---- */
+
+/* How usage rows are summed: as stored (per day), per UTC month, or per model only. */
+enum ctl_by { CTL_BY_DAY, CTL_BY_MONTH, CTL_BY_MODEL };
+
+/* What `usage` shows: rows sorted by client, period, model (row.day: the day index, the
+ * month index with CTL_BY_MONTH), and their total. */
+typedef struct ctl_usage_s {
+    int by;
+    int64_t from_day, to_day;
+    shm_usage_row_t *rows; /* malloc'ed */
+    unsigned n;
+    shm_usage_row_t total;
+} ctl_usage_t;
+
+/* The usage rows of client (NULL: all) from from_day to to_day (UTC day indexes), summed as
+ * by says (CTL_BY_MODEL: row.day is -1), sorted; free *rows. 0 or the exit code. */
+int ctl_usage_load(ctl_t *c, const char *client, int64_t from_day, int64_t to_day, int by,
+                   shm_usage_row_t **rows, unsigned *n);
+/* Adds r's counts to *to (saturating). */
+void ctl_usage_add(shm_usage_row_t *to, const shm_usage_row_t *r);
+/* Today's UTC day index (of c->now_ms); the first day of day's month. */
+int64_t ctl_today(const ctl_t *c);
+int64_t ctl_month_first(int64_t day);
+/* Fills today and month of rows[0..n) (sorted by name) from one read of the usage rows (of
+ * rows[0]'s client alone when n is 1). 0 or an shm error (no message). */
+int ctl_usage_sums(ctl_t *c, ctl_crow_t *rows, unsigned n);
+/* table.c / json.c */
+void ctl_render_usage(const ctl_usage_t *u, int color, ctl_buf_t *out);
+void ctl_json_usage(ctl_t *c, const ctl_usage_t *u, ctl_buf_t *out);
+
 /* ---- commands ---- */
+int ctl_cmd_usage(ctl_t *c); /* usage.c */
 
 int ctl_cmd_clients(ctl_t *c);                  /* clients.c */
 int ctl_cmd_client(ctl_t *c, const char *name); /* clients.c: `client NAME` */

@@ -333,6 +333,92 @@ const char *ctl_fmt_time(int64_t ms, int style, char *buf, size_t len)
     return buf;
 }
 
+#define DAY_SEC 86400
+
+/* Digits s[0..n) as a number; -1 if any is not a digit. */
+static int digits(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Day index of a date, or -1 when it is not one (timegm normalises: compare back). */
+static int64_t day_of(int y, int m, int d)
+{
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
+    time_t t = timegm(&tm);
+    struct tm back;
+    if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_year != y - 1900 ||
+        back.tm_mon != m - 1 || back.tm_mday != d)
+        return -1;
+    return (int64_t)t / DAY_SEC;
+}
+
+int ctl_parse_date(const char *s, int end, int64_t *day)
+{
+    size_t n = s ? strlen(s) : 0;
+    int y, m, d = 1;
+
+    if ((n != 7 && n != 10) || s[4] != '-' || (n == 10 && s[7] != '-'))
+        return -1;
+    y = digits(s, 4);
+    m = digits(s + 5, 2);
+    if (n == 10)
+        d = digits(s + 8, 2);
+    if (y < 1970 || m < 1 || m > 12 || d < 1)
+        return -1;
+    if (n == 7 && end) { /* the last day: the day before the next month's first */
+        int64_t next = m == 12 ? day_of(y + 1, 1, 1) : day_of(y, m + 1, 1);
+        if (next < 0)
+            return -1;
+        *day = next - 1;
+        return 0;
+    }
+    int64_t v = day_of(y, m, d);
+    if (v < 0)
+        return -1;
+    *day = v;
+    return 0;
+}
+
+int64_t ctl_day_month(int64_t day)
+{
+    time_t t = (time_t)(day * DAY_SEC);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return 0;
+    return (int64_t)(tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+const char *ctl_fmt_day(int64_t day, char *buf, size_t len)
+{
+    time_t t = (time_t)(day * DAY_SEC);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        snprintf(buf, len, "?");
+    else
+        strftime(buf, len, "%Y-%m-%d", &tm);
+    return buf;
+}
+
+const char *ctl_fmt_month(int64_t month, char *buf, size_t len)
+{
+    snprintf(buf, len, "%04lld-%02lld", (long long)(month / 12), (long long)(month % 12 + 1));
+    return buf;
+}
+
+const char *ctl_fmt_usd6(uint64_t micro_usd, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu.%06llu", (unsigned long long)(micro_usd / 1000000),
+             (unsigned long long)(micro_usd % 1000000));
+    return buf;
+}
+
 const char *ctl_printable(const char *s, char *buf, size_t len)
 {
     size_t i = 0;

@@ -42,6 +42,21 @@ int ctl_parse_uint(const char *s, uint64_t max, uint64_t *out);
  * spaces. Returns 0 and *micro_usd, or -1. */
 int ctl_parse_usd(const char *s, uint64_t *micro_usd);
 
+/* A UTC date for `usage`: "YYYY-MM-DD" into its day index (days since 1970-01-01), or
+ * "YYYY-MM" into the first (end 0) or the last (end 1) day of that month; years 1970 to 9999,
+ * a real date ("2026-02-30" is not). Returns 0 and *day, or -1. */
+int ctl_parse_date(const char *s, int end, int64_t *day);
+
+/* The UTC month index (year * 12 + month - 1) of day index day (>= 0). */
+int64_t ctl_day_month(int64_t day);
+
+/* "YYYY-MM-DD" of a day index; "YYYY-MM" of a month index. Return buf. */
+const char *ctl_fmt_day(int64_t day, char *buf, size_t len);
+const char *ctl_fmt_month(int64_t month, char *buf, size_t len);
+
+/* Micro-USD as exact decimal dollars, for exports: "0.000312", "12.500000". Returns buf. */
+const char *ctl_fmt_usd6(uint64_t micro_usd, char *buf, size_t len);
+
 /* base64url (RFC 4648 section 5) of in[0..n) without padding, NUL terminated, into out of
  * size at least (n * 4 + 2) / 3 + 1. Returns the length, or 0 when out is too small. */
 size_t ctl_b64url(const unsigned char *in, size_t n, char *out, size_t size);

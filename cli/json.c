@@ -390,6 +390,8 @@ void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, ctl_buf_t *out)
     footer(&j);
 }
 
+static void usage_counts(jw_t *j, const shm_usage_row_t *r);
+
 /* ---- clients ------------------------------------------------------------------------------ */
 
 /* The fields of one client, into an open object (never its key: the store has none). */
@@ -445,6 +447,12 @@ static void client_fields(jw_t *j, const ctl_crow_t *r)
     jw_num(j, "cost_usd", (double)u->cost_micro_usd / 1e6, 1);
     jw_u64(j, "cost_micro_usd", u->cost_micro_usd);
     jw_i64(j, "last_admit_ms", u->last_admit_ms);
+    jw_open(j, "today", '{');
+    usage_counts(j, &r->today);
+    jw_close(j, '}');
+    jw_open(j, "this_month", '{');
+    usage_counts(j, &r->month);
+    jw_close(j, '}');
 }
 
 static void client_row(jw_t *j, const void *row)
@@ -458,13 +466,24 @@ void ctl_json_clients(ctl_t *c, const ctl_crow_t *rows, unsigned n, ctl_buf_t *o
 }
 
 void ctl_json_client(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
-                     ctl_buf_t *out)
+                     const struct ctl_usage_s *by_model, ctl_buf_t *out)
 {
     jw_t j = {.b = out};
+    static const char *const keys[2] = {"models_today", "models_this_month"};
 
     header(&j, c, "client");
     jw_open(&j, "client", '{');
     client_fields(&j, r);
+    for (int k = 0; k < 2; k++) {
+        jw_open(&j, keys[k], '[');
+        for (unsigned i = 0; i < by_model[k].n; i++) {
+            jw_open(&j, NULL, '{');
+            jw_str(&j, "model", by_model[k].rows[i].model);
+            usage_counts(&j, &by_model[k].rows[i]);
+            jw_close(&j, '}');
+        }
+        jw_close(&j, ']');
+    }
     if (!ev) {
         jw_null(&j, "history");
     } else {
@@ -502,6 +521,50 @@ void ctl_json_client_key(ctl_t *c, const char *command, const ctl_crow_t *r, con
     jw_str(&j, "key", key);
     jw_open(&j, "client", '{');
     client_fields(&j, r);
+    jw_close(&j, '}');
+    footer(&j);
+}
+
+/* ---- usage -------------------------------------------------------------------------------- */
+
+/* The counts of a usage row (or total), into an open object. */
+static void usage_counts(jw_t *j, const shm_usage_row_t *r)
+{
+    jw_u64(j, "requests", r->requests);
+    jw_u64(j, "prompt_tokens", r->prompt_tokens);
+    jw_u64(j, "completion_tokens", r->completion_tokens);
+    jw_u64(j, "tokens", r->prompt_tokens + r->completion_tokens);
+    jw_num(j, "cost_usd", (double)r->cost_micro_usd / 1e6, 1); /* exact: cost_micro_usd */
+    jw_u64(j, "cost_micro_usd", r->cost_micro_usd);
+    jw_u64(j, "errors", r->errors);
+    jw_u64(j, "refused", r->refused);
+}
+
+void ctl_json_usage(ctl_t *c, const ctl_usage_t *u, ctl_buf_t *out)
+{
+    jw_t j = {.b = out};
+    char a[16];
+    const char *period = u->by == CTL_BY_MONTH ? "month" : "day";
+
+    header(&j, c, "usage");
+    jw_str(&j, "from", ctl_fmt_day(u->from_day, a, sizeof(a)));
+    jw_str(&j, "to", ctl_fmt_day(u->to_day, a, sizeof(a)));
+    jw_str(&j, "by", period);
+    jw_open(&j, "rows", '[');
+    for (unsigned i = 0; i < u->n; i++) {
+        const shm_usage_row_t *r = &u->rows[i];
+        jw_open(&j, NULL, '{');
+        jw_str(&j, "client", r->client);
+        jw_str(&j, period,
+               u->by == CTL_BY_MONTH ? ctl_fmt_month(r->day, a, sizeof(a))
+                                     : ctl_fmt_day(r->day, a, sizeof(a)));
+        jw_str(&j, "model", r->model);
+        usage_counts(&j, r);
+        jw_close(&j, '}');
+    }
+    jw_close(&j, ']');
+    jw_open(&j, "total", '{');
+    usage_counts(&j, &u->total);
     jw_close(&j, '}');
     footer(&j);
 }

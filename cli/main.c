@@ -29,6 +29,7 @@ enum {
     O_RESET = 16,
     O_CLIENT = 32, /* client add / set: --models, --rpm N, ... --expires */
     O_GRACE = 64,  /* client rotate */
+    O_USAGE = 128, /* usage: --client, --from, --to, --by, --csv */
 };
 
 /* How a command uses the store. */
@@ -66,6 +67,8 @@ static const cmd_t cmds[] = {
     {"client rotate", 1, S_WRITE, O_JSON | O_GRACE,
      "client rotate NAME [--grace DURATION] [--json]"},
     {"client revoke", 1, S_WRITE, 0, "client revoke NAME"},
+    {"usage", 0, S_READ, O_JSON | O_USAGE,
+     "usage [--client NAME] [--from DATE] [--to DATE] [--by day|month] [--csv | --json]"},
 };
 
 /* The second words of the two-word client commands ("show" is `client NAME`). */
@@ -113,6 +116,10 @@ static void usage(FILE *f)
         "                           a new key, printed once; the old one works for the grace\n"
         "                           (default 1h; 0 stops it at once)\n"
         "  client revoke NAME       refuse its keys from now on (its usage stays readable)\n"
+        "  usage [--client NAME] [--from DATE] [--to DATE] [--by day|month] [--csv]\n"
+        "                           what clients used, per UTC day (or month) and model:\n"
+        "                           requests, errors, refused, tokens, cost (billing export;\n"
+        "                           DATE is YYYY-MM-DD or YYYY-MM; default: this month)\n"
         "\n"
         "Cluster mode (reads the config's cluster section and its Redis, not the store):\n"
         "  cluster                  one row per node: mode, last contact, pid, grants, units,\n"
@@ -124,8 +131,9 @@ static void usage(FILE *f)
         "\n"
         "Options:\n"
         "  --json                   JSON output of keys, key, providers, cluster, clients,\n"
-        "                           client, and of client add / rotate with the key (schema:\n"
-        "                           cli/README.md)\n"
+        "                           client, usage, and of client add / rotate with the key\n"
+        "                           (schema: cli/README.md)\n"
+        "  --csv                    usage as CSV (RFC 4180, exact costs in USD)\n"
         "  --provider P[,P...]      only these providers' keys (keys, providers, watch)\n"
         "  --model M                only keys serving model M (needs the config)\n"
         "  --status S[,S...]        only keys in these states: active, cooling, half_open,\n"
@@ -139,10 +147,10 @@ static void usage(FILE *f)
         "\n"
         "Exit codes: 0 ok, 1 usage error (cluster: also no cluster section, or Redis cannot be\n"
         "reached; client: a name taken, a model the config lacks, a revoked or config client\n"
-        "to change), 2 store missing, unreadable or of another version (or a write failed, or\n"
-        "the config cannot be loaded), 3 key or client not found. No secret is ever printed:\n"
-        "keys are shown by name and fingerprint, Redis by its address; a new client key only\n"
-        "in the one output of client add or client rotate.\n",
+        "to change; usage: a bad date, --from after --to), 2 store missing, unreadable or of\n"
+        "another version (or a write failed, or the config cannot be loaded), 3 key or client\n"
+        "not found. No secret is ever printed: keys are shown by name and fingerprint, Redis by\n"
+        "its address; a new client key only in the one output of client add or client rotate.\n",
         ctl_sort_names);
 }
 
@@ -232,6 +240,11 @@ enum {
     OPT_COST_MON,
     OPT_EXPIRES,
     OPT_GRACE,
+    OPT_CLIENT,
+    OPT_FROM,
+    OPT_TO,
+    OPT_BY,
+    OPT_CSV,
     OPT_VERSION
 };
 
@@ -258,6 +271,11 @@ static const struct option long_opts[] = {
     {"cost-per-month-usd", required_argument, NULL, OPT_COST_MON},
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"grace", required_argument, NULL, OPT_GRACE},
+    {"client", required_argument, NULL, OPT_CLIENT},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"to", required_argument, NULL, OPT_TO},
+    {"by", required_argument, NULL, OPT_BY},
+    {"csv", no_argument, NULL, OPT_CSV},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -328,6 +346,12 @@ static unsigned opt_class(int o)
         return O_CLIENT;
     case OPT_GRACE:
         return O_GRACE;
+    case OPT_CLIENT:
+    case OPT_FROM:
+    case OPT_TO:
+    case OPT_BY:
+    case OPT_CSV:
+        return O_USAGE;
     default:
         return 0;
     }
@@ -463,6 +487,30 @@ int main(int argc, char **argv)
             if ((rc = ctl_client_option(&c, client_copt[o], optarg)) != 0)
                 return rc;
             break;
+        case OPT_CLIENT:
+            c.u_client = optarg;
+            break;
+        case OPT_FROM:
+        case OPT_TO:
+            if (ctl_parse_date(optarg, o == OPT_TO, o == OPT_FROM ? &c.u_from_day : &c.u_to_day))
+                return usage_error(o == OPT_FROM ? "--from: \"%s\" is not a UTC date "
+                                                   "(YYYY-MM-DD, or YYYY-MM for its first day)"
+                                                 : "--to: \"%s\" is not a UTC date (YYYY-MM-DD, "
+                                                   "or YYYY-MM for its last day)",
+                                   optarg);
+            *(o == OPT_FROM ? &c.u_from_set : &c.u_to_set) = 1;
+            break;
+        case OPT_BY:
+            if (strcmp(optarg, "day") == 0)
+                c.u_by = CTL_BY_DAY;
+            else if (strcmp(optarg, "month") == 0)
+                c.u_by = CTL_BY_MONTH;
+            else
+                return usage_error("--by: \"%s\" is not day or month", optarg);
+            break;
+        case OPT_CSV:
+            c.u_csv = 1;
+            break;
         }
     }
     if (npos == 0) {
@@ -533,6 +581,8 @@ int main(int argc, char **argv)
                 cmd->synopsis);
         return CTL_EXIT_USAGE;
     }
+    if (c.u_csv && c.json)
+        return usage_error("--csv and --json: one output at a time%s", "");
     const char *nc = getenv("NO_COLOR"); /* no-color.org: set and not empty */
     c.color = !no_color && !(nc && *nc) && isatty(STDOUT_FILENO) && !c.json;
 
@@ -567,6 +617,8 @@ int main(int argc, char **argv)
         rc = ctl_cmd_client_rotate(&c, name);
     else if (strcmp(cmd->name, "client revoke") == 0)
         rc = ctl_cmd_client_revoke(&c, name);
+    else if (strcmp(cmd->name, "usage") == 0)
+        rc = ctl_cmd_usage(&c);
     else
         rc = ctl_cmd_action(&c, cmd->name, pos[1]);
     ctl_close(&c);

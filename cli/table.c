@@ -288,9 +288,9 @@ static const char *cost_cell(uint64_t used, uint64_t limit, char *b, size_t len)
 void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int color,
                         ctl_buf_t *out)
 {
-    static const char *const heads[] = {"NAME",  "SOURCE", "STATUS", "RPM",  "RPD",
-                                        "TOK/D", "COST/D", "COST/M", "REQS", "LAST SEEN"};
-    table_t t = {.ncols = 10, .heads = heads, .align = "lllrrrrrrl"};
+    static const char *const heads[] = {"NAME",   "SOURCE", "STATUS", "RPM",   "RPD",      "TOK/D",
+                                        "COST/D", "COST/M", "REQS",   "ERR/D", "LAST SEEN"};
+    table_t t = {.ncols = 11, .heads = heads, .align = "lllrrrrrrrl"};
     char b[64];
 
     for (unsigned i = 0; i < n; i++) {
@@ -308,10 +308,63 @@ void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int 
         cell(&t, cost_cell(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, b, sizeof(b)),
              usage_color(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd));
         cell(&t, ctl_fmt_count(u->requests, b, sizeof(b)), CTL_C_NONE);
+        /* today's answers that were errors: the provider's passed on, and its own limits' 429s */
+        uint64_t err = r->today.errors + r->today.refused;
+        cell(&t, ctl_fmt_count(err, b, sizeof(b)), err ? CTL_C_YELLOW : CTL_C_NONE);
         if (u->last_admit_ms)
             cell(&t, ctl_fmt_age(now_ms - u->last_admit_ms, b, sizeof(b)), CTL_C_NONE);
         else
             cell(&t, "-", CTL_C_NONE);
     }
+    render(&t, color, out);
+}
+
+/* ---- usage -------------------------------------------------------------------------------- */
+
+static void usage_cells(table_t *t, const shm_usage_row_t *r)
+{
+    char b[32];
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)r->requests);
+    cell(t, b, CTL_C_NONE);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)r->errors);
+    cell(t, b, r->errors ? CTL_C_YELLOW : CTL_C_NONE);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)r->refused);
+    cell(t, b, r->refused ? CTL_C_YELLOW : CTL_C_NONE);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)r->prompt_tokens);
+    cell(t, b, CTL_C_NONE);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)r->completion_tokens);
+    cell(t, b, CTL_C_NONE);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)(r->prompt_tokens + r->completion_tokens));
+    cell(t, b, CTL_C_NONE);
+    char d[32];
+    snprintf(b, sizeof(b), "$%s", ctl_fmt_usd6(r->cost_micro_usd, d, sizeof(d)));
+    cell(t, b, CTL_C_NONE);
+}
+
+void ctl_render_usage(const ctl_usage_t *u, int color, ctl_buf_t *out)
+{
+    static const char *const day_heads[] = {"CLIENT",  "DAY",    "MODEL",      "REQS",   "ERRORS",
+                                            "REFUSED", "PROMPT", "COMPLETION", "TOKENS", "COST"};
+    static const char *const month_heads[] = {"CLIENT",  "MONTH",  "MODEL",      "REQS",   "ERRORS",
+                                              "REFUSED", "PROMPT", "COMPLETION", "TOKENS", "COST"};
+    table_t t = {.ncols = 10,
+                 .heads = u->by == CTL_BY_MONTH ? month_heads : day_heads,
+                 .align = "lllrrrrrrr"};
+    char b[64];
+
+    for (unsigned i = 0; i < u->n; i++) {
+        const shm_usage_row_t *r = &u->rows[i];
+        cell(&t, ctl_printable(r->client, b, sizeof(b)), CTL_C_NONE);
+        if (u->by == CTL_BY_MONTH)
+            cell(&t, ctl_fmt_month(r->day, b, sizeof(b)), CTL_C_NONE);
+        else
+            cell(&t, ctl_fmt_day(r->day, b, sizeof(b)), CTL_C_NONE);
+        cell(&t, r->model[0] ? ctl_printable(r->model, b, sizeof(b)) : "-", CTL_C_NONE);
+        usage_cells(&t, r);
+    }
+    cell(&t, "TOTAL", CTL_C_BOLD);
+    cell(&t, "", CTL_C_NONE);
+    cell(&t, "", CTL_C_NONE);
+    usage_cells(&t, &u->total);
     render(&t, color, out);
 }

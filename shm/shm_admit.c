@@ -514,7 +514,8 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     c->client_rc = 0;
     c->has_budget = 0;
     c->now_ms = shm__now(s, c->now_in); /* SHM_NOW: read under the writer lock */
-    /* The client's budgets first: over one, no key is judged and nothing is written. */
+    /* The client's budgets first: over one, no key is judged and only the refusal is
+     * written (counted in the client's usage, shm_usage.h). */
     if (req->client) {
         if (s->has_clients && (rc = mdb_cursor_open(txn, s->dbi_clients, &ccur)) != 0)
             goto out;
@@ -526,7 +527,12 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
         if (rc == SHM_ECLIENT_BUDGET || rc == MDB_NOTFOUND) {
             c->client_rc = rc == MDB_NOTFOUND ? SHM_ENOTFOUND : rc;
             memset(c->skip, SHM_SKIP_CLIENT, n);
-            rc = SHM_NONE;
+            c->result = SHM_NONE;
+            /* a refusal by its own limits is counted in the client's usage: then commit */
+            if (rc == MDB_NOTFOUND)
+                rc = SHM_NONE;
+            else
+                rc = shm__usage_refused(s, txn, req->client, req->model, c->now_ms);
             goto out;
         }
         if (rc != 0)

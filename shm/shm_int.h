@@ -148,9 +148,11 @@ _Static_assert(sizeof(shm_drec_t) == 744, "client definition layout");
 typedef struct shm_urec_s {
     uint32_t version, size;
     uint64_t requests, prompt_tokens, completion_tokens, cost_micro_usd;
+    uint64_t errors;  /* of requests: served with the provider's error (SHM_CL_OTHER) */
+    uint64_t refused; /* not admitted: over one of the client's own limits */
 } shm_urec_t;
 
-_Static_assert(sizeof(shm_urec_t) == 40, "usage layout");
+_Static_assert(sizeof(shm_urec_t) == 56, "usage layout");
 
 /* An object's affinity (shm_obj.c); "objects" database, by object id. */
 typedef struct shm_jrec_s {
@@ -339,6 +341,11 @@ int shm__cdig_owner(shm_t *s, MDB_txn *txn, const unsigned char d[32], char name
  * (shm_usage.c). 0 or an LMDB code; 0 without the usage database. */
 int shm__usage_add(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_outcome_t *o,
                    int64_t day);
+
+/* Count a request of client for model refused by the client's own limits (SHM_ECLIENT_BUDGET)
+ * in its usage row of day now_ms (shm_usage.c). 0 or an LMDB code; 0 without the database. */
+int shm__usage_refused(shm_t *s, MDB_txn *txn, const char *client, const char *model,
+                       int64_t now_ms);
 /* What the client's lease must allow for req (shm_lease.h), c brought to now. */
 void shm__client_lease_ask(const shm_crec_t *c, const shm_admit_req_t *req, shm_lease_ask_t *a);
 int shm__client_finish(shm_t *s, MDB_cursor *cur, const shm_resv_t *r, const shm_outcome_t *o,

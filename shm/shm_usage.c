@@ -46,31 +46,63 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a + b < a ? UINT64_MAX : a + b;
 }
 
+/* Read (client, day, model)'s row into *u (a fresh one if there is none); its key into k. */
+static int row_get(shm_t *s, MDB_txn *txn, const char *client, int64_t day, const char *model,
+                   unsigned char kb[KEY_MAX], MDB_val *k, shm_urec_t *u)
+{
+    MDB_val v;
+    *k = (MDB_val){key_of(kb, client, day, model ? model : ""), kb};
+    int rc = mdb_get(txn, s->dbi_usage, k, &v);
+    if (rc == MDB_NOTFOUND) {
+        memset(u, 0, sizeof(*u));
+        u->version = SHM_UREC_VERSION;
+        u->size = sizeof(*u);
+        return 0;
+    }
+    if (rc != 0 || (rc = shm__rec_check(s, SHM_REC_USAGE, k, &v)) != 0)
+        return rc;
+    memcpy(u, v.mv_data, sizeof(*u));
+    return 0;
+}
+
+static int row_put(shm_t *s, MDB_txn *txn, MDB_val *k, shm_urec_t *u)
+{
+    MDB_val v = {sizeof(*u), u};
+    return mdb_put(txn, s->dbi_usage, k, &v, 0);
+}
+
 int shm__usage_add(shm_t *s, MDB_txn *txn, const shm_resv_t *r, const shm_outcome_t *o, int64_t day)
 {
     if (!s->has_usage)
         return 0;
     unsigned char kb[KEY_MAX];
-    MDB_val k = {key_of(kb, r->client, day, r->model), kb}, v;
+    MDB_val k;
     shm_urec_t u;
-    int rc = mdb_get(txn, s->dbi_usage, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        memset(&u, 0, sizeof(u));
-        u.version = SHM_UREC_VERSION;
-        u.size = sizeof(u);
-    } else if (rc != 0) {
+    int rc = row_get(s, txn, r->client, day, r->model, kb, &k, &u);
+    if (rc != 0)
         return rc;
-    } else if ((rc = shm__rec_check(s, SHM_REC_USAGE, &k, &v)) != 0) {
-        return rc;
-    } else {
-        memcpy(&u, v.mv_data, sizeof(u));
-    }
     u.requests = add_sat(u.requests, 1);
     u.prompt_tokens = add_sat(u.prompt_tokens, o->prompt_tokens);
     u.completion_tokens = add_sat(u.completion_tokens, o->completion_tokens);
     u.cost_micro_usd = add_sat(u.cost_micro_usd, o->cost_micro_usd);
-    v = (MDB_val){sizeof(u), &u};
-    return mdb_put(txn, s->dbi_usage, &k, &v, 0);
+    if (o->cls == SHM_CL_OTHER)
+        u.errors = add_sat(u.errors, 1);
+    return row_put(s, txn, &k, &u);
+}
+
+int shm__usage_refused(shm_t *s, MDB_txn *txn, const char *client, const char *model,
+                       int64_t now_ms)
+{
+    if (!s->has_usage)
+        return 0;
+    unsigned char kb[KEY_MAX];
+    MDB_val k;
+    shm_urec_t u;
+    int rc = row_get(s, txn, client, shm_floordiv(now_ms, 86400000), model, kb, &k, &u);
+    if (rc != 0)
+        return rc;
+    u.refused = add_sat(u.refused, 1);
+    return row_put(s, txn, &k, &u);
 }
 
 typedef struct usage_ctx_s {
@@ -110,7 +142,7 @@ static int usage_fn(shm_t *s, MDB_txn *txn, void *arg)
     } else {
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     }
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    while (rc == 0) {
         shm_usage_row_t row;
         if (key_split(&k, &row) != 0) {
             rc = shm__corrupt(s, SHM_REC_USAGE, &k, "not a (client, day, model) key");
@@ -118,8 +150,22 @@ static int usage_fn(shm_t *s, MDB_txn *txn, void *arg)
         }
         if (c->client && strcmp(row.client, c->client) != 0)
             break; /* past the client's range */
-        if (row.day < c->from || row.day > c->to)
+        if (row.day < c->from || row.day > c->to) {
+            if (c->client)
+                break; /* its rows are in day order: past c->to */
+            /* every client: seek to this client's first day, or past its rows (a client
+             * with a longer name sorts after client + "\1"), not a row at a time */
+            if (row.day < c->from) {
+                k = (MDB_val){key_of(kb, row.client, c->from, ""), kb};
+            } else {
+                size_t cl = strlen(row.client);
+                memcpy(kb, row.client, cl);
+                kb[cl] = 1;
+                k = (MDB_val){cl + 1, kb};
+            }
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
             continue;
+        }
         if ((rc = shm__rec_check(s, SHM_REC_USAGE, &k, &v)) != 0)
             break;
         shm_urec_t u;
@@ -128,8 +174,11 @@ static int usage_fn(shm_t *s, MDB_txn *txn, void *arg)
         row.prompt_tokens = u.prompt_tokens;
         row.completion_tokens = u.completion_tokens;
         row.cost_micro_usd = u.cost_micro_usd;
+        row.errors = u.errors;
+        row.refused = u.refused;
         if ((rc = push(c, &row)) != 0)
             break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;

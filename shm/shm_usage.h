@@ -8,8 +8,12 @@
  * transaction that settles the client's budgets: requests, prompt and completion tokens and
  * cost, under (client, UTC day of the recording, client-facing model). A retried attempt
  * that the upstream did not serve adds nothing, so a request is one row count however many
- * attempts it took, as in the access log. No per-request rows: a row per client, model and
- * day, whatever the traffic.
+ * attempts it took, as in the access log. Of those, the ones answered with the provider's
+ * error (SHM_CL_OTHER: a 4xx passed on) are also counted as errors. A request refused by the
+ * client's own limits (SHM_ECLIENT_BUDGET, the gateway's 429) is counted as refused by the
+ * admission that refused it (which then commits that count). Requests that failed in the
+ * gateway (every attempt failed, no capacity) are not in the store: see the access log and
+ * the metrics. No per-request rows: a row per client, model and day, whatever the traffic.
  *
  * Key: client name, a NUL, the UTC day index (days since the epoch) as a big-endian uint32,
  * then the model name (at most SHM_NAME_MAX bytes, "" when the admission named none). So a
@@ -35,6 +39,8 @@ typedef struct shm_usage_row_s {
     char model[SHM_NAME_MAX + 1];
     int64_t day; /* UTC day index: wall-clock ms / 86400000 */
     uint64_t requests, prompt_tokens, completion_tokens, cost_micro_usd;
+    uint64_t errors;  /* of requests: answered with the provider's error (a 4xx passed on) */
+    uint64_t refused; /* not among requests: refused (429) by the client's own limits */
 } shm_usage_row_t;
 
 /* The rows of client (NULL: every client) with from_day <= day <= to_day, sorted by client,

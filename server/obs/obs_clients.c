@@ -6,11 +6,13 @@
 
 #include "server/obs/prom.h"
 #include "shm/shm_cdef.h"
+#include "shm/shm_usage.h"
 
 typedef struct row_s {
     const shm_client_t *c;
     const shm_cdef_t *def; /* NULL: a configuration client */
     const char *status;
+    uint64_t errors, refused; /* today's, from its usage rows */
 } row_t;
 
 static int cmp_def(const void *a, const void *b)
@@ -86,6 +88,19 @@ static int render(buf_t *out, const row_t *rows, unsigned n, unsigned omitted)
         if (live(&rows[i]))
             rc |= one(out, "llmgate_client_cost_usd_total", rows[i].c->name, NULL, NULL,
                       rows[i].c->cost_micro_usd / 1e6);
+    rc |= prom_family(out, "llmgate_client_errors_today", "gauge",
+                      "Requests of the client today (UTC) answered with the provider's error "
+                      "(a 4xx passed on).");
+    for (unsigned i = 0; i < n; i++)
+        if (live(&rows[i]))
+            rc |= one(out, "llmgate_client_errors_today", rows[i].c->name, NULL, NULL,
+                      (double)rows[i].errors);
+    rc |= prom_family(out, "llmgate_client_refused_today", "gauge",
+                      "Requests of the client today (UTC) refused with 429 by its own limits.");
+    for (unsigned i = 0; i < n; i++)
+        if (live(&rows[i]))
+            rc |= one(out, "llmgate_client_refused_today", rows[i].c->name, NULL, NULL,
+                      (double)rows[i].refused);
     static const char *const budget[6] = {"rpm",          "rpd",          "tokens_day",
                                           "tokens_month", "cost_day_usd", "cost_month_usd"};
     for (int pass = 0; pass < 2; pass++) {
@@ -148,6 +163,22 @@ int obs_clients_metrics(shm_t *shm, int64_t now_ms, buf_t *out)
         rows[i].c = &cl[i];
         rows[i].def = bsearch(&key, defs, ndefs, sizeof(*defs), cmp_def);
         rows[i].status = status_of(&cl[i], rows[i].def, now_ms);
+    }
+    /* today's errors and refusals: the usage rows of today (one seek per client) */
+    shm_usage_row_t *u = NULL;
+    unsigned nu = 0;
+    int64_t today = now_ms / 86400000;
+    if (shm_usage(shm, NULL, today, today, &u, &nu) == 0) {
+        for (unsigned i = 0, r = 0; i < nu && r < ncl; i++) {
+            /* both sorted by client name: walk them together */
+            while (r < ncl && strcmp(rows[r].c->name, u[i].client) < 0)
+                r++;
+            if (r < ncl && strcmp(rows[r].c->name, u[i].client) == 0) {
+                rows[r].errors += u[i].errors;
+                rows[r].refused += u[i].refused;
+            }
+        }
+        shm_snapshot_free(u);
     }
     qsort(rows, ncl, sizeof(*rows), cmp_row);
     unsigned n = ncl < OBS_CLIENTS_MAX ? ncl : OBS_CLIENTS_MAX;

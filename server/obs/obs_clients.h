@@ -2,12 +2,15 @@
  * used of its budgets and in all, read from the store at each scrape.
  *
  * Clients are the configuration's and the store's (shm/shm_cdef.h), both in the store's
- * "clients" records, so every process of a state dir reports the same figures. Families:
+ * "clients" records, so every process of a state dir reports the same figures; the *_today
+ * gauges sum the client's usage rows of the UTC day (shm/shm_usage.h). Families:
  *   llmgate_client_info{client,source,status}           gauge 1 (source config|store;
  *                                                        status active|expired|revoked|orphaned)
  *   llmgate_client_requests_total{client}               counter (admitted requests)
  *   llmgate_client_tokens_total{client,type}            counter (prompt, completion)
  *   llmgate_client_cost_usd_total{client}               counter
+ *   llmgate_client_errors_today{client}                 gauge   (the provider's 4xx passed on)
+ *   llmgate_client_refused_today{client}                gauge   (429 by its own limits)
  *   llmgate_client_budget_used{client,budget}           gauge   (rpm, rpd, tokens_day,
  *   llmgate_client_budget_limit{client,budget}          gauge    tokens_month, cost_day_usd,
  *                                                                cost_month_usd; limited only)

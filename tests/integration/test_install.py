@@ -142,6 +142,8 @@ class InstallTest(unittest.TestCase):
             offered |= self.complete(f"llmgatectl client {verb} acme --")
         self.assertIn("--grace", self.complete("llmgatectl client rotate acme --"))
         self.assertNotIn("--grace", self.complete("llmgatectl client add acme --"))
+        self.assertEqual(self.complete("llmgatectl usage --by "), {"day", "month"})
+        self.assertIn("--csv", self.complete("llmgatectl usage --"))
         for opt in set(re.findall(r"--[a-z][a-z-]+", usage)):
             self.assertIn(opt, offered, f"the completion never offers {opt}")
 
@@ -163,6 +165,8 @@ class InstallTest(unittest.TestCase):
                                            "acm"), {"acme"})
             self.assertEqual(self.complete(f"llmgatectl --state {gw.state_dir} client add ac"),
                              set())
+            self.assertEqual(self.complete(f"llmgatectl --state {gw.state_dir} usage --client "
+                                           "acm"), {"acme"})
         finally:
             gw.stop()
             gw.cleanup()

@@ -315,9 +315,41 @@ static void test_cluster_table(void)
     ctl_buf_free(&b);
 }
 
+static void test_dates(void)
+{
+    int64_t d = -1;
+    char b[32];
+    T_OK(ctl_parse_date("1970-01-01", 0, &d) == 0 && d == 0, "1970-01-01 is day 0");
+    T_OK(ctl_parse_date("2026-12-04", 0, &d) == 0 && d == 20791, "2026-12-04 is day 20791");
+    T_OK(!strcmp(ctl_fmt_day(d, b, sizeof(b)), "2026-12-04"), "and back");
+    T_OK(ctl_parse_date("2026-12", 0, &d) == 0 &&
+             !strcmp(ctl_fmt_day(d, b, sizeof(b)), "2026-12-01"),
+         "a month from its first day");
+    T_OK(ctl_parse_date("2026-12", 1, &d) == 0 &&
+             !strcmp(ctl_fmt_day(d, b, sizeof(b)), "2026-12-31"),
+         "  ... to its last (December)");
+    T_OK(ctl_parse_date("2024-02", 1, &d) == 0 &&
+             !strcmp(ctl_fmt_day(d, b, sizeof(b)), "2024-02-29"),
+         "  ... February of a leap year");
+    T_OK(ctl_parse_date("2024-02-29", 0, &d) == 0, "2024-02-29 is a date");
+    T_OK(ctl_parse_date("2026-02-29", 0, &d) == -1, "2026-02-29 is not");
+    T_OK(ctl_parse_date("2026-13-01", 0, &d) == -1, "no month 13");
+    T_OK(ctl_parse_date("2026-1-01", 0, &d) == -1, "two-digit months");
+    T_OK(ctl_parse_date("1969-12-31", 0, &d) == -1, "not before 1970");
+    T_OK(ctl_parse_date("2026-12-04x", 0, &d) == -1 && ctl_parse_date("", 0, &d) == -1 &&
+             ctl_parse_date("2026/12/04", 0, &d) == -1 && ctl_parse_date("today", 0, &d) == -1,
+         "other text is refused");
+    T_OK(ctl_day_month(20791) == 2026 * 12 + 11, "day 20791 is in December 2026");
+    T_OK(!strcmp(ctl_fmt_month(2026 * 12 + 11, b, sizeof(b)), "2026-12"), "month text");
+    T_OK(!strcmp(ctl_fmt_usd6(312, b, sizeof(b)), "0.000312") &&
+             !strcmp(ctl_fmt_usd6(12500000, b, sizeof(b)), "12.500000"),
+         "exact dollars for exports");
+}
+
 int main(void)
 {
     test_durations();
+    test_dates();
     test_numbers();
     test_json_str();
     test_widths();

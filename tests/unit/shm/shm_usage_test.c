@@ -2,7 +2,8 @@
  * one request with its tokens and cost to (client, day, model); an attempt the upstream did
  * not serve and a refunded release add nothing; a cancelled stream counts; rows of clients
  * whose names share a prefix stay apart; ranges and the client filter select; pruning keeps
- * the recent days; rows survive a reopen. */
+ * the recent days; rows survive a reopen; provider errors passed on are counted as errors,
+ * refusals by the client's own limits as refused (and take nothing of its budgets). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,9 @@ int main(void)
          "a, m1, day 0: two successes and the cancelled stream; the 5xx and the refund not");
     r = find(rows, n, "a", d0, "m2");
     T_OK(r && r->requests == 1 && r->prompt_tokens == 5, "a, m2: the client error counts");
+    T_OK(r && r->errors == 1 && r->refused == 0, "  ... as an error");
+    r = find(rows, n, "a", d0, "m1");
+    T_OK(r && r->errors == 0, "a, m1: no error (the 5xx was not served)");
     r = find(rows, n, "ab", d0, "m1");
     T_OK(r && r->requests == 1 && r->cost_micro_usd == 1000, "ab's row is its own");
     T_OK(n == 4 && !strcmp(rows[0].client, "a") && rows[0].day == d0 && rows[2].day == d0 + 1 &&
@@ -84,6 +88,13 @@ int main(void)
          "sorted by client, day, model");
     shm_snapshot_free(rows);
 
+    T_EQ_INT(shm_usage(s, NULL, d0 + 1, d0 + 1, &rows, &n), 0, "every client, day 1 only");
+    T_OK(n == 1 && !strcmp(rows[0].client, "a") && rows[0].day == d0 + 1,
+         "a's day-1 row; a's and ab's day-0 rows skipped");
+    shm_snapshot_free(rows);
+    T_EQ_INT(shm_usage(s, NULL, d0, d0, &rows, &n), 0, "every client, day 0 only");
+    T_OK(n == 3 && !strcmp(rows[2].client, "ab"), "a's two rows and ab's (a's day 1 skipped)");
+    shm_snapshot_free(rows);
     T_EQ_INT(shm_usage(s, "a", d0 + 1, d0 + 1, &rows, &n), 0, "a, day 1 only");
     T_OK(n == 1 && rows[0].requests == 1 && rows[0].prompt_tokens == 4, "one row");
     shm_snapshot_free(rows);
@@ -106,6 +117,24 @@ int main(void)
         T_OK(n == 1 && rows[0].day == d0 + 1 && rows[0].requests == 1, "the kept row");
         shm_snapshot_free(rows);
         T_EQ_INT(shm_usage(s, "", 0, 1, &rows, &n), SHM_EINVAL, "an empty client name");
+
+        /* a refusal by the client's own limits is counted, and not as a request */
+        const int64_t t2 = T0 + 2 * DAY_MS + 1000;
+        shm_client_spec_t cs3[3] = {{.name = "a"}, {.name = "ab"}, {.name = "c", .rpm = 1}};
+        T_EQ_INT(shm_clients_sync(s, cs3, 3, t2, NULL), 0, "client c, rpm 1");
+        T_EQ_INT(serve(s, "c", "m1", SHM_CL_SUCCESS, 1, 1, 0, t2), 0, "c: its one request");
+        T_EQ_INT(serve(s, "c", "m1", SHM_CL_SUCCESS, 1, 1, 0, t2 + 1), SHM_ECLIENT_BUDGET,
+                 "c: the second is over its rpm");
+        T_EQ_INT(serve(s, "c", "m1", SHM_CL_SUCCESS, 1, 1, 0, t2 + 2), SHM_ECLIENT_BUDGET,
+                 "c: and the third");
+        T_EQ_INT(shm_usage(s, "c", 0, d0 + 10, &rows, &n), 0, "c's rows");
+        T_OK(n == 1 && rows[0].day == d0 + 2 && rows[0].requests == 1 && rows[0].refused == 2 &&
+                 rows[0].errors == 0,
+             "one request, two refused");
+        shm_snapshot_free(rows);
+        shm_client_t cu;
+        T_EQ_INT(shm_client_get(s, "c", t2 + 3, &cu), 0, "c's budget record");
+        T_OK(cu.requests == 1 && cu.rpm_used == 1, "the refusals took nothing of its budgets");
         shm_store_close(s);
     }
     tu_rmdir(parent);
