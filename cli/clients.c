@@ -280,7 +280,8 @@ int ctl_crows_load(ctl_t *c, ctl_crow_t **rows, unsigned *n)
         rc = ctl_store_error(c, rc, "reading the store's clients", NULL);
         goto done;
     }
-    qsort(cl, ncl, sizeof(*cl), cmp_client); /* sorted already; bsearch relies on it */
+    if (ncl)
+        qsort(cl, ncl, sizeof(*cl), cmp_client); /* sorted already; bsearch relies on it */
     out = calloc((size_t)ncl + nd + 1, sizeof(*out));
     is_store = calloc((size_t)ncl + 1, 1);
     if (!out || !is_store) {

@@ -44,6 +44,8 @@ static int cmp_row(const void *a, const void *b)
 static unsigned merge(shm_usage_row_t *rows, unsigned n)
 {
     unsigned out = 0;
+    if (n == 0)
+        return 0; /* rows may be NULL */
     qsort(rows, n, sizeof(*rows), cmp_row);
     for (unsigned i = 0; i < n; i++) {
         if (out && cmp_row(&rows[out - 1], &rows[i]) == 0)

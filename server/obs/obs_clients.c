@@ -150,7 +150,8 @@ int obs_clients_metrics(shm_t *shm, int64_t now_ms, buf_t *out)
         shm_snapshot_free(cl);
         return rc;
     }
-    qsort(defs, ndefs, sizeof(*defs), cmp_def);
+    if (ndefs)
+        qsort(defs, ndefs, sizeof(*defs), cmp_def);
     row_t *rows = calloc(ncl ? ncl : 1, sizeof(*rows));
     if (!rows) {
         shm_snapshot_free(cl);
@@ -161,7 +162,7 @@ int obs_clients_metrics(shm_t *shm, int64_t now_ms, buf_t *out)
         shm_cdef_t key;
         memcpy(key.name, cl[i].name, sizeof(key.name));
         rows[i].c = &cl[i];
-        rows[i].def = bsearch(&key, defs, ndefs, sizeof(*defs), cmp_def);
+        rows[i].def = ndefs ? bsearch(&key, defs, ndefs, sizeof(*defs), cmp_def) : NULL;
         rows[i].status = status_of(&cl[i], rows[i].def, now_ms);
     }
     /* today's errors and refusals: the usage rows of today (one seek per client) */
