@@ -3,6 +3,7 @@
 
 #include "shm/shm.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,10 @@ static int number(const char *s, int64_t *out)
     char *end;
     if (!*s || (*s != '-' && (*s < '0' || *s > '9')))
         return -1;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*end)
-        return -1;
+    if (*end || errno == ERANGE)
+        return -1; /* out of range: refused, not saturated (one spelling per message) */
     *out = v;
     return 0;
 }

@@ -61,5 +61,11 @@ int main(void)
     T_OK(status_msg_format(&out, buf) > 0, "an open one is");
     memcpy(out.node, "a b", 4);
     T_EQ_INT(status_msg_format(&out, buf), 0, "a node id with a space is never said");
+    {
+        /* found by fuzz_status_msg: a number past int64 was taken as INT64_MAX */
+        static const char big[] = "oai-1 cooling rate_limited 9661796357185185481 179662 h-a";
+        status_msg_t m;
+        T_EQ_INT(status_msg_parse(big, sizeof(big) - 1, &m), -1, "a number out of range");
+    }
     return t_done();
 }
