@@ -58,15 +58,6 @@ static void history_text(ctl_buf_t *o, const shm_event_t *e)
     ctl_buf_printf(o, "  pid %d\n", (int)e->pid);
 }
 
-/* "12/100 ..." of a token budget, or its cost: "$0.0012/$5.0000", "-" when unlimited. */
-static const char *cost_used(uint64_t used, uint64_t limit, char *buf, size_t len)
-{
-    char a[32], b[32];
-    snprintf(buf, len, "%s/%s", ctl_fmt_cost(used, a, sizeof(a)),
-             limit ? ctl_fmt_cost(limit, b, sizeof(b)) : "-");
-    return buf;
-}
-
 /* "usage today (2026-12-04)" and per model: requests, errors, refused, tokens, cost. */
 static void usage_text(ctl_buf_t *o, const char *title, const shm_usage_row_t *sum,
                        const ctl_usage_t *by_model)
@@ -149,11 +140,12 @@ static void detail_text(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, un
     ctl_buf_printf(o, "tokens/month %s this month (next month starts %s)\n",
                    ctl_fmt_used(u->tokens_month_used, u->tokens_per_month, a, sizeof(a)),
                    ctl_fmt_time(u->month_reset_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_printf(o, "cost/day     %s today\n",
-                   cost_used(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, a, sizeof(a)));
+    ctl_buf_printf(
+        o, "cost/day     %s today\n",
+        ctl_fmt_cost_used(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, a, sizeof(a)));
     ctl_buf_printf(
         o, "cost/month   %s this month\n",
-        cost_used(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, a, sizeof(a)));
+        ctl_fmt_cost_used(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, a, sizeof(a)));
     ctl_buf_printf(o, "requests     %llu admitted, last at %s", (unsigned long long)u->requests,
                    ctl_fmt_time(u->last_admit_ms, CTL_T_FULL, t, sizeof(t)));
     if (u->last_admit_ms)

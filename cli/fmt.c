@@ -310,6 +310,14 @@ const char *ctl_fmt_cost(uint64_t micro_usd, char *buf, size_t len)
     return buf;
 }
 
+const char *ctl_fmt_cost_used(uint64_t used, uint64_t limit, char *buf, size_t len)
+{
+    char a[32], b[32];
+    snprintf(buf, len, "%s/%s", ctl_fmt_cost(used, a, sizeof(a)),
+             limit ? ctl_fmt_cost(limit, b, sizeof(b)) : "-");
+    return buf;
+}
+
 const char *ctl_fmt_time(int64_t ms, int style, char *buf, size_t len)
 {
     struct tm tm;

@@ -88,6 +88,9 @@ const char *ctl_fmt_rate(double r, int have, char *buf, size_t len);
 /* Cost from micro-USD: "$0.0123" below $100, "$1234.57" from $100. */
 const char *ctl_fmt_cost(uint64_t micro_usd, char *buf, size_t len);
 
+/* A cost used of its budget: "$0.0012/$5.0000", "$0.0012/-" when unlimited (0). */
+const char *ctl_fmt_cost_used(uint64_t used, uint64_t limit, char *buf, size_t len);
+
 /* UTC wall time of ms since the epoch: "HH:MMZ" (hm), "HH:MM:SSZ" (hms), or
  * "YYYY-MM-DD HH:MM:SSZ" (full); "-" for 0. */
 enum ctl_time_style { CTL_T_HM, CTL_T_HMS, CTL_T_FULL };

@@ -276,15 +276,6 @@ void ctl_render_cluster(const ctl_cluster_t *v, int color, ctl_buf_t *out)
 
 /* ---- clients -------------------------------------------------------------------------- */
 
-/* used/limit of a cost: "$0.0012/$5.0000", "$0.0012/-" without a limit. */
-static const char *cost_cell(uint64_t used, uint64_t limit, char *b, size_t len)
-{
-    char u[32], l[32];
-    snprintf(b, len, "%s/%s", ctl_fmt_cost(used, u, sizeof(u)),
-             limit ? ctl_fmt_cost(limit, l, sizeof(l)) : "-");
-    return b;
-}
-
 void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int color,
                         ctl_buf_t *out)
 {
@@ -303,9 +294,12 @@ void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int 
         cell(&t, ctl_fmt_used(u->rpd_used, u->rpd, b, sizeof(b)), usage_color(u->rpd_used, u->rpd));
         cell(&t, ctl_fmt_used(u->tokens_day_used, u->tokens_per_day, b, sizeof(b)),
              usage_color(u->tokens_day_used, u->tokens_per_day));
-        cell(&t, cost_cell(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, b, sizeof(b)),
+        cell(&t,
+             ctl_fmt_cost_used(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, b, sizeof(b)),
              usage_color(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd));
-        cell(&t, cost_cell(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, b, sizeof(b)),
+        cell(&t,
+             ctl_fmt_cost_used(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, b,
+                               sizeof(b)),
              usage_color(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd));
         cell(&t, ctl_fmt_count(u->requests, b, sizeof(b)), CTL_C_NONE);
         /* today's answers that were errors: the provider's passed on, and its own limits' 429s */

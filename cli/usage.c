@@ -72,15 +72,16 @@ int ctl_usage_load(ctl_t *c, const char *client, int64_t from_day, int64_t to_da
 
 int64_t ctl_today(const ctl_t *c)
 {
-    return c->now_ms / 86400000;
+    return shm_usage_day(c->now_ms);
 }
 
 int64_t ctl_month_first(int64_t day)
 {
-    int64_t m = ctl_day_month(day);
-    while (day > 0 && ctl_day_month(day - 1) == m)
-        day--;
-    return day;
+    char m[16];
+    int64_t first = day;
+    /* "YYYY-MM" of its month, read back as that month's first day */
+    ctl_parse_date(ctl_fmt_month(ctl_day_month(day), m, sizeof(m)), 0, &first);
+    return first;
 }
 
 static int cmp_crow_name(const void *key, const void *row)

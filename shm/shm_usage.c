@@ -98,7 +98,7 @@ int shm__usage_refused(shm_t *s, MDB_txn *txn, const char *client, const char *m
     unsigned char kb[KEY_MAX];
     MDB_val k;
     shm_urec_t u;
-    int rc = row_get(s, txn, client, shm_floordiv(now_ms, 86400000), model, kb, &k, &u);
+    int rc = row_get(s, txn, client, shm_usage_day(now_ms), model, kb, &k, &u);
     if (rc != 0)
         return rc;
     u.refused = add_sat(u.refused, 1);

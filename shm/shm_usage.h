@@ -34,6 +34,12 @@
 
 #define SHM_USAGE_KEEP_DAYS 400 /* a year and a month: last year's same month stays */
 
+/* The UTC day index of wall-clock ms, as the rows are keyed. */
+static inline int64_t shm_usage_day(int64_t ms)
+{
+    return ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+}
+
 typedef struct shm_usage_row_s {
     char client[SHM_NAME_MAX + 1];
     char model[SHM_NAME_MAX + 1];

@@ -168,7 +168,7 @@ int obs_clients_metrics(shm_t *shm, int64_t now_ms, buf_t *out)
     /* today's errors and refusals: the usage rows of today (one seek per client) */
     shm_usage_row_t *u = NULL;
     unsigned nu = 0;
-    int64_t today = now_ms / 86400000;
+    int64_t today = shm_usage_day(now_ms);
     if (shm_usage(shm, NULL, today, today, &u, &nu) == 0) {
         for (unsigned i = 0, r = 0; i < nu && r < ncl; i++) {
             /* both sorted by client name: walk them together */

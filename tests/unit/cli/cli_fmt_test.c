@@ -341,6 +341,13 @@ static void test_dates(void)
          "other text is refused");
     T_OK(ctl_day_month(20791) == 2026 * 12 + 11, "day 20791 is in December 2026");
     T_OK(!strcmp(ctl_fmt_month(2026 * 12 + 11, b, sizeof(b)), "2026-12"), "month text");
+    int64_t first = -1;
+    T_OK(ctl_parse_date("2026-12-01", 0, &first) == 0 && ctl_month_first(20791) == first &&
+             ctl_month_first(first) == first,
+         "the first day of a day's month");
+    T_OK(!strcmp(ctl_fmt_cost_used(1200, 5000000, b, sizeof(b)), "$0.0012/$5.0000") &&
+             !strcmp(ctl_fmt_cost_used(1200, 0, b, sizeof(b)), "$0.0012/-"),
+         "a cost used of its budget");
     T_OK(!strcmp(ctl_fmt_usd6(312, b, sizeof(b)), "0.000312") &&
              !strcmp(ctl_fmt_usd6(12500000, b, sizeof(b)), "12.500000"),
          "exact dollars for exports");
