@@ -25,6 +25,7 @@
 #include "shm/shm.h"
 #include "shm/shm_cdef.h"
 #include "shm/shm_obj.h"
+#include "shm/shm_stats.h"
 #include "shm/shm_usage.h"
 
 #include <signal.h>
@@ -118,6 +119,11 @@ static void on_maint_cb(uv_timer_t *t)
                       shm_explain(app->shm, rc, why, sizeof(why)));
         else if (removed)
             log_debug("store: %u expired response affinities pruned", removed);
+        /* history rows past their retention (shm_stats.h): a seek per series */
+        rc = shm_stats_prune(app->shm, clock_wall_ms(), &removed);
+        if (rc != 0)
+            log_error("store: pruning old history failed: %s",
+                      shm_explain(app->shm, rc, why, sizeof(why)));
     }
     if (app->maint_tick % 3600 == 1) {
         /* clients' usage rows past their retention, soon after start and then hourly (a

@@ -426,6 +426,11 @@ static int open_dbs_fn(shm_t *s, MDB_txn *txn, void *arg)
     if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
     s->has_usage = rc == 0;
+    /* History (shm_stats.h), the same way. */
+    rc = mdb_dbi_open(txn, "stats", cflag, &s->dbi_stats);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    s->has_stats = rc == 0;
     return 0;
 }
 
@@ -491,7 +496,7 @@ int shm_store_open(const shm_opts_t *opts, int64_t now_ms, shm_t **out, char *er
 
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail_mdb;
-    mdb_env_set_maxdbs(s->env, 16); /* 14 named databases; builds before objects set 8 */
+    mdb_env_set_maxdbs(s->env, 24); /* 15 named databases; builds before objects set 8 */
     mdb_env_set_maxreaders(s->env, opts->max_readers ? opts->max_readers : 126);
     mdb_env_set_mapsize(s->env, map);
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;

@@ -355,8 +355,9 @@ typedef struct shm_admit_req_s {
      * "Clients" below); tokens is also the client's token reservation. */
     const char *client;
     uint64_t cost_micro_usd; /* cost estimate reserved against the client's cost budgets */
-    const char *model;       /* with client: the client-facing model, for its usage rows
-                                (shm_usage.h); NULL = "" (truncated to SHM_NAME_MAX) */
+    const char *model;       /* the client-facing model, for the client's usage rows
+                                (shm_usage.h) and the model's history (shm_stats.h);
+                                NULL = "" (truncated to SHM_NAME_MAX) */
     /* Optional out, with client: its budgets as the admission left them (after this
      * request's reservation when admitted; as they stood when refused or when no key was
      * admissible). Unset when the client was not found or on a store error. */
@@ -390,7 +391,7 @@ typedef struct shm_resv_s {
     uint64_t client_tokens, client_cost; /* reserved against the client's budgets */
     int64_t client_sec;                  /* client-clock second of its RPM count */
     int64_t client_day, client_month;    /* UTC day and month the reservation counted in */
-    char model[SHM_NAME_MAX + 1];        /* shm_admit_req_t.model, for the usage rows */
+    char model[SHM_NAME_MAX + 1];        /* shm_admit_req_t.model (usage rows, history) */
 } shm_resv_t;
 
 /* One write transaction: with req->client, first the client's budgets: over one, nothing
@@ -469,8 +470,9 @@ void shm_outcome_init(shm_outcome_t *o, int cls);
 
 /* Record the outcome of an admitted request and finish its reservation, in one committed
  * transaction: in-flight -1, TPM reconciled to prompt+completion tokens, counters, totals,
- * latency ring (successes with total_ms > 0), last error, consecutive failures/successes,
- * cooldown/status change (history event), provider counters and circuit. A HALF_OPEN key
+ * latency ring (successes with total_ms > 0), the history rows (shm_stats.h), last error,
+ * consecutive failures/successes, cooldown/status change (history event), provider counters
+ * and circuit. A HALF_OPEN key
  * becomes ACTIVE on success unless set_status says otherwise. Returns 0, SHM_EINVAL,
  * SHM_ESTALE (not live), SHM_ERDONLY, SHM_EFULL. If the key was pruned meanwhile: 0. */
 int shm_key_record(shm_t *s, shm_resv_t *resv, const shm_outcome_t *o, int64_t now_ms);

@@ -768,6 +768,11 @@ static int admit_fn(shm_t *s, MDB_txn *txn, void *arg)
     r->tokens = k.tpm && c->tokens > k.tpm ? k.tpm : c->tokens;
     r->admit_sec = shm_floordiv(eff, 1000);
     r->admitted_ms = c->now_ms;
+    if (req->model) { /* for the usage rows and the history (shm_stats.h) */
+        size_t ml = strnlen(req->model, SHM_NAME_MAX);
+        memcpy(r->model, req->model, ml);
+        r->model[ml] = '\0';
+    }
     if (req->client && (client.flags & SHM_CF_CLUSTER)) {
         /* find the client's record again for the put through ccur (the lease puts came
          * between), then take from its lease what it was judged against above */

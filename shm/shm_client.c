@@ -308,7 +308,6 @@ int shm__client_reserve(shm_t *s, MDB_cursor *cur, shm_crec_t *c, const shm_admi
     c->updated_ms = r->admitted_ms;
     memcpy(r->client, c->name, sizeof(r->client));
     r->client[SHM_NAME_MAX] = '\0';
-    copy_name(r->model, sizeof(r->model), req->model ? req->model : "");
     r->client_tokens = tok;
     r->client_cost = cost;
     r->client_sec = c->req.head_sec;

@@ -22,6 +22,7 @@
 #include "shm/shm.h"
 #include "shm/shm_lease.h"
 #include "shm/shm_obj.h"
+#include "shm/shm_stats.h"
 #include "shm/shm_window.h"
 
 #define SHM_KREC_VERSION 2
@@ -154,6 +155,40 @@ typedef struct shm_urec_s {
 
 _Static_assert(sizeof(shm_urec_t) == 56, "usage layout");
 
+#define SHM_SREC_VERSION 1
+
+/* One minute, hour or day of a key's or a model's history (shm_stats.c); "stats". Counts
+ * saturate. */
+typedef struct shm_srec_s {
+    uint32_t version, size;
+    uint64_t by_class[SHM_CL_COUNT];
+    uint64_t prompt_tokens, completion_tokens, cost_micro_usd;
+    uint32_t lat[SHM_STATS_BUCKETS], ttfb[SHM_STATS_BUCKETS];
+    uint32_t lat_max_ms, ttfb_max_ms;
+    uint64_t lat_sum_ms, ttfb_sum_ms;
+} shm_srec_t;
+
+_Static_assert(sizeof(shm_srec_t) == 376, "stats layout");
+
+/* The history rows one record transaction adds to, folded before they are written
+ * (shm_stats.c): a series' rows are written once per transaction, not once per outcome. */
+#define SHM_SACC_MAX 8
+typedef struct shm_sacc_s {
+    unsigned n;
+    struct {
+        int scope;
+        char name[SHM_NAME_MAX + 1];
+        shm_srec_t d;
+    } e[SHM_SACC_MAX];
+} shm_sacc_t;
+
+/* Fold outcome o of key (and of model, when not NULL or "") into a; when a is full, its rows
+ * are written first. shm__stats_flush writes what a holds (then a is empty). Both use now_ms
+ * for the minute, hour and day. 0 or an LMDB code; 0 without the stats database. */
+int shm__stats_add(shm_t *s, MDB_txn *txn, shm_sacc_t *a, const char *key, const char *model,
+                   const shm_outcome_t *o, int64_t now_ms);
+int shm__stats_flush(shm_t *s, MDB_txn *txn, shm_sacc_t *a, int64_t now_ms);
+
 /* An object's affinity (shm_obj.c); "objects" database, by object id. */
 typedef struct shm_jrec_s {
     uint32_t version, size;
@@ -185,6 +220,8 @@ struct shm_s {
     int has_cdefs;
     MDB_dbi dbi_usage; /* shm_usage.c; has_usage as has_leases */
     int has_usage;
+    MDB_dbi dbi_stats; /* shm_stats.c; has_stats as has_leases */
+    int has_stats;
     int readonly;
     int durability;
     size_t map_max;
@@ -241,6 +278,7 @@ enum shm_rec_kind {
     SHM_REC_CDEF,    /* shm_drec_t in client_defs */
     SHM_REC_CHIST,   /* shm_hrec_t in client_history */
     SHM_REC_USAGE,   /* shm_urec_t in client_usage */
+    SHM_REC_STATS,   /* shm_srec_t in stats */
     SHM_REC_KINDS
 };
 

@@ -279,7 +279,9 @@ int shm__record_fn(shm_t *s, MDB_txn *txn, void *arg)
     shm_rec_ctx_t *c = arg;
     rec_curs_t cu = {NULL, NULL, NULL, NULL};
     int64_t now_ms = shm__now(s, c->now_ms);
+    shm_sacc_t acc;
     int rc = 0;
+    acc.n = 0;
     for (unsigned i = 0; i < c->n; i++) {
         const shm_resv_t *r = c->resv ? c->resv[i] : NULL;
         if (r && r->client[0]) {
@@ -294,9 +296,12 @@ int shm__record_fn(shm_t *s, MDB_txn *txn, void *arg)
             rc = 0;
             continue; /* pruned while in flight: nothing left to count */
         }
-        if (rc != 0)
+        if (rc != 0 || (rc = shm__stats_add(s, txn, &acc, r ? r->name : c->name,
+                                            r ? r->model : NULL, &c->o[i], now_ms)) != 0)
             break;
     }
+    if (rc == 0)
+        rc = shm__stats_flush(s, txn, &acc, now_ms);
     curs_close(&cu); /* on every path: an aborted write transaction would not free them twice */
     return rc;
 }

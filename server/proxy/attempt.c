@@ -937,10 +937,10 @@ static int admit_groups(proxy_t *w, const req_t *r, shm_batch_t *b, int64_t *ret
         ar.choose = policy_choose;
         ar.choose_arg = &pc;
         ar.skip = skip;
+        ar.model = r->model->name;
         if (r->client) {
             /* USD per million tokens = micro-USD per token */
             ar.client = r->client->name;
-            ar.model = r->model->name;
             ar.budget = budget;
             ar.cost_micro_usd =
                 (uint64_t)((double)(r->h.body.len / 4) * r->model->input_price_per_m +
