@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* The key as the table would show it (no latency ring needed). */
-static int key_row(ctl_t *c, const char *name, ctl_row_t *r)
+static int key_row(ctl_t *c, const char *name, vw_key_t *r)
 {
     shm_provider_t p;
     int rc;
@@ -24,25 +24,25 @@ static int key_row(ctl_t *c, const char *name, ctl_row_t *r)
     if ((rc = shm_key_get(c->shm, name, c->now_ms, &r->k)) != 0)
         return rc;
     rc = shm_provider_get(c->shm, r->k.provider, &p);
-    ctl_row_derive(r, NULL, c->now_ms,
-                   rc == 0 && p.circuit == SHM_CIRCUIT_OPEN ? p.open_until_ms : 0);
+    vw_key_derive(r, NULL, c->now_ms,
+                  rc == 0 && p.circuit == SHM_CIRCUIT_OPEN ? p.open_until_ms : 0);
     return 0;
 }
 
-static void used_change(ctl_buf_t *o, const char *what, uint64_t before, uint64_t after,
+static void used_change(vw_buf_t *o, const char *what, uint64_t before, uint64_t after,
                         uint64_t limit, int *first)
 {
     char a[32], b[32];
-    ctl_buf_printf(o, "%s%s %s -> %s", *first ? "" : ", ", what,
-                   ctl_fmt_used(before, limit, a, sizeof(a)),
-                   ctl_fmt_used(after, limit, b, sizeof(b)));
+    vw_buf_printf(o, "%s%s %s -> %s", *first ? "" : ", ", what,
+                  vw_fmt_used(before, limit, a, sizeof(a)),
+                  vw_fmt_used(after, limit, b, sizeof(b)));
     *first = 0;
 }
 
 int ctl_cmd_action(ctl_t *c, const char *cmd, const char *name)
 {
-    ctl_row_t before, after;
-    ctl_buf_t o = {0};
+    vw_key_t before, after;
+    vw_buf_t o = {0};
     char actor[40], nb[SHM_NAME_MAX * 2 + 2], t[40];
     int rc;
 
@@ -62,10 +62,10 @@ int ctl_cmd_action(ctl_t *c, const char *cmd, const char *name)
     if ((rc = key_row(c, name, &after)) != 0)
         return ctl_store_error(c, rc, "reading key", name);
 
-    ctl_buf_printf(&o, "%s: ", ctl_printable(name, nb, sizeof(nb)));
+    vw_buf_printf(&o, "%s: ", vw_printable(name, nb, sizeof(nb)));
     if (strcmp(cmd, "reset") == 0) {
         int first = 1;
-        ctl_buf_puts(&o, "reset ");
+        vw_buf_puts(&o, "reset ");
         if (c->reset_what & SHM_RESET_RPM)
             used_change(&o, "rpm", before.k.rpm_used, after.k.rpm_used, after.k.rpm, &first);
         if (c->reset_what & SHM_RESET_RPD)
@@ -73,28 +73,27 @@ int ctl_cmd_action(ctl_t *c, const char *cmd, const char *name)
         if (c->reset_what & SHM_RESET_TPM)
             used_change(&o, "tpm", before.k.tpm_used, after.k.tpm_used, after.k.tpm, &first);
         if (c->reset_what & SHM_RESET_COUNTERS)
-            ctl_buf_printf(
-                &o,
-                "%scounters (requests %llu -> %llu, tokens %llu -> %llu, latency "
-                "ring, last error, consecutive counts)",
-                first ? "" : ", ", (unsigned long long)before.k.requests,
-                (unsigned long long)after.k.requests,
-                (unsigned long long)(before.k.prompt_tokens + before.k.completion_tokens),
-                (unsigned long long)(after.k.prompt_tokens + after.k.completion_tokens));
-        ctl_buf_printf(&o, "; status %s\n", after.status_text);
+            vw_buf_printf(&o,
+                          "%scounters (requests %llu -> %llu, tokens %llu -> %llu, latency "
+                          "ring, last error, consecutive counts)",
+                          first ? "" : ", ", (unsigned long long)before.k.requests,
+                          (unsigned long long)after.k.requests,
+                          (unsigned long long)(before.k.prompt_tokens + before.k.completion_tokens),
+                          (unsigned long long)(after.k.prompt_tokens + after.k.completion_tokens));
+        vw_buf_printf(&o, "; status %s\n", after.status_text);
     } else if (strcmp(before.status_text, after.status_text) == 0 && strcmp(cmd, "cooldown") != 0) {
-        ctl_buf_printf(&o, "already %s (recorded again)\n", after.status_text);
+        vw_buf_printf(&o, "already %s (recorded again)\n", after.status_text);
     } else {
-        ctl_buf_printf(&o, "%s -> %s", before.status_text, after.status_text);
+        vw_buf_printf(&o, "%s -> %s", before.status_text, after.status_text);
         if (strcmp(cmd, "cooldown") == 0)
-            ctl_buf_printf(&o, " (until %s)",
-                           ctl_fmt_time(after.k.cooldown_until_ms, CTL_T_FULL, t, sizeof(t)));
-        ctl_buf_puts(&o, "\n");
+            vw_buf_printf(&o, " (until %s)",
+                          vw_fmt_time(after.k.cooldown_until_ms, VW_T_FULL, t, sizeof(t)));
+        vw_buf_puts(&o, "\n");
     }
     if (after.k.orphaned)
-        ctl_buf_puts(&o, "note: the key is orphaned (not in the config): no server uses it\n");
+        vw_buf_puts(&o, "note: the key is orphaned (not in the config): no server uses it\n");
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }
 
@@ -102,7 +101,7 @@ int ctl_cmd_prune(ctl_t *c)
 {
     shm_key_t *keys = NULL;
     unsigned nk = 0, pruned = 0;
-    ctl_buf_t names = {0}, o = {0};
+    vw_buf_t names = {0}, o = {0};
     int rc;
 
     c->now_ms = ctl_now_ms();
@@ -110,19 +109,19 @@ int ctl_cmd_prune(ctl_t *c)
         return ctl_store_error(c, rc, "reading the keys", NULL);
     for (unsigned i = 0; i < nk; i++)
         if (keys[i].orphaned)
-            ctl_buf_printf(&names, "%s%s", names.len ? ", " : "", keys[i].name);
+            vw_buf_printf(&names, "%s%s", names.len ? ", " : "", keys[i].name);
     shm_snapshot_free(keys);
     if ((rc = shm_keys_prune(c->shm, &pruned)) != 0) {
-        ctl_buf_free(&names);
+        vw_buf_free(&names);
         return ctl_store_error(c, rc, "prune", NULL);
     }
     if (pruned == 0)
-        ctl_buf_puts(&o, "no orphaned keys: nothing pruned\n");
+        vw_buf_puts(&o, "no orphaned keys: nothing pruned\n");
     else
-        ctl_buf_printf(&o, "pruned %u orphaned key%s: %s\n", pruned, pruned == 1 ? "" : "s",
-                       names.len ? names.p : "?");
+        vw_buf_printf(&o, "pruned %u orphaned key%s: %s\n", pruned, pruned == 1 ? "" : "s",
+                      names.len ? names.p : "?");
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    ctl_buf_free(&names);
-    ctl_buf_free(&o);
+    vw_buf_free(&names);
+    vw_buf_free(&o);
     return rc;
 }

@@ -66,8 +66,8 @@ int ctl_key_new(char key[CTL_KEY_LEN + 1], unsigned char digest[32])
         got += (size_t)r;
     }
     memcpy(key, CTL_KEY_PREFIX, sizeof(CTL_KEY_PREFIX) - 1);
-    size_t n = ctl_b64url(raw, sizeof(raw), key + sizeof(CTL_KEY_PREFIX) - 1,
-                          CTL_KEY_LEN + 2 - sizeof(CTL_KEY_PREFIX));
+    size_t n = vw_b64url(raw, sizeof(raw), key + sizeof(CTL_KEY_PREFIX) - 1,
+                         CTL_KEY_LEN + 2 - sizeof(CTL_KEY_PREFIX));
     explicit_bzero(raw, sizeof(raw));
     if (n + sizeof(CTL_KEY_PREFIX) - 1 != CTL_KEY_LEN ||
         mbedtls_sha256_ret((const unsigned char *)key, CTL_KEY_LEN, digest, 0) != 0) {
@@ -106,7 +106,7 @@ static int models_option(ctl_t *c, const char *v)
             return ctl_fail(CTL_EXIT_USAGE,
                             "--models: \"%s\": a model name of the store may contain only "
                             "letters, digits, '.', '_', ':', '/' and '-'",
-                            ctl_printable(v, b, sizeof(b)));
+                            vw_printable(v, b, sizeof(b)));
         } else {
             len++;
         }
@@ -139,13 +139,13 @@ int ctl_client_option(ctl_t *c, int opt, const char *v)
     uint64_t u = 0;
     int64_t ms = 0;
 
-    ctl_printable(v, b, sizeof(b));
+    vw_printable(v, b, sizeof(b));
     switch (opt) {
     case CTL_CO_MODELS:
         return models_option(c, v);
     case CTL_CO_RPM:
     case CTL_CO_RPD:
-        if (ctl_parse_uint(v, UINT32_MAX, &u) != 0)
+        if (vw_parse_uint(v, UINT32_MAX, &u) != 0)
             return ctl_fail(CTL_EXIT_USAGE,
                             "--%s: \"%s\" is not a count of requests (0 for unlimited, at most "
                             "%u)",
@@ -157,7 +157,7 @@ int ctl_client_option(ctl_t *c, int opt, const char *v)
         break;
     case CTL_CO_TOK_DAY:
     case CTL_CO_TOK_MON:
-        if (ctl_parse_uint(v, INT64_MAX, &u) != 0)
+        if (vw_parse_uint(v, INT64_MAX, &u) != 0)
             return ctl_fail(CTL_EXIT_USAGE,
                             "--%s: \"%s\" is not a count of tokens (0 for unlimited)", o[opt].name,
                             b);
@@ -168,7 +168,7 @@ int ctl_client_option(ctl_t *c, int opt, const char *v)
         break;
     case CTL_CO_COST_DAY:
     case CTL_CO_COST_MON:
-        if (ctl_parse_usd(v, &u) != 0)
+        if (vw_parse_usd(v, &u) != 0)
             return ctl_fail(CTL_EXIT_USAGE,
                             "--%s: \"%s\" is not an amount of USD (e.g. 5, 12.50, 0.25; 0 for "
                             "unlimited)",
@@ -179,7 +179,7 @@ int ctl_client_option(ctl_t *c, int opt, const char *v)
             c->cspec.cost_per_month_micro_usd = u;
         break;
     case CTL_CO_EXPIRES:
-        if (strcmp(v, "never") != 0 && ctl_parse_duration(v, &ms) != 0)
+        if (strcmp(v, "never") != 0 && vw_parse_duration(v, &ms) != 0)
             return ctl_fail(CTL_EXIT_USAGE,
                             "--expires: \"%s\" is neither a duration from now (e.g. 30d, 12h, "
                             "1d12h; at most 366d) nor never",
@@ -187,7 +187,7 @@ int ctl_client_option(ctl_t *c, int opt, const char *v)
         c->expires_in_ms = ms;
         break;
     case CTL_CO_GRACE:
-        if (strcmp(v, "0") != 0 && strcmp(v, "0s") != 0 && ctl_parse_duration(v, &ms) != 0)
+        if (strcmp(v, "0") != 0 && strcmp(v, "0s") != 0 && vw_parse_duration(v, &ms) != 0)
             return ctl_fail(CTL_EXIT_USAGE,
                             "--grace: \"%s\" is not a duration (e.g. 1h, 10m, 1d; 0 stops the old "
                             "key at once)",
@@ -217,16 +217,16 @@ void ctl_crow_derive(ctl_crow_t *r, int64_t now_ms)
 {
     if (r->store && r->d.status == SHM_CDEF_REVOKED) {
         r->state = CTL_CS_REVOKED;
-        r->status_color = CTL_C_RED;
+        r->status_color = VW_C_RED;
     } else if (r->store && r->d.spec.expires_ms && now_ms >= r->d.spec.expires_ms) {
         r->state = CTL_CS_EXPIRED; /* as authentication judges it */
-        r->status_color = CTL_C_YELLOW;
+        r->status_color = VW_C_YELLOW;
     } else if (!r->store && r->u.orphaned) {
         r->state = CTL_CS_ORPHANED;
-        r->status_color = CTL_C_DIM;
+        r->status_color = VW_C_DIM;
     } else {
         r->state = CTL_CS_ACTIVE;
-        r->status_color = CTL_C_GREEN;
+        r->status_color = VW_C_GREEN;
     }
 }
 
@@ -394,11 +394,11 @@ static int revoked_already(const char *cmd, const char *name, const ctl_crow_t *
     char t[40];
     if (strcmp(cmd, "revoke") == 0)
         return ctl_fail(CTL_EXIT_USAGE, "client \"%s\" was revoked already, at %s: nothing changed",
-                        name, ctl_fmt_time(r->d.revoked_ms, CTL_T_FULL, t, sizeof(t)));
+                        name, vw_fmt_time(r->d.revoked_ms, VW_T_FULL, t, sizeof(t)));
     return ctl_fail(CTL_EXIT_USAGE,
                     "client \"%s\" was revoked at %s: a revoked client cannot be changed or get "
                     "a new key (`client add` another name)",
-                    name, ctl_fmt_time(r->d.revoked_ms, CTL_T_FULL, t, sizeof(t)));
+                    name, vw_fmt_time(r->d.revoked_ms, VW_T_FULL, t, sizeof(t)));
 }
 
 /* A store client to change with cmd: 0 with *r, or the exit code after a message. */
@@ -421,7 +421,7 @@ static int live_store_client(ctl_t *c, const char *cmd, const char *name, ctl_cr
 static int config_checks(ctl_t *c, const char *name, int is_add)
 {
     int rc = ctl_config_if_named(c, "to check the client against it"), i;
-    ctl_buf_t names = {0};
+    vw_buf_t names = {0};
 
     if (rc != 0 || !c->cfg)
         return rc;
@@ -435,14 +435,14 @@ static int config_checks(ctl_t *c, const char *name, int is_add)
         if (!cfg_model_find(c->cfg, p, n)) {
             for (unsigned m = 0; m < c->cfg->models_count; m++) {
                 const cfg_model_t *md = &c->cfg->models[m];
-                ctl_buf_printf(&names, "%s%s", m ? ", " : "", md->name);
+                vw_buf_printf(&names, "%s%s", m ? ", " : "", md->name);
                 for (unsigned a = 0; a < md->aliases_count; a++)
-                    ctl_buf_printf(&names, "%s%s%s", a ? ", " : " (aliases ", md->aliases[a],
-                                   a + 1 == md->aliases_count ? ")" : "");
+                    vw_buf_printf(&names, "%s%s%s", a ? ", " : " (aliases ", md->aliases[a],
+                                  a + 1 == md->aliases_count ? ")" : "");
             }
             rc = ctl_fail(CTL_EXIT_USAGE, "--models: no model or alias \"%.*s\" in %s (models: %s)",
                           (int)n, p, c->config_path, names.p ? names.p : "none");
-            ctl_buf_free(&names);
+            vw_buf_free(&names);
             return rc;
         }
         p += n + (p[n] == ',');
@@ -459,7 +459,7 @@ static int config_checks(ctl_t *c, const char *name, int is_add)
 /* ---- add, rotate: the key's one output ---------------------------------------------------- */
 
 /* All of b to stdout with write(2): no stdio buffer keeps a copy. 0 or -1 (errno). */
-static int write_secret(const ctl_buf_t *b)
+static int write_secret(const vw_buf_t *b)
 {
     size_t off = 0;
     fflush(stdout);
@@ -478,7 +478,7 @@ static int write_secret(const ctl_buf_t *b)
 static int print_key(ctl_t *c, const char *verb, const char *name, const char *key)
 {
     ctl_crow_t r;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     char t[40], d[32];
     int rc;
 
@@ -491,27 +491,27 @@ static int print_key(ctl_t *c, const char *verb, const char *name, const char *k
         r.d.status = SHM_CDEF_ACTIVE;
         c->now_ms = ctl_now_ms();
     }
-    ctl_buf_reserve(&o, 16384); /* more than the output: the buffer never moves */
+    vw_buf_reserve(&o, 16384); /* more than the output: the buffer never moves */
     if (c->json) {
         ctl_json_client_key(c, strcmp(verb, "added") == 0 ? "client_add" : "client_rotate", &r, key,
                             &o);
     } else if (strcmp(verb, "added") == 0) {
-        ctl_buf_printf(&o,
-                       "client %s added; its key, shown only now (store it in your secret "
-                       "manager):\n",
-                       name);
-        ctl_buf_printf(&o, "%s\n", key);
+        vw_buf_printf(&o,
+                      "client %s added; its key, shown only now (store it in your secret "
+                      "manager):\n",
+                      name);
+        vw_buf_printf(&o, "%s\n", key);
     } else {
-        ctl_buf_printf(&o, "client %s rotated: ", name);
+        vw_buf_printf(&o, "client %s rotated: ", name);
         if (r.d.prev_fingerprint[0])
-            ctl_buf_printf(&o, "the old key (fingerprint %s) works until %s (%s more)",
-                           r.d.prev_fingerprint,
-                           ctl_fmt_time(r.d.prev_until_ms, CTL_T_FULL, t, sizeof(t)),
-                           ctl_fmt_dur(r.d.prev_until_ms - c->now_ms, d, sizeof(d)));
+            vw_buf_printf(&o, "the old key (fingerprint %s) works until %s (%s more)",
+                          r.d.prev_fingerprint,
+                          vw_fmt_time(r.d.prev_until_ms, VW_T_FULL, t, sizeof(t)),
+                          vw_fmt_dur(r.d.prev_until_ms - c->now_ms, d, sizeof(d)));
         else
-            ctl_buf_puts(&o, "the old key stopped working now");
-        ctl_buf_puts(&o, "; its new key, shown only now (store it in your secret manager):\n");
-        ctl_buf_printf(&o, "%s\n", key);
+            vw_buf_puts(&o, "the old key stopped working now");
+        vw_buf_puts(&o, "; its new key, shown only now (store it in your secret manager):\n");
+        vw_buf_printf(&o, "%s\n", key);
     }
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is a message, not a silent death */
     if (write_secret(&o) == 0)
@@ -521,7 +521,7 @@ static int print_key(ctl_t *c, const char *verb, const char *name, const char *k
                       "client %s was %s, but its key could not be written to stdout (%s): run "
                       "`llmgatectl client rotate %s --grace 0` for a new one",
                       name, verb, strerror(errno), name);
-    ctl_buf_wipe(&o);
+    vw_buf_wipe(&o);
     return rc;
 }
 
@@ -557,7 +557,7 @@ int ctl_cmd_client_add(ctl_t *c, const char *name)
                             "client \"%s\" is in the store %s already, revoked at %s (a revoked "
                             "client keeps its name and usage): choose another name",
                             name, c->state_dir,
-                            ctl_fmt_time(r.d.revoked_ms, CTL_T_FULL, t, sizeof(t)));
+                            vw_fmt_time(r.d.revoked_ms, VW_T_FULL, t, sizeof(t)));
         return ctl_fail(CTL_EXIT_USAGE,
                         "client \"%s\" is in the store %s already: `llmgatectl client %s` shows "
                         "it, `client set` changes it, `client rotate` gives it a new key",
@@ -572,13 +572,12 @@ int ctl_cmd_client_add(ctl_t *c, const char *name)
     return ctl_store_error(c, rc, "client add", name);
 }
 
-static void changed_used(ctl_buf_t *o, const char *what, uint64_t before, uint64_t after,
-                         int *first)
+static void changed_used(vw_buf_t *o, const char *what, uint64_t before, uint64_t after, int *first)
 {
     char a[32], b[32];
-    ctl_buf_printf(o, "%s%s %s -> %s", *first ? "" : ", ", what,
-                   before ? ctl_fmt_count(before, a, sizeof(a)) : "-",
-                   after ? ctl_fmt_count(after, b, sizeof(b)) : "-");
+    vw_buf_printf(o, "%s%s %s -> %s", *first ? "" : ", ", what,
+                  before ? vw_fmt_count(before, a, sizeof(a)) : "-",
+                  after ? vw_fmt_count(after, b, sizeof(b)) : "-");
     *first = 0;
 }
 
@@ -597,12 +596,11 @@ static const char *usd_text(uint64_t micro, char *buf, size_t len)
     return buf;
 }
 
-static void changed_cost(ctl_buf_t *o, const char *what, uint64_t before, uint64_t after,
-                         int *first)
+static void changed_cost(vw_buf_t *o, const char *what, uint64_t before, uint64_t after, int *first)
 {
     char a[32], b[32];
-    ctl_buf_printf(o, "%s%s %s -> %s", *first ? "" : ", ", what, usd_text(before, a, sizeof(a)),
-                   usd_text(after, b, sizeof(b)));
+    vw_buf_printf(o, "%s%s %s -> %s", *first ? "" : ", ", what, usd_text(before, a, sizeof(a)),
+                  usd_text(after, b, sizeof(b)));
     *first = 0;
 }
 
@@ -625,7 +623,7 @@ const char *ctl_models_text(const char *m, char *buf, size_t len)
 const char *ctl_expiry_text(int64_t ms, char *buf, size_t len)
 {
     if (ms)
-        return ctl_fmt_time(ms, CTL_T_FULL, buf, len);
+        return vw_fmt_time(ms, VW_T_FULL, buf, len);
     snprintf(buf, len, "never");
     return buf;
 }
@@ -634,7 +632,7 @@ int ctl_cmd_client_set(ctl_t *c, const char *name)
 {
     char actor[40], a[SHM_CDEF_MODELS_MAX * 2 + 2], b[SHM_CDEF_MODELS_MAX * 2 + 2];
     ctl_crow_t before, after;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     unsigned w = c->cset;
     int rc, first = 1;
 
@@ -653,7 +651,7 @@ int ctl_cmd_client_set(ctl_t *c, const char *name)
     if ((rc = ctl_crow_get(c, name, &after)) != 0)
         return ctl_store_error(c, rc, "reading client", name);
 
-    ctl_buf_printf(&o, "%s: ", name);
+    vw_buf_printf(&o, "%s: ", name);
     if (w & SHM_CDEF_SET_RPM)
         changed_used(&o, "rpm", before.u.rpm, after.u.rpm, &first);
     if (w & SHM_CDEF_SET_RPD)
@@ -670,19 +668,19 @@ int ctl_cmd_client_set(ctl_t *c, const char *name)
         changed_cost(&o, "cost/month", before.u.cost_per_month_micro_usd,
                      after.u.cost_per_month_micro_usd, &first);
     if (w & SHM_CDEF_SET_EXPIRES) {
-        ctl_buf_printf(&o, "%sexpires %s", first ? "" : ", ",
-                       ctl_expiry_text(before.d.spec.expires_ms, a, sizeof(a)));
-        ctl_buf_printf(&o, " -> %s", ctl_expiry_text(after.d.spec.expires_ms, b, sizeof(b)));
+        vw_buf_printf(&o, "%sexpires %s", first ? "" : ", ",
+                      ctl_expiry_text(before.d.spec.expires_ms, a, sizeof(a)));
+        vw_buf_printf(&o, " -> %s", ctl_expiry_text(after.d.spec.expires_ms, b, sizeof(b)));
         first = 0;
     }
     if (w & SHM_CDEF_SET_MODELS) {
-        ctl_buf_printf(&o, "%smodels %s", first ? "" : ", ",
-                       ctl_models_text(before.d.spec.models, a, sizeof(a)));
-        ctl_buf_printf(&o, " -> %s", ctl_models_text(after.d.spec.models, b, sizeof(b)));
+        vw_buf_printf(&o, "%smodels %s", first ? "" : ", ",
+                      ctl_models_text(before.d.spec.models, a, sizeof(a)));
+        vw_buf_printf(&o, " -> %s", ctl_models_text(after.d.spec.models, b, sizeof(b)));
     }
-    ctl_buf_printf(&o, "; status %s\n", ctl_cstate_name(after.state));
+    vw_buf_printf(&o, "; status %s\n", ctl_cstate_name(after.state));
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }
 
@@ -718,7 +716,7 @@ int ctl_cmd_client_revoke(ctl_t *c, const char *name)
 {
     char actor[40];
     ctl_crow_t before, after;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     int rc;
 
     actor_init(actor);
@@ -734,11 +732,11 @@ int ctl_cmd_client_revoke(ctl_t *c, const char *name)
         return ctl_store_error(c, rc, "client revoke", name);
     if ((rc = ctl_crow_get(c, name, &after)) != 0)
         return ctl_store_error(c, rc, "reading client", name);
-    ctl_buf_printf(&o,
-                   "%s: %s -> %s: its keys are refused from now on (requests in flight finish); "
-                   "its usage stays readable\n",
-                   name, ctl_cstate_name(before.state), ctl_cstate_name(after.state));
+    vw_buf_printf(&o,
+                  "%s: %s -> %s: its keys are refused from now on (requests in flight finish); "
+                  "its usage stays readable\n",
+                  name, ctl_cstate_name(before.state), ctl_cstate_name(after.state));
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }

@@ -14,7 +14,7 @@ int ctl_cmd_clients(ctl_t *c)
 {
     ctl_crow_t *rows = NULL;
     unsigned n = 0;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     int rc = ctl_crows_load(c, &rows, &n);
 
     if (rc != 0)
@@ -24,42 +24,42 @@ int ctl_cmd_clients(ctl_t *c)
     else if (n)
         ctl_render_clients(rows, n, c->now_ms, c->color, &o);
     else
-        ctl_buf_puts(&o, "(no clients: the config's client_keys appear once a server ran with "
-                         "them; `llmgatectl client add NAME` adds one to the store)\n");
+        vw_buf_puts(&o, "(no clients: the config's client_keys appear once a server ran with "
+                        "them; `llmgatectl client add NAME` adds one to the store)\n");
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
     free(rows);
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }
 
-static void history_text(ctl_buf_t *o, const shm_event_t *e)
+static void history_text(vw_buf_t *o, const shm_event_t *e)
 {
     char t[40], text[sizeof(e->text) + 1];
 
     memcpy(text, e->text, sizeof(e->text));
     text[sizeof(e->text)] = '\0';
-    ctl_buf_printf(o, "  %s  %-8s", ctl_fmt_time(e->ts_ms, CTL_T_FULL, t, sizeof(t)),
-                   shm_event_name(e->type));
+    vw_buf_printf(o, "  %s  %-8s", vw_fmt_time(e->ts_ms, VW_T_FULL, t, sizeof(t)),
+                  shm_event_name(e->type));
     if (e->type == SHM_EV_CLIENT_SET) {
-        ctl_buf_puts(o, " ");
+        vw_buf_puts(o, " ");
         for (unsigned b = 0, first = 1; b < 8; b++)
             if (e->arg & (1u << b)) {
-                ctl_buf_printf(o, "%s%s", first ? "" : " ", ctl_cset_names[b]);
+                vw_buf_printf(o, "%s%s", first ? "" : " ", ctl_cset_names[b]);
                 first = 0;
             }
     } else if (e->type == SHM_EV_CLIENT_ROTATE) {
         if (e->arg > e->ts_ms)
-            ctl_buf_printf(o, " old key until %s", ctl_fmt_time(e->arg, CTL_T_FULL, t, sizeof(t)));
+            vw_buf_printf(o, " old key until %s", vw_fmt_time(e->arg, VW_T_FULL, t, sizeof(t)));
         else
-            ctl_buf_puts(o, " old key stopped at once");
+            vw_buf_puts(o, " old key stopped at once");
     }
     if (text[0])
-        ctl_buf_printf(o, "  (%s)", ctl_printable(text, t, sizeof(t)));
-    ctl_buf_printf(o, "  pid %d\n", (int)e->pid);
+        vw_buf_printf(o, "  (%s)", vw_printable(text, t, sizeof(t)));
+    vw_buf_printf(o, "  pid %d\n", (int)e->pid);
 }
 
 /* "usage today (2026-12-04)" and per model: requests, errors, refused, tokens, cost. */
-static void usage_text(ctl_buf_t *o, const char *title, const shm_usage_row_t *sum,
+static void usage_text(vw_buf_t *o, const char *title, const shm_usage_row_t *sum,
                        const ctl_usage_t *by_model)
 {
     char a[32];
@@ -68,111 +68,108 @@ static void usage_text(ctl_buf_t *o, const char *title, const shm_usage_row_t *s
     for (unsigned i = 0; i < by_model->n; i++)
         if (strlen(by_model->rows[i].model) > w)
             w = strlen(by_model->rows[i].model);
-    ctl_buf_printf(o, "\n%s: %llu requests, %llu errors, %llu refused, %llu tokens, %s\n", title,
-                   (unsigned long long)sum->requests, (unsigned long long)sum->errors,
-                   (unsigned long long)sum->refused,
-                   (unsigned long long)(sum->prompt_tokens + sum->completion_tokens),
-                   ctl_fmt_cost(sum->cost_micro_usd, a, sizeof(a)));
+    vw_buf_printf(o, "\n%s: %llu requests, %llu errors, %llu refused, %llu tokens, %s\n", title,
+                  (unsigned long long)sum->requests, (unsigned long long)sum->errors,
+                  (unsigned long long)sum->refused,
+                  (unsigned long long)(sum->prompt_tokens + sum->completion_tokens),
+                  vw_fmt_cost(sum->cost_micro_usd, a, sizeof(a)));
     for (unsigned i = 0; i < by_model->n; i++) {
         const shm_usage_row_t *r = &by_model->rows[i];
         char m[SHM_NAME_MAX * 2 + 2];
-        ctl_buf_printf(o, "  %-*s  %llu requests, %llu errors, %llu refused, %llu tokens, %s\n",
-                       (int)w, r->model[0] ? ctl_printable(r->model, m, sizeof(m)) : "-",
-                       (unsigned long long)r->requests, (unsigned long long)r->errors,
-                       (unsigned long long)r->refused,
-                       (unsigned long long)(r->prompt_tokens + r->completion_tokens),
-                       ctl_fmt_cost(r->cost_micro_usd, a, sizeof(a)));
+        vw_buf_printf(o, "  %-*s  %llu requests, %llu errors, %llu refused, %llu tokens, %s\n",
+                      (int)w, r->model[0] ? vw_printable(r->model, m, sizeof(m)) : "-",
+                      (unsigned long long)r->requests, (unsigned long long)r->errors,
+                      (unsigned long long)r->refused,
+                      (unsigned long long)(r->prompt_tokens + r->completion_tokens),
+                      vw_fmt_cost(r->cost_micro_usd, a, sizeof(a)));
     }
 }
 
 static void detail_text(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
-                        const ctl_usage_t by_model[2], ctl_buf_t *o)
+                        const ctl_usage_t by_model[2], vw_buf_t *o)
 {
     const shm_client_t *u = &r->u;
     const shm_cdef_t *d = &r->d;
     int col = c->color;
     char a[SHM_CDEF_MODELS_MAX * 2 + 2], t[40], t2[40];
 
-    ctl_buf_printf(o, "client       %s%s%s  (%s)\n", ctl_color_on(CTL_C_BOLD, col), u->name,
-                   ctl_color_off(CTL_C_BOLD, col), r->store ? "store" : "config");
-    ctl_buf_printf(o, "status       %s%s%s", ctl_color_on(r->status_color, col),
-                   ctl_cstate_name(r->state), ctl_color_off(r->status_color, col));
+    vw_buf_printf(o, "client       %s%s%s  (%s)\n", vw_color_on(VW_C_BOLD, col), u->name,
+                  vw_color_off(VW_C_BOLD, col), r->store ? "store" : "config");
+    vw_buf_printf(o, "status       %s%s%s", vw_color_on(r->status_color, col),
+                  ctl_cstate_name(r->state), vw_color_off(r->status_color, col));
     if (r->state == CTL_CS_REVOKED)
-        ctl_buf_printf(o, "  (at %s; its keys are refused)",
-                       ctl_fmt_time(d->revoked_ms, CTL_T_FULL, t, sizeof(t)));
+        vw_buf_printf(o, "  (at %s; its keys are refused)",
+                      vw_fmt_time(d->revoked_ms, VW_T_FULL, t, sizeof(t)));
     else if (r->state == CTL_CS_EXPIRED)
-        ctl_buf_printf(o, "  (at %s; `client set %s --expires ...` extends it)",
-                       ctl_fmt_time(d->spec.expires_ms, CTL_T_FULL, t, sizeof(t)), u->name);
+        vw_buf_printf(o, "  (at %s; `client set %s --expires ...` extends it)",
+                      vw_fmt_time(d->spec.expires_ms, VW_T_FULL, t, sizeof(t)), u->name);
     else if (r->state == CTL_CS_ORPHANED)
-        ctl_buf_puts(o, "  (not in the config any more: never admitted)");
-    ctl_buf_puts(o, "\n");
+        vw_buf_puts(o, "  (not in the config any more: never admitted)");
+    vw_buf_puts(o, "\n");
     if (r->store) {
-        ctl_buf_printf(o, "key          fingerprint %s", d->fingerprint);
+        vw_buf_printf(o, "key          fingerprint %s", d->fingerprint);
         if (d->prev_fingerprint[0])
-            ctl_buf_printf(o, "; the previous key (fingerprint %s) works until %s (%s more)",
-                           d->prev_fingerprint,
-                           ctl_fmt_time(d->prev_until_ms, CTL_T_FULL, t, sizeof(t)),
-                           ctl_fmt_dur(d->prev_until_ms - c->now_ms, t2, sizeof(t2)));
-        ctl_buf_puts(o, "\n");
-        ctl_buf_printf(o, "models       %s\n", ctl_models_text(d->spec.models, a, sizeof(a)));
-        ctl_buf_printf(o, "expires      %s", ctl_expiry_text(d->spec.expires_ms, t, sizeof(t)));
+            vw_buf_printf(o, "; the previous key (fingerprint %s) works until %s (%s more)",
+                          d->prev_fingerprint,
+                          vw_fmt_time(d->prev_until_ms, VW_T_FULL, t, sizeof(t)),
+                          vw_fmt_dur(d->prev_until_ms - c->now_ms, t2, sizeof(t2)));
+        vw_buf_puts(o, "\n");
+        vw_buf_printf(o, "models       %s\n", ctl_models_text(d->spec.models, a, sizeof(a)));
+        vw_buf_printf(o, "expires      %s", ctl_expiry_text(d->spec.expires_ms, t, sizeof(t)));
         if (d->spec.expires_ms > c->now_ms)
-            ctl_buf_printf(o, " (in %s)",
-                           ctl_fmt_dur(d->spec.expires_ms - c->now_ms, t, sizeof(t)));
-        ctl_buf_puts(o, "\n");
-        ctl_buf_printf(o, "created      %s by %s\n",
-                       ctl_fmt_time(d->created_ms, CTL_T_FULL, t, sizeof(t)),
-                       ctl_printable(d->created_by, a, sizeof(a)));
-        ctl_buf_printf(o, "rotated      %s\n",
-                       ctl_fmt_time(d->rotated_ms, CTL_T_FULL, t, sizeof(t)));
-        ctl_buf_printf(o, "revoked      %s\n",
-                       ctl_fmt_time(d->revoked_ms, CTL_T_FULL, t, sizeof(t)));
+            vw_buf_printf(o, " (in %s)", vw_fmt_dur(d->spec.expires_ms - c->now_ms, t, sizeof(t)));
+        vw_buf_puts(o, "\n");
+        vw_buf_printf(o, "created      %s by %s\n",
+                      vw_fmt_time(d->created_ms, VW_T_FULL, t, sizeof(t)),
+                      vw_printable(d->created_by, a, sizeof(a)));
+        vw_buf_printf(o, "rotated      %s\n", vw_fmt_time(d->rotated_ms, VW_T_FULL, t, sizeof(t)));
+        vw_buf_printf(o, "revoked      %s\n", vw_fmt_time(d->revoked_ms, VW_T_FULL, t, sizeof(t)));
     } else {
-        ctl_buf_puts(o, "key          the config's (its fingerprint and models are there)\n");
+        vw_buf_puts(o, "key          the config's (its fingerprint and models are there)\n");
     }
-    ctl_buf_printf(o, "rpm          %s in the last 60 s\n",
-                   ctl_fmt_used(u->rpm_used, u->rpm, a, sizeof(a)));
-    ctl_buf_printf(o, "rpd          %s today (next day starts %s)\n",
-                   ctl_fmt_used(u->rpd_used, u->rpd, a, sizeof(a)),
-                   ctl_fmt_time(u->day_reset_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_printf(o, "tokens/day   %s today\n",
-                   ctl_fmt_used(u->tokens_day_used, u->tokens_per_day, a, sizeof(a)));
-    ctl_buf_printf(o, "tokens/month %s this month (next month starts %s)\n",
-                   ctl_fmt_used(u->tokens_month_used, u->tokens_per_month, a, sizeof(a)),
-                   ctl_fmt_time(u->month_reset_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_printf(
+    vw_buf_printf(o, "rpm          %s in the last 60 s\n",
+                  vw_fmt_used(u->rpm_used, u->rpm, a, sizeof(a)));
+    vw_buf_printf(o, "rpd          %s today (next day starts %s)\n",
+                  vw_fmt_used(u->rpd_used, u->rpd, a, sizeof(a)),
+                  vw_fmt_time(u->day_reset_ms, VW_T_FULL, t, sizeof(t)));
+    vw_buf_printf(o, "tokens/day   %s today\n",
+                  vw_fmt_used(u->tokens_day_used, u->tokens_per_day, a, sizeof(a)));
+    vw_buf_printf(o, "tokens/month %s this month (next month starts %s)\n",
+                  vw_fmt_used(u->tokens_month_used, u->tokens_per_month, a, sizeof(a)),
+                  vw_fmt_time(u->month_reset_ms, VW_T_FULL, t, sizeof(t)));
+    vw_buf_printf(
         o, "cost/day     %s today\n",
-        ctl_fmt_cost_used(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, a, sizeof(a)));
-    ctl_buf_printf(
+        vw_fmt_cost_used(u->cost_day_used_micro_usd, u->cost_per_day_micro_usd, a, sizeof(a)));
+    vw_buf_printf(
         o, "cost/month   %s this month\n",
-        ctl_fmt_cost_used(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, a, sizeof(a)));
-    ctl_buf_printf(o, "requests     %llu admitted, last at %s", (unsigned long long)u->requests,
-                   ctl_fmt_time(u->last_admit_ms, CTL_T_FULL, t, sizeof(t)));
+        vw_fmt_cost_used(u->cost_month_used_micro_usd, u->cost_per_month_micro_usd, a, sizeof(a)));
+    vw_buf_printf(o, "requests     %llu admitted, last at %s", (unsigned long long)u->requests,
+                  vw_fmt_time(u->last_admit_ms, VW_T_FULL, t, sizeof(t)));
     if (u->last_admit_ms)
-        ctl_buf_printf(o, " (%s)", ctl_fmt_age(c->now_ms - u->last_admit_ms, t, sizeof(t)));
-    ctl_buf_puts(o, "\n");
-    ctl_buf_printf(o, "tokens       %llu prompt + %llu completion = %llu\n",
-                   (unsigned long long)u->prompt_tokens, (unsigned long long)u->completion_tokens,
-                   (unsigned long long)(u->prompt_tokens + u->completion_tokens));
-    ctl_buf_printf(o, "cost         %s\n", ctl_fmt_cost(u->cost_micro_usd, a, sizeof(a)));
+        vw_buf_printf(o, " (%s)", vw_fmt_age(c->now_ms - u->last_admit_ms, t, sizeof(t)));
+    vw_buf_puts(o, "\n");
+    vw_buf_printf(o, "tokens       %llu prompt + %llu completion = %llu\n",
+                  (unsigned long long)u->prompt_tokens, (unsigned long long)u->completion_tokens,
+                  (unsigned long long)(u->prompt_tokens + u->completion_tokens));
+    vw_buf_printf(o, "cost         %s\n", vw_fmt_cost(u->cost_micro_usd, a, sizeof(a)));
     if (r->has_usage)
-        ctl_buf_printf(o, "usage since  %s, updated %s\n",
-                       ctl_fmt_time(u->created_ms, CTL_T_FULL, t, sizeof(t)),
-                       ctl_fmt_time(u->updated_ms, CTL_T_FULL, t2, sizeof(t2)));
+        vw_buf_printf(o, "usage since  %s, updated %s\n",
+                      vw_fmt_time(u->created_ms, VW_T_FULL, t, sizeof(t)),
+                      vw_fmt_time(u->updated_ms, VW_T_FULL, t2, sizeof(t2)));
     {
         char day[16], month[16], title[64];
         int64_t today = ctl_today(c);
-        snprintf(title, sizeof(title), "today (%s)", ctl_fmt_day(today, day, sizeof(day)));
+        snprintf(title, sizeof(title), "today (%s)", vw_fmt_day(today, day, sizeof(day)));
         usage_text(o, title, &r->today, &by_model[0]);
         snprintf(title, sizeof(title), "this month (%s)",
-                 ctl_fmt_month(ctl_day_month(today), month, sizeof(month)));
+                 vw_fmt_month(vw_day_month(today), month, sizeof(month)));
         usage_text(o, title, &r->month, &by_model[1]);
     }
     if (!r->store) {
-        ctl_buf_puts(o, "\nno history: a config client is defined by the config\n");
+        vw_buf_puts(o, "\nno history: a config client is defined by the config\n");
         return;
     }
-    ctl_buf_printf(o, "\nhistory (last %u event%s, oldest first)\n", nev, nev == 1 ? "" : "s");
+    vw_buf_printf(o, "\nhistory (last %u event%s, oldest first)\n", nev, nev == 1 ? "" : "s");
     for (unsigned i = 0; i < nev; i++)
         history_text(o, &ev[i]);
 }
@@ -182,7 +179,7 @@ int ctl_cmd_client(ctl_t *c, const char *name)
     ctl_crow_t r;
     shm_event_t ev[SHM_HISTORY_RING];
     unsigned nev = 0;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     int rc = ctl_crow_get(c, name, &r);
 
     if (rc == SHM_ENOTFOUND)
@@ -207,6 +204,6 @@ int ctl_cmd_client(ctl_t *c, const char *name)
 done:
     free(by_model[0].rows);
     free(by_model[1].rows);
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }

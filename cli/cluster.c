@@ -47,18 +47,18 @@ static int rd_fail(rd_t *r, const char *what, const redisReply *reply)
             return ctl_fail(CTL_EXIT_CLUSTER,
                             "Redis at %s wants a password: set $%s (cluster.password_env) in "
                             "this shell (%s)",
-                            r->v->redis, env, ctl_printable(e, b, sizeof(b)));
+                            r->v->redis, env, vw_printable(e, b, sizeof(b)));
         if (!strncmp(e, "NOAUTH", 6))
             return ctl_fail(CTL_EXIT_CLUSTER,
                             "Redis at %s wants a password, and the cluster section of %s has no "
                             "password_env (%s)",
-                            r->v->redis, r->c->config_path, ctl_printable(e, b, sizeof(b)));
+                            r->v->redis, r->c->config_path, vw_printable(e, b, sizeof(b)));
         if (!strncmp(e, "WRONGPASS", 9) || !strncmp(e, "ERR invalid password", 20))
             return ctl_fail(CTL_EXIT_CLUSTER, "Redis at %s refused the password from $%s%s%s: %s",
                             r->v->redis, env ? env : "?", r->cc->username ? " for user " : "",
-                            r->cc->username ? r->cc->username : "", ctl_printable(e, b, sizeof(b)));
+                            r->cc->username ? r->cc->username : "", vw_printable(e, b, sizeof(b)));
         return ctl_fail(CTL_EXIT_CLUSTER, "Redis at %s: %s: %s", r->v->redis, what,
-                        ctl_printable(e, b, sizeof(b)));
+                        vw_printable(e, b, sizeof(b)));
     }
     if (reply)
         return ctl_fail(CTL_EXIT_CLUSTER, "Redis at %s: %s: unexpected reply (type %d)",
@@ -74,10 +74,10 @@ static int rd_fail(rd_t *r, const char *what, const redisReply *reply)
                         "%s (cluster.redis in %s) does not speak Redis: %s: %s (is it the "
                         "address of a Redis server?)",
                         r->v->redis, r->c->config_path, what,
-                        ctl_printable(r->ctx->errstr, b, sizeof(b)));
+                        vw_printable(r->ctx->errstr, b, sizeof(b)));
     return ctl_fail(CTL_EXIT_CLUSTER, "cannot reach Redis at %s (cluster.redis in %s): %s: %s",
                     r->v->redis, r->c->config_path, what,
-                    ctl_printable(r->ctx->errstr, b, sizeof(b)));
+                    vw_printable(r->ctx->errstr, b, sizeof(b)));
 }
 
 /* One command; *out is its reply (an array when want_array). Returns 0 or the exit code. */
@@ -491,7 +491,7 @@ void ctl_cluster_free(ctl_cluster_t *v)
 int ctl_cmd_cluster(ctl_t *c)
 {
     ctl_cluster_t v;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     rd_t r;
     int rc;
 
@@ -534,6 +534,6 @@ out:
     if (r.ctx)
         redisFree(r.ctx);
     ctl_cluster_free(&v);
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }

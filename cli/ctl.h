@@ -12,8 +12,7 @@
  *   main.c     command line, dispatch, keys and providers commands, exit codes
  *   store.c    finding the store (--state > --config > LLMGATE_STATE_DIR > LLMGATE_CONFIG),
  *              opening it, the config for --model and for cluster, messages for each failure
- *   rows.c     one row per key/provider: snapshot + latency ring -> derived numbers,
- *              filters, sorting (the data behind the table, the JSON and watch)
+ *   rows.c     the keys' and providers' rows (view/keys.h), filtered and sorted
  *   table.c    aligned tables with optional colour: keys and providers
  *   detail.c   `key NAME`: everything about one key, histogram, history
  *   json.c     --json output (schema documented in cli/README.md)
@@ -27,7 +26,9 @@
  *   clients_view.c  `clients` and `client NAME`: the read views of clients
  *   usage.c    `usage`: clients' usage by day or month and model (table, CSV, JSON), and
  *              the usage sums the client views show
- *   fmt.c      formats and the output buffer (pure)
+ * Below it, view/ (shared with the admin API): fmt.h (formats and the output buffer),
+ * keys.h (the rows), json.h (the writer and the keys/providers/events documents), stats.h
+ * (the history's series and the stats document).
  *
  * Secrets: the store holds none and the config is loaded with CFG_LOAD_NO_SECRETS, so
  * nothing this program prints can contain one; keys are shown by name and fingerprint.
@@ -45,12 +46,13 @@
 #include <limits.h>
 #include <stdint.h>
 
-#include "cli/fmt.h"
+#include "view/fmt.h"
 #include "config/config.h"
 #include "shm/shm.h"
 #include "shm/shm_cdef.h"
 #include "shm/shm_lease.h"
 #include "shm/shm_usage.h"
+#include "view/keys.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,
@@ -79,9 +81,6 @@ enum ctl_sort {
     CTL_SORT_TOKENS,
     CTL_SORT_COST,
 };
-
-/* "orphaned" plus the SHM_ST_* values, as bits of a --status filter. */
-#define CTL_STATE_ORPHANED SHM_ST_COUNT
 
 typedef struct ctl_s {
     /* command line */
@@ -125,7 +124,7 @@ typedef struct ctl_s {
 int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* While b is set, ctl_fail appends its messages to b instead (watch holds them until the
  * terminal is back); NULL stops that. */
-void ctl_fail_defer(ctl_buf_t *b);
+void ctl_fail_defer(vw_buf_t *b);
 
 /* Finds the store, loads the config if one is named (and --model's providers), opens the
  * store (write: read-write, and never creates one). Returns CTL_EXIT_OK or the exit code
@@ -151,76 +150,33 @@ int64_t ctl_now_ms(void);
 
 /* ---- rows.c ---- */
 
-/* What stops a key now besides its status (provider circuit open counts too). */
-enum ctl_limited {
-    CTL_LIM_RPM = 1,
-    CTL_LIM_RPD = 2,
-    CTL_LIM_TPM = 4,
-    CTL_LIM_INFLIGHT = 8,
-    CTL_LIM_CIRCUIT = 16,
-};
-
-typedef struct ctl_row_s {
-    shm_key_t k;
-    int state;            /* SHM_ST_* or CTL_STATE_ORPHANED */
-    char status_text[48]; /* the table's STATUS cell: "cooling 42s", "depleted until 00:00Z" */
-    int status_color;     /* enum ctl_color */
-    int64_t cooldown_left_ms;
-    int64_t day_reset_ms;  /* when the key's RPD count starts again */
-    unsigned limited;      /* CTL_LIM_* at their limit now */
-    unsigned samples;      /* latency ring samples */
-    shm_pct_t total, ttfb; /* percentiles of the ring, ms */
-    uint64_t outcomes;     /* outcomes recorded (all classes) */
-    uint64_t errors;       /* 429 + 5xx + timeout + connect + auth */
-    double error_rate;     /* errors / outcomes, 0 without outcomes */
-} ctl_row_t;
-
-/* The name of a row state ("active" ... "depleted", "orphaned"). */
-const char *ctl_state_name(int state);
-/* Parses a state name (also "half-open"); -1 if unknown. */
-int ctl_state_parse(const char *s, size_t n);
 /* Parses a --sort column name; -1 if unknown. */
 int ctl_sort_parse(const char *s);
 /* The --sort names, for messages. */
 extern const char ctl_sort_names[];
 
-/* Fills the derived fields of r from r->k, the latency ring (may be NULL), now and the
- * open-until of the key's provider circuit (0 = closed). Pure. */
-void ctl_row_derive(ctl_row_t *r, const shm_latency_t *lat, int64_t now_ms,
-                    int64_t circuit_open_until_ms);
-
 /* All keys as rows, filtered (--provider, --model, --status) and sorted (--sort,
  * --reverse). *rows is malloc'ed. Returns 0 or the exit code after a message. */
-int ctl_rows_load(ctl_t *c, ctl_row_t **rows, unsigned *n);
+int ctl_rows_load(ctl_t *c, vw_key_t **rows, unsigned *n);
 
 /* Sorts rows by column sort (numbers largest first, names A-Z), reverse flips. Pure. */
-void ctl_rows_sort(ctl_row_t *rows, unsigned n, int sort, int reverse);
-
-typedef struct ctl_prow_s {
-    shm_provider_t p;
-    char circuit_text[48]; /* "closed", "open 12s", "half-open" */
-    int circuit_color;
-    int64_t open_left_ms;
-    unsigned keys, available; /* keys of this provider; those admissible by status */
-    uint64_t requests, outcomes, errors;
-    double error_rate;
-} ctl_prow_t;
+void ctl_rows_sort(vw_key_t *rows, unsigned n, int sort, int reverse);
 
 /* All providers with their keys' totals (--provider filter applies). Returns 0 or exit. */
-int ctl_prows_load(ctl_t *c, ctl_prow_t **rows, unsigned *n);
+int ctl_prows_load(ctl_t *c, vw_prov_t **rows, unsigned *n);
 
 /* ---- table.c ---- */
 
-void ctl_render_keys(const ctl_row_t *rows, unsigned n, int color, ctl_buf_t *out);
-void ctl_render_providers(const ctl_prow_t *rows, unsigned n, int color, ctl_buf_t *out);
+void ctl_render_keys(const vw_key_t *rows, unsigned n, int color, vw_buf_t *out);
+void ctl_render_providers(const vw_prov_t *rows, unsigned n, int color, vw_buf_t *out);
 
 /* ---- json.c ---- */
 
-void ctl_json_keys(ctl_t *c, const ctl_row_t *rows, unsigned n, ctl_buf_t *out);
-void ctl_json_providers(ctl_t *c, const ctl_prow_t *rows, unsigned n, ctl_buf_t *out);
+void ctl_json_keys(ctl_t *c, const vw_key_t *rows, unsigned n, vw_buf_t *out);
+void ctl_json_providers(ctl_t *c, const vw_prov_t *rows, unsigned n, vw_buf_t *out);
 /* `key NAME --json`: the row plus provider circuit, histogram and history. */
-void ctl_json_key(ctl_t *c, const ctl_row_t *r, const shm_provider_t *prov,
-                  const shm_latency_t *lat, const shm_event_t *ev, unsigned nev, ctl_buf_t *out);
+void ctl_json_key(ctl_t *c, const vw_key_t *r, const shm_provider_t *prov, const shm_latency_t *lat,
+                  const shm_event_t *ev, unsigned nev, vw_buf_t *out);
 
 /* ---- cluster.c ---- */
 
@@ -278,8 +234,8 @@ extern const char *const ctl_dim_names[SHM_LD_COUNT];
 void ctl_cluster_free(ctl_cluster_t *v);
 
 /* table.c / json.c */
-void ctl_render_cluster(const ctl_cluster_t *v, int color, ctl_buf_t *out);
-void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, ctl_buf_t *out);
+void ctl_render_cluster(const ctl_cluster_t *v, int color, vw_buf_t *out);
+void ctl_json_cluster(ctl_t *c, const ctl_cluster_t *v, vw_buf_t *out);
 
 /* ---- clients.c ---- */
 
@@ -343,17 +299,17 @@ const char *ctl_expiry_text(int64_t ms, char *buf, size_t len);
 
 /* table.c / json.c */
 void ctl_render_clients(const ctl_crow_t *rows, unsigned n, int64_t now_ms, int color,
-                        ctl_buf_t *out);
-void ctl_json_clients(ctl_t *c, const ctl_crow_t *rows, unsigned n, ctl_buf_t *out);
+                        vw_buf_t *out);
+void ctl_json_clients(ctl_t *c, const ctl_crow_t *rows, unsigned n, vw_buf_t *out);
 /* `client NAME --json`; ev NULL: a config client (no history kept); by_model: its usage of
  * today and of this month per model (ctl_usage_t is below). */
 struct ctl_usage_s;
 void ctl_json_client(ctl_t *c, const ctl_crow_t *r, const shm_event_t *ev, unsigned nev,
-                     const struct ctl_usage_s *by_model, ctl_buf_t *out);
+                     const struct ctl_usage_s *by_model, vw_buf_t *out);
 /* The one output of client add / rotate (command "client_add", "client_rotate") with the key
  * (out should be reserved and wiped by the caller). */
 void ctl_json_client_key(ctl_t *c, const char *command, const ctl_crow_t *r, const char *key,
-                         ctl_buf_t *out);
+                         vw_buf_t *out);
 /* Names of the SHM_CDEF_SET_* bits ("rpm", ..., "models"), by bit index. */
 extern const char *const ctl_cset_names[8];
 
@@ -385,8 +341,8 @@ int64_t ctl_month_first(int64_t day);
  * rows[0]'s client alone when n is 1). 0 or an shm error (no message). */
 int ctl_usage_sums(ctl_t *c, ctl_crow_t *rows, unsigned n);
 /* table.c / json.c */
-void ctl_render_usage(const ctl_usage_t *u, int color, ctl_buf_t *out);
-void ctl_json_usage(ctl_t *c, const ctl_usage_t *u, ctl_buf_t *out);
+void ctl_render_usage(const ctl_usage_t *u, int color, vw_buf_t *out);
+void ctl_json_usage(ctl_t *c, const ctl_usage_t *u, vw_buf_t *out);
 
 /* ---- commands ---- */
 int ctl_cmd_usage(ctl_t *c); /* usage.c */
@@ -410,6 +366,6 @@ extern const uint32_t ctl_hist_le[CTL_HIST_BUCKETS - 1];
 void ctl_histogram(const uint32_t *samples, unsigned n, uint64_t counts[CTL_HIST_BUCKETS]);
 
 /* Writes all of b to stdout and flushes; returns 0 or -1. */
-int ctl_write_out(const ctl_buf_t *b);
+int ctl_write_out(const vw_buf_t *b);
 
 #endif

@@ -23,7 +23,7 @@ void ctl_histogram(const uint32_t *samples, unsigned n, uint64_t counts[CTL_HIST
     }
 }
 
-static void histogram_text(ctl_buf_t *o, const shm_latency_t *lat)
+static void histogram_text(vw_buf_t *o, const shm_latency_t *lat)
 {
     uint64_t counts[CTL_HIST_BUCKETS], max = 0;
     unsigned first = CTL_HIST_BUCKETS, last = 0;
@@ -38,141 +38,140 @@ static void histogram_text(ctl_buf_t *o, const shm_latency_t *lat)
         if (counts[i] > max)
             max = counts[i];
     }
-    ctl_buf_printf(o, "\nlatency histogram (total time of the last %u successes)\n", lat->count);
+    vw_buf_printf(o, "\nlatency histogram (total time of the last %u successes)\n", lat->count);
     if (!max) {
-        ctl_buf_puts(o, "  no samples yet\n");
+        vw_buf_puts(o, "  no samples yet\n");
         return;
     }
     for (unsigned i = first; i <= last; i++) {
         unsigned bar = (unsigned)((counts[i] * 40 + max - 1) / max);
         if (i + 1 < CTL_HIST_BUCKETS)
-            ctl_buf_printf(o, "  <= %6s  ", ctl_fmt_ms(ctl_hist_le[i], 1, a, sizeof(a)));
+            vw_buf_printf(o, "  <= %6s  ", vw_fmt_ms(ctl_hist_le[i], 1, a, sizeof(a)));
         else
-            ctl_buf_printf(o, "  >  %6s  ", ctl_fmt_ms(ctl_hist_le[i - 1], 1, a, sizeof(a)));
+            vw_buf_printf(o, "  >  %6s  ", vw_fmt_ms(ctl_hist_le[i - 1], 1, a, sizeof(a)));
         for (unsigned k = 0; k < 40; k++)
-            ctl_buf_add(o, k < bar ? "#" : " ", 1);
-        ctl_buf_printf(o, "  %llu\n", (unsigned long long)counts[i]);
+            vw_buf_add(o, k < bar ? "#" : " ", 1);
+        vw_buf_printf(o, "  %llu\n", (unsigned long long)counts[i]);
     }
 }
 
-static void event_text(ctl_buf_t *o, const shm_event_t *e)
+static void event_text(vw_buf_t *o, const shm_event_t *e)
 {
     char t[40], d[32], text[sizeof(e->text) + 1];
 
     memcpy(text, e->text, sizeof(e->text));
     text[sizeof(e->text)] = '\0';
-    ctl_buf_printf(o, "  %s  %-10s %-9s %-12s", ctl_fmt_time(e->ts_ms, CTL_T_FULL, t, sizeof(t)),
-                   shm_event_name(e->type), shm_status_name(e->status),
-                   e->reason ? shm_reason_name(e->reason) : "");
+    vw_buf_printf(o, "  %s  %-10s %-9s %-12s", vw_fmt_time(e->ts_ms, VW_T_FULL, t, sizeof(t)),
+                  shm_event_name(e->type), shm_status_name(e->status),
+                  e->reason ? shm_reason_name(e->reason) : "");
     switch (e->type) {
     case SHM_EV_STATUS:
     case SHM_EV_COOLDOWN:
         if (e->arg > 0)
-            ctl_buf_printf(o, "  until %s", ctl_fmt_time(e->arg, CTL_T_FULL, t, sizeof(t)));
+            vw_buf_printf(o, "  until %s", vw_fmt_time(e->arg, VW_T_FULL, t, sizeof(t)));
         break;
     case SHM_EV_RESET:
-        ctl_buf_printf(o, "  %s%s%s%s", e->arg & SHM_RESET_RPM ? "rpm " : "",
-                       e->arg & SHM_RESET_RPD ? "rpd " : "", e->arg & SHM_RESET_TPM ? "tpm " : "",
-                       e->arg & SHM_RESET_COUNTERS ? "counters " : "");
+        vw_buf_printf(o, "  %s%s%s%s", e->arg & SHM_RESET_RPM ? "rpm " : "",
+                      e->arg & SHM_RESET_RPD ? "rpd " : "", e->arg & SHM_RESET_TPM ? "tpm " : "",
+                      e->arg & SHM_RESET_COUNTERS ? "counters " : "");
         break;
     case SHM_EV_RECLAIM:
-        ctl_buf_printf(o, "  %lld in-flight cleared", (long long)e->arg);
+        vw_buf_printf(o, "  %lld in-flight cleared", (long long)e->arg);
         break;
     case SHM_EV_CLOCK:
-        ctl_buf_printf(o, "  clock stepped back %s", ctl_fmt_dur(e->arg, d, sizeof(d)));
+        vw_buf_printf(o, "  clock stepped back %s", vw_fmt_dur(e->arg, d, sizeof(d)));
         break;
     default:
         break;
     }
     if (text[0])
-        ctl_buf_printf(o, "  (%s)", ctl_printable(text, t, sizeof(t)));
-    ctl_buf_printf(o, "  pid %d\n", (int)e->pid);
+        vw_buf_printf(o, "  (%s)", vw_printable(text, t, sizeof(t)));
+    vw_buf_printf(o, "  pid %d\n", (int)e->pid);
 }
 
-static void detail_text(ctl_t *c, const ctl_row_t *r, const shm_provider_t *prov,
-                        const shm_latency_t *lat, const shm_event_t *ev, unsigned nev, ctl_buf_t *o)
+static void detail_text(ctl_t *c, const vw_key_t *r, const shm_provider_t *prov,
+                        const shm_latency_t *lat, const shm_event_t *ev, unsigned nev, vw_buf_t *o)
 {
     const shm_key_t *k = &r->k;
     int col = c->color, have = r->samples > 0;
     char a[64], b[64], d[64], e[64], t[40];
 
-    ctl_buf_printf(o, "key          %s%s%s  (fingerprint %s)\n", ctl_color_on(CTL_C_BOLD, col),
-                   ctl_printable(k->name, a, sizeof(a)), ctl_color_off(CTL_C_BOLD, col),
-                   k->fingerprint[0] ? ctl_printable(k->fingerprint, b, sizeof(b)) : "none");
-    ctl_buf_printf(o, "provider     %s", ctl_printable(k->provider, a, sizeof(a)));
+    vw_buf_printf(o, "key          %s%s%s  (fingerprint %s)\n", vw_color_on(VW_C_BOLD, col),
+                  vw_printable(k->name, a, sizeof(a)), vw_color_off(VW_C_BOLD, col),
+                  k->fingerprint[0] ? vw_printable(k->fingerprint, b, sizeof(b)) : "none");
+    vw_buf_printf(o, "provider     %s", vw_printable(k->provider, a, sizeof(a)));
     if (prov) {
-        ctl_buf_printf(o, "  (circuit %s", shm_circuit_name(prov->circuit));
+        vw_buf_printf(o, "  (circuit %s", shm_circuit_name(prov->circuit));
         if (prov->circuit == SHM_CIRCUIT_OPEN && prov->open_until_ms > c->now_ms)
-            ctl_buf_printf(o, " for %s more",
-                           ctl_fmt_dur(prov->open_until_ms - c->now_ms, a, sizeof(a)));
-        ctl_buf_printf(o, ", %u consecutive failures)", prov->consec_failures);
+            vw_buf_printf(o, " for %s more",
+                          vw_fmt_dur(prov->open_until_ms - c->now_ms, a, sizeof(a)));
+        vw_buf_printf(o, ", %u consecutive failures)", prov->consec_failures);
     }
-    ctl_buf_puts(o, "\n");
-    ctl_buf_printf(o, "status       %s%s%s  (stored %s, reason %s, since %s",
-                   ctl_color_on(r->status_color, col), r->status_text,
-                   ctl_color_off(r->status_color, col), shm_status_name(k->status),
-                   shm_reason_name(k->reason),
-                   ctl_fmt_time(k->status_since_ms, CTL_T_FULL, t, sizeof(t)));
+    vw_buf_puts(o, "\n");
+    vw_buf_printf(o, "status       %s%s%s  (stored %s, reason %s, since %s",
+                  vw_color_on(r->status_color, col), r->status_text,
+                  vw_color_off(r->status_color, col), shm_status_name(k->status),
+                  shm_reason_name(k->reason),
+                  vw_fmt_time(k->status_since_ms, VW_T_FULL, t, sizeof(t)));
     if (k->cooldown_until_ms)
-        ctl_buf_printf(o, ", cooldown until %s",
-                       ctl_fmt_time(k->cooldown_until_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_puts(o, ")\n");
-    ctl_buf_printf(o, "rpm          %s in the last 60 s\n",
-                   ctl_fmt_used(k->rpm_used, k->rpm, a, sizeof(a)));
-    ctl_buf_printf(o, "rpd          %s today (next day starts %s)\n",
-                   ctl_fmt_used(k->rpd_used, k->rpd, a, sizeof(a)),
-                   ctl_fmt_time(r->day_reset_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_printf(o, "tpm          %s in the last 60 s\n",
-                   ctl_fmt_used(k->tpm_used, k->tpm, a, sizeof(a)));
-    ctl_buf_printf(o, "in-flight    %s\n",
-                   ctl_fmt_used(k->inflight, k->max_inflight, a, sizeof(a)));
-    ctl_buf_printf(o, "weight       %u\n", k->weight);
-    ctl_buf_printf(o, "requests     %llu admitted, last at %s\n", (unsigned long long)k->requests,
-                   ctl_fmt_time(k->last_admit_ms, CTL_T_FULL, t, sizeof(t)));
-    ctl_buf_puts(o, "outcomes    ");
+        vw_buf_printf(o, ", cooldown until %s",
+                      vw_fmt_time(k->cooldown_until_ms, VW_T_FULL, t, sizeof(t)));
+    vw_buf_puts(o, ")\n");
+    vw_buf_printf(o, "rpm          %s in the last 60 s\n",
+                  vw_fmt_used(k->rpm_used, k->rpm, a, sizeof(a)));
+    vw_buf_printf(o, "rpd          %s today (next day starts %s)\n",
+                  vw_fmt_used(k->rpd_used, k->rpd, a, sizeof(a)),
+                  vw_fmt_time(r->day_reset_ms, VW_T_FULL, t, sizeof(t)));
+    vw_buf_printf(o, "tpm          %s in the last 60 s\n",
+                  vw_fmt_used(k->tpm_used, k->tpm, a, sizeof(a)));
+    vw_buf_printf(o, "in-flight    %s\n", vw_fmt_used(k->inflight, k->max_inflight, a, sizeof(a)));
+    vw_buf_printf(o, "weight       %u\n", k->weight);
+    vw_buf_printf(o, "requests     %llu admitted, last at %s\n", (unsigned long long)k->requests,
+                  vw_fmt_time(k->last_admit_ms, VW_T_FULL, t, sizeof(t)));
+    vw_buf_puts(o, "outcomes    ");
     for (int cl = 0; cl < SHM_CL_COUNT; cl++)
-        ctl_buf_printf(o, " %s %llu%s", shm_class_name(cl), (unsigned long long)k->by_class[cl],
-                       cl + 1 < SHM_CL_COUNT ? "," : "\n");
-    ctl_buf_printf(o,
-                   "errors       %llu of %llu outcomes (%s); %u consecutive failures, %u "
-                   "consecutive successes\n",
-                   (unsigned long long)r->errors, (unsigned long long)r->outcomes,
-                   ctl_fmt_rate(r->error_rate, r->outcomes > 0, a, sizeof(a)), k->consec_failures,
-                   k->consec_successes);
+        vw_buf_printf(o, " %s %llu%s", shm_class_name(cl), (unsigned long long)k->by_class[cl],
+                      cl + 1 < SHM_CL_COUNT ? "," : "\n");
+    vw_buf_printf(o,
+                  "errors       %llu of %llu outcomes (%s); %u consecutive failures, %u "
+                  "consecutive successes\n",
+                  (unsigned long long)r->errors, (unsigned long long)r->outcomes,
+                  vw_fmt_rate(r->error_rate, r->outcomes > 0, a, sizeof(a)), k->consec_failures,
+                  k->consec_successes);
     if (k->last_error_ms)
-        ctl_buf_printf(o, "last error   %d at %s (%s ago)\n", (int)k->last_error_code,
-                       ctl_fmt_time(k->last_error_ms, CTL_T_FULL, t, sizeof(t)),
-                       ctl_fmt_dur(c->now_ms - k->last_error_ms, a, sizeof(a)));
+        vw_buf_printf(o, "last error   %d at %s (%s ago)\n", (int)k->last_error_code,
+                      vw_fmt_time(k->last_error_ms, VW_T_FULL, t, sizeof(t)),
+                      vw_fmt_dur(c->now_ms - k->last_error_ms, a, sizeof(a)));
     else
-        ctl_buf_puts(o, "last error   none\n");
-    ctl_buf_printf(o, "tokens       %llu prompt + %llu completion = %llu\n",
-                   (unsigned long long)k->prompt_tokens, (unsigned long long)k->completion_tokens,
-                   (unsigned long long)(k->prompt_tokens + k->completion_tokens));
-    ctl_buf_printf(o, "cost         %s\n", ctl_fmt_cost(k->cost_micro_usd, a, sizeof(a)));
-    ctl_buf_printf(
+        vw_buf_puts(o, "last error   none\n");
+    vw_buf_printf(o, "tokens       %llu prompt + %llu completion = %llu\n",
+                  (unsigned long long)k->prompt_tokens, (unsigned long long)k->completion_tokens,
+                  (unsigned long long)(k->prompt_tokens + k->completion_tokens));
+    vw_buf_printf(o, "cost         %s\n", vw_fmt_cost(k->cost_micro_usd, a, sizeof(a)));
+    vw_buf_printf(
         o, "latency      %u samples; total p50 %s p95 %s p99 %s; first byte p50 %s", r->samples,
-        ctl_fmt_ms(r->total.p50, have, a, sizeof(a)), ctl_fmt_ms(r->total.p95, have, b, sizeof(b)),
-        ctl_fmt_ms(r->total.p99, have, d, sizeof(d)), ctl_fmt_ms(r->ttfb.p50, have, e, sizeof(e)));
-    ctl_buf_printf(o, " p95 %s p99 %s\n", ctl_fmt_ms(r->ttfb.p95, have, a, sizeof(a)),
-                   ctl_fmt_ms(r->ttfb.p99, have, b, sizeof(b)));
-    ctl_buf_printf(
-        o, "created      %s, updated %s%s\n", ctl_fmt_time(k->created_ms, CTL_T_FULL, t, sizeof(t)),
-        ctl_fmt_time(k->updated_ms, CTL_T_FULL, a, sizeof(a)),
-        k->orphaned ? " (orphaned: not in the config any more; `prune` deletes it)" : "");
+        vw_fmt_ms(r->total.p50, have, a, sizeof(a)), vw_fmt_ms(r->total.p95, have, b, sizeof(b)),
+        vw_fmt_ms(r->total.p99, have, d, sizeof(d)), vw_fmt_ms(r->ttfb.p50, have, e, sizeof(e)));
+    vw_buf_printf(o, " p95 %s p99 %s\n", vw_fmt_ms(r->ttfb.p95, have, a, sizeof(a)),
+                  vw_fmt_ms(r->ttfb.p99, have, b, sizeof(b)));
+    vw_buf_printf(o, "created      %s, updated %s%s\n",
+                  vw_fmt_time(k->created_ms, VW_T_FULL, t, sizeof(t)),
+                  vw_fmt_time(k->updated_ms, VW_T_FULL, a, sizeof(a)),
+                  k->orphaned ? " (orphaned: not in the config any more; `prune` deletes it)" : "");
     histogram_text(o, lat);
-    ctl_buf_printf(o, "\nhistory (last %u event%s, oldest first)\n", nev, nev == 1 ? "" : "s");
+    vw_buf_printf(o, "\nhistory (last %u event%s, oldest first)\n", nev, nev == 1 ? "" : "s");
     for (unsigned i = 0; i < nev; i++)
         event_text(o, &ev[i]);
 }
 
 int ctl_cmd_key(ctl_t *c, const char *name)
 {
-    ctl_row_t r;
+    vw_key_t r;
     shm_latency_t lat;
     shm_provider_t prov;
     shm_event_t ev[SHM_HISTORY_RING];
     unsigned nev = 0;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     int rc, have_prov;
 
     memset(&r, 0, sizeof(r));
@@ -187,13 +186,13 @@ int ctl_cmd_key(ctl_t *c, const char *name)
     if (rc != 0 && rc != SHM_ENOTFOUND)
         return ctl_store_error(c, rc, "reading the provider of", name);
     have_prov = rc == 0;
-    ctl_row_derive(&r, &lat, c->now_ms,
-                   have_prov && prov.circuit == SHM_CIRCUIT_OPEN ? prov.open_until_ms : 0);
+    vw_key_derive(&r, &lat, c->now_ms,
+                  have_prov && prov.circuit == SHM_CIRCUIT_OPEN ? prov.open_until_ms : 0);
     if (c->json)
         ctl_json_key(c, &r, have_prov ? &prov : NULL, &lat, ev, nev, &o);
     else
         detail_text(c, &r, have_prov ? &prov : NULL, &lat, ev, nev, &o);
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }

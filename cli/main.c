@@ -166,7 +166,7 @@ static int parse_states(ctl_t *c, const char *list)
 {
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ",");
-        int st = ctl_state_parse(p, n);
+        int st = vw_state_parse(p, n);
         if (st < 0)
             return usage_error("--status: unknown state in \"%s\" (use active, cooling, "
                                "half_open, disabled, invalid, depleted, orphaned)",
@@ -181,9 +181,9 @@ static int parse_states(ctl_t *c, const char *list)
 
 static int cmd_keys(ctl_t *c)
 {
-    ctl_row_t *rows = NULL;
+    vw_key_t *rows = NULL;
     unsigned n = 0;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     int rc = ctl_rows_load(c, &rows, &n);
     if (rc != 0)
         return rc;
@@ -193,15 +193,15 @@ static int cmd_keys(ctl_t *c)
         ctl_render_keys(rows, n, c->color, &o);
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
     free(rows);
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }
 
 static int cmd_providers(ctl_t *c)
 {
-    ctl_prow_t *rows = NULL;
+    vw_prov_t *rows = NULL;
     unsigned n = 0;
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     int rc = ctl_prows_load(c, &rows, &n);
     if (rc != 0)
         return rc;
@@ -211,7 +211,7 @@ static int cmd_providers(ctl_t *c)
         ctl_render_providers(rows, n, c->color, &o);
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
     free(rows);
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }
 
@@ -368,6 +368,12 @@ static const char *opt_name(int o)
     return "?";
 }
 
+static void on_oom(void)
+{
+    fputs("llmgatectl: out of memory\n", stderr);
+    exit(2);
+}
+
 int main(int argc, char **argv)
 {
     ctl_t c;
@@ -386,6 +392,7 @@ int main(int argc, char **argv)
     };
 
     memset(&c, 0, sizeof(c));
+    vw_buf_on_oom(on_oom);
     c.interval_ms = 1000;
     c.grace_ms = CTL_GRACE_MS;
     opterr = 0;
@@ -452,7 +459,7 @@ int main(int argc, char **argv)
             c.reverse = 1;
             break;
         case OPT_INTERVAL:
-            if (ctl_parse_duration(optarg, &c.interval_ms) != 0 || c.interval_ms < 100)
+            if (vw_parse_duration(optarg, &c.interval_ms) != 0 || c.interval_ms < 100)
                 return usage_error("--interval: \"%s\" is not a duration of at least 100ms "
                                    "(e.g. 1s, 500ms, 2s)",
                                    optarg);
@@ -492,7 +499,7 @@ int main(int argc, char **argv)
             break;
         case OPT_FROM:
         case OPT_TO:
-            if (ctl_parse_date(optarg, o == OPT_TO, o == OPT_FROM ? &c.u_from_day : &c.u_to_day))
+            if (vw_parse_date(optarg, o == OPT_TO, o == OPT_FROM ? &c.u_from_day : &c.u_to_day))
                 return usage_error(o == OPT_FROM ? "--from: \"%s\" is not a UTC date "
                                                    "(YYYY-MM-DD, or YYYY-MM for its first day)"
                                                  : "--to: \"%s\" is not a UTC date (YYYY-MM-DD, "
@@ -559,7 +566,7 @@ int main(int argc, char **argv)
                 cmd->name, cmd->synopsis);
         return CTL_EXIT_USAGE;
     }
-    if (strcmp(cmd->name, "cooldown") == 0 && ctl_parse_duration(pos[2], &c.duration_ms) != 0)
+    if (strcmp(cmd->name, "cooldown") == 0 && vw_parse_duration(pos[2], &c.duration_ms) != 0)
         return usage_error("cooldown: \"%s\" is not a duration (e.g. 30s, 5m, 2h, 1h30m, or "
                            "seconds; at most 366d)",
                            pos[2]);
@@ -571,7 +578,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "llmgatectl: \"%s\" is not a client name (1 to %d letters, digits, '.', '_' "
                 "and '-')\nusage: llmgatectl %s\n",
-                ctl_printable(name, nb, sizeof(nb)), SHM_NAME_MAX, cmd->synopsis);
+                vw_printable(name, nb, sizeof(nb)), SHM_NAME_MAX, cmd->synopsis);
         return CTL_EXIT_USAGE;
     }
     if (strcmp(cmd->name, "client set") == 0 && !c.cset) {

@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static ctl_buf_t *g_defer;
+static vw_buf_t *g_defer;
 
-void ctl_fail_defer(ctl_buf_t *b)
+void ctl_fail_defer(vw_buf_t *b)
 {
     g_defer = b;
 }
@@ -33,7 +33,7 @@ int ctl_fail(int code, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (g_defer)
-        ctl_buf_printf(g_defer, "llmgatectl: %s\n", msg);
+        vw_buf_printf(g_defer, "llmgatectl: %s\n", msg);
     else
         fprintf(stderr, "llmgatectl: %s\n", msg);
     return code;
@@ -140,14 +140,14 @@ static int locate(ctl_t *c)
 static int model_providers(ctl_t *c)
 {
     const cfg_model_t *m = cfg_model_find(c->cfg, c->f_model, strlen(c->f_model));
-    ctl_buf_t names = {0};
+    vw_buf_t names = {0};
 
     if (!m) {
         for (unsigned i = 0; i < c->cfg->models_count; i++)
-            ctl_buf_printf(&names, "%s%s", i ? ", " : "", c->cfg->models[i].name);
+            vw_buf_printf(&names, "%s%s", i ? ", " : "", c->cfg->models[i].name);
         int rc = ctl_fail(CTL_EXIT_USAGE, "no model or alias \"%s\" in %s (models: %s)", c->f_model,
                           c->config_path, names.p ? names.p : "none");
-        ctl_buf_free(&names);
+        vw_buf_free(&names);
         return rc;
     }
     c->model_providers = calloc(m->deployments_count + 1, sizeof(*c->model_providers));
@@ -224,21 +224,20 @@ int ctl_store_error(ctl_t *c, int rc, const char *what, const char *name)
         return ctl_fail(CTL_EXIT_STORE,
                         "%s%s%s: store %s: %s: %s\n(the store is damaged: stop the server, "
                         "remove the state dir and start the server again: it starts afresh)",
-                        what, name ? " " : "", name ? ctl_printable(name, nb, sizeof(nb)) : "",
+                        what, name ? " " : "", name ? vw_printable(name, nb, sizeof(nb)) : "",
                         c->state_dir, shm_strerror(rc), rec);
     if (rc == SHM_ENOTFOUND && name)
         return ctl_fail(CTL_EXIT_NOTFOUND,
                         "no key \"%s\" in the store %s (`llmgatectl keys` lists them)",
-                        ctl_printable(name, nb, sizeof(nb)), c->state_dir);
+                        vw_printable(name, nb, sizeof(nb)), c->state_dir);
     if (rc == SHM_EINVAL && name)
         return ctl_fail(CTL_EXIT_USAGE, "\"%s\" is not a key name (1 to %d bytes)",
-                        ctl_printable(name, nb, sizeof(nb)), SHM_NAME_MAX);
+                        vw_printable(name, nb, sizeof(nb)), SHM_NAME_MAX);
     return ctl_fail(CTL_EXIT_STORE, "%s%s%s: store %s: %s", what, name ? " " : "",
-                    name ? ctl_printable(name, nb, sizeof(nb)) : "", c->state_dir,
-                    shm_strerror(rc));
+                    name ? vw_printable(name, nb, sizeof(nb)) : "", c->state_dir, shm_strerror(rc));
 }
 
-int ctl_write_out(const ctl_buf_t *b)
+int ctl_write_out(const vw_buf_t *b)
 {
     size_t off = 0;
     fflush(stdout);

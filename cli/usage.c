@@ -65,7 +65,7 @@ int ctl_usage_load(ctl_t *c, const char *client, int64_t from_day, int64_t to_da
     if (by == CTL_BY_DAY)
         return 0;
     for (unsigned i = 0; i < *n; i++)
-        (*rows)[i].day = by == CTL_BY_MONTH ? ctl_day_month((*rows)[i].day) : -1;
+        (*rows)[i].day = by == CTL_BY_MONTH ? vw_day_month((*rows)[i].day) : -1;
     *n = merge(*rows, *n);
     return 0;
 }
@@ -80,7 +80,7 @@ int64_t ctl_month_first(int64_t day)
     char m[16];
     int64_t first = day;
     /* "YYYY-MM" of its month, read back as that month's first day */
-    ctl_parse_date(ctl_fmt_month(ctl_day_month(day), m, sizeof(m)), 0, &first);
+    vw_parse_date(vw_fmt_month(vw_day_month(day), m, sizeof(m)), 0, &first);
     return first;
 }
 
@@ -120,51 +120,51 @@ int ctl_usage_sums(ctl_t *c, ctl_crow_t *rows, unsigned n)
 
 static const char *period_text(int by, int64_t v, char *buf, size_t len)
 {
-    return by == CTL_BY_MONTH ? ctl_fmt_month(v, buf, len) : ctl_fmt_day(v, buf, len);
+    return by == CTL_BY_MONTH ? vw_fmt_month(v, buf, len) : vw_fmt_day(v, buf, len);
 }
 
 /* RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. Names are
  * [A-Za-z0-9._-] today; this keeps an export valid whatever a name holds. */
-static void csv_field(ctl_buf_t *o, const char *s)
+static void csv_field(vw_buf_t *o, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
-        ctl_buf_puts(o, s);
+        vw_buf_puts(o, s);
         return;
     }
-    ctl_buf_puts(o, "\"");
+    vw_buf_puts(o, "\"");
     for (const char *p = s; *p; p++) {
         if (*p == '"')
-            ctl_buf_add(o, "\"", 1);
-        ctl_buf_add(o, p, 1);
+            vw_buf_add(o, "\"", 1);
+        vw_buf_add(o, p, 1);
     }
-    ctl_buf_puts(o, "\"");
+    vw_buf_puts(o, "\"");
 }
 
-static void csv(const ctl_usage_t *u, ctl_buf_t *o)
+static void csv(const ctl_usage_t *u, vw_buf_t *o)
 {
     char p[16], cost[32];
-    ctl_buf_printf(o,
-                   "client,%s,model,requests,prompt_tokens,completion_tokens,tokens,cost_usd,"
-                   "errors,refused\n",
-                   u->by == CTL_BY_MONTH ? "month" : "day");
+    vw_buf_printf(o,
+                  "client,%s,model,requests,prompt_tokens,completion_tokens,tokens,cost_usd,"
+                  "errors,refused\n",
+                  u->by == CTL_BY_MONTH ? "month" : "day");
     for (unsigned i = 0; i < u->n; i++) {
         const shm_usage_row_t *r = &u->rows[i];
         csv_field(o, r->client);
-        ctl_buf_printf(o, ",%s,", period_text(u->by, r->day, p, sizeof(p)));
+        vw_buf_printf(o, ",%s,", period_text(u->by, r->day, p, sizeof(p)));
         csv_field(o, r->model);
-        ctl_buf_printf(o, ",%llu,%llu,%llu,%llu,%s,%llu,%llu\n", (unsigned long long)r->requests,
-                       (unsigned long long)r->prompt_tokens,
-                       (unsigned long long)r->completion_tokens,
-                       (unsigned long long)(r->prompt_tokens + r->completion_tokens),
-                       ctl_fmt_usd6(r->cost_micro_usd, cost, sizeof(cost)),
-                       (unsigned long long)r->errors, (unsigned long long)r->refused);
+        vw_buf_printf(o, ",%llu,%llu,%llu,%llu,%s,%llu,%llu\n", (unsigned long long)r->requests,
+                      (unsigned long long)r->prompt_tokens,
+                      (unsigned long long)r->completion_tokens,
+                      (unsigned long long)(r->prompt_tokens + r->completion_tokens),
+                      vw_fmt_usd6(r->cost_micro_usd, cost, sizeof(cost)),
+                      (unsigned long long)r->errors, (unsigned long long)r->refused);
     }
 }
 
 int ctl_cmd_usage(ctl_t *c)
 {
     ctl_usage_t u = {.by = c->u_by, .from_day = c->u_from_day, .to_day = c->u_to_day};
-    ctl_buf_t o = {0};
+    vw_buf_t o = {0};
     char a[16], b[16];
 
     if (!c->u_to_set)
@@ -173,10 +173,10 @@ int ctl_cmd_usage(ctl_t *c)
         u.from_day = ctl_month_first(u.to_day);
     if (u.from_day > u.to_day)
         return ctl_fail(CTL_EXIT_USAGE, "usage: --from %s is after --to %s",
-                        ctl_fmt_day(u.from_day, a, sizeof(a)), ctl_fmt_day(u.to_day, b, sizeof(b)));
+                        vw_fmt_day(u.from_day, a, sizeof(a)), vw_fmt_day(u.to_day, b, sizeof(b)));
     if (c->u_client && !ctl_client_name_ok(c->u_client))
         return ctl_fail(CTL_EXIT_USAGE, "usage: --client: \"%s\" is not a client name",
-                        ctl_printable(c->u_client, a, sizeof(a)));
+                        vw_printable(c->u_client, a, sizeof(a)));
     int rc = ctl_usage_load(c, c->u_client, u.from_day, u.to_day, u.by, &u.rows, &u.n);
     if (rc != 0)
         return rc;
@@ -189,11 +189,11 @@ int ctl_cmd_usage(ctl_t *c)
     else if (u.n)
         ctl_render_usage(&u, c->color, &o);
     else
-        ctl_buf_printf(&o, "(no usage%s%s from %s to %s)\n", c->u_client ? " of client " : "",
-                       c->u_client ? c->u_client : "", ctl_fmt_day(u.from_day, a, sizeof(a)),
-                       ctl_fmt_day(u.to_day, b, sizeof(b)));
+        vw_buf_printf(&o, "(no usage%s%s from %s to %s)\n", c->u_client ? " of client " : "",
+                      c->u_client ? c->u_client : "", vw_fmt_day(u.from_day, a, sizeof(a)),
+                      vw_fmt_day(u.to_day, b, sizeof(b)));
     rc = ctl_write_out(&o) == 0 ? 0 : ctl_fail(CTL_EXIT_STORE, "cannot write the output");
     free(u.rows);
-    ctl_buf_free(&o);
+    vw_buf_free(&o);
     return rc;
 }

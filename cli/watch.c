@@ -98,10 +98,10 @@ static void term_size(unsigned *rows, unsigned *cols)
 }
 
 /* The header: where, when, how many keys in which state, the providers' circuits. */
-static void frame_header(ctl_t *c, const ctl_row_t *rows, unsigned n, ctl_buf_t *b)
+static void frame_header(ctl_t *c, const vw_key_t *rows, unsigned n, vw_buf_t *b)
 {
-    unsigned count[CTL_STATE_ORPHANED + 1] = {0};
-    ctl_prow_t *pr = NULL;
+    unsigned count[VW_STATE_ORPHANED + 1] = {0};
+    vw_prov_t *pr = NULL;
     unsigned np = 0;
     char t[40], iv[32];
 
@@ -110,36 +110,36 @@ static void frame_header(ctl_t *c, const ctl_row_t *rows, unsigned n, ctl_buf_t 
     if (c->interval_ms % 1000)
         snprintf(iv, sizeof(iv), "%lldms", (long long)c->interval_ms);
     else
-        ctl_fmt_dur(c->interval_ms, iv, sizeof(iv));
-    ctl_buf_printf(b, "%sllmgatectl watch%s  %s  %s  every %s  (q quits)\n",
-                   ctl_color_on(CTL_C_BOLD, c->color), ctl_color_off(CTL_C_BOLD, c->color),
-                   c->state_dir, ctl_fmt_time(c->now_ms, CTL_T_HMS, t, sizeof(t)), iv);
-    ctl_buf_printf(b, "keys %u", n);
-    for (int st = 0, first = 1; st <= CTL_STATE_ORPHANED; st++)
+        vw_fmt_dur(c->interval_ms, iv, sizeof(iv));
+    vw_buf_printf(b, "%sllmgatectl watch%s  %s  %s  every %s  (q quits)\n",
+                  vw_color_on(VW_C_BOLD, c->color), vw_color_off(VW_C_BOLD, c->color), c->state_dir,
+                  vw_fmt_time(c->now_ms, VW_T_HMS, t, sizeof(t)), iv);
+    vw_buf_printf(b, "keys %u", n);
+    for (int st = 0, first = 1; st <= VW_STATE_ORPHANED; st++)
         if (count[st]) {
-            ctl_buf_printf(b, "%s %u %s", first ? ":" : ",", count[st], ctl_state_name(st));
+            vw_buf_printf(b, "%s %u %s", first ? ":" : ",", count[st], vw_state_name(st));
             first = 0;
         }
-    ctl_buf_puts(b, "\n");
+    vw_buf_puts(b, "\n");
     if (ctl_prows_load(c, &pr, &np) == 0) {
-        ctl_buf_puts(b, "providers:");
+        vw_buf_puts(b, "providers:");
         for (unsigned i = 0; i < np; i++)
-            ctl_buf_printf(b, "%s %s %s%s%s err %s", i ? " |" : "", pr[i].p.name,
-                           ctl_color_on(pr[i].circuit_color, c->color), pr[i].circuit_text,
-                           ctl_color_off(pr[i].circuit_color, c->color),
-                           ctl_fmt_rate(pr[i].error_rate, pr[i].outcomes > 0, t, sizeof(t)));
-        ctl_buf_puts(b, "\n");
+            vw_buf_printf(b, "%s %s %s%s%s err %s", i ? " |" : "", pr[i].p.name,
+                          vw_color_on(pr[i].circuit_color, c->color), pr[i].circuit_text,
+                          vw_color_off(pr[i].circuit_color, c->color),
+                          vw_fmt_rate(pr[i].error_rate, pr[i].outcomes > 0, t, sizeof(t)));
+        vw_buf_puts(b, "\n");
     }
     free(pr);
-    ctl_buf_puts(b, "\n");
+    vw_buf_puts(b, "\n");
 }
 
 /* One frame, cut to the terminal: returns 0 or an exit code (message deferred). */
 static int draw(ctl_t *c)
 {
-    ctl_row_t *rows = NULL;
+    vw_key_t *rows = NULL;
     unsigned n = 0, trows, tcols, line = 0;
-    ctl_buf_t body = {0}, out = {0};
+    vw_buf_t body = {0}, out = {0};
     int rc;
 
     if ((rc = ctl_rows_load(c, &rows, &n)) != 0)
@@ -148,25 +148,25 @@ static int draw(ctl_t *c)
     ctl_render_keys(rows, n, c->color, &body);
     free(rows);
     term_size(&trows, &tcols);
-    ctl_buf_puts(&out, "\x1b[H");
+    vw_buf_puts(&out, "\x1b[H");
     for (const char *p = body.p; p && *p && line < trows; line++) {
         size_t len = strcspn(p, "\n");
         const char *next = p + len + (p[len] == '\n');
         if (line + 1 == trows && *next) {
-            ctl_buf_printf(&out, "... more below: enlarge the window or filter (--provider, "
-                                 "--status)");
+            vw_buf_printf(&out, "... more below: enlarge the window or filter (--provider, "
+                                "--status)");
         } else {
-            ctl_buf_add_cut(&out, p, len, tcols);
+            vw_buf_add_cut(&out, p, len, tcols);
         }
-        ctl_buf_puts(&out, "\x1b[K");
+        vw_buf_puts(&out, "\x1b[K");
         if (line + 1 < trows && *next)
-            ctl_buf_puts(&out, "\r\n");
+            vw_buf_puts(&out, "\r\n");
         p = next;
     }
-    ctl_buf_puts(&out, "\x1b[J");
+    vw_buf_puts(&out, "\x1b[J");
     write_all(out.p, out.len);
-    ctl_buf_free(&body);
-    ctl_buf_free(&out);
+    vw_buf_free(&body);
+    vw_buf_free(&out);
     return 0;
 }
 
@@ -191,7 +191,7 @@ int ctl_cmd_watch(ctl_t *c)
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP};
     struct sigaction sa = {.sa_handler = on_signal}, old_sa[5];
     sigset_t handled, old_mask, wait_mask;
-    ctl_buf_t deferred = {0};
+    vw_buf_t deferred = {0};
     int rc = 0, quit = 0;
     int64_t next = 0;
 
@@ -263,6 +263,6 @@ exit:
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (deferred.len)
         fputs(deferred.p, stderr);
-    ctl_buf_free(&deferred);
+    vw_buf_free(&deferred);
     return rc;
 }

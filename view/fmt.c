@@ -1,5 +1,5 @@
-/* fmt.c - text building blocks of llmgatectl (see fmt.h). */
-#include "cli/fmt.h"
+/* fmt.c - text building blocks of the views (see fmt.h). */
+#include "view/fmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,38 +11,52 @@
 
 /* ---- buffer ---------------------------------------------------------------------------- */
 
-static void buf_reserve(ctl_buf_t *b, size_t extra)
+static void (*oom_hook)(void);
+
+void vw_buf_on_oom(void (*fn)(void))
 {
+    oom_hook = fn;
+}
+
+/* 0 when extra more bytes fit (grown if needed); -1 when the buffer has failed. */
+static int buf_reserve(vw_buf_t *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
-        return;
+        return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
     char *p = realloc(b->p, cap);
     if (!p) {
-        fputs("llmgatectl: out of memory\n", stderr);
-        exit(2);
+        if (oom_hook)
+            oom_hook();
+        b->failed = 1;
+        return -1;
     }
     b->p = p;
     b->cap = cap;
+    return 0;
 }
 
-void ctl_buf_add(ctl_buf_t *b, const void *p, size_t n)
+void vw_buf_add(vw_buf_t *b, const void *p, size_t n)
 {
-    buf_reserve(b, n);
+    if (buf_reserve(b, n) != 0)
+        return;
     if (n)
         memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = '\0';
 }
 
-void ctl_buf_puts(ctl_buf_t *b, const char *s)
+void vw_buf_puts(vw_buf_t *b, const char *s)
 {
-    ctl_buf_add(b, s, strlen(s));
+    vw_buf_add(b, s, strlen(s));
 }
 
-void ctl_buf_printf(ctl_buf_t *b, const char *fmt, ...)
+void vw_buf_printf(vw_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -50,26 +64,27 @@ void ctl_buf_printf(ctl_buf_t *b, const char *fmt, ...)
     va_end(ap);
     if (n <= 0)
         return;
-    buf_reserve(b, (size_t)n);
+    if (buf_reserve(b, (size_t)n) != 0)
+        return;
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
 }
 
-void ctl_buf_reserve(ctl_buf_t *b, size_t n)
+void vw_buf_reserve(vw_buf_t *b, size_t n)
 {
-    buf_reserve(b, n);
+    (void)buf_reserve(b, n);
 }
 
-void ctl_buf_wipe(ctl_buf_t *b)
+void vw_buf_wipe(vw_buf_t *b)
 {
     if (b->p)
         explicit_bzero(b->p, b->cap);
-    ctl_buf_free(b);
+    vw_buf_free(b);
 }
 
-void ctl_buf_free(ctl_buf_t *b)
+void vw_buf_free(vw_buf_t *b)
 {
     free(b->p);
     b->p = NULL;
@@ -78,7 +93,7 @@ void ctl_buf_free(ctl_buf_t *b)
 
 /* ---- durations ------------------------------------------------------------------------- */
 
-int ctl_parse_duration(const char *s, int64_t *ms)
+int vw_parse_duration(const char *s, int64_t *ms)
 {
     int64_t total = 0;
     const char *p = s;
@@ -122,7 +137,7 @@ int ctl_parse_duration(const char *s, int64_t *ms)
     return 0;
 }
 
-int ctl_parse_uint(const char *s, uint64_t max, uint64_t *out)
+int vw_parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
 
@@ -142,7 +157,7 @@ int ctl_parse_uint(const char *s, uint64_t max, uint64_t *out)
 
 #define MAX_USD 1000000000000ULL /* 1e12 USD: 1e18 micro-USD, inside int64 */
 
-int ctl_parse_usd(const char *s, uint64_t *micro_usd)
+int vw_parse_usd(const char *s, uint64_t *micro_usd)
 {
     uint64_t whole = 0, frac = 0;
     const char *p = s;
@@ -177,7 +192,7 @@ int ctl_parse_usd(const char *s, uint64_t *micro_usd)
     return 0;
 }
 
-size_t ctl_b64url(const unsigned char *in, size_t n, char *out, size_t size)
+size_t vw_b64url(const unsigned char *in, size_t n, char *out, size_t size)
 {
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t o = 0, need = (n * 4 + 2) / 3;
@@ -201,7 +216,7 @@ size_t ctl_b64url(const unsigned char *in, size_t n, char *out, size_t size)
     return o;
 }
 
-const char *ctl_fmt_dur(int64_t ms, char *buf, size_t len)
+const char *vw_fmt_dur(int64_t ms, char *buf, size_t len)
 {
     if (ms <= 0) {
         snprintf(buf, len, "0s");
@@ -220,30 +235,30 @@ const char *ctl_fmt_dur(int64_t ms, char *buf, size_t len)
     return buf;
 }
 
-const char *ctl_fmt_age(int64_t ms, char *buf, size_t len)
+const char *vw_fmt_age(int64_t ms, char *buf, size_t len)
 {
     char d[32];
     if (ms < 60000)
         snprintf(buf, len, "%.1fs ago", ms > 0 ? (double)ms / 1000.0 : 0.0);
     else
-        snprintf(buf, len, "%s ago", ctl_fmt_dur(ms, d, sizeof(d)));
+        snprintf(buf, len, "%s ago", vw_fmt_dur(ms, d, sizeof(d)));
     return buf;
 }
 
-const char *ctl_fmt_us(uint64_t us, char *buf, size_t len)
+const char *vw_fmt_us(uint64_t us, char *buf, size_t len)
 {
     if (us < 1000)
         snprintf(buf, len, "%lluus", (unsigned long long)us);
     else if (us < 100000)
         snprintf(buf, len, "%.1fms", (double)us / 1000.0);
     else
-        ctl_fmt_ms(us / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(us / 1000), 1, buf, len);
+        vw_fmt_ms(us / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(us / 1000), 1, buf, len);
     return buf;
 }
 
 /* ---- numbers --------------------------------------------------------------------------- */
 
-const char *ctl_fmt_count(uint64_t v, char *buf, size_t len)
+const char *vw_fmt_count(uint64_t v, char *buf, size_t len)
 {
     static const char units[] = "kMGTPE";
     double x = (double)v;
@@ -266,15 +281,15 @@ const char *ctl_fmt_count(uint64_t v, char *buf, size_t len)
     return buf; /* not reached */
 }
 
-const char *ctl_fmt_used(uint64_t used, uint64_t limit, char *buf, size_t len)
+const char *vw_fmt_used(uint64_t used, uint64_t limit, char *buf, size_t len)
 {
     char a[24], b[24];
-    snprintf(buf, len, "%s/%s", ctl_fmt_count(used, a, sizeof(a)),
-             limit ? ctl_fmt_count(limit, b, sizeof(b)) : "-");
+    snprintf(buf, len, "%s/%s", vw_fmt_count(used, a, sizeof(a)),
+             limit ? vw_fmt_count(limit, b, sizeof(b)) : "-");
     return buf;
 }
 
-const char *ctl_fmt_ms(uint32_t ms, int have, char *buf, size_t len)
+const char *vw_fmt_ms(uint32_t ms, int have, char *buf, size_t len)
 {
     if (!have)
         snprintf(buf, len, "-");
@@ -289,7 +304,7 @@ const char *ctl_fmt_ms(uint32_t ms, int have, char *buf, size_t len)
     return buf;
 }
 
-const char *ctl_fmt_rate(double r, int have, char *buf, size_t len)
+const char *vw_fmt_rate(double r, int have, char *buf, size_t len)
 {
     double pct = r * 100.0;
     if (!have)
@@ -303,22 +318,22 @@ const char *ctl_fmt_rate(double r, int have, char *buf, size_t len)
     return buf;
 }
 
-const char *ctl_fmt_cost(uint64_t micro_usd, char *buf, size_t len)
+const char *vw_fmt_cost(uint64_t micro_usd, char *buf, size_t len)
 {
     double usd = (double)micro_usd / 1e6;
     snprintf(buf, len, usd < 100.0 ? "$%.4f" : "$%.2f", usd);
     return buf;
 }
 
-const char *ctl_fmt_cost_used(uint64_t used, uint64_t limit, char *buf, size_t len)
+const char *vw_fmt_cost_used(uint64_t used, uint64_t limit, char *buf, size_t len)
 {
     char a[32], b[32];
-    snprintf(buf, len, "%s/%s", ctl_fmt_cost(used, a, sizeof(a)),
-             limit ? ctl_fmt_cost(limit, b, sizeof(b)) : "-");
+    snprintf(buf, len, "%s/%s", vw_fmt_cost(used, a, sizeof(a)),
+             limit ? vw_fmt_cost(limit, b, sizeof(b)) : "-");
     return buf;
 }
 
-const char *ctl_fmt_time(int64_t ms, int style, char *buf, size_t len)
+const char *vw_fmt_time(int64_t ms, int style, char *buf, size_t len)
 {
     struct tm tm;
     time_t t;
@@ -332,9 +347,9 @@ const char *ctl_fmt_time(int64_t ms, int style, char *buf, size_t len)
         snprintf(buf, len, "?");
         return buf;
     }
-    if (style == CTL_T_HM)
+    if (style == VW_T_HM)
         strftime(buf, len, "%H:%MZ", &tm);
-    else if (style == CTL_T_HMS)
+    else if (style == VW_T_HMS)
         strftime(buf, len, "%H:%M:%SZ", &tm);
     else
         strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
@@ -367,7 +382,7 @@ static int64_t day_of(int y, int m, int d)
     return (int64_t)t / DAY_SEC;
 }
 
-int ctl_parse_date(const char *s, int end, int64_t *day)
+int vw_parse_date(const char *s, int end, int64_t *day)
 {
     size_t n = s ? strlen(s) : 0;
     int y, m, d = 1;
@@ -394,7 +409,7 @@ int ctl_parse_date(const char *s, int end, int64_t *day)
     return 0;
 }
 
-int64_t ctl_day_month(int64_t day)
+int64_t vw_day_month(int64_t day)
 {
     time_t t = (time_t)(day * DAY_SEC);
     struct tm tm;
@@ -403,7 +418,7 @@ int64_t ctl_day_month(int64_t day)
     return (int64_t)(tm.tm_year + 1900) * 12 + tm.tm_mon;
 }
 
-const char *ctl_fmt_day(int64_t day, char *buf, size_t len)
+const char *vw_fmt_day(int64_t day, char *buf, size_t len)
 {
     time_t t = (time_t)(day * DAY_SEC);
     struct tm tm;
@@ -414,20 +429,20 @@ const char *ctl_fmt_day(int64_t day, char *buf, size_t len)
     return buf;
 }
 
-const char *ctl_fmt_month(int64_t month, char *buf, size_t len)
+const char *vw_fmt_month(int64_t month, char *buf, size_t len)
 {
     snprintf(buf, len, "%04lld-%02lld", (long long)(month / 12), (long long)(month % 12 + 1));
     return buf;
 }
 
-const char *ctl_fmt_usd6(uint64_t micro_usd, char *buf, size_t len)
+const char *vw_fmt_usd6(uint64_t micro_usd, char *buf, size_t len)
 {
     snprintf(buf, len, "%llu.%06llu", (unsigned long long)(micro_usd / 1000000),
              (unsigned long long)(micro_usd % 1000000));
     return buf;
 }
 
-const char *ctl_printable(const char *s, char *buf, size_t len)
+const char *vw_printable(const char *s, char *buf, size_t len)
 {
     size_t i = 0;
     if (!len)
@@ -468,49 +483,49 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-void ctl_json_str(ctl_buf_t *b, const char *s)
+void vw_json_escape(vw_buf_t *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
 
-    ctl_buf_add(b, "\"", 1);
+    vw_buf_add(b, "\"", 1);
     while (*p) {
         size_t n = utf8_len(p);
         if (n == 0) {
-            ctl_buf_puts(b, "\\ufffd");
+            vw_buf_puts(b, "\\ufffd");
             p++;
         } else if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
-            ctl_buf_add(b, e, 2);
+            vw_buf_add(b, e, 2);
             p++;
         } else if (*p < 0x20 || *p == 0x7f) {
             static const char *const named[] = {
                 [8] = "\\b", [9] = "\\t", [10] = "\\n", [12] = "\\f", [13] = "\\r", [31] = NULL};
             if (*p < 0x20 && named[*p])
-                ctl_buf_puts(b, named[*p]);
+                vw_buf_puts(b, named[*p]);
             else
-                ctl_buf_printf(b, "\\u%04x", *p);
+                vw_buf_printf(b, "\\u%04x", *p);
             p++;
         } else {
-            ctl_buf_add(b, p, n);
+            vw_buf_add(b, p, n);
             p += n;
         }
     }
-    ctl_buf_add(b, "\"", 1);
+    vw_buf_add(b, "\"", 1);
 }
 
 /* ---- colours and widths ---------------------------------------------------------------- */
 
-const char *ctl_color_on(int color, int enabled)
+const char *vw_color_on(int color, int enabled)
 {
     static const char *const sgr[] = {"", "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[2m", "\x1b[1m"};
-    if (!enabled || color <= CTL_C_NONE || color > CTL_C_BOLD)
+    if (!enabled || color <= VW_C_NONE || color > VW_C_BOLD)
         return "";
     return sgr[color];
 }
 
-const char *ctl_color_off(int color, int enabled)
+const char *vw_color_off(int color, int enabled)
 {
-    return enabled && color > CTL_C_NONE && color <= CTL_C_BOLD ? "\x1b[0m" : "";
+    return enabled && color > VW_C_NONE && color <= VW_C_BOLD ? "\x1b[0m" : "";
 }
 
 /* Length of the escape sequence at s[0..n) (s[0] == ESC), at least 1. */
@@ -526,7 +541,7 @@ static size_t esc_len(const char *s, size_t n)
     return n > 1 ? 2 : 1;
 }
 
-size_t ctl_visible_width(const char *s, size_t n)
+size_t vw_visible_width(const char *s, size_t n)
 {
     size_t w = 0;
     for (size_t i = 0; i < n;) {
@@ -541,7 +556,7 @@ size_t ctl_visible_width(const char *s, size_t n)
     return w;
 }
 
-void ctl_buf_add_cut(ctl_buf_t *b, const char *s, size_t n, size_t width)
+void vw_buf_add_cut(vw_buf_t *b, const char *s, size_t n, size_t width)
 {
     size_t w = 0, i = 0;
     int escapes = 0, cut = 0;
@@ -549,7 +564,7 @@ void ctl_buf_add_cut(ctl_buf_t *b, const char *s, size_t n, size_t width)
     while (i < n) {
         if (s[i] == '\x1b') {
             size_t e = esc_len(s + i, n - i);
-            ctl_buf_add(b, s + i, e);
+            vw_buf_add(b, s + i, e);
             escapes = 1;
             i += e;
             continue;
@@ -561,10 +576,10 @@ void ctl_buf_add_cut(ctl_buf_t *b, const char *s, size_t n, size_t width)
             cut = 1;
             break;
         }
-        ctl_buf_add(b, s + i, c);
+        vw_buf_add(b, s + i, c);
         w++;
         i += c;
     }
     if (cut && escapes)
-        ctl_buf_puts(b, "\x1b[0m");
+        vw_buf_puts(b, "\x1b[0m");
 }
