@@ -26,6 +26,7 @@
  *   clients_view.c  `clients` and `client NAME`: the read views of clients
  *   usage.c    `usage`: clients' usage by day or month and model (table, CSV, JSON), and
  *              the usage sums the client views show
+ *   stats.c    `stats`: the history per model or key over a range (view/stats.h)
  * Below it, view/ (shared with the admin API): fmt.h (formats and the output buffer),
  * keys.h (the rows), json.h (the writer and the keys/providers/events documents), stats.h
  * (the history's series and the stats document).
@@ -106,6 +107,8 @@ typedef struct ctl_s {
     int u_from_set, u_to_set;
     int u_by;
     int u_csv;
+    /* stats: --model (a series name, not checked against a config), --key, --range */
+    const char *s_model, *s_key, *s_range;
 
     /* resolved by ctl_open */
     char state_dir[PATH_MAX];
@@ -367,5 +370,9 @@ void ctl_histogram(const uint32_t *samples, unsigned n, uint64_t counts[CTL_HIST
 
 /* Writes all of b to stdout and flushes; returns 0 or -1. */
 int ctl_write_out(const vw_buf_t *b);
+
+/* ---- stats.c ---- */
+
+int ctl_cmd_stats(ctl_t *c);
 
 #endif

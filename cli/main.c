@@ -30,6 +30,7 @@ enum {
     O_CLIENT = 32, /* client add / set: --models, --rpm N, ... --expires */
     O_GRACE = 64,  /* client rotate */
     O_USAGE = 128, /* usage: --client, --from, --to, --by, --csv */
+    O_STATS = 256, /* stats: --key, --range (and --model, a series name) */
 };
 
 /* How a command uses the store. */
@@ -69,6 +70,8 @@ static const cmd_t cmds[] = {
     {"client revoke", 1, S_WRITE, 0, "client revoke NAME"},
     {"usage", 0, S_READ, O_JSON | O_USAGE,
      "usage [--client NAME] [--from DATE] [--to DATE] [--by day|month] [--csv | --json]"},
+    {"stats", 0, S_READ, O_JSON | O_STATS,
+     "stats [--model M | --key K] [--range 1h|6h|24h|7d|30d|90d] [--json]"},
 };
 
 /* The second words of the two-word client commands ("show" is `client NAME`). */
@@ -121,6 +124,13 @@ static void usage(FILE *f)
         "                           requests, errors, refused, tokens, cost (billing export;\n"
         "                           DATE is YYYY-MM-DD or YYYY-MM; default: this month)\n"
         "\n"
+        "History (per-minute, per-hour and per-day rows in the store, kept 48h, 90d, 400d):\n"
+        "  stats [--model M | --key K] [--range 1h|6h|24h|7d|30d|90d]\n"
+        "                           per model (or per key) over the range (default 1h):\n"
+        "                           upstream attempts, error rate, p50/p95/p99 and time to\n"
+        "                           first byte, tokens, cost, today's and this month's cost,\n"
+        "                           and a sparkline of requests on a terminal\n"
+        "\n"
         "Cluster mode (reads the config's cluster section and its Redis, not the store):\n"
         "  cluster                  one row per node: mode, last contact, pid, grants, units,\n"
         "                           refills, refill p50/max; then per key and client key with\n"
@@ -131,11 +141,15 @@ static void usage(FILE *f)
         "\n"
         "Options:\n"
         "  --json                   JSON output of keys, key, providers, cluster, clients,\n"
-        "                           client, usage, and of client add / rotate with the key\n"
+        "                           client, usage, stats, and of client add / rotate with the\n"
+        "                           key\n"
         "                           (schema: cli/README.md)\n"
         "  --csv                    usage as CSV (RFC 4180, exact costs in USD)\n"
         "  --provider P[,P...]      only these providers' keys (keys, providers, watch)\n"
-        "  --model M                only keys serving model M (needs the config)\n"
+        "  --model M                only keys serving model M (needs the config); stats: the\n"
+        "                           history of model M (a name as clients send it)\n"
+        "  --key K                  stats: the history of key K\n"
+        "  --range R                stats: 1h, 6h, 24h, 7d, 30d or 90d (default 1h)\n"
         "  --status S[,S...]        only keys in these states: active, cooling, half_open,\n"
         "                           disabled, invalid, depleted, orphaned (keys, watch)\n"
         "  --sort COL               %s\n"
@@ -245,6 +259,8 @@ enum {
     OPT_TO,
     OPT_BY,
     OPT_CSV,
+    OPT_KEY,
+    OPT_RANGE,
     OPT_VERSION
 };
 
@@ -276,6 +292,8 @@ static const struct option long_opts[] = {
     {"to", required_argument, NULL, OPT_TO},
     {"by", required_argument, NULL, OPT_BY},
     {"csv", no_argument, NULL, OPT_CSV},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"range", required_argument, NULL, OPT_RANGE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -352,6 +370,9 @@ static unsigned opt_class(int o)
     case OPT_BY:
     case OPT_CSV:
         return O_USAGE;
+    case OPT_KEY:
+    case OPT_RANGE:
+        return O_STATS;
     default:
         return 0;
     }
@@ -518,6 +539,14 @@ int main(int argc, char **argv)
         case OPT_CSV:
             c.u_csv = 1;
             break;
+        case OPT_KEY:
+            if (!*optarg)
+                return usage_error("--key needs a name%s", "");
+            c.s_key = optarg;
+            break;
+        case OPT_RANGE:
+            c.s_range = optarg;
+            break;
         }
     }
     if (npos == 0) {
@@ -550,6 +579,14 @@ int main(int argc, char **argv)
                                  : "two arguments",
                 cmd->synopsis);
         return CTL_EXIT_USAGE;
+    }
+    if (strcmp(cmd->name, "stats") == 0 && given[OPT_MODEL]) {
+        /* stats --model names a series, not a config model: no config needed */
+        c.s_model = c.f_model;
+        c.f_model = NULL;
+        given[OPT_MODEL] = 0;
+        if (c.s_key)
+            return usage_error("stats: --model or --key, not both%s", "");
     }
     for (int i = OPT_STATE; i <= OPT_VERSION; i++) {
         unsigned cls = opt_class(i);
@@ -626,6 +663,8 @@ int main(int argc, char **argv)
         rc = ctl_cmd_client_revoke(&c, name);
     else if (strcmp(cmd->name, "usage") == 0)
         rc = ctl_cmd_usage(&c);
+    else if (strcmp(cmd->name, "stats") == 0)
+        rc = ctl_cmd_stats(&c);
     else
         rc = ctl_cmd_action(&c, cmd->name, pos[1]);
     ctl_close(&c);

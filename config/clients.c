@@ -48,8 +48,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* 64 hex digits into 32 bytes; -1 otherwise. */
-static int parse_sha256(const char *s, unsigned char out[32])
+int cfg_parse_sha256(const char *s, unsigned char out[32])
 {
     if (strlen(s) != 64)
         return -1;
@@ -90,7 +89,7 @@ static void resolve_secret(cfg_client_t *k, const char *kp, cfg_report_t *rep)
     }
     if (k->sha256) {
         cfg_path_fmt(path, sizeof(path), "%s.sha256", kp);
-        if (parse_sha256(k->sha256, k->digest) != 0) {
+        if (cfg_parse_sha256(k->sha256, k->digest) != 0) {
             /* a digest is not the key, but it is not shown either: it identifies one */
             cfg_report_add(rep, path,
                            "client key \"%s\": must be exactly 64 hex digits (the SHA-256 of "

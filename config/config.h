@@ -211,6 +211,11 @@ typedef struct cfg_metrics_s {
     enum cfg_metrics_mode mode; /* resolved at load */
     int listen_default;         /* 1 if listen was absent: failing to bind the default port is
                                    a warning (another llmgate may hold it), not an error */
+    /* The dashboard's actions (cool down, disable, enable) on the admin listener need a
+     * bearer token whose SHA-256 this is (64 hex digits, as written); NULL = read-only. */
+    char *admin_token_sha256;
+    unsigned char admin_token_digest[32]; /* resolved at load */
+    int has_admin_token;
 } cfg_metrics_t;
 
 enum cfg_access_log_mode {

@@ -89,6 +89,9 @@ void cfg_validate(cfg_t *cfg, const ynode_t *root, cfg_report_t *rep);
  * configuration without them says allow_unauthenticated: true. Runs after the models. */
 void cfg_clients_validate(cfg_t *cfg, cfg_report_t *rep);
 
+/* 64 hex digits (either case) into 32 bytes: 0, or -1 (then out is undefined). */
+int cfg_parse_sha256(const char *s, unsigned char out[32]);
+
 /* Resolves and checks the secret of key k at path kp, sets its fingerprint (secret.c). */
 void cfg_secret_resolve(const cfg_t *cfg, cfg_key_t *k, const char *kp, cfg_report_t *rep);
 

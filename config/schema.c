@@ -200,6 +200,8 @@ static const cyaml_schema_field_t responses_fields[] = {
  * Their strings are given meaning in validate.c. */
 static const cyaml_schema_field_t metrics_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", F_OPTP, cfg_metrics_t, listen, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("admin_token_sha256", F_OPTP, cfg_metrics_t, admin_token_sha256, 0,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_END,
 };
 

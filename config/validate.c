@@ -721,6 +721,13 @@ static void check_metrics(cfg_t *cfg, cfg_report_t *rep)
     const char *why;
 
     m->mode = CFG_METRICS_ADMIN;
+    if (m->admin_token_sha256) {
+        m->has_admin_token = cfg_parse_sha256(m->admin_token_sha256, m->admin_token_digest) == 0;
+        if (!m->has_admin_token)
+            cfg_report_add(rep, "metrics.admin_token_sha256",
+                           "must be 64 hex digits: the SHA-256 of the admin token (e.g. from "
+                           "`printf %%s TOKEN | sha256sum`), not the token itself");
+    }
     if (!m->listen) {
         m->listen = strdup("127.0.0.1:9464");
         m->listen_default = 1;

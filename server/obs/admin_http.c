@@ -22,6 +22,12 @@ typedef struct aconn_s {
     llhttp_t parser;
     char url[1024];
     size_t url_len;
+    char hname[16]; /* the header name being read, lower case, cut at 15 bytes */
+    size_t hname_len;
+    int in_auth; /* -1: a name is being read; 1: the value being read is Authorization's */
+    char auth[ADMIN_HTTP_MAX_AUTH + 1];
+    size_t auth_len;
+    int auth_long;
     size_t head_bytes;
     int status;   /* set by a callback that refuses the request */
     int complete; /* the request has been read */
@@ -121,7 +127,9 @@ static void respond(aconn_t *c, int status, const char *ctype, const buf_t *body
     q->c = c;
     if (buf_printf(&q->data,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                   "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                   "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+                   "Content-Security-Policy: " ADMIN_HTTP_CSP "\r\nConnection: close\r\n\r\n",
                    status, http_reason(status), ctype, body ? body->len : 0) != 0 ||
         (!head_only && body && body->len && buf_append(&q->data, body->data, body->len) != 0))
         goto fail;
@@ -153,17 +161,26 @@ static void serve(aconn_t *c)
     const char *ctype = "application/json";
     buf_t body = {0};
     size_t plen = strcspn(c->url, "?#");
+    admin_req_t req = {.method = method, .path = c->url, .query = "", .authorization = ""};
     int status;
 
-    if (method != HTTP_GET && method != HTTP_HEAD) {
-        respond_error(c, 405, "the admin endpoints accept GET and HEAD only");
+    if (method != HTTP_GET && method != HTTP_HEAD && method != HTTP_POST) {
+        respond_error(c, 405, "the admin endpoints accept GET, HEAD and POST only");
         return;
     }
+    if (c->url[plen] == '?') {
+        c->url[strcspn(c->url, "#")] = '\0';
+        req.query = c->url + plen + 1;
+    }
     c->url[plen] = '\0';
-    status = s->route(s->arg, c->url, &body, &ctype);
+    c->auth[c->auth_len] = '\0';
+    if (!c->auth_long)
+        req.authorization = c->auth;
+    status = s->route(s->arg, &req, &body, &ctype);
     if (status == 404 && body.len == 0) {
         buf_free(&body);
-        respond_error(c, 404, "unknown admin path (try /metrics, /health, /health/full)");
+        respond_error(c, 404,
+                      "unknown admin path (try /metrics, /health, /health/full, /dashboard)");
         return;
     }
     respond(c, status, ctype, &body, method == HTTP_HEAD);
@@ -183,6 +200,41 @@ static int on_url_cb(llhttp_t *p, const char *at, size_t len)
     memcpy(c->url + c->url_len, at, len);
     c->url_len += len;
     c->url[c->url_len] = '\0';
+    return 0;
+}
+
+static int on_header_field_cb(llhttp_t *p, const char *at, size_t len)
+{
+    aconn_t *c = p->data;
+
+    if (c->in_auth >= 0) { /* a new field starts */
+        c->hname_len = 0;
+        c->in_auth = -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char ch = at[i];
+        if (c->hname_len < sizeof(c->hname) - 1)
+            c->hname[c->hname_len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        if (c->hname_len < sizeof(c->hname))
+            c->hname_len++; /* sizeof: too long to be one we read */
+    }
+    return 0;
+}
+
+static int on_header_value_cb(llhttp_t *p, const char *at, size_t len)
+{
+    aconn_t *c = p->data;
+
+    if (c->in_auth < 0)
+        c->in_auth = c->hname_len == 13 && memcmp(c->hname, "authorization", 13) == 0;
+    if (!c->in_auth)
+        return 0;
+    if (c->auth_len + len > ADMIN_HTTP_MAX_AUTH) {
+        c->auth_long = 1;
+        return 0;
+    }
+    memcpy(c->auth + c->auth_len, at, len);
+    c->auth_len += len;
     return 0;
 }
 
@@ -209,6 +261,8 @@ static void init_settings(void)
 {
     llhttp_settings_init(&settings);
     settings.on_url = on_url_cb;
+    settings.on_header_field = on_header_field_cb;
+    settings.on_header_value = on_header_value_cb;
     settings.on_headers_complete = on_headers_complete_cb;
     settings.on_message_complete = on_message_complete_cb;
 }
@@ -280,6 +334,7 @@ static void on_connection_cb(uv_stream_t *server, int status)
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
+    c->in_auth = -1;
     uv_timer_start(&c->timer, on_timeout_cb, ADMIN_HTTP_TIMEOUT_MS, 0);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc_cb, on_read_cb) != 0)
         conn_close(c);

@@ -12,9 +12,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "llhttp.h"
+
 #include "server/obs/accesslog.h"
 #include "server/obs/admin_http.h"
 #include "server/obs/alerts.h"
+#include "server/obs/dashboard.h"
 #include "server/common/cfgref.h"
 #include "server/common/log.h"
 #include "server/obs/metrics.h"
@@ -305,10 +308,25 @@ int obs_render_metrics(buf_t *out)
 
 /* ---- the admin listener ------------------------------------------------------------------ */
 
-static int admin_route_cb(void *arg, const char *path, buf_t *body, const char **content_type)
+static int admin_route_cb(void *arg, const admin_req_t *req, buf_t *body, const char **content_type)
 {
+    const char *path = req->path;
+    cfg_ref_t *ref;
+    int status;
+
     (void)arg;
     *content_type = "application/json";
+    ref = cur_ref();
+    status = dashboard_route(g.shm, ref->cfg, req, body, content_type);
+    cfgref_put(ref);
+    if (status != 0)
+        return status;
+    if (req->method == HTTP_POST) {
+        buf_appends(body, "{\"error\":{\"message\":\"only the dashboard's actions are posted "
+                          "(/api/keys/NAME/ACTION)\",\"type\":\"invalid_request_error\","
+                          "\"param\":null,\"code\":\"method_not_allowed\"}}");
+        return 405;
+    }
     if (strcmp(path, "/metrics") == 0) {
         *content_type = OBS_METRICS_CONTENT_TYPE;
         if (obs_render_metrics(body) != 0) {
@@ -348,8 +366,8 @@ int obs_admin_start(uv_loop_t *main_loop, char *err, size_t errlen)
         snprintf(err, errlen, "metrics: %s", e);
         return -1;
     }
-    log_info("admin http on %s (port %d): /metrics /health /health/full", g.admin_listen,
-             g.admin_port);
+    log_info("admin http on %s (port %d): /metrics /health /health/full /dashboard /api/",
+             g.admin_listen, g.admin_port);
     return 0;
 }
 

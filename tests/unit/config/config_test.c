@@ -1219,8 +1219,25 @@ static void test_observability(void)
     expect_edit(-1, "metrics: {listen: \"127.0.0.1:8080\"}",
                 ":27: metrics.listen: \"127.0.0.1:8080\" is also listen[0] (write main",
                 "obs: metrics.listen on a main listen address refused");
-    expect_edit(-1, "metrics: {path: /m}", ":27: metrics.path: unknown key (allowed: listen)",
+    expect_edit(-1, "metrics: {path: /m}",
+                ":27: metrics.path: unknown key (allowed: listen, admin_token_sha256)",
                 "obs: unknown key under metrics");
+    expect_edit(-1, "metrics: {admin_token_sha256: my-secret-token}",
+                ":27: metrics.admin_token_sha256: must be 64 hex digits: the SHA-256 of the "
+                "admin token",
+                "obs: an admin token that is not a SHA-256 refused");
+    {
+        cfg_t *c = NULL;
+        int rc = load_edit(&c, -1,
+                           "metrics: {admin_token_sha256: "
+                           "\"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"}",
+                           0);
+        T_OK(rc == 0 && c && c->metrics.has_admin_token &&
+                 c->metrics.admin_token_digest[0] == 0x9f &&
+                 c->metrics.admin_token_digest[31] == 0x08,
+             "obs: an admin token's SHA-256 (upper case hex) resolved");
+        cfg_free(c);
+    }
     expect_edit(-1, "access_log: {path: /nonexistent-llmgate-dir/a.log}",
                 ":27: access_log.path: cannot create files in \"/nonexistent-llmgate-dir\"",
                 "obs: access log in a missing directory refused");
