@@ -10,7 +10,7 @@
 # Runs as root on Debian 12 (or with sudo available). Nothing is downloaded but Debian
 # packages and, for the SDK compatibility tests, the npm packages pinned in
 # tests/integration/sdk/package-lock.json (openai, @anthropic-ai/sdk, ai, @ai-sdk/openai,
-# @langchain/openai).
+# @langchain/openai, and puppeteer-core for the dashboard test in Debian's chromium).
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -23,6 +23,8 @@ DEBS=(build-essential pkg-config meson ninja-build python3 ca-certificates opens
       nodejs npm tmux prometheus clang libclang-rt-14-dev
       libsystemd-dev systemd procps scdoc bash-completion python3-yaml
       debhelper dpkg-dev lintian)
+# Only for ./dev.sh test: the dashboard test drives Debian's Chromium (headless) from Node.
+TEST_DEBS=(chromium)
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -30,7 +32,7 @@ as_root() {
 
 install_deps() {
     local missing=()
-    for p in "${DEBS[@]}"; do
+    for p in "${DEBS[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
     done
     # nodejs/npm may come from elsewhere (a newer Node on the image): accept working binaries.
@@ -115,7 +117,7 @@ EOF
 }
 
 cmd_test() {
-    install_deps
+    install_deps "${TEST_DEBS[@]}"
     # The SDK compatibility tests use the official client SDKs from npm, as locked.
     if ! sdk_deps_installed; then
         echo "== installing the npm packages of tests/integration/sdk"

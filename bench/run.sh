@@ -323,6 +323,53 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
+# ---- the dashboard: chat req/s with the page open (polling) and closed ---------------------
+
+echo "round,state,requests,duration_us,cpu_ticks,polls,poll_errors" >"$RAW/dashboard.csv"
+
+dash_run() { # ROUND STATE(closed|open)
+    local line pid=$LLMGATE_PID c0 c1 pp="" polls="" perr=""
+    if [ "$2" = open ]; then
+        python3 "$LIB_DIR/dash_poll.py" --port "$METRICS_PORT" --interval 1 \
+            >"$WORK/dash-poll.out" 2>&1 &
+        pp=$!
+        STARTED_PIDS+=("$pp")
+        sleep 0.5
+    fi
+    c0=$(cpu_ticks "$pid")
+    line=$(run_wrk "$(target_url llmgate chat)" "$(client_mode llmgate chat)" "$DASH_SECONDS" |
+        grep '^WRK_RESULT')
+    c1=$(cpu_ticks "$pid")
+    if [ -n "$pp" ]; then
+        kill -TERM "$pp" 2>/dev/null
+        wait "$pp" 2>/dev/null
+        polls=$(awk '/^POLLS/ {print $2}' "$WORK/dash-poll.out")
+        perr=$(awk '/^POLLS/ {print $4}' "$WORK/dash-poll.out")
+    fi
+    echo "$1,$2,$(kv "$line" requests),$(kv "$line" duration_us),$((c1 - c0)),${polls:-0},${perr:-0}" \
+        >>"$RAW/dashboard.csv"
+    awk -v r="$1" -v s="$2" -v n="$(kv "$line" requests)" -v d="$(kv "$line" duration_us)" \
+        -v p="${polls:-0}" -v e="${perr:-0}" 'BEGIN {
+        printf "  round %s dashboard %-6s %9.0f req/s  (polls %d, errors %d)\n", r, s, n / (d / 1e6), p, e }' >&2
+}
+
+# Runs of at least 10 s (a poll a second), in the order closed/open, then open/closed, so a
+# drift of the machine does not favour one side.
+DASH_SECONDS=$((SECONDS_PER_RUN < 10 ? 10 : SECONDS_PER_RUN))
+echo "clk_tck=$CLK_TCK" >>"$RAW/meta.env"
+if has_mode chat && [ "$LLMGATE_OBS" = 1 ]; then
+    say "dashboard: chat with the page polling the admin API every second vs closed"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        if ((round % 2)); then
+            dash_run "$round" closed
+            dash_run "$round" open
+        else
+            dash_run "$round" open
+            dash_run "$round" closed
+        fi
+    done
+fi
+
 # ---- connection scaling: N idle keep-alive connections held during a run ------------------
 
 echo "target,idle_requested,idle_held,idle_failed,setup_s,rss_before_kb,rss_held_kb,hwm_kb," \

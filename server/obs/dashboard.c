@@ -1,5 +1,6 @@
 /* dashboard.c - the dashboard's page and JSON API (see dashboard.h). */
 #include "server/obs/dashboard.h"
+#include "server/obs/query.h"
 
 #include <llhttp.h>
 #include <mbedtls/sha256.h>
@@ -61,57 +62,6 @@ static int asset(buf_t *body, const char **ctype, const unsigned char *p, size_t
     return 200;
 }
 
-/* ---- query strings ----------------------------------------------------------------------- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int dashboard_unescape(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    if (outlen == 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int ch = (unsigned char)s[i];
-        if (ch == '%') {
-            if (i + 2 >= n)
-                return -1; /* "%" or "%x" at the end */
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            ch = hi << 4 | lo;
-            i += 2;
-        }
-        if (ch == 0 || o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-int dashboard_param(const char *query, const char *name, char *out, size_t outlen)
-{
-    size_t nl = strlen(name);
-    for (const char *p = query; p && *p;) {
-        size_t l = strcspn(p, "&");
-        if (l > nl && memcmp(p, name, nl) == 0 && p[nl] == '=')
-            return dashboard_unescape(p + nl + 1, l - nl - 1, out, outlen) == 0 ? 1 : -1;
-        if (l == nl && memcmp(p, name, nl) == 0)
-            return outlen ? (out[0] = '\0', 1) : -1;
-        p += l + (p[l] == '&');
-    }
-    return 0;
-}
-
 /* ---- the read API ------------------------------------------------------------------------ */
 
 static int api_session(const cfg_t *cfg, buf_t *body, const char **ctype)
@@ -160,13 +110,13 @@ static int api_stats(shm_t *shm, const cfg_t *cfg, const char *query, buf_t *bod
     vw_range_t r;
     int sc, has_name;
 
-    if (dashboard_param(query, "range", range, sizeof(range)) < 0 || vw_range_parse(range, &r))
+    if (query_param(query, "range", range, sizeof(range)) < 0 || vw_range_parse(range, &r))
         return fail(body, ctype, 400, "invalid_range", "range must be one of %s", vw_range_names);
-    if (dashboard_param(query, "scope", scope, sizeof(scope)) < 0 ||
+    if (query_param(query, "scope", scope, sizeof(scope)) < 0 ||
         (strcmp(scope, "model") != 0 && strcmp(scope, "key") != 0))
         return fail(body, ctype, 400, "invalid_scope", "scope must be model or key");
     sc = strcmp(scope, "model") == 0 ? SHM_SS_MODEL : SHM_SS_KEY;
-    has_name = dashboard_param(query, "name", name, sizeof(name));
+    has_name = query_param(query, "name", name, sizeof(name));
     if (has_name < 0 || (has_name && name[0] == '\0'))
         return fail(body, ctype, 400, "invalid_name", "name must be a key or model name");
     int64_t now = clock_wall_ms();
@@ -185,7 +135,7 @@ static int api_events(shm_t *shm, const cfg_t *cfg, const char *query, buf_t *bo
 {
     char lim[16];
     unsigned limit = EVENTS_DEFAULT;
-    int has = dashboard_param(query, "limit", lim, sizeof(lim));
+    int has = query_param(query, "limit", lim, sizeof(lim));
     if (has) {
         char *end;
         unsigned long l = has > 0 ? strtoul(lim, &end, 10) : 0;
@@ -232,7 +182,7 @@ static int api_action(shm_t *shm, const cfg_t *cfg, const admin_req_t *req, cons
     int rc;
 
     if (!slash || slash == rest ||
-        dashboard_unescape(rest, (size_t)(slash - rest), name, sizeof(name)) != 0)
+        query_unescape(rest, (size_t)(slash - rest), name, sizeof(name)) != 0)
         return fail(body, ctype, 404, "not_found", "no such admin path");
     const char *action = slash + 1;
     if (strcmp(action, "cooldown") != 0 && strcmp(action, "disable") != 0 &&
@@ -249,7 +199,7 @@ static int api_action(shm_t *shm, const cfg_t *cfg, const admin_req_t *req, cons
                     "an action needs Authorization: Bearer with the admin token");
     if (strcmp(action, "cooldown") == 0) {
         char *end;
-        int has = dashboard_param(req->query, "duration_ms", dur, sizeof(dur));
+        int has = query_param(req->query, "duration_ms", dur, sizeof(dur));
         long long d = has > 0 ? strtoll(dur, &end, 10) : 0;
         if (has <= 0 || dur[0] < '0' || dur[0] > '9' || *end || d < 1 || d > 366LL * 86400 * 1000)
             return fail(body, ctype, 400, "invalid_duration",
@@ -297,6 +247,10 @@ int dashboard_route(shm_t *shm, const cfg_t *cfg, const admin_req_t *req, buf_t 
     const char *p = req->path;
     int get = req->method == HTTP_GET || req->method == HTTP_HEAD;
 
+    if (strcmp(p, "/favicon.ico") == 0 && get) {
+        *content_type = "image/x-icon";
+        return 204; /* none: browsers ask for it */
+    }
     if (strncmp(p, "/api/keys/", 10) == 0)
         return api_action(shm, cfg, req, p + 10, body, content_type);
     if (strcmp(p, "/") != 0 && strcmp(p, "/dashboard") != 0 && strcmp(p, "/dashboard.css") != 0 &&

@@ -51,12 +51,4 @@ extern const size_t dash_html_len, dash_css_len, dash_js_len;
 int dashboard_route(shm_t *shm, const cfg_t *cfg, const admin_req_t *req, buf_t *body,
                     const char **content_type);
 
-/* Percent-decode s[0..n) into out (size outlen, NUL-terminated): 0, or -1 for a bad escape,
- * a NUL byte, or an output that does not fit. '+' is left as is. Pure. */
-int dashboard_unescape(const char *s, size_t n, char *out, size_t outlen);
-
-/* The value of parameter name in a query string ("a=1&b=2"), percent-decoded into out: 1,
- * 0 when absent, -1 when it cannot be decoded or does not fit. Pure. */
-int dashboard_param(const char *query, const char *name, char *out, size_t outlen);
-
 #endif

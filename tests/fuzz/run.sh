@@ -20,7 +20,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
     targets=(fuzz_request fuzz_usage fuzz_api fuzz_config fuzz_xlate_messages_openai
         fuzz_xlate_chat_anthropic fuzz_xlate_chat_gemini fuzz_xlate_responses_chat
-        fuzz_status_msg fuzz_clients_msg)
+        fuzz_status_msg fuzz_clients_msg fuzz_admin_query)
 build=build-fuzz
 
 if ! command -v clang >/dev/null; then

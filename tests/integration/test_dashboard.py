@@ -16,7 +16,11 @@ A gateway with two keys of one provider and one priced model takes traffic; one 
   enable and cooldown change the key at once (llmgatectl sees them, the history names the
   dashboard); a gateway without a configured token is read-only (403); bad input is a clear
   400/404/405 in OpenAI's error shape;
-- the token never appears in the gateway's output or its store.
+- the token never appears in the gateway's output or its store;
+- in headless Chromium (puppeteer-core), the page shows the keys' requests and costs, the
+  cooling key, the totals of the history, draws every chart, has no CSP violation or
+  console error; an action with a wrong token is refused and changes nothing, with the
+  token it disables the key in the store; a screenshot PNG is written.
 
 Binaries: LLMGATE_BIN, MOCK_BIN, LLMGATECTL_BIN."""
 
@@ -34,6 +38,9 @@ import unittest
 from harness import Gateway, Mock, post_json, wait_until
 
 LLMGATECTL_BIN = os.environ.get("LLMGATECTL_BIN", "build/cli/llmgatectl")
+SDK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk")
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+OUTPUT = os.environ.get("LLMGATE_TEST_OUTPUT") or tempfile.gettempdir()
 PRICE_IN, PRICE_OUT = 2.0, 8.0  # USD per million tokens
 TOKEN = "dash-" + secrets.token_hex(16)
 VOLATILE = {"generated_ms", "cooldown_left_ms", "status_text", "open_left_ms"}
@@ -91,7 +98,9 @@ def start(gw):
     return int(m.group(1))
 
 
-class DashboardAPITest(unittest.TestCase):
+class Traffic:
+    """A gateway that took twelve requests, one of them a 429 on k2 (now cooling)."""
+
     @classmethod
     def setUpClass(cls):
         cls.mock = Mock()
@@ -105,8 +114,8 @@ class DashboardAPITest(unittest.TestCase):
         cls.n = 12
         for i in range(cls.n):
             st, _, body = post_json(cls.gw.port, "/v1/chat/completions",
-                                 {"model": "m1", "max_tokens": 20,
-                                  "messages": [{"role": "user", "content": f"hello {i}"}]})
+                                    {"model": "m1", "max_tokens": 20,
+                                     "messages": [{"role": "user", "content": f"hello {i}"}]})
             assert st == 200, (st, body)
         wait_until(lambda: cls.key("k2")["state"] == "cooling", what="k2 cooling")
         wait_until(lambda: len(cls.log_lines()) >= cls.n, what="the access log")
@@ -117,11 +126,6 @@ class DashboardAPITest(unittest.TestCase):
         cls.gw.cleanup()
         cls.mock.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def ctl(cls, *args, state=None):
-        return subprocess.run([LLMGATECTL_BIN, "--state", state or cls.gw.state_dir, *args],
-                              capture_output=True, text=True, timeout=30)
 
     @classmethod
     def key(cls, name):
@@ -135,6 +139,12 @@ class DashboardAPITest(unittest.TestCase):
             return []
         with open(cls.log) as f:
             return [json.loads(line) for line in f if line.strip()]
+
+class DashboardAPITest(Traffic, unittest.TestCase):
+    @classmethod
+    def ctl(cls, *args, state=None):
+        return subprocess.run([LLMGATECTL_BIN, "--state", state or cls.gw.state_dir, *args],
+                              capture_output=True, text=True, timeout=30)
 
     def test_keys_and_providers_are_the_cli_documents(self):
         for path, cmd in (("/api/keys", "keys"), ("/api/providers", "providers")):
@@ -327,6 +337,61 @@ class DashboardStoreTest(unittest.TestCase):
                         g.stop()
                     g.cleanup()
             mock.stop()
+
+
+class DashboardBrowserTest(Traffic, unittest.TestCase):
+    """The page in headless Chromium shows what the store holds, draws its charts, and an
+    action with the token changes the key while one without it is refused. The screenshot
+    goes to $LLMGATE_TEST_OUTPUT (the build's meson-logs under meson test)."""
+
+    def test_page_in_chromium(self):
+        self.assertTrue(os.path.isdir(os.path.join(SDK_DIR, "node_modules", "puppeteer-core")),
+                        "npm packages missing: ./dev.sh test installs them")
+        self.assertTrue(os.access(CHROMIUM, os.X_OK), CHROMIUM + " missing: apt-get install chromium")
+        shot = os.path.join(OUTPUT, "dashboard.png")
+        r = subprocess.run(["node", os.path.join(SDK_DIR, "dashboard_check.mjs"),
+                            f"http://127.0.0.1:{self.port}", TOKEN, shot],
+                           capture_output=True, text=True, timeout=120, cwd=SDK_DIR)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        page = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual(page["csp_violations"], [], "no CSP violation")
+        self.assertEqual(page["console_errors"], [], "no error in the console")
+        self.assertEqual(page["failed_responses"],
+                         [{"url": "/api/keys/k1/disable", "status": 401}],
+                         "only the action with the wrong token failed")
+        _, kd = admin_json(self.port, "/api/keys")
+        before = {k["name"]: k for k in kd["keys"]}
+        for name in ("k1", "k2"):
+            row = page["rows"][name]
+            self.assertEqual(int(row["requests"]["value"]), before[name]["requests"], name)
+            self.assertAlmostEqual(float(row["cost"]["value"]), before[name]["cost_usd"],
+                                   delta=1e-6, msg=name)
+        self.assertIn("cooling", page["rows"]["k2"]["state"]["text"], "the cooling key")
+        self.assertIn("active", page["rows"]["k1"]["state"]["text"])
+        _, sd = admin_json(self.port, "/api/stats?range=1h")
+        tot = sd["series"][0]["total"]
+        self.assertEqual(int(page["totals"]["requests"]), tot["requests"])
+        self.assertAlmostEqual(float(page["totals"]["cost"]), tot["cost_usd"], delta=1e-6)
+        self.assertGreater(tot["cost_usd"], 0)
+        for chart in ("requests", "errors", "latency", "ttfb", "spend"):
+            self.assertGreater(page["charts"].get(chart, 0), 0, f"the {chart} chart is drawn")
+        self.assertGreater(page["events"], 0, "the key events")
+        self.assertEqual(page["providers"], ["p1"])
+        self.assertTrue(page["wrong_token"]["error"], page["wrong_token"])
+        self.assertFalse(page["right_token"]["error"], page["right_token"])
+        self.assertIn("disabled", page["after"]["k1"]["state"]["text"])
+        r = self.ctl("key", "k1", "--json")
+        kd1 = json.loads(r.stdout)["key"]
+        self.assertEqual(kd1["state"], "disabled", "the store has it")
+        self.assertEqual([e["text"] for e in kd1["history"]].count("dashboard"), 1,
+                         "one action: the refused one changed nothing")
+        with open(shot, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", "a PNG screenshot")
+
+    @classmethod
+    def ctl(cls, *args):
+        return subprocess.run([LLMGATECTL_BIN, "--state", cls.gw.state_dir, *args],
+                              capture_output=True, text=True, timeout=30)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
-// llmgate dashboard: vanilla ES2020, no dependencies, CSP-safe (no inline
-// code or styles; received strings only reach the DOM via textContent or
-// setAttribute, never innerHTML).
+// llmgate dashboard: vanilla ES2020, no dependencies, CSP-safe. Received strings
+// reach the DOM only via textContent / setAttribute, never innerHTML.
 'use strict';
 (() => {
   const $ = (s, r = document) => r.querySelector(s);
@@ -12,7 +11,7 @@
   const S = { range: '1h', model: '', metric: 'cost', period: 'days', session: null, sessionAt: 0, stats: null,
     names: [], timer: 0, running: false, again: false, paused: false, lastOk: 0, busy: false, evSig: '', tok: '' };
 
-  // ------------------------------------------------------------ helpers
+  // == helpers
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -35,7 +34,7 @@
   const fRate = (v) => (isNum(v) ? v.toFixed(v < 10 ? 3 : 1) : '–');
   function fShort(v) {
     const a = Math.abs(v);
-    for (const [d, u] of [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'k']]) {
+    for (const [d, u] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'k']]) {
       if (a >= d) return +(v / d).toFixed(a >= d * 100 ? 0 : a >= d * 10 ? 1 : 2) + u;
     }
     return String(+v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 3));
@@ -67,7 +66,7 @@
     try { if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* memory only */ }
   }
 
-  // ------------------------------------------------------------ tables
+  // == tables
   const NUMERIC = new Set(['cooldown', 'rpm', 'rpd', 'tpm', 'inflight', 'p50', 'p95', 'p99', 'error_rate', 'requests', 'tokens', 'cost', 'keys']);
   const KEY_FIELDS = ['name', 'provider', 'state', 'reason', 'cooldown', 'rpm', 'rpd', 'tpm', 'inflight', 'p50', 'p95', 'p99',
     'error_rate', 'requests', 'tokens', 'cost', 'actions'];
@@ -189,7 +188,7 @@
     if (!list.length) emptyRow(tb, 6, 'no events');
   }
 
-  // ------------------------------------------------------------ stats
+  // == stats
   const allSeries = () => (S.stats && Array.isArray(S.stats.series) ? S.stats.series : []);
   const shown = () => allSeries().map((s, i) => ({ s, ci: i % 8 })).filter((x) => !S.model || x.s.name === S.model);
   function renderModels() {
@@ -278,7 +277,7 @@
   // lines: [{label, cls, vals: [number|null]}]; o: {fmt, area, extra(i) -> rows}
   function lineChart(svg, ts, lines, o) {
     const g = frame(svg), n = ts.length;
-    const max = Math.max(-Infinity, ...lines.flatMap((l) => l.vals.filter(isNum)));
+    const max = lines.reduce((m, l) => l.vals.reduce((a, v) => (isNum(v) && v > a ? v : a), m), -Infinity);
     if (!n || max === -Infinity) return noData(svg, g);
     const y = yAxis(svg, g, max, ''), x = (i) => g.L + (n > 1 ? (i / (n - 1)) * g.pw : g.pw / 2);
     const t0 = ts[0], t1 = ts[n - 1], tk = timeTicks(t0, t1, Math.max(2, Math.floor(g.pw / 70)));
@@ -377,10 +376,11 @@
     const req = sum('requests'), err = sum('errors'), chart = (n) => $('svg.chart[data-chart="' + n + '"]');
     const label = S.model || 'all models', cls = S.model && list.length ? 'c' + list[0].ci : 'c0';
     // the newest bucket may still be filling: rate over its elapsed part, hidden while < 20% done
-    const rate = (v, t) => { const e = isNum(gen) ? gen - t : Infinity; return e >= stepS * 1000 ? v / stepS : e >= stepS * 200 ? v / (e / 1000) : null; };
+    const age = (t) => (isNum(gen) ? gen - t : Infinity), young = (t) => age(t) < stepS * 200;
+    const rate = (v, t) => (young(t) ? null : v / (Math.min(age(t), stepS * 1000) / 1000));
     lineChart(chart('requests'), ts, [{ label, cls, vals: req.map((v, i) => rate(v, ts[i])) }],
       { area: true, fmt: fRate, extra: (i) => [['requests', fInt(req[i])]] });
-    lineChart(chart('errors'), ts, [{ label, cls: 'c6', vals: req.map((v, i) => (v ? (err[i] / v) * 100 : null)) }],
+    lineChart(chart('errors'), ts, [{ label, cls: 'c6', vals: req.map((v, i) => (v && !young(ts[i]) ? (err[i] / v) * 100 : null)) }],
       { area: true, fmt: (v) => (isNum(v) ? v.toFixed(1) + '%' : '–'), extra: (i) => [['errors', fInt(err[i]) + ' / ' + fInt(req[i])]] });
     for (const f of ['latency', 'ttfb']) {
       const q = (m, t, k) => ((m && m.get(t)) || {})[f + '_ms'] ? m.get(t)[f + '_ms'][k] : null, svg = chart(f);
@@ -416,7 +416,7 @@
   }
   function renderStats() { renderModels(); renderTotals(); drawCharts(); }
 
-  // ------------------------------------------------------------ polling
+  // == polling
   async function getJSON(url) {
     const r = await fetch(url, { cache: 'no-store' });
     if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
@@ -482,7 +482,7 @@
     } else if (S.paused || (!S.running && !S.timer)) { S.paused = false; kick(); }
   });
 
-  // ------------------------------------------------------------ actions
+  // == actions
   function ask(dlg, ok, focus) {
     return new Promise((resolve) => {
       let yes = false;
@@ -542,12 +542,7 @@
   });
   for (const b of $$('dialog .cancel')) b.addEventListener('click', () => b.closest('dialog').close());
 
-  // ------------------------------------------------------------ controls (state kept in the URL hash)
-  function saveHash() {
-    const p = new URLSearchParams({ range: S.range, metric: S.metric, period: S.period });
-    if (S.model) p.set('model', S.model);
-    try { history.replaceState(null, '', '#' + p); } catch (e) { /* ignore */ }
-  }
+  // == controls
   function seg(id, attr, key, after) {
     const box = $(id), mark = () => { for (const b of $$('button', box)) b.classList.toggle('on', b.getAttribute(attr) === S[key]); };
     box.addEventListener('click', (e) => {
@@ -555,20 +550,17 @@
       if (!b || b.getAttribute(attr) === S[key]) return;
       S[key] = b.getAttribute(attr);
       mark();
-      saveHash();
       after();
     });
     mark();
   }
-  const h = new URLSearchParams(location.hash.slice(1));
+  const h = new URLSearchParams(location.hash.slice(1)); // e.g. #range=7d (for links / screenshots)
   if (RANGES.includes(h.get('range'))) S.range = h.get('range');
-  if (['cost', 'tokens'].includes(h.get('metric'))) S.metric = h.get('metric');
-  if (['days', 'weeks', 'months'].includes(h.get('period'))) S.period = h.get('period');
   S.model = h.get('model') || '';
   seg('#range', 'data-range', 'range', () => { S.stats = null; renderStats(); kick(); });
   seg('#spend-metric', 'data-metric', 'metric', drawCharts);
   seg('#spend-period', 'data-period', 'period', drawCharts);
-  $('#model').addEventListener('change', (e) => { S.model = e.target.value; saveHash(); renderStats(); });
+  $('#model').addEventListener('change', (e) => { S.model = e.target.value; renderStats(); });
   let raf = 0;
   window.addEventListener('resize', () => { cancelAnimationFrame(raf); raf = requestAnimationFrame(drawCharts); });
   renderStats();
